@@ -1,0 +1,227 @@
+//! The pending login: state, nonce, PKCE verifier and return-to path, kept in the browser in a
+//! short-lived encrypted cookie (AES-256-GCM, the cookie crate's private jar), one per attempt.
+//!
+//! Keeping it client-side means anonymous traffic never writes to the session store and many
+//! tabs can log in at once. The cookie name carries a prefix of the `state`, so the callback
+//! finds its attempt directly; the full state is checked in constant time inside the sealed
+//! value. At most [`MAX_ATTEMPTS`] attempt cookies are kept: starting another drops the oldest.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use cookie::{Cookie, CookieJar, Key};
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::cookies::{CookieSettings, request_cookies};
+
+/// How long a login attempt may take (provider login page included).
+pub(crate) const ATTEMPT_TTL: Duration = Duration::from_secs(10 * 60);
+/// Attempt cookies kept at once (tabs logging in concurrently).
+pub(crate) const MAX_ATTEMPTS: usize = 4;
+/// Characters of the state that name the cookie (96 bits).
+const NAME_CHARS: usize = 16;
+/// Length of a state we issued: 32 random bytes, base64url without padding.
+const STATE_LEN: usize = 43;
+
+/// One login in flight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Attempt {
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
+    pub(crate) return_to: String,
+    /// Seconds since the Unix epoch.
+    pub(crate) created: u64,
+}
+
+fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Attempt {
+    /// A fresh attempt with 256-bit state, nonce and PKCE verifier.
+    pub(crate) fn new(return_to: String) -> Result<Self, getrandom::Error> {
+        Ok(Self {
+            state: random_token()?,
+            nonce: random_token()?,
+            pkce_verifier: random_token()?,
+            return_to,
+            created: unix_now(),
+        })
+    }
+
+    /// RFC 7636 S256 challenge of the verifier.
+    pub(crate) fn pkce_challenge(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(self.pkce_verifier.as_bytes()))
+    }
+
+    fn is_expired(&self) -> bool {
+        unix_now().saturating_sub(self.created) >= ATTEMPT_TTL.as_secs() || self.created > unix_now() + 60
+    }
+}
+
+/// Seals and opens attempt cookies.
+pub(crate) struct AttemptCookies {
+    /// The first key seals; every key opens (rotation).
+    keys: Vec<Key>,
+    settings: CookieSettings,
+}
+
+impl AttemptCookies {
+    pub(crate) fn new(keys: Vec<Key>, settings: CookieSettings) -> Self {
+        Self { keys, settings }
+    }
+
+    /// The cookie name for a state we could have issued, or `None` for anything else.
+    pub(crate) fn name_for(&self, state: &str) -> Option<String> {
+        let well_formed = state.len() == STATE_LEN
+            && state.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| format!("{}{}", self.settings.attempt_prefix, &state[..NAME_CHARS]))
+    }
+
+    /// The `Set-Cookie` carrying `attempt`, encrypted and authenticated (the name is bound in).
+    pub(crate) fn seal(&self, attempt: &Attempt) -> Option<Cookie<'static>> {
+        let name = self.name_for(&attempt.state)?;
+        let json = serde_json::to_string(attempt).ok()?;
+        let key = self.keys.first()?;
+        let mut jar = CookieJar::new();
+        jar.private_mut(key).add(self.settings.build(name, json, ATTEMPT_TTL));
+        jar.delta().next().cloned()
+    }
+
+    fn open_value(&self, name: &str, value: &str) -> Option<Attempt> {
+        let jar = CookieJar::new();
+        let plain = self
+            .keys
+            .iter()
+            .find_map(|key| jar.private(key).decrypt(Cookie::new(name.to_owned(), value.to_owned())))?;
+        serde_json::from_str(plain.value()).ok()
+    }
+
+    /// The unexpired attempt whose state equals `state`, from the request's cookies.
+    pub(crate) fn open(&self, headers: &HeaderMap, state: &str) -> Option<Attempt> {
+        let name = self.name_for(state)?;
+        request_cookies(headers)
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(n, v)| self.open_value(n, v))
+            .find(|a| bool::from(a.state.as_bytes().ct_eq(state.as_bytes())) && !a.is_expired())
+    }
+
+    /// Removals for attempt cookies to drop before adding one more, so at most
+    /// [`MAX_ATTEMPTS`] exist: unreadable and expired ones first, then the oldest.
+    pub(crate) fn evictions(&self, headers: &HeaderMap) -> Vec<Cookie<'static>> {
+        let mut present: Vec<(String, u64)> = request_cookies(headers)
+            .filter(|(n, _)| n.starts_with(&self.settings.attempt_prefix))
+            .map(|(n, v)| {
+                let created = self.open_value(n, v).filter(|a| !a.is_expired()).map_or(0, |a| a.created);
+                (n.to_owned(), created)
+            })
+            .collect();
+        present.sort_by_key(|(_, created)| *created);
+        present.dedup_by(|a, b| a.0 == b.0);
+        let stale = present.iter().take_while(|(_, created)| *created == 0).count();
+        let over = (present.len() + 1).saturating_sub(MAX_ATTEMPTS);
+        present.into_iter().take(stale.max(over)).map(|(n, _)| self.settings.removal(n)).collect()
+    }
+
+    /// The `Set-Cookie` removing the attempt cookie of `state`.
+    pub(crate) fn removal(&self, state: &str) -> Option<Cookie<'static>> {
+        self.name_for(state).map(|n| self.settings.removal(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies() -> AttemptCookies {
+        AttemptCookies::new(vec![Key::generate()], CookieSettings::new(true))
+    }
+
+    fn headers_with(cookies: &[Cookie<'static>]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let line = cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; ");
+        h.insert(http::header::COOKIE, line.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn roundtrip_and_tamper() {
+        let jar = cookies();
+        let attempt = Attempt::new("/whoami?x=1".into()).unwrap();
+        let sealed = jar.seal(&attempt).unwrap();
+        assert!(sealed.name().starts_with("__Host-oidc_attempt_"));
+        assert!(!sealed.value().contains("whoami"), "the value is encrypted");
+        let opened = jar.open(&headers_with(&[sealed.clone()]), &attempt.state).unwrap();
+        assert_eq!(opened.return_to, "/whoami?x=1");
+        assert_eq!(opened.nonce, attempt.nonce);
+
+        // Same 16-char prefix, different state: refused.
+        let mut other = attempt.state.clone();
+        other.replace_range(30..31, if &other[30..31] == "A" { "B" } else { "A" });
+        assert!(jar.open(&headers_with(&[sealed.clone()]), &other).is_none());
+        // Another key cannot open it; a flipped byte cannot either.
+        assert!(cookies().open(&headers_with(&[sealed.clone()]), &attempt.state).is_none());
+        let mut bad = sealed.clone();
+        let mut v = bad.value().to_owned();
+        v.replace_range(5..6, if &v[5..6] == "A" { "B" } else { "A" });
+        bad.set_value(v);
+        assert!(jar.open(&headers_with(&[bad]), &attempt.state).is_none());
+        // A cookie value moved under another attempt's name fails (name is associated data).
+        let second = Attempt::new("/".into()).unwrap();
+        let moved = Cookie::new(jar.name_for(&second.state).unwrap(), sealed.value().to_owned());
+        assert!(jar.open(&headers_with(&[moved]), &second.state).is_none());
+    }
+
+    #[test]
+    fn garbage_states_have_no_cookie_name() {
+        let jar = cookies();
+        for s in ["", "short", &"a".repeat(44), &"a/".repeat(22)[..43], "../../../../../../../../../../../../../../.."] {
+            assert!(jar.name_for(s).is_none(), "{s}");
+        }
+    }
+
+    #[test]
+    fn expired_attempt_is_refused() {
+        let jar = cookies();
+        let mut attempt = Attempt::new("/".into()).unwrap();
+        attempt.created -= ATTEMPT_TTL.as_secs() + 1;
+        let sealed = jar.seal(&attempt).unwrap();
+        assert!(jar.open(&headers_with(&[sealed]), &attempt.state).is_none());
+    }
+
+    #[test]
+    fn cap_evicts_oldest() {
+        let jar = cookies();
+        let mut sealed = Vec::new();
+        for i in 0..MAX_ATTEMPTS as u64 {
+            let mut a = Attempt::new("/".into()).unwrap();
+            a.created -= 100 - i;
+            sealed.push(jar.seal(&a).unwrap());
+        }
+        let evicted = jar.evictions(&headers_with(&sealed));
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].name(), sealed[0].name());
+        assert!(jar.evictions(&headers_with(&sealed[1..])).is_empty());
+        let garbage = Cookie::new(format!("{}{}", "__Host-oidc_attempt_", "x".repeat(16)), "garbage");
+        let evicted = jar.evictions(&headers_with(&[garbage.clone(), sealed[3].clone()]));
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].name(), garbage.name());
+    }
+
+    #[test]
+    fn pkce_challenge_matches_rfc7636_appendix_b() {
+        let mut a = Attempt::new("/".into()).unwrap();
+        a.pkce_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into();
+        assert_eq!(a.pkce_challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+}

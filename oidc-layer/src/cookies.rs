@@ -1,0 +1,90 @@
+//! Cookie names, flags and reading the `Cookie` header without allocating.
+
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+use http::HeaderMap;
+
+/// Names and flags of the layer's cookies, fixed by the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct CookieSettings {
+    pub(crate) session_name: String,
+    pub(crate) attempt_prefix: String,
+    pub(crate) secure: bool,
+}
+
+impl CookieSettings {
+    /// `__Host-` prefixed, `Secure` names when the app is served over https; plain names on
+    /// http (loopback development), where browsers would refuse `Secure` cookies.
+    pub(crate) fn new(secure: bool) -> Self {
+        let prefix = if secure { "__Host-" } else { "" };
+        Self { session_name: format!("{prefix}oidc_session"), attempt_prefix: format!("{prefix}oidc_attempt_"), secure }
+    }
+
+    /// A cookie with the layer's flags: `Path=/`, `HttpOnly`, `SameSite=Lax`, `Secure` on https.
+    pub(crate) fn build(&self, name: String, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX)))
+            .build()
+    }
+
+    /// A `Set-Cookie` that removes `name`.
+    pub(crate) fn removal(&self, name: String) -> Cookie<'static> {
+        let mut c = self.build(name, String::new(), Duration::ZERO);
+        c.make_removal();
+        c
+    }
+}
+
+/// Every `name=value` pair of the request's `Cookie` headers, borrowed from the headers.
+pub(crate) fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            Some((name.trim(), value.trim().trim_matches('"')))
+        })
+}
+
+/// The first value of cookie `name`.
+pub(crate) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    request_cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cookies_across_headers_and_ignores_garbage() {
+        let mut h = HeaderMap::new();
+        h.append(http::header::COOKIE, "a=1; b = 2 ;junk; =x".parse().unwrap());
+        h.append(http::header::COOKIE, "oidc_session=\"abc\"".parse().unwrap());
+        h.append(http::header::COOKIE, http::HeaderValue::from_bytes(b"c=\xff").unwrap());
+        assert_eq!(find(&h, "a"), Some("1"));
+        assert_eq!(find(&h, "b"), Some("2"));
+        assert_eq!(find(&h, "oidc_session"), Some("abc"));
+        assert_eq!(find(&h, "c"), None);
+        assert_eq!(find(&h, "junk"), None);
+    }
+
+    #[test]
+    fn flags() {
+        let s = CookieSettings::new(true);
+        let c = s.build(s.session_name.clone(), "v".into(), Duration::from_secs(60)).to_string();
+        assert!(c.starts_with("__Host-oidc_session=v"), "{c}");
+        for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+            assert!(c.contains(flag), "{c} lacks {flag}");
+        }
+        let insecure = CookieSettings::new(false);
+        let c = insecure.build(insecure.session_name.clone(), "v".into(), Duration::from_secs(60)).to_string();
+        assert!(c.starts_with("oidc_session=v") && !c.contains("Secure"), "{c}");
+    }
+}

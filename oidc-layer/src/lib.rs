@@ -1,0 +1,62 @@
+//! OpenID Connect login for any tower service.
+//!
+//! [`OidcLayer`] redirects unauthenticated browsers to the identity provider (code flow with
+//! PKCE, state and nonce), handles the callback at `/auth/oidc`, keeps sessions in a pluggable
+//! [`SessionStore`] (in memory by default), and hands the verified [`Identity`] to the inner
+//! service through request extensions. Scripts and API clients without a session get `401`
+//! with `application/problem+json`, never a redirect.
+//!
+//! ```no_run
+//! use axum::{routing::get, Json, Router};
+//! use oidc_layer::{Identity, OidcConfig, OidcLayer};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = OidcConfig::builder()
+//!     .issuer("https://id.example.com/realms/home")
+//!     .client_id("my-app")
+//!     .client_secret(std::env::var("OIDC_CLIENT_SECRET")?)
+//!     .external_url("https://app.example.com")
+//!     .public_paths(["/", "/health"])
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/", get(|| async { "public" }))
+//!     .route("/me", get(|id: Identity| async move { Json(id) }))
+//!     .layer(OidcLayer::new(config));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes the layer answers itself (prefix configurable): `GET /auth/oidc` (the redirect URI
+//! to register at the provider), `GET /auth/login?return_to=/path`, `GET|POST /auth/logout`,
+//! `GET /auth/logged-out`.
+
+mod attempt;
+mod body;
+mod callback;
+mod challenge;
+mod config;
+mod cookies;
+mod http_client;
+mod identity;
+mod layer;
+mod login;
+mod logout;
+mod pages;
+mod provider;
+mod return_to;
+mod service;
+mod session;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use body::{BoxError, ResponseBody};
+pub use config::{ConfigError, OidcConfig, OidcConfigBuilder, Secret};
+#[cfg(feature = "axum")]
+pub use identity::MissingIdentity;
+pub use identity::Identity;
+pub use layer::{DiscoveryError, OidcLayer};
+pub use service::{OidcService, ResponseFuture};
+pub use session::SessionData;
+pub use session_store::{MemoryStore, Record, SessionId, SessionStore};

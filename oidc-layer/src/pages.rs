@@ -1,0 +1,167 @@
+//! The small HTML pages people see (errors, logout confirm, signed out) and the
+//! `application/problem+json` (RFC 9457) answers API clients get. Neither ever contains a
+//! token, a secret, or internal error details beyond a short reason.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+
+/// A response body the layer writes itself.
+pub(crate) type PageBody = Full<Bytes>;
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1c1e21}\
+main{max-width:32rem;margin:12vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
+h1{font-size:1.4rem;margin:0 0 .75rem}p{line-height:1.5}\
+.actions{margin-top:1.5rem;display:flex;gap:.75rem;flex-wrap:wrap}\
+a.button,button{font:inherit;display:inline-block;padding:.55rem 1.1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
+a.secondary{background:#fff;color:#0b57d0}\
+a.button:focus,button:focus{outline:3px solid #f5b400;outline-offset:2px}\
+.detail{color:#555;font-size:.95rem}";
+
+/// A complete, self-contained HTML document with the layer's look.
+pub(crate) fn page(title: &str, body_html: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\">\
+<title>{title}</title><style>{STYLE}</style></head><body><main>{body_html}</main></body></html>",
+        title = escape(title)
+    )
+}
+
+/// Headers every page and problem answer carries: never cached, never framed, no scripts.
+fn protect<B>(mut response: Response<B>, content_type: &'static str) -> Response<B> {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// An HTML response with the layer's protective headers.
+pub(crate) fn html_response(status: StatusCode, html: String) -> Response<PageBody> {
+    let mut response = Response::new(Full::new(Bytes::from(html)));
+    *response.status_mut() = status;
+    protect(response, "text/html; charset=utf-8")
+}
+
+/// A link or button on an error page.
+#[derive(Debug, Clone)]
+pub(crate) struct Action {
+    label: &'static str,
+    href: String,
+}
+
+/// A failure explained to a person (HTML) or a program (problem+json).
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    login_url: Option<String>,
+    actions: Vec<Action>,
+}
+
+impl Problem {
+    pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, title, detail: detail.into(), login_url: None, actions: Vec::new() }
+    }
+
+    /// Where to start a login (a JSON member for programs, a button for people).
+    pub(crate) fn with_login_url(mut self, url: String) -> Self {
+        self.actions.push(Action { label: "Sign in", href: url.clone() });
+        self.login_url = Some(url);
+        self
+    }
+
+    /// Adds a link for people (e.g. back to the home page).
+    pub(crate) fn with_link(mut self, label: &'static str, href: String) -> Self {
+        self.actions.push(Action { label, href });
+        self
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn into_response(self, html: bool) -> Response<PageBody> {
+        if html { self.into_html_response() } else { self.into_json_response() }
+    }
+
+    pub(crate) fn into_html_response(self) -> Response<PageBody> {
+        let actions: String = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let class = if i == 0 { "button" } else { "button secondary" };
+                format!("<a class=\"{class}\" href=\"{}\">{}</a>", escape(&a.href), escape(a.label))
+            })
+            .collect();
+        let body = format!(
+            "<h1>{}</h1><p class=\"detail\" id=\"detail\">{}</p><div class=\"actions\">{actions}</div>",
+            escape(self.title),
+            escape(&self.detail)
+        );
+        html_response(self.status, page(self.title, &body))
+    }
+
+    pub(crate) fn into_json_response(self) -> Response<PageBody> {
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let (Some(url), Some(obj)) = (&self.login_url, body.as_object_mut()) {
+            obj.insert("login_url".into(), url.clone().into());
+        }
+        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+        *response.status_mut() = self.status;
+        protect(response, "application/problem+json")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn text(r: Response<PageBody>) -> String {
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn html_escapes_and_json_has_login_url() {
+        let p = Problem::new(StatusCode::BAD_REQUEST, "Bad", "<script>alert(1)</script>").with_login_url("/auth/login?return_to=%2F\"".into());
+        let html = text(p.clone().into_response(true)).await;
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        let r = p.into_response(false);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let v: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["login_url"], "/auth/login?return_to=%2F\"");
+    }
+}

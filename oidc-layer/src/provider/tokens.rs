@@ -1,0 +1,210 @@
+//! Code exchange at the token endpoint and complete ID-token validation (OpenID Connect Core
+//! 3.1.3.5 and 3.1.3.7): signature with the algorithm pinned, `iss`, `aud`, `azp`, `exp` and
+//! `iat` with a small leeway, `nonce`, `at_hash`, and size limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use openidconnect::core::{CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm};
+use openidconnect::{
+    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RequestTokenError, SignatureVerificationError,
+    TokenResponse, TokenUrl,
+};
+use serde_json::{Map, Value};
+
+use super::{Discovered, Provider, ProviderError};
+
+/// ID tokens longer than this are refused (real ones are a few KB, even with many groups).
+pub(crate) const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
+
+/// What a successful code exchange yields, after every check passed.
+#[derive(Debug)]
+pub(crate) struct VerifiedTokens {
+    /// The ID token as received (kept for `id_token_hint` at logout).
+    pub(crate) id_token: String,
+    /// All claims of the verified ID token.
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) expires_in: Option<Duration>,
+}
+
+impl Provider {
+    /// Exchanges an authorization code (with its PKCE verifier) and validates the ID token
+    /// against the nonce of the login attempt.
+    pub(crate) async fn exchange_code(
+        &self,
+        discovered: &Arc<Discovered>,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        redirect_uri: &str,
+    ) -> Result<VerifiedTokens, ProviderError> {
+        let config = self.config();
+        let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
+            .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| ProviderError::BadMetadata(format!("redirect URI: {e}")))?;
+        let auth_type = if discovered.metadata.uses_client_secret_post() { AuthType::RequestBody } else { AuthType::BasicAuth };
+        let mut client = CoreClient::new(ClientId::new(config.client_id.clone()), issuer, discovered.jwks.clone())
+            .set_auth_uri(AuthUrl::from_url(discovered.metadata.authorization_endpoint.clone()))
+            .set_token_uri(TokenUrl::from_url(discovered.metadata.token_endpoint.clone()))
+            .set_redirect_uri(redirect)
+            .set_auth_type(auth_type);
+        if let Some(secret) = &config.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(r) => ProviderError::Rejected { error: r.error().to_string() },
+                RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
+                RequestTokenError::Parse(e, _) => {
+                    ProviderError::InvalidToken(format!("token response is not valid JSON of the expected shape: {e}"))
+                }
+                RequestTokenError::Other(e) => ProviderError::Unavailable(e),
+            })?;
+
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| ProviderError::InvalidToken("the token response has no id_token".into()))?;
+        let raw = id_token.to_string();
+        if raw.len() > MAX_ID_TOKEN_BYTES {
+            return Err(ProviderError::InvalidToken(format!("ID token is larger than {MAX_ID_TOKEN_BYTES} bytes")));
+        }
+        let access_token = response.access_token();
+        let mut discovered = discovered.clone();
+        let mut refetched = false;
+        loop {
+            let verifier = self.verifier(&discovered)?;
+            match verify(id_token, &verifier, nonce, access_token, &config.client_id) {
+                Err(ProviderError::InvalidToken(reason)) if reason == NO_MATCHING_KEY && !refetched => {
+                    refetched = true;
+                    match self.refetch_jwks(&discovered).await {
+                        Some(newer) => discovered = newer,
+                        None => return Err(ProviderError::InvalidToken(NO_MATCHING_KEY.into())),
+                    }
+                }
+                Err(e) => return Err(e),
+                Ok(()) => break,
+            }
+        }
+        let claims = decode_payload(&raw)?;
+        Ok(VerifiedTokens {
+            id_token: raw,
+            claims,
+            access_token: access_token.secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_in: response.expires_in(),
+        })
+    }
+
+    fn verifier(&self, discovered: &Discovered) -> Result<CoreIdTokenVerifier<'static>, ProviderError> {
+        let config = self.config();
+        let leeway = chrono::Duration::from_std(config.clock_leeway).unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
+            .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
+        let algs = allowed_algs(config.id_token_signing_algs.as_deref(), &discovered.metadata.id_token_signing_algs);
+        Ok(CoreIdTokenVerifier::new_public_client(ClientId::new(config.client_id.clone()), issuer, discovered.jwks.clone())
+            .set_allowed_algs(algs)
+            // `exp` with leeway: the token counts as valid until exp + leeway.
+            .set_time_fn(move || chrono::Utc::now() - leeway)
+            .set_issue_time_verifier_fn(move |iat| {
+                if iat > chrono::Utc::now() + leeway {
+                    Err(format!("issued in the future ({iat})"))
+                } else {
+                    Ok(())
+                }
+            }))
+    }
+}
+
+const NO_MATCHING_KEY: &str = "no key in the provider's JWKS matches the token";
+
+fn verify(
+    id_token: &CoreIdToken,
+    verifier: &CoreIdTokenVerifier<'_>,
+    nonce: &str,
+    access_token: &openidconnect::AccessToken,
+    client_id: &str,
+) -> Result<(), ProviderError> {
+    let claims = id_token.claims(verifier, &Nonce::new(nonce.to_owned())).map_err(|e| match e {
+        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+            ProviderError::InvalidToken(NO_MATCHING_KEY.into())
+        }
+        other => ProviderError::InvalidToken(other.to_string()),
+    })?;
+    // OpenID Connect Core 3.1.3.7 steps 4-5, which openidconnect leaves to the client.
+    if let Some(azp) = claims.authorized_party() {
+        if azp.as_str() != client_id {
+            return Err(ProviderError::InvalidToken(format!("azp `{}` is not this client", azp.as_str())));
+        }
+    } else if claims.audiences().len() > 1 {
+        return Err(ProviderError::InvalidToken("several audiences but no azp".into()));
+    }
+    if let Some(expected) = claims.access_token_hash() {
+        let alg = id_token.signing_alg().map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
+        let key = id_token.signing_key(verifier).map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
+        let actual = AccessTokenHash::from_token(access_token, alg, key)
+            .map_err(|e| ProviderError::InvalidToken(format!("at_hash: {e}")))?;
+        if actual != *expected {
+            return Err(ProviderError::InvalidToken("at_hash does not match the access token".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The algorithms an ID token may be signed with: the configured ones, else the provider's
+/// advertised ones, never `none` nor an HMAC algorithm (which would turn a public key or the
+/// client secret into a forgery key); RS256 (the OIDC default) when nothing else remains.
+fn allowed_algs(configured: Option<&[String]>, advertised: &[String]) -> Vec<CoreJwsSigningAlgorithm> {
+    let candidates = configured.unwrap_or(advertised);
+    let mut algs: Vec<CoreJwsSigningAlgorithm> = candidates
+        .iter()
+        .filter(|a| !a.eq_ignore_ascii_case("none") && !a.to_ascii_uppercase().starts_with("HS"))
+        .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
+        .filter(|a| !matches!(a, CoreJwsSigningAlgorithm::None))
+        .collect();
+    if algs.is_empty() {
+        algs.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
+    }
+    algs
+}
+
+/// The claims of an already verified JWT, as JSON (custom claims included).
+fn decode_payload(jwt: &str) -> Result<Map<String, Value>, ProviderError> {
+    let payload = jwt.split('.').nth(1).ok_or_else(|| ProviderError::InvalidToken("not a JWS".into()))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| ProviderError::InvalidToken("payload is not base64url".into()))?;
+    serde_json::from_slice(&bytes).map_err(|_| ProviderError::InvalidToken("payload is not a JSON object".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_and_hmac_are_never_allowed() {
+        let advertised = ["none", "HS256", "RS256", "ES256", "bogus"].map(String::from);
+        let algs = allowed_algs(None, &advertised);
+        assert_eq!(algs, vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+        let only_bad = ["none", "HS512"].map(String::from);
+        assert_eq!(allowed_algs(None, &only_bad), vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+        let configured = ["PS256".to_owned()];
+        assert_eq!(allowed_algs(Some(&configured), &advertised), vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]);
+    }
+
+    #[test]
+    fn decode_payload_handles_garbage() {
+        assert!(decode_payload("a").is_err());
+        assert!(decode_payload("a.!!!.c").is_err());
+        assert!(decode_payload("a.bnVsbA.c").is_err()); // "null"
+        assert_eq!(decode_payload("a.eyJhIjoxfQ.c").unwrap()["a"], 1);
+    }
+}

@@ -1,0 +1,196 @@
+//! [`OidcService`]: routes the layer's own paths, attaches the session's identity, and
+//! challenges requests without one.
+//!
+//! The hot path (a request with a valid session) is one cookie lookup, one store load and one
+//! extension insert; nothing is written to the store.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use session_store::SessionId;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::challenge;
+use crate::cookies;
+use crate::layer::Shared;
+use crate::login::{self, login_url};
+use crate::pages::{PageBody, Problem};
+use crate::return_to;
+use crate::{callback, logout};
+
+/// The service produced by [`OidcLayer`](crate::OidcLayer).
+#[derive(Clone)]
+pub struct OidcService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> OidcService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for OidcService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcService").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+/// The future of [`OidcService`].
+pub struct ResponseFuture<B, E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>,
+}
+
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<ResponseBody<B>>, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready serves this request (tower's usual pattern).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        ResponseFuture { inner: Box::pin(handle(shared, inner, request)) }
+    }
+}
+
+fn page<B>(response: Response<PageBody>) -> Response<ResponseBody<B>> {
+    response.map(ResponseBody::page)
+}
+
+async fn handle<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    // Only the head is borrowed across awaits (the body need not be `Sync`).
+    let (mut parts, body) = request.into_parts();
+    if let Some(response) = reserved_route(&shared, &parts).await {
+        return Ok(page(response));
+    }
+    let path = parts.uri.path();
+    let public = shared.config.public_paths.iter().any(|rule| rule.matches(path));
+    let session_id = cookies::find(&parts.headers, &shared.cookies.session_name).and_then(SessionId::parse);
+    let session = match session_id {
+        Some(id) => match shared.store.load(&id).await {
+            Ok(record) => record.filter(|r| !r.is_expired_at(SystemTime::now())),
+            Err(e) => {
+                tracing::error!(error = %e, "session store failed");
+                if !public {
+                    let html = challenge::wants_html(&parts.headers);
+                    return Ok(page(
+                        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "Sessions cannot be read right now. Please try again in a moment.")
+                            .into_response(html),
+                    ));
+                }
+                None
+            }
+        },
+        None => None,
+    };
+    match session {
+        Some(record) => {
+            parts.extensions.insert(record.data.identity.clone());
+        }
+        None if public => {}
+        None => return Ok(page(challenge_response(&shared, &parts).await)),
+    }
+    inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(ResponseBody::inner))
+}
+
+/// Answers a request for a protected path without a session.
+async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
+    let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
+    if challenge::is_navigation(&request.method, &request.headers) {
+        return login::start(shared, &request.headers, return_to).await;
+    }
+    let login = login_url(shared, &return_to);
+    let html = challenge::wants_html(&request.headers);
+    let mut response = Problem::new(StatusCode::UNAUTHORIZED, "Authentication required", "Sign in to use this resource.")
+        .with_login_url(login.clone())
+        .into_response(html);
+    // Not a standard scheme: tells scripts where a person can log in, and that a cookie
+    // session (not a bearer token) is what this resource takes.
+    let challenge = format!("OIDC realm=\"{}\", login_url=\"{}\"", shared.config.external.origin, login.replace('"', "%22"));
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// The layer's own routes under the prefix; `None` for every other path.
+async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<PageBody>> {
+    let path = request.uri.path();
+    if !path.starts_with(&shared.routes.prefix) {
+        return None;
+    }
+    let routes = &shared.routes;
+    let method = &request.method;
+    let headers = &request.headers;
+    let query = request.uri.query();
+    let get = method == Method::GET || method == Method::HEAD;
+    let response = if path == routes.callback {
+        if !get {
+            return Some(method_not_allowed("GET"));
+        }
+        callback::callback(shared, query, headers).await
+    } else if path == routes.login {
+        if !get {
+            return Some(method_not_allowed("GET"));
+        }
+        login::login_route(shared, query, headers).await
+    } else if path == routes.logout {
+        match *method {
+            Method::GET | Method::HEAD => logout::confirm_page(shared),
+            Method::POST => logout::logout(shared, headers).await,
+            _ => return Some(method_not_allowed("GET, POST")),
+        }
+    } else if path == routes.logged_out {
+        logout::logged_out_page(shared)
+    } else {
+        return None;
+    };
+    Some(response)
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<PageBody> {
+    let mut response = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", format!("Use {allow}.")).into_response(false);
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}

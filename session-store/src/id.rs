@@ -1,0 +1,237 @@
+//! [`SessionId`]: 256 random bits, carried as 43 characters of unpadded base64url.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+
+use crate::Error;
+
+/// Number of random bytes in a session id.
+const ID_BYTES: usize = 32;
+/// Length of the unpadded base64url encoding of [`ID_BYTES`] bytes.
+const ENCODED_LEN: usize = 43;
+/// How many characters of the encoding `Debug` and `Display` show: enough to tell ids apart in
+/// logs, far too few to hijack a session.
+const SHOWN_PREFIX_LEN: usize = 6;
+
+/// A session id: 32 bytes from the operating system's CSPRNG.
+///
+/// It travels (in a cookie, in a backend key) as [`SessionId::encode`]: exactly 43 characters
+/// of unpadded base64url. Equality is checked in constant time; `Debug` and `Display` show only
+/// the first 6 characters of the encoding followed by `…`, so an id written to a log cannot be
+/// used to hijack the session.
+#[derive(Clone)]
+pub struct SessionId([u8; ID_BYTES]);
+
+impl SessionId {
+    /// A fresh id from the operating system's random number generator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Random`] when the operating system's generator fails.
+    pub fn generate() -> Result<Self, Error> {
+        let mut bytes = [0u8; ID_BYTES];
+        getrandom::fill(&mut bytes).map_err(|err| Error::Random(err.to_string()))?;
+        Ok(Self(bytes))
+    }
+
+    /// Parses the encoding made by [`SessionId::encode`]: exactly 43 characters of unpadded
+    /// base64url in canonical form.
+    ///
+    /// Returns `None` for anything else (other lengths, padding, characters outside the
+    /// base64url alphabet, non-zero trailing bits). Never panics, whatever the input.
+    pub fn parse(encoded: &str) -> Option<Self> {
+        // Checked first so that oversized input is rejected without being decoded.
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; ID_BYTES];
+        // The engine rejects padding and non-canonical trailing bits, so each id has exactly
+        // one accepted encoding.
+        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
+            Ok(ID_BYTES) => Some(Self(bytes)),
+            _ => None,
+        }
+    }
+
+    /// The id as 43 characters of unpadded base64url (the form [`SessionId::parse`] accepts).
+    ///
+    /// This is the full secret: put it in the session cookie, never in a log.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// The raw 32 bytes of the id.
+    pub fn as_bytes(&self) -> &[u8; ID_BYTES] {
+        &self.0
+    }
+
+    /// Writes the loggable form: the first characters of the encoding followed by `…`.
+    fn fmt_prefix(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The first 6 characters encode the first 36 bits: encoding 6 bytes (8 characters)
+        // on the stack avoids allocating the full encoding.
+        let mut buf = [0u8; 8];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(&self.0[..6], &mut buf)
+            .map_err(|_| fmt::Error)?;
+        let prefix = buf
+            .get(..SHOWN_PREFIX_LEN.min(written))
+            .and_then(|prefix| std::str::from_utf8(prefix).ok())
+            .ok_or(fmt::Error)?;
+        write!(f, "{prefix}…")
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SessionId {}
+
+impl Hash for SessionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Hashing leaks nothing useful to a timing attacker that comparing would: the map
+        // still confirms a match with the constant-time `eq` above.
+        self.0.hash(state);
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(")?;
+        self.fmt_prefix(f)?;
+        f.write_str(")")
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_prefix(f)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn generated_ids_roundtrip_through_their_encoding() {
+        let id = SessionId::generate().unwrap();
+        let encoded = id.encode();
+        assert_eq!(encoded.len(), ENCODED_LEN);
+        assert!(
+            encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(SessionId::parse(&encoded), Some(id.clone()));
+        assert_eq!(
+            SessionId::parse(&encoded).unwrap().as_bytes(),
+            id.as_bytes()
+        );
+    }
+
+    #[test]
+    fn generated_ids_differ() {
+        let ids: HashSet<SessionId> = (0..1000).map(|_| SessionId::generate().unwrap()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn debug_and_display_show_only_a_prefix() {
+        let id = SessionId::generate().unwrap();
+        let encoded = id.encode();
+        let display = id.to_string();
+        let debug = format!("{id:?}");
+        assert_eq!(display, format!("{}…", &encoded[..SHOWN_PREFIX_LEN]));
+        assert_eq!(
+            debug,
+            format!("SessionId({}…)", &encoded[..SHOWN_PREFIX_LEN])
+        );
+        for shown in [&display, &debug] {
+            assert!(!shown.contains(&encoded), "{shown} leaks the id");
+            assert!(
+                !shown.contains(&encoded[..SHOWN_PREFIX_LEN + 1]),
+                "{shown} shows too much"
+            );
+        }
+        // Also through the alternate and padded formatters.
+        assert!(!format!("{id:#?}").contains(&encoded));
+        assert!(!format!("{id:>60}").contains(&encoded));
+    }
+
+    #[test]
+    fn equality_and_hash_follow_the_bytes() {
+        let a = SessionId([7; ID_BYTES]);
+        let mut other_bytes = [7; ID_BYTES];
+        other_bytes[ID_BYTES - 1] = 8;
+        let b = SessionId(other_bytes);
+        assert_eq!(a, a.clone());
+        assert_ne!(a, b);
+        let set: HashSet<SessionId> = [a.clone(), a.clone(), b].into_iter().collect();
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn parse_rejects_everything_but_the_canonical_encoding() {
+        let encoded = SessionId([0xff; ID_BYTES]).encode();
+        assert_eq!(encoded.len(), ENCODED_LEN);
+        let rejected = [
+            String::new(),
+            encoded[..ENCODED_LEN - 1].to_string(),
+            format!("{encoded}A"),
+            format!("{encoded}="),
+            // Standard (not URL-safe) alphabet.
+            encoded.replace('_', "/"),
+            encoded.replace('_', "+"),
+            // Non-zero trailing bits: the last character of a 32-byte encoding carries
+            // 4 data bits and 2 bits that must be zero; '_' (0b111111) sets them.
+            format!("{}_", &encoded[..ENCODED_LEN - 1]),
+            // Same length in bytes, but not ASCII.
+            format!("{}é", &encoded[..ENCODED_LEN - 2]),
+            "../".repeat(14) + ".",
+            " ".repeat(ENCODED_LEN),
+            "x".repeat(10_000),
+        ];
+        for input in &rejected {
+            assert_eq!(SessionId::parse(input), None, "accepted {input:?}");
+        }
+        // The last character carries 4 data bits and 2 zero bits: for the all-ones id that
+        // is 0b111100, '8'.
+        assert_eq!(encoded, format!("{}8", "_".repeat(ENCODED_LEN - 1)));
+        assert!(SessionId::parse(&encoded).is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(input in any::<String>()) {
+            let _ = SessionId::parse(&input);
+        }
+
+        #[test]
+        fn parse_never_panics_on_id_length_alphabet_soup(input in "[A-Za-z0-9_=+/-]{43}") {
+            if let Some(id) = SessionId::parse(&input) {
+                // Whatever is accepted is canonical: it re-encodes to itself.
+                prop_assert_eq!(id.encode(), input);
+            }
+        }
+
+        #[test]
+        fn parse_inverts_encode(bytes in any::<[u8; ID_BYTES]>()) {
+            let id = SessionId(bytes);
+            let parsed = SessionId::parse(&id.encode());
+            prop_assert_eq!(parsed.as_ref().map(SessionId::as_bytes), Some(&bytes));
+            prop_assert_eq!(parsed, Some(id));
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! An async session store: the [`SessionStore`] trait, the [`SessionId`] type and the
+//! [`MemoryStore`] backend (moka, per-entry expiry, no serialization on the hot path).
+//!
+//! The store knows nothing about OpenID Connect: it keeps an opaque record `T` per session id
+//! until the record's expiry. Every backend runs the same [`conformance`] suite.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use session_store::{MemoryStore, Record, SessionStore};
+//!
+//! # tokio_test_block_on(async {
+//! let store = MemoryStore::<String>::new();
+//! let id = store.create(Record::new("alice".to_string(), SystemTime::now() + Duration::from_secs(60))).await?;
+//! let record = store.load(&id).await?.expect("just created");
+//! assert_eq!(record.data, "alice");
+//! store.delete(&id).await?;
+//! assert!(store.load(&id).await?.is_none());
+//! # Ok::<(), session_store::Error>(())
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+mod id;
+mod memory;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+pub use id::SessionId;
+pub use memory::MemoryStore;
+
+/// One stored session: the application's data and the instant it stops being valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<T> {
+    /// The application's session data (opaque to the store).
+    pub data: T,
+    /// After this instant the record is gone: `load` returns `None` and backends may drop it.
+    pub expires_at: SystemTime,
+}
+
+impl<T> Record<T> {
+    /// A record that expires at `expires_at`.
+    pub fn new(data: T, expires_at: SystemTime) -> Self {
+        Self { data, expires_at }
+    }
+
+    /// Whether the record has expired at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// Why a store operation failed. Never contains session data or a full session id.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system's random number generator failed.
+    #[error("the random number generator failed: {0}")]
+    Random(String),
+    /// The backend (network, server, ...) failed; the operation may succeed when retried.
+    #[error("session backend unavailable: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A record could not be encoded or decoded by a backend that serializes.
+    #[error("session record could not be encoded or decoded: {0}")]
+    Codec(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The async store of session records, keyed by [`SessionId`].
+///
+/// Implementations must be safe to share between tasks and must pass the
+/// [`conformance`] suite. A record whose `expires_at` has passed is never returned.
+#[async_trait]
+pub trait SessionStore<T>: Send + Sync + 'static
+where
+    T: Send + Sync + 'static,
+{
+    /// Stores `record` under a fresh random id and returns that id. Never overwrites
+    /// an existing record.
+    async fn create(&self, record: Record<T>) -> Result<SessionId, Error>;
+
+    /// The record stored under `id`, or `None` when the id is unknown, deleted or expired.
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error>;
+
+    /// Replaces the record stored under `id`. Returns `false` and writes nothing when the id is
+    /// unknown, deleted or expired (a save never resurrects a session that was logged out).
+    async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error>;
+
+    /// Deletes the record stored under `id`; deleting an unknown id is not an error.
+    async fn delete(&self, id: &SessionId) -> Result<(), Error>;
+}
+
+#[async_trait]
+impl<T, S> SessionStore<T> for Arc<S>
+where
+    T: Send + Sync + 'static,
+    S: SessionStore<T> + ?Sized,
+{
+    async fn create(&self, record: Record<T>) -> Result<SessionId, Error> {
+        (**self).create(record).await
+    }
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
+        (**self).load(id).await
+    }
+    async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error> {
+        (**self).save(id, record).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        (**self).delete(id).await
+    }
+}

@@ -1,0 +1,299 @@
+//! [`MemoryStore`]: an in-process [`SessionStore`] on a moka cache with per-record expiry.
+
+use std::fmt;
+use std::future::ready;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use moka::Expiry;
+use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
+
+use crate::{Error, Record, SessionId, SessionStore};
+
+/// An in-memory [`SessionStore`]: records live in a concurrent [`moka`] cache, each one
+/// removed when its [`Record::expires_at`] passes.
+///
+/// Records are kept as `Arc<Record<T>>`: loading one is a cache lookup and a reference-count
+/// increment, with no copy and no serialization. `T` needs no `serde` bound.
+///
+/// The store is bounded: past its capacity ([`MemoryStore::DEFAULT_MAX_CAPACITY`] for
+/// [`MemoryStore::new`]), the least recently used records are evicted, which logs those
+/// sessions out. Records do not survive a restart and are not shared between processes.
+///
+/// Clones share the same records.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use session_store::{MemoryStore, Record, SessionStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::<u32>::with_capacity(10_000);
+/// let id = store.create(Record::new(1, SystemTime::now() + Duration::from_secs(60))).await?;
+/// assert!(store.save(&id, Record::new(2, SystemTime::now() + Duration::from_secs(60))).await?);
+/// assert_eq!(store.load(&id).await?.map(|record| record.data), Some(2));
+/// assert_eq!(store.len().await, 1);
+/// # Ok::<(), session_store::Error>(())
+/// # });
+/// ```
+pub struct MemoryStore<T> {
+    records: Cache<SessionId, Arc<Record<T>>>,
+}
+
+impl<T> MemoryStore<T> {
+    /// The number of records a [`MemoryStore::new`] store holds before it evicts the least
+    /// recently used ones.
+    pub const DEFAULT_MAX_CAPACITY: u64 = 1_000_000;
+}
+
+impl<T> MemoryStore<T>
+where
+    T: Send + Sync + 'static,
+{
+    /// An empty store holding at most [`MemoryStore::DEFAULT_MAX_CAPACITY`] (1,000,000)
+    /// records.
+    pub fn new() -> Self {
+        Self::with_capacity(Self::DEFAULT_MAX_CAPACITY)
+    }
+
+    /// An empty store holding at most `max_records` records; past that, the least recently
+    /// used records are evicted.
+    pub fn with_capacity(max_records: u64) -> Self {
+        let records = Cache::builder()
+            .max_capacity(max_records)
+            .expire_after(UntilRecordExpires)
+            .build();
+        Self { records }
+    }
+
+    /// The number of live (stored and unexpired) records.
+    ///
+    /// Runs the cache's pending maintenance first and then walks every record, so this is
+    /// meant for tests and metrics, not for the request path.
+    pub async fn len(&self) -> u64 {
+        self.records.run_pending_tasks().await;
+        let now = SystemTime::now();
+        let live = self
+            .records
+            .iter()
+            .filter(|(_, record)| !record.is_expired_at(now))
+            .count();
+        u64::try_from(live).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the store holds no live record (see [`MemoryStore::len`]).
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+}
+
+impl<T> Default for MemoryStore<T>
+where
+    T: Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for MemoryStore<T> {
+    fn clone(&self) -> Self {
+        Self {
+            records: self.records.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for MemoryStore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neither ids nor records: both are secrets.
+        f.debug_struct("MemoryStore")
+            .field("max_capacity", &self.records.policy().max_capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<T> SessionStore<T> for MemoryStore<T>
+where
+    T: Send + Sync + 'static,
+{
+    async fn create(&self, record: Record<T>) -> Result<SessionId, Error> {
+        let record = Arc::new(record);
+        loop {
+            let id = SessionId::generate()?;
+            let candidate = Arc::clone(&record);
+            // Insert only if the id is vacant, under moka's per-key lock, so two creates can
+            // never share an id (with 256 random bits a retry is not expected to ever happen).
+            let outcome = self
+                .records
+                .entry_by_ref(&id)
+                .and_compute_with(|existing| {
+                    ready(match existing {
+                        Some(_) => Op::Nop,
+                        None => Op::Put(candidate),
+                    })
+                })
+                .await;
+            if let CompResult::Inserted(_) = outcome {
+                return Ok(id);
+            }
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
+        // moka's expiry is approximate (it runs on maintenance ticks): check the record's own
+        // deadline so an expired session is never handed out.
+        let now = SystemTime::now();
+        Ok(self
+            .records
+            .get(id)
+            .await
+            .filter(|record| !record.is_expired_at(now)))
+    }
+
+    async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error> {
+        let record = Arc::new(record);
+        // Under moka's per-key lock (shared with `create` and `delete`), so a concurrent
+        // delete either happens before (and the save writes nothing) or after.
+        let outcome = self
+            .records
+            .entry_by_ref(id)
+            .and_compute_with(|existing| {
+                let now = SystemTime::now();
+                ready(match existing {
+                    Some(entry) if !entry.value().is_expired_at(now) => Op::Put(record),
+                    // Expired but not yet evicted: drop it now rather than leave it around.
+                    Some(_) => Op::Remove,
+                    None => Op::Nop,
+                })
+            })
+            .await;
+        Ok(matches!(outcome, CompResult::ReplacedWith(_)))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        // Not `invalidate`: it does not take the per-key lock `and_compute_with` holds, so a
+        // save that had already read the record could write it back after the delete.
+        self.records
+            .entry_by_ref(id)
+            .and_compute_with(|_| ready(Op::Remove))
+            .await;
+        Ok(())
+    }
+}
+
+/// Tells moka to drop each record when its [`Record::expires_at`] passes.
+struct UntilRecordExpires;
+
+impl UntilRecordExpires {
+    /// Time left until `record` expires, zero when it already has.
+    fn time_left<T>(record: &Record<T>) -> Duration {
+        record
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+impl<T> Expiry<SessionId, Arc<Record<T>>> for UntilRecordExpires {
+    fn expire_after_create(
+        &self,
+        _id: &SessionId,
+        record: &Arc<Record<T>>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(Self::time_left(record))
+    }
+
+    fn expire_after_update(
+        &self,
+        _id: &SessionId,
+        record: &Arc<Record<T>>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        // A save carries a new expiry (sliding sessions, refreshed tokens): use it, not the
+        // old one.
+        Some(Self::time_left(record))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn in_secs(secs: u64) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(secs)
+    }
+
+    #[tokio::test]
+    async fn clones_share_records() {
+        let store = MemoryStore::<u8>::new();
+        let clone = store.clone();
+        let id = store.create(Record::new(1, in_secs(60))).await.unwrap();
+        assert_eq!(clone.load(&id).await.unwrap().unwrap().data, 1);
+        clone.delete(&id).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn len_counts_live_records_only() {
+        let store = MemoryStore::<u8>::default();
+        assert!(store.is_empty().await);
+        let live = store.create(Record::new(1, in_secs(60))).await.unwrap();
+        store.create(Record::new(2, in_secs(60))).await.unwrap();
+        // Created already expired: accepted, never returned, not counted.
+        let dead = store
+            .create(Record::new(3, SystemTime::now() - Duration::from_secs(1)))
+            .await
+            .unwrap();
+        assert!(store.load(&dead).await.unwrap().is_none());
+        assert_eq!(store.len().await, 2);
+        store.delete(&live).await.unwrap();
+        assert_eq!(store.len().await, 1);
+    }
+
+    #[tokio::test]
+    async fn save_on_an_expired_record_writes_nothing() {
+        let store = MemoryStore::<u8>::new();
+        let id = store
+            .create(Record::new(1, SystemTime::now() - Duration::from_secs(1)))
+            .await
+            .unwrap();
+        assert!(!store.save(&id, Record::new(2, in_secs(60))).await.unwrap());
+        assert!(store.load(&id).await.unwrap().is_none());
+        assert_eq!(store.len().await, 0);
+    }
+
+    #[tokio::test]
+    async fn save_moves_the_expiry() {
+        let store = MemoryStore::<u8>::new();
+        let id = store.create(Record::new(1, in_secs(60))).await.unwrap();
+        let soon = SystemTime::now() + Duration::from_millis(300);
+        assert!(store.save(&id, Record::new(2, soon)).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(store.load(&id).await.unwrap().is_none());
+        assert_eq!(store.len().await, 0);
+    }
+
+    #[tokio::test]
+    async fn capacity_bounds_the_store() {
+        let store = MemoryStore::<u32>::with_capacity(10);
+        for n in 0..100 {
+            store.create(Record::new(n, in_secs(60))).await.unwrap();
+        }
+        assert!(store.len().await <= 10);
+    }
+
+    #[test]
+    fn debug_shows_no_records() {
+        let store = MemoryStore::<&str>::with_capacity(5);
+        assert_eq!(
+            format!("{store:?}"),
+            "MemoryStore { max_capacity: Some(5), .. }"
+        );
+    }
+}
