@@ -88,6 +88,8 @@ struct RawConfig {
     route_prefix: Option<String>,
     #[serde(default, deserialize_with = "list_or_words")]
     public_paths: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    api_paths: Option<Vec<String>>,
     #[serde(default)]
     cookie_key: Option<Secret>,
     #[serde(default)]
@@ -131,6 +133,7 @@ pub struct OidcConfig {
     pub(crate) external: ExternalUrl,
     pub(crate) route_prefix: String,
     pub(crate) public_paths: Vec<PathRule>,
+    pub(crate) api_paths: Vec<PathRule>,
     pub(crate) cookie_key: Option<Vec<u8>>,
     pub(crate) clock_leeway: Duration,
     pub(crate) session_max_age: Duration,
@@ -157,9 +160,9 @@ pub(crate) enum PathRule {
 }
 
 impl PathRule {
-    fn parse(rule: &str) -> Result<Self, ConfigError> {
+    fn parse(key: &'static str, rule: &str) -> Result<Self, ConfigError> {
         if !rule.starts_with('/') {
-            return Err(ConfigError::new("public_paths", format!("`{rule}` must start with `/`")));
+            return Err(ConfigError::new(key, format!("`{rule}` must start with `/`")));
         }
         Ok(match rule.strip_suffix('*') {
             Some(prefix) => Self::Prefix(prefix.to_owned()),
@@ -235,7 +238,8 @@ impl OidcConfig {
         if let Some(bad) = scopes.iter().find(|s| !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')) {
             return Err(ConfigError::new("scopes", format!("`{bad}` is not a valid scope token")));
         }
-        let public_paths = raw.public_paths.unwrap_or_default().iter().map(|p| PathRule::parse(p)).collect::<Result<_, _>>()?;
+        let public_paths = raw.public_paths.unwrap_or_default().iter().map(|p| PathRule::parse("public_paths", p)).collect::<Result<_, _>>()?;
+        let api_paths = raw.api_paths.unwrap_or_default().iter().map(|p| PathRule::parse("api_paths", p)).collect::<Result<_, _>>()?;
         let cookie_key = raw.cookie_key.map(|k| decode_cookie_key(k.expose())).transpose()?;
         let post_logout_path = match raw.post_logout_path {
             Some(p) if crate::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => {
@@ -252,6 +256,7 @@ impl OidcConfig {
             external,
             route_prefix,
             public_paths,
+            api_paths,
             cookie_key,
             clock_leeway: Duration::from_secs(raw.clock_leeway_seconds.unwrap_or(30).min(600)),
             session_max_age: Duration::from_secs(raw.session_max_age_seconds.unwrap_or(12 * 3600).max(60)),
@@ -363,6 +368,7 @@ pub struct OidcConfigBuilder {
     external_url: Option<String>,
     route_prefix: Option<String>,
     public_paths: Vec<String>,
+    api_paths: Vec<String>,
     cookie_key: Option<Secret>,
     allow_insecure_http: bool,
     clock_leeway: Option<Duration>,
@@ -417,6 +423,16 @@ impl OidcConfigBuilder {
         self.public_paths.extend(paths.into_iter().map(Into::into));
         self
     }
+    /// Paths of an API: without a session they always get `401` with problem+json, even for a
+    /// browser navigation (exact `/api/me` or prefix `/api/*`).
+    pub fn api_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.api_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
     /// The key protecting the login-attempt cookie: base64 of at least 32 random bytes. Without
     /// it a random key is made per process (fine for one instance; logins in flight fail across
     /// restarts).
@@ -465,6 +481,7 @@ impl OidcConfigBuilder {
             external_url: self.external_url.ok_or_else(|| ConfigError::new("external_url", "is required"))?,
             route_prefix: self.route_prefix,
             public_paths: Some(self.public_paths),
+            api_paths: Some(self.api_paths),
             cookie_key: self.cookie_key,
             allow_insecure_http: self.allow_insecure_http,
             clock_leeway_seconds: self.clock_leeway.map(|d| d.as_secs()),

@@ -137,7 +137,8 @@ where
 async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
     let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
-    if challenge::is_navigation(&request.method, &request.headers) {
+    let api = shared.config.api_paths.iter().any(|rule| rule.matches(request.uri.path()));
+    if !api && challenge::is_navigation(&request.method, &request.headers) {
         return login::start(shared, &request.headers, return_to).await;
     }
     let login = login_url(shared, &return_to);
