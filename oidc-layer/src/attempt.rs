@@ -44,7 +44,10 @@ fn random_token() -> Result<String, getrandom::Error> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Attempt {
@@ -61,11 +64,13 @@ impl Attempt {
 
     /// RFC 7636 S256 challenge of the verifier.
     pub(crate) fn pkce_challenge(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(self.pkce_verifier.as_bytes()))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(self.pkce_verifier.as_bytes()))
     }
 
     fn is_expired(&self) -> bool {
-        unix_now().saturating_sub(self.created) >= ATTEMPT_TTL.as_secs() || self.created > unix_now() + 60
+        unix_now().saturating_sub(self.created) >= ATTEMPT_TTL.as_secs()
+            || self.created > unix_now() + 60
     }
 }
 
@@ -84,7 +89,9 @@ impl AttemptCookies {
     /// The cookie name for a state we could have issued, or `None` for anything else.
     pub(crate) fn name_for(&self, state: &str) -> Option<String> {
         let well_formed = state.len() == STATE_LEN
-            && state.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && state
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         well_formed.then(|| format!("{}{}", self.settings.attempt_prefix, &state[..NAME_CHARS]))
     }
 
@@ -94,16 +101,17 @@ impl AttemptCookies {
         let json = serde_json::to_string(attempt).ok()?;
         let key = self.keys.first()?;
         let mut jar = CookieJar::new();
-        jar.private_mut(key).add(self.settings.build(name, json, ATTEMPT_TTL));
+        jar.private_mut(key)
+            .add(self.settings.build(name, json, ATTEMPT_TTL));
         jar.delta().next().cloned()
     }
 
     fn open_value(&self, name: &str, value: &str) -> Option<Attempt> {
         let jar = CookieJar::new();
-        let plain = self
-            .keys
-            .iter()
-            .find_map(|key| jar.private(key).decrypt(Cookie::new(name.to_owned(), value.to_owned())))?;
+        let plain = self.keys.iter().find_map(|key| {
+            jar.private(key)
+                .decrypt(Cookie::new(name.to_owned(), value.to_owned()))
+        })?;
         serde_json::from_str(plain.value()).ok()
     }
 
@@ -122,15 +130,25 @@ impl AttemptCookies {
         let mut present: Vec<(String, u64)> = request_cookies(headers)
             .filter(|(n, _)| n.starts_with(&self.settings.attempt_prefix))
             .map(|(n, v)| {
-                let created = self.open_value(n, v).filter(|a| !a.is_expired()).map_or(0, |a| a.created);
+                let created = self
+                    .open_value(n, v)
+                    .filter(|a| !a.is_expired())
+                    .map_or(0, |a| a.created);
                 (n.to_owned(), created)
             })
             .collect();
         present.sort_by_key(|(_, created)| *created);
         present.dedup_by(|a, b| a.0 == b.0);
-        let stale = present.iter().take_while(|(_, created)| *created == 0).count();
+        let stale = present
+            .iter()
+            .take_while(|(_, created)| *created == 0)
+            .count();
         let over = (present.len() + 1).saturating_sub(MAX_ATTEMPTS);
-        present.into_iter().take(stale.max(over)).map(|(n, _)| self.settings.removal(n)).collect()
+        present
+            .into_iter()
+            .take(stale.max(over))
+            .map(|(n, _)| self.settings.removal(n))
+            .collect()
     }
 
     /// The `Set-Cookie` removing the attempt cookie of `state`.
@@ -149,7 +167,11 @@ mod tests {
 
     fn headers_with(cookies: &[Cookie<'static>]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        let line = cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; ");
+        let line = cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; ");
         h.insert(http::header::COOKIE, line.parse().unwrap());
         h
     }
@@ -161,16 +183,25 @@ mod tests {
         let sealed = jar.seal(&attempt).unwrap();
         assert!(sealed.name().starts_with("__Host-oidc_attempt_"));
         assert!(!sealed.value().contains("whoami"), "the value is encrypted");
-        let opened = jar.open(&headers_with(&[sealed.clone()]), &attempt.state).unwrap();
+        let opened = jar
+            .open(&headers_with(std::slice::from_ref(&sealed)), &attempt.state)
+            .unwrap();
         assert_eq!(opened.return_to, "/whoami?x=1");
         assert_eq!(opened.nonce, attempt.nonce);
 
         // Same 16-char prefix, different state: refused.
         let mut other = attempt.state.clone();
         other.replace_range(30..31, if &other[30..31] == "A" { "B" } else { "A" });
-        assert!(jar.open(&headers_with(&[sealed.clone()]), &other).is_none());
+        assert!(
+            jar.open(&headers_with(std::slice::from_ref(&sealed)), &other)
+                .is_none()
+        );
         // Another key cannot open it; a flipped byte cannot either.
-        assert!(cookies().open(&headers_with(&[sealed.clone()]), &attempt.state).is_none());
+        assert!(
+            cookies()
+                .open(&headers_with(std::slice::from_ref(&sealed)), &attempt.state)
+                .is_none()
+        );
         let mut bad = sealed.clone();
         let mut v = bad.value().to_owned();
         v.replace_range(5..6, if &v[5..6] == "A" { "B" } else { "A" });
@@ -178,14 +209,23 @@ mod tests {
         assert!(jar.open(&headers_with(&[bad]), &attempt.state).is_none());
         // A cookie value moved under another attempt's name fails (name is associated data).
         let second = Attempt::new("/".into()).unwrap();
-        let moved = Cookie::new(jar.name_for(&second.state).unwrap(), sealed.value().to_owned());
+        let moved = Cookie::new(
+            jar.name_for(&second.state).unwrap(),
+            sealed.value().to_owned(),
+        );
         assert!(jar.open(&headers_with(&[moved]), &second.state).is_none());
     }
 
     #[test]
     fn garbage_states_have_no_cookie_name() {
         let jar = cookies();
-        for s in ["", "short", &"a".repeat(44), &"a/".repeat(22)[..43], "../../../../../../../../../../../../../../.."] {
+        for s in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &"a/".repeat(22)[..43],
+            "../../../../../../../../../../../../../../..",
+        ] {
             assert!(jar.name_for(s).is_none(), "{s}");
         }
     }
@@ -212,7 +252,10 @@ mod tests {
         assert_eq!(evicted.len(), 1);
         assert_eq!(evicted[0].name(), sealed[0].name());
         assert!(jar.evictions(&headers_with(&sealed[1..])).is_empty());
-        let garbage = Cookie::new(format!("{}{}", "__Host-oidc_attempt_", "x".repeat(16)), "garbage");
+        let garbage = Cookie::new(
+            format!("{}{}", "__Host-oidc_attempt_", "x".repeat(16)),
+            "garbage",
+        );
         let evicted = jar.evictions(&headers_with(&[garbage.clone(), sealed[3].clone()]));
         assert_eq!(evicted.len(), 1);
         assert_eq!(evicted[0].name(), garbage.name());
@@ -222,6 +265,9 @@ mod tests {
     fn pkce_challenge_matches_rfc7636_appendix_b() {
         let mut a = Attempt::new("/".into()).unwrap();
         a.pkce_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into();
-        assert_eq!(a.pkce_challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            a.pkce_challenge(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

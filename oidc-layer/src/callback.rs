@@ -60,16 +60,24 @@ struct Failure {
 
 impl Failure {
     fn new(problem: Problem, state: Option<&str>) -> Self {
-        Self { problem, state: state.map(str::to_owned) }
+        Self {
+            problem,
+            state: state.map(str::to_owned),
+        }
     }
 }
 
 fn bad_request(detail: &str, shared: &Shared) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "Sign-in failed", detail).with_login_url(login_url(shared, "/"))
+    Problem::new(StatusCode::BAD_REQUEST, "Sign-in failed", detail)
+        .with_login_url(login_url(shared, "/"))
 }
 
 /// Handles the callback; never panics and never touches the store on failure.
-pub(crate) async fn callback(shared: &Shared, query: Option<&str>, headers: &HeaderMap) -> Response<PageBody> {
+pub(crate) async fn callback(
+    shared: &Shared,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<PageBody> {
     let span = tracing::info_span!("oidc.callback");
     let _guard = span.enter();
     let html = crate::challenge::wants_html(headers);
@@ -79,9 +87,7 @@ pub(crate) async fn callback(shared: &Shared, query: Option<&str>, headers: &Hea
             tracing::warn!(status = problem.status().as_u16(), "login rejected");
             let mut response = problem.into_response(html);
             if let Some(removal) = state.as_deref().and_then(|s| shared.attempts.removal(s)) {
-                if let Ok(v) = HeaderValue::from_str(&removal.to_string()) {
-                    response.headers_mut().append(header::SET_COOKIE, v);
-                }
+                cookies::append_set_cookie(response.headers_mut(), &removal);
             }
             response
         }
@@ -90,14 +96,28 @@ pub(crate) async fn callback(shared: &Shared, query: Option<&str>, headers: &Hea
 
 async fn current_session(shared: &Shared, headers: &HeaderMap) -> Option<SessionId> {
     let id = SessionId::parse(cookies::find(headers, &shared.cookies.session_name)?)?;
-    shared.store.load(&id).await.ok().flatten().filter(|r| !r.is_expired_at(SystemTime::now())).map(|_| id)
+    shared
+        .store
+        .load(&id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|r| !r.is_expired_at(SystemTime::now()))
+        .map(|_| id)
 }
 
-async fn complete(shared: &Shared, query: &str, headers: &HeaderMap) -> Result<Response<PageBody>, Failure> {
+async fn complete(
+    shared: &Shared,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<Response<PageBody>, Failure> {
     let params = parse_query(query).map_err(|d| Failure::new(bad_request(d, shared), None))?;
     let Some(state) = params.state.as_deref() else {
         tracing::warn!("callback without state");
-        return Err(Failure::new(bad_request("The sign-in response has no state.", shared), None));
+        return Err(Failure::new(
+            bad_request("The sign-in response has no state.", shared),
+            None,
+        ));
     };
     let Some(attempt) = shared.attempts.open(headers, state) else {
         // A reload of the callback after logging in, the back button, or an attempt that
@@ -119,20 +139,31 @@ async fn complete(shared: &Shared, query: &str, headers: &HeaderMap) -> Result<R
     };
     let retry = login_url(shared, &attempt.return_to);
     // Single use: a second callback with the same state is refused even with the cookie.
-    let fresh = shared.used_states.entry(attempt.state.clone()).or_insert(()).await.is_fresh();
+    let fresh = shared
+        .used_states
+        .entry(attempt.state.clone())
+        .or_insert(())
+        .await
+        .is_fresh();
     if !fresh {
         tracing::warn!("replayed callback state");
         return Err(Failure::new(
-            Problem::new(StatusCode::BAD_REQUEST, "This sign-in link was already used", "Please sign in again.").with_login_url(retry),
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link was already used",
+                "Please sign in again.",
+            )
+            .with_login_url(retry),
             Some(state),
         ));
     }
 
-    let discovered = shared
-        .provider
-        .discovered()
-        .await
-        .map_err(|e| Failure::new(provider_problem(&e, shared, &attempt.return_to), Some(state)))?;
+    let discovered = shared.provider.discovered().await.map_err(|e| {
+        Failure::new(
+            provider_problem(&e, shared, &attempt.return_to),
+            Some(state),
+        )
+    })?;
 
     // RFC 9207: when the provider advertises `iss` in authorization responses it must be
     // there; whenever it is there it must be this provider's issuer (mix-up defence).
@@ -140,13 +171,21 @@ async fn complete(shared: &Shared, query: &str, headers: &HeaderMap) -> Result<R
         Some(iss) if iss != discovered.metadata.issuer => {
             tracing::warn!(iss, "authorization response from another issuer");
             return Err(Failure::new(
-                bad_request("The sign-in response came from an unexpected identity provider.", shared),
+                bad_request(
+                    "The sign-in response came from an unexpected identity provider.",
+                    shared,
+                ),
                 Some(state),
             ));
         }
         None if discovered.metadata.iss_parameter_supported => {
-            tracing::warn!("authorization response lacks the iss parameter the provider advertises");
-            return Err(Failure::new(bad_request("The sign-in response is incomplete (no issuer).", shared), Some(state)));
+            tracing::warn!(
+                "authorization response lacks the iss parameter the provider advertises"
+            );
+            return Err(Failure::new(
+                bad_request("The sign-in response is incomplete (no issuer).", shared),
+                Some(state),
+            ));
         }
         _ => {}
     }
@@ -154,18 +193,37 @@ async fn complete(shared: &Shared, query: &str, headers: &HeaderMap) -> Result<R
     if let Some(error) = params.error.as_deref() {
         tracing::info!(error, "the provider returned an error");
         let problem = if error == "access_denied" {
-            Problem::new(StatusCode::FORBIDDEN, "Sign-in was cancelled", "The identity provider did not grant access. You can try again.")
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "Sign-in was cancelled",
+                "The identity provider did not grant access. You can try again.",
+            )
         } else {
             Problem::new(
                 StatusCode::BAD_REQUEST,
                 "Sign-in failed",
-                format!("The identity provider answered `{}`.", error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()),
+                format!(
+                    "The identity provider answered `{}`.",
+                    error
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .take(64)
+                        .collect::<String>()
+                ),
             )
         };
-        return Err(Failure::new(problem.with_login_url(retry).with_link("Home", format!("{}/", shared.config.external.base_path)), Some(state)));
+        return Err(Failure::new(
+            problem
+                .with_login_url(retry)
+                .with_link("Home", format!("{}/", shared.config.external.base_path)),
+            Some(state),
+        ));
     }
     let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
-        return Err(Failure::new(bad_request("The sign-in response has no authorization code.", shared), Some(state)));
+        return Err(Failure::new(
+            bad_request("The sign-in response has no authorization code.", shared),
+            Some(state),
+        ));
     };
 
     let tokens = shared
@@ -193,11 +251,22 @@ async fn complete(shared: &Shared, query: &str, headers: &HeaderMap) -> Result<R
         })?;
 
     let Some(identity) = Identity::from_claims(tokens.claims) else {
-        return Err(Failure::new(bad_request("The ID token lacks a subject.", shared), Some(state)));
+        return Err(Failure::new(
+            bad_request("The ID token lacks a subject.", shared),
+            Some(state),
+        ));
     };
     let now = SystemTime::now();
-    let sid = identity.claims().get("sid").and_then(|v| v.as_str()).map(str::to_owned);
-    tracing::info!(iss = identity.iss(), sub = identity.sub(), "login succeeded");
+    let sid = identity
+        .claims()
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    tracing::info!(
+        iss = identity.iss(),
+        sub = identity.sub(),
+        "login succeeded"
+    );
     let data = SessionData {
         identity,
         sid,
@@ -208,28 +277,45 @@ async fn complete(shared: &Shared, query: &str, headers: &HeaderMap) -> Result<R
         created_at: now,
     };
     let expires_at = session::expiry(now, shared.config.session_max_age);
-    let id = shared.store.create(Record::new(data, expires_at)).await.map_err(|e| {
-        tracing::error!(error = %e, "session store failed");
-        Failure::new(
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Sessions cannot be stored right now. Please try again in a moment.")
+    let id = shared
+        .store
+        .create(Record::new(data, expires_at))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "session store failed");
+            Failure::new(
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in is unavailable",
+                    "Sessions cannot be stored right now. Please try again in a moment.",
+                )
                 .with_login_url(retry.clone()),
-            Some(state),
-        )
-    })?;
+                Some(state),
+            )
+        })?;
     // No fixation and no orphan: the browser's previous session (if any) ends here.
-    if let Some(old) = cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse) {
-        if let Err(e) = shared.store.delete(&old).await {
-            tracing::warn!(error = %e, "could not delete the previous session");
-        }
+    if let Some(old) =
+        cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse)
+        && let Err(e) = shared.store.delete(&old).await
+    {
+        tracing::warn!(error = %e, "could not delete the previous session");
     }
 
-    let mut response = redirect(&format!("{}{}", shared.config.external.base_path, attempt.return_to));
+    let mut response = redirect(&format!(
+        "{}{}",
+        shared.config.external.base_path, attempt.return_to
+    ));
     let h = response.headers_mut();
-    let session_cookie = shared.cookies.build(shared.cookies.session_name.clone(), id.encode(), shared.config.session_max_age);
-    for cookie in [Some(session_cookie), shared.attempts.removal(state)].into_iter().flatten() {
-        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
-            h.append(header::SET_COOKIE, v);
-        }
+    let session_cookie = shared.cookies.build(
+        shared.cookies.session_name.clone(),
+        id.encode(),
+        shared.config.session_max_age,
+    );
+    for cookie in [Some(session_cookie), shared.attempts.removal(state)]
+        .into_iter()
+        .flatten()
+    {
+        cookies::append_set_cookie(h, &cookie);
     }
     Ok(response)
 }
@@ -245,7 +331,10 @@ pub(crate) fn redirect(path: &str) -> Response<PageBody> {
         h.insert(header::LOCATION, HeaderValue::from_static("/"));
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -256,7 +345,10 @@ mod tests {
     #[test]
     fn query_parsing() {
         let r = parse_query("code=abc&state=xyz&iss=https%3A%2F%2Fid&session_state=1").unwrap();
-        assert_eq!((r.code.as_deref(), r.state.as_deref(), r.iss.as_deref()), (Some("abc"), Some("xyz"), Some("https://id")));
+        assert_eq!(
+            (r.code.as_deref(), r.state.as_deref(), r.iss.as_deref()),
+            (Some("abc"), Some("xyz"), Some("https://id"))
+        );
         assert!(parse_query("code=a&code=b").is_err());
         assert!(parse_query(&"a".repeat(MAX_QUERY_BYTES + 1)).is_err());
         assert!(parse_query("%ff%fe=%00&&&==").is_ok());

@@ -12,7 +12,9 @@ pub(crate) fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
     }
     if let Some(mode) = headers.get("sec-fetch-mode") {
         return mode.as_bytes().eq_ignore_ascii_case(b"navigate")
-            && headers.get("sec-fetch-dest").is_none_or(|d| matches!(d.as_bytes(), b"document" | b"iframe" | b"frame" | b"empty"));
+            && headers.get("sec-fetch-dest").is_none_or(|d| {
+                matches!(d.as_bytes(), b"document" | b"iframe" | b"frame" | b"empty")
+            });
     }
     if headers.contains_key("x-requested-with") {
         return false;
@@ -22,7 +24,10 @@ pub(crate) fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
 
 /// Whether an error should be shown as an HTML page (else problem+json).
 pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
-    if headers.get("sec-fetch-mode").is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"navigate")) {
+    if headers
+        .get("sec-fetch-mode")
+        .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"navigate"))
+    {
         return true;
     }
     if headers.contains_key("x-requested-with") {
@@ -32,7 +37,10 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().to_ascii_lowercase().starts_with("text/html")))
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().to_ascii_lowercase().starts_with("text/html"))
+        })
 }
 
 #[cfg(test)]
@@ -51,18 +59,42 @@ mod tests {
     fn navigation_rules() {
         let html = ("accept", "text/html,application/xhtml+xml");
         assert!(is_navigation(&Method::GET, &headers(&[html])));
-        assert!(is_navigation(&Method::GET, &headers(&[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")])));
-        assert!(!is_navigation(&Method::GET, &headers(&[html, ("sec-fetch-mode", "cors")])));
-        assert!(!is_navigation(&Method::GET, &headers(&[html, ("x-requested-with", "XMLHttpRequest")])));
-        assert!(!is_navigation(&Method::GET, &headers(&[("accept", "application/json")])));
+        assert!(is_navigation(
+            &Method::GET,
+            &headers(&[
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "document")
+            ])
+        ));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[html, ("sec-fetch-mode", "cors")])
+        ));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[html, ("x-requested-with", "XMLHttpRequest")])
+        ));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[("accept", "application/json")])
+        ));
         assert!(!is_navigation(&Method::GET, &headers(&[])));
-        assert!(!is_navigation(&Method::POST, &headers(&[html, ("sec-fetch-mode", "navigate")])));
-        assert!(!is_navigation(&Method::GET, &headers(&[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "image")])));
+        assert!(!is_navigation(
+            &Method::POST,
+            &headers(&[html, ("sec-fetch-mode", "navigate")])
+        ));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "image")])
+        ));
     }
 
     #[test]
     fn html_for_errors() {
-        assert!(wants_html(&headers(&[("accept", "application/json, TEXT/HTML;q=0.9")])));
+        assert!(wants_html(&headers(&[(
+            "accept",
+            "application/json, TEXT/HTML;q=0.9"
+        )])));
         assert!(!wants_html(&headers(&[("accept", "*/*")])));
         assert!(wants_html(&headers(&[("sec-fetch-mode", "navigate")])));
     }

@@ -47,7 +47,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: &'static str, reason: impl Into<String>) -> Self {
-        Self { key, reason: reason.into() }
+        Self {
+            key,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -113,13 +116,20 @@ fn list_or_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>,
         Words(String),
     }
     Ok(Option::<ListOrString>::deserialize(d)?.map(|v| match v {
-        ListOrString::List(items) => items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        ListOrString::List(items) => items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
         ListOrString::Words(s) => split_words(&s),
     }))
 }
 
 pub(crate) fn split_words(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A validated configuration for one OpenID provider and this app.
@@ -162,7 +172,10 @@ pub(crate) enum PathRule {
 impl PathRule {
     fn parse(key: &'static str, rule: &str) -> Result<Self, ConfigError> {
         if !rule.starts_with('/') {
-            return Err(ConfigError::new(key, format!("`{rule}` must start with `/`")));
+            return Err(ConfigError::new(
+                key,
+                format!("`{rule}` must start with `/`"),
+            ));
         }
         Ok(match rule.strip_suffix('*') {
             Some(prefix) => Self::Prefix(prefix.to_owned()),
@@ -187,7 +200,13 @@ impl OidcConfig {
     /// Reads and validates a configuration from TOML; errors name the bad key.
     pub fn from_toml_str(toml_text: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(toml_text).map_err(|e| {
-            ConfigError::new("toml", e.message().to_owned() + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default())
+            ConfigError::new(
+                "toml",
+                e.message().to_owned()
+                    + &e.span()
+                        .map(|s| format!(" (at byte {})", s.start))
+                        .unwrap_or_default(),
+            )
         })?;
         Self::validate(raw)
     }
@@ -200,23 +219,39 @@ impl OidcConfig {
         Self::from_vars(prefix, std::env::vars())
     }
 
-    fn from_vars(prefix: &str, vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    fn from_vars(
+        prefix: &str,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut table = toml::Table::new();
         for (name, value) in vars {
-            let Some(key) = name.strip_prefix(prefix) else { continue };
+            let Some(key) = name.strip_prefix(prefix) else {
+                continue;
+            };
             let key = key.to_ascii_lowercase();
             let value = match key.as_str() {
-                "allow_insecure_http" => toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes")),
+                "allow_insecure_http" => {
+                    toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes"))
+                }
                 "clock_leeway_seconds" | "session_max_age_seconds" => match value.parse::<i64>() {
                     Ok(n) => toml::Value::Integer(n),
-                    Err(_) => return Err(ConfigError::new("environment", format!("{name} must be a whole number"))),
+                    Err(_) => {
+                        return Err(ConfigError::new(
+                            "environment",
+                            format!("{name} must be a whole number"),
+                        ));
+                    }
                 },
                 _ => toml::Value::String(value),
             };
             table.insert(key, value);
         }
-        let raw = RawConfig::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::new("environment", format!("{e} (variables start with {prefix})")))?;
+        let raw = RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::new(
+                "environment",
+                format!("{e} (variables start with {prefix})"),
+            )
+        })?;
         Self::validate(raw)
     }
 
@@ -228,22 +263,52 @@ impl OidcConfig {
         let external = parse_external_url(raw.external_url.trim(), raw.allow_insecure_http)?;
         let route_prefix = raw.route_prefix.unwrap_or_else(|| "/auth".to_owned());
         let route_prefix = route_prefix.trim_end_matches('/').to_owned();
-        if !route_prefix.starts_with('/') || route_prefix.contains(['?', '#', '*', '\\']) || route_prefix.contains("//") {
-            return Err(ConfigError::new("route_prefix", "must be a path like `/auth`"));
+        if !route_prefix.starts_with('/')
+            || route_prefix.contains(['?', '#', '*', '\\'])
+            || route_prefix.contains("//")
+        {
+            return Err(ConfigError::new(
+                "route_prefix",
+                "must be a path like `/auth`",
+            ));
         }
-        let mut scopes = raw.scopes.unwrap_or_else(|| split_words("openid profile email"));
+        let mut scopes = raw
+            .scopes
+            .unwrap_or_else(|| split_words("openid profile email"));
         if !scopes.iter().any(|s| s == "openid") {
             scopes.insert(0, "openid".to_owned());
         }
-        if let Some(bad) = scopes.iter().find(|s| !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')) {
-            return Err(ConfigError::new("scopes", format!("`{bad}` is not a valid scope token")));
+        if let Some(bad) = scopes.iter().find(|s| {
+            !s.chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        }) {
+            return Err(ConfigError::new(
+                "scopes",
+                format!("`{bad}` is not a valid scope token"),
+            ));
         }
-        let public_paths = raw.public_paths.unwrap_or_default().iter().map(|p| PathRule::parse("public_paths", p)).collect::<Result<_, _>>()?;
-        let api_paths = raw.api_paths.unwrap_or_default().iter().map(|p| PathRule::parse("api_paths", p)).collect::<Result<_, _>>()?;
-        let cookie_key = raw.cookie_key.map(|k| decode_cookie_key(k.expose())).transpose()?;
+        let public_paths = raw
+            .public_paths
+            .unwrap_or_default()
+            .iter()
+            .map(|p| PathRule::parse("public_paths", p))
+            .collect::<Result<_, _>>()?;
+        let api_paths = raw
+            .api_paths
+            .unwrap_or_default()
+            .iter()
+            .map(|p| PathRule::parse("api_paths", p))
+            .collect::<Result<_, _>>()?;
+        let cookie_key = raw
+            .cookie_key
+            .map(|k| decode_cookie_key(k.expose()))
+            .transpose()?;
         let post_logout_path = match raw.post_logout_path {
             Some(p) if crate::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => {
-                return Err(ConfigError::new("post_logout_path", "must be a same-origin path like `/goodbye`"));
+                return Err(ConfigError::new(
+                    "post_logout_path",
+                    "must be a same-origin path like `/goodbye`",
+                ));
             }
             other => other,
         };
@@ -259,7 +324,9 @@ impl OidcConfig {
             api_paths,
             cookie_key,
             clock_leeway: Duration::from_secs(raw.clock_leeway_seconds.unwrap_or(30).min(600)),
-            session_max_age: Duration::from_secs(raw.session_max_age_seconds.unwrap_or(12 * 3600).max(60)),
+            session_max_age: Duration::from_secs(
+                raw.session_max_age_seconds.unwrap_or(12 * 3600).max(60),
+            ),
             id_token_signing_algs: raw.id_token_signing_algs,
             post_logout_path,
         })
@@ -284,7 +351,10 @@ impl OidcConfig {
     }
     /// The redirect URI to register at the provider: `{external_url}{route_prefix}/oidc`.
     pub fn redirect_uri(&self) -> String {
-        format!("{}{}{}/oidc", self.external.origin, self.external.base_path, self.route_prefix)
+        format!(
+            "{}{}{}/oidc",
+            self.external.origin, self.external.base_path, self.route_prefix
+        )
     }
     /// Whether cookies are marked `Secure` (and `__Host-` prefixed).
     pub fn secure_cookies(&self) -> bool {
@@ -303,15 +373,33 @@ fn is_loopback_host(url: &Url) -> bool {
 
 /// Returns (issuer, discovery URL). Accepts the issuer or its well-known URL.
 fn parse_issuer(value: &str) -> Result<(String, String), ConfigError> {
-    let url = Url::parse(value).map_err(|e| ConfigError::new("issuer", format!("`{value}` is not a URL: {e}")))?;
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new("issuer", format!("`{value}` is not a URL: {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(&url) => {}
-        "http" => return Err(ConfigError::new("issuer", "must use https (http is only allowed for loopback hosts)")),
-        other => return Err(ConfigError::new("issuer", format!("unsupported scheme `{other}`"))),
+        "http" => {
+            return Err(ConfigError::new(
+                "issuer",
+                "must use https (http is only allowed for loopback hosts)",
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                "issuer",
+                format!("unsupported scheme `{other}`"),
+            ));
+        }
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::new("issuer", "must not contain a query, fragment or credentials"));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(ConfigError::new(
+            "issuer",
+            "must not contain a query, fragment or credentials",
+        ));
     }
     let text = url.as_str();
     let issuer = match text.strip_suffix(WELL_KNOWN) {
@@ -323,7 +411,8 @@ fn parse_issuer(value: &str) -> Result<(String, String), ConfigError> {
 }
 
 fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<ExternalUrl, ConfigError> {
-    let url = Url::parse(value).map_err(|e| ConfigError::new("external_url", format!("`{value}` is not a URL: {e}")))?;
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new("external_url", format!("`{value}` is not a URL: {e}")))?;
     let secure = match url.scheme() {
         "https" => true,
         "http" if is_loopback_host(&url) => false,
@@ -334,26 +423,60 @@ fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<External
                 "must use https; plain http is allowed on loopback, or elsewhere with allow_insecure_http = true",
             ));
         }
-        other => return Err(ConfigError::new("external_url", format!("unsupported scheme `{other}`"))),
+        other => {
+            return Err(ConfigError::new(
+                "external_url",
+                format!("unsupported scheme `{other}`"),
+            ));
+        }
     };
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.cannot_be_a_base() {
-        return Err(ConfigError::new("external_url", "must be a plain origin with an optional path"));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.cannot_be_a_base()
+    {
+        return Err(ConfigError::new(
+            "external_url",
+            "must be a plain origin with an optional path",
+        ));
     }
     let origin = url.origin().ascii_serialization();
     let base_path = url.path().trim_end_matches('/').to_owned();
-    Ok(ExternalUrl { origin, base_path, secure })
+    Ok(ExternalUrl {
+        origin,
+        base_path,
+        secure,
+    })
 }
 
 fn decode_cookie_key(value: &str) -> Result<Vec<u8>, ConfigError> {
-    let engines = [base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE];
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+    ];
     let bytes = engines
         .iter()
-        .find_map(|e| e.decode(value.trim().trim_end_matches('=')).ok().or_else(|| e.decode(value.trim()).ok()))
-        .or_else(|| base64::engine::general_purpose::STANDARD_NO_PAD.decode(value.trim().trim_end_matches('=')).ok())
-        .or_else(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim().trim_end_matches('=')).ok())
+        .find_map(|e| {
+            e.decode(value.trim().trim_end_matches('='))
+                .ok()
+                .or_else(|| e.decode(value.trim()).ok())
+        })
+        .or_else(|| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(value.trim().trim_end_matches('='))
+                .ok()
+        })
+        .or_else(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(value.trim().trim_end_matches('='))
+                .ok()
+        })
         .ok_or_else(|| ConfigError::new("cookie_key", "must be base64"))?;
     if bytes.len() < 32 {
-        return Err(ConfigError::new("cookie_key", "must be at least 32 random bytes (base64 of 32+ bytes)"));
+        return Err(ConfigError::new(
+            "cookie_key",
+            "must be at least 32 random bytes (base64 of 32+ bytes)",
+        ));
     }
     Ok(bytes)
 }
@@ -474,11 +597,17 @@ impl OidcConfigBuilder {
     /// Validates the settings.
     pub fn build(self) -> Result<OidcConfig, ConfigError> {
         OidcConfig::validate(RawConfig {
-            issuer: self.issuer.ok_or_else(|| ConfigError::new("issuer", "is required"))?,
-            client_id: self.client_id.ok_or_else(|| ConfigError::new("client_id", "is required"))?,
+            issuer: self
+                .issuer
+                .ok_or_else(|| ConfigError::new("issuer", "is required"))?,
+            client_id: self
+                .client_id
+                .ok_or_else(|| ConfigError::new("client_id", "is required"))?,
             client_secret: self.client_secret,
             scopes: self.scopes,
-            external_url: self.external_url.ok_or_else(|| ConfigError::new("external_url", "is required"))?,
+            external_url: self
+                .external_url
+                .ok_or_else(|| ConfigError::new("external_url", "is required"))?,
             route_prefix: self.route_prefix,
             public_paths: Some(self.public_paths),
             api_paths: Some(self.api_paths),
@@ -498,12 +627,22 @@ mod tests {
     use super::*;
 
     fn base() -> OidcConfigBuilder {
-        OidcConfig::builder().issuer("https://id.example.com").client_id("app").external_url("https://app.example.com")
+        OidcConfig::builder()
+            .issuer("https://id.example.com")
+            .client_id("app")
+            .external_url("https://app.example.com")
     }
 
     #[test]
     fn http_issuer_only_on_loopback() {
-        assert_eq!(base().issuer("http://id.example.com").build().unwrap_err().key, "issuer");
+        assert_eq!(
+            base()
+                .issuer("http://id.example.com")
+                .build()
+                .unwrap_err()
+                .key,
+            "issuer"
+        );
         assert!(base().issuer("http://127.0.0.1:9400").build().is_ok());
         assert!(base().issuer("http://localhost:9400/").build().is_ok());
         assert!(base().issuer("http://[::1]:9400").build().is_ok());
@@ -512,43 +651,95 @@ mod tests {
 
     #[test]
     fn well_known_url_is_accepted() {
-        let c = base().issuer("https://id.example.com/realms/x/.well-known/openid-configuration").build().unwrap();
+        let c = base()
+            .issuer("https://id.example.com/realms/x/.well-known/openid-configuration")
+            .build()
+            .unwrap();
         assert_eq!(c.issuer(), "https://id.example.com/realms/x");
-        assert_eq!(c.discovery_url, "https://id.example.com/realms/x/.well-known/openid-configuration");
-        let c = base().issuer("https://id.example.com/realms/x/").build().unwrap();
-        assert_eq!(c.discovery_url, "https://id.example.com/realms/x/.well-known/openid-configuration");
+        assert_eq!(
+            c.discovery_url,
+            "https://id.example.com/realms/x/.well-known/openid-configuration"
+        );
+        let c = base()
+            .issuer("https://id.example.com/realms/x/")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.discovery_url,
+            "https://id.example.com/realms/x/.well-known/openid-configuration"
+        );
     }
 
     #[test]
     fn external_url_rules() {
-        assert_eq!(base().external_url("http://app.example.com").build().unwrap_err().key, "external_url");
-        let c = base().external_url("http://app.lan:8080").allow_insecure_http(true).build().unwrap();
+        assert_eq!(
+            base()
+                .external_url("http://app.example.com")
+                .build()
+                .unwrap_err()
+                .key,
+            "external_url"
+        );
+        let c = base()
+            .external_url("http://app.lan:8080")
+            .allow_insecure_http(true)
+            .build()
+            .unwrap();
         assert!(!c.secure_cookies());
-        let c = base().external_url("https://example.com/app/").build().unwrap();
+        let c = base()
+            .external_url("https://example.com/app/")
+            .build()
+            .unwrap();
         assert_eq!(c.redirect_uri(), "https://example.com/app/auth/oidc");
         assert!(c.secure_cookies());
-        let c = base().external_url("http://127.0.0.1:3000").build().unwrap();
+        let c = base()
+            .external_url("http://127.0.0.1:3000")
+            .build()
+            .unwrap();
         assert!(!c.secure_cookies());
-        assert_eq!(base().external_url("https://app?x=1").build().unwrap_err().key, "external_url");
+        assert_eq!(
+            base()
+                .external_url("https://app?x=1")
+                .build()
+                .unwrap_err()
+                .key,
+            "external_url"
+        );
     }
 
     #[test]
     fn scopes_and_prefix() {
-        let c = base().scopes(["profile", "email"]).route_prefix("/sso/").build().unwrap();
+        let c = base()
+            .scopes(["profile", "email"])
+            .route_prefix("/sso/")
+            .build()
+            .unwrap();
         assert_eq!(c.scopes(), ["openid", "profile", "email"]);
         assert_eq!(c.route_prefix(), "/sso");
-        assert_eq!(base().route_prefix("auth").build().unwrap_err().key, "route_prefix");
+        assert_eq!(
+            base().route_prefix("auth").build().unwrap_err().key,
+            "route_prefix"
+        );
         assert_eq!(base().scopes(["a\"b"]).build().unwrap_err().key, "scopes");
     }
 
     #[test]
     fn toml_errors_name_the_key() {
-        let err = OidcConfig::from_toml_str("issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\nbogus = 1").unwrap_err();
+        let err = OidcConfig::from_toml_str(
+            "issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\nbogus = 1",
+        )
+        .unwrap_err();
         assert!(err.reason.contains("bogus"), "{err}");
         let err = OidcConfig::from_toml_str("issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\ncookie_key = 'c2hvcnQ='").unwrap_err();
         assert_eq!(err.key, "cookie_key");
         let ok = OidcConfig::from_toml_str("issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\nscopes = ['openid', 'groups']\npublic_paths = '/, /static/*'").unwrap();
-        assert_eq!(ok.public_paths, vec![PathRule::Exact("/".into()), PathRule::Prefix("/static/".into())]);
+        assert_eq!(
+            ok.public_paths,
+            vec![
+                PathRule::Exact("/".into()),
+                PathRule::Prefix("/static/".into())
+            ]
+        );
     }
 
     #[test]
@@ -561,7 +752,11 @@ mod tests {
             ("OIDC_SCOPES", "openid,profile,groups"),
             ("OTHER", "ignored"),
         ];
-        let c = OidcConfig::from_vars("OIDC_", vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let c = OidcConfig::from_vars(
+            "OIDC_",
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
         assert_eq!(c.scopes(), ["openid", "profile", "groups"]);
         assert!(format!("{c:?}").contains("Secret(***)"));
         assert!(!format!("{c:?}").contains("\"s\""));

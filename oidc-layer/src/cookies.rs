@@ -18,7 +18,11 @@ impl CookieSettings {
     /// http (loopback development), where browsers would refuse `Secure` cookies.
     pub(crate) fn new(secure: bool) -> Self {
         let prefix = if secure { "__Host-" } else { "" };
-        Self { session_name: format!("{prefix}oidc_session"), attempt_prefix: format!("{prefix}oidc_attempt_"), secure }
+        Self {
+            session_name: format!("{prefix}oidc_session"),
+            attempt_prefix: format!("{prefix}oidc_attempt_"),
+            secure,
+        }
     }
 
     /// A cookie with the layer's flags: `Path=/`, `HttpOnly`, `SameSite=Lax`, `Secure` on https.
@@ -28,7 +32,9 @@ impl CookieSettings {
             .http_only(true)
             .secure(self.secure)
             .same_site(SameSite::Lax)
-            .max_age(cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX)))
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ))
             .build()
     }
 
@@ -40,14 +46,24 @@ impl CookieSettings {
     }
 }
 
+/// Appends `Set-Cookie: cookie` to `headers` (cookies we build are always valid header values).
+pub(crate) fn append_set_cookie(headers: &mut HeaderMap, cookie: &Cookie<'_>) {
+    if let Ok(value) = http::HeaderValue::from_str(&cookie.to_string()) {
+        headers.append(http::header::SET_COOKIE, value);
+    }
+}
+
 /// Every `name=value` pair of the request's `Cookie` headers, borrowed from the headers.
+///
+/// Split on raw bytes: a pair that is not UTF-8 (any site on the same host can set one) is
+/// skipped on its own instead of hiding every other cookie of the header.
 pub(crate) fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
         .filter_map(|pair| {
+            let pair = std::str::from_utf8(pair).ok()?;
             let (name, value) = pair.split_once('=')?;
             Some((name.trim(), value.trim().trim_matches('"')))
         })
@@ -55,7 +71,9 @@ pub(crate) fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str
 
 /// The first value of cookie `name`.
 pub(crate) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    request_cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
+    request_cookies(headers)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
 }
 
 #[cfg(test)]
@@ -65,26 +83,55 @@ mod tests {
     #[test]
     fn finds_cookies_across_headers_and_ignores_garbage() {
         let mut h = HeaderMap::new();
-        h.append(http::header::COOKIE, "a=1; b = 2 ;junk; =x".parse().unwrap());
-        h.append(http::header::COOKIE, "oidc_session=\"abc\"".parse().unwrap());
-        h.append(http::header::COOKIE, http::HeaderValue::from_bytes(b"c=\xff").unwrap());
+        h.append(
+            http::header::COOKIE,
+            "a=1; b = 2 ;junk; =x".parse().unwrap(),
+        );
+        h.append(
+            http::header::COOKIE,
+            "oidc_session=\"abc\"".parse().unwrap(),
+        );
+        h.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(b"c=\xff").unwrap(),
+        );
+        h.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(b"weird=\xff\xfe; d=4").unwrap(),
+        );
         assert_eq!(find(&h, "a"), Some("1"));
         assert_eq!(find(&h, "b"), Some("2"));
         assert_eq!(find(&h, "oidc_session"), Some("abc"));
         assert_eq!(find(&h, "c"), None);
+        assert_eq!(
+            find(&h, "d"),
+            Some("4"),
+            "a non-UTF-8 pair must not hide its neighbours"
+        );
         assert_eq!(find(&h, "junk"), None);
     }
 
     #[test]
     fn flags() {
         let s = CookieSettings::new(true);
-        let c = s.build(s.session_name.clone(), "v".into(), Duration::from_secs(60)).to_string();
+        let c = s
+            .build(s.session_name.clone(), "v".into(), Duration::from_secs(60))
+            .to_string();
         assert!(c.starts_with("__Host-oidc_session=v"), "{c}");
         for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
             assert!(c.contains(flag), "{c} lacks {flag}");
         }
         let insecure = CookieSettings::new(false);
-        let c = insecure.build(insecure.session_name.clone(), "v".into(), Duration::from_secs(60)).to_string();
-        assert!(c.starts_with("oidc_session=v") && !c.contains("Secure"), "{c}");
+        let c = insecure
+            .build(
+                insecure.session_name.clone(),
+                "v".into(),
+                Duration::from_secs(60),
+            )
+            .to_string();
+        assert!(
+            c.starts_with("oidc_session=v") && !c.contains("Secure"),
+            "{c}"
+        );
     }
 }

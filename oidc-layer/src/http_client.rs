@@ -45,7 +45,10 @@ impl HttpClient {
     }
 
     /// GET `url` expecting JSON; returns the status and the (bounded) body.
-    pub(crate) async fn get_json(&self, url: &str) -> Result<(http::StatusCode, Vec<u8>), HttpError> {
+    pub(crate) async fn get_json(
+        &self,
+        url: &str,
+    ) -> Result<(http::StatusCode, Vec<u8>), HttpError> {
         let response = self
             .inner
             .get(url)
@@ -76,7 +79,10 @@ impl HttpClient {
 }
 
 async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
-    if response.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
         return Err(HttpError::TooLarge);
     }
     let mut body = BytesMut::new();

@@ -45,12 +45,22 @@ pub(crate) struct IdentityInner {
 impl Identity {
     /// Builds the identity from verified ID-token claims (`iss` and `sub` must be present).
     pub(crate) fn from_claims(claims: Map<String, Value>) -> Option<Self> {
-        let text = |name: &str| claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let sub = text("sub")?;
         let iss = text("iss")?;
         let username = text("preferred_username").unwrap_or_else(|| sub.clone());
         let groups = match claims.get("groups") {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             Some(Value::String(s)) => crate::config::split_words(s),
             _ => Vec::new(),
         };
@@ -119,7 +129,11 @@ impl Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("iss", &self.0.iss).field("sub", &self.0.sub).field("username", &self.0.username).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("iss", &self.0.iss)
+            .field("sub", &self.0.sub)
+            .field("username", &self.0.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,22 +188,36 @@ mod extract {
 
     impl IntoResponse for MissingIdentity {
         fn into_response(self) -> Response {
-            crate::pages::Problem::new(http::StatusCode::UNAUTHORIZED, "Authentication required", self.to_string())
-                .into_json_response()
-                .map(axum_core::body::Body::new)
+            crate::pages::Problem::new(
+                http::StatusCode::UNAUTHORIZED,
+                "Authentication required",
+                self.to_string(),
+            )
+            .into_json_response()
+            .map(axum_core::body::Body::new)
         }
     }
 
     impl<S: Send + Sync> FromRequestParts<S> for Identity {
         type Rejection = MissingIdentity;
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-            parts.extensions.get::<Identity>().cloned().ok_or(MissingIdentity)
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            parts
+                .extensions
+                .get::<Identity>()
+                .cloned()
+                .ok_or(MissingIdentity)
         }
     }
 
     impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
         type Rejection = std::convert::Infallible;
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
             Ok(parts.extensions.get::<Identity>().cloned())
         }
     }
@@ -209,7 +237,10 @@ mod tests {
 
     #[test]
     fn username_falls_back_to_sub_and_email_verified_is_strict() {
-        let id = Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "email_verified": "true"}))).unwrap();
+        let id = Identity::from_claims(claims(
+            json!({"iss": "i", "sub": "s", "email_verified": "true"}),
+        ))
+        .unwrap();
         assert_eq!(id.username(), "s");
         assert!(!id.email_verified());
         let id = Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "preferred_username": "al", "email_verified": true, "groups": "a, b"}))).unwrap();
@@ -222,7 +253,8 @@ mod tests {
 
     #[test]
     fn json_view_has_no_raw_claims() {
-        let id = Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "secret_claim": 1}))).unwrap();
+        let id = Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "secret_claim": 1})))
+            .unwrap();
         let v = serde_json::to_value(&id).unwrap();
         assert_eq!(v["sub"], "s");
         assert!(v.get("secret_claim").is_none() && v.get("claims").is_none());

@@ -50,7 +50,9 @@ pub struct OidcLayer {
 
 impl std::fmt::Debug for OidcLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcLayer").field("issuer", &self.shared.config.issuer).finish_non_exhaustive()
+        f.debug_struct("OidcLayer")
+            .field("issuer", &self.shared.config.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,11 +102,16 @@ impl OidcLayer {
             store: Arc::new(MemoryStore::<SessionData>::new()),
             attempts: Arc::new(AttemptCookies::new(vec![key], cookies.clone())),
             cookies,
-            used_states: moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(ATTEMPT_TTL).build(),
+            used_states: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(ATTEMPT_TTL)
+                .build(),
             routes,
             config,
         };
-        Self { shared: Arc::new(shared) }
+        Self {
+            shared: Arc::new(shared),
+        }
     }
 
     /// A layer for `config` whose provider is discovered now: fails if it is unreachable or
@@ -119,7 +126,9 @@ impl OidcLayer {
     pub fn with_store(self, store: impl SessionStore<SessionData>) -> Self {
         let mut shared = Arc::unwrap_or_clone(self.shared);
         shared.store = Arc::new(store);
-        Self { shared: Arc::new(shared) }
+        Self {
+            shared: Arc::new(shared),
+        }
     }
 
     /// The redirect URI to register at the provider.

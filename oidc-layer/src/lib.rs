@@ -53,9 +53,9 @@ pub mod testkit;
 
 pub use body::{BoxError, ResponseBody};
 pub use config::{ConfigError, OidcConfig, OidcConfigBuilder, Secret};
+pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
-pub use identity::Identity;
 pub use layer::{DiscoveryError, OidcLayer};
 pub use service::{OidcService, ResponseFuture};
 pub use session::SessionData;

@@ -13,11 +13,18 @@ use crate::return_to;
 /// `{base_path}{prefix}/login?return_to=...`: where programs and error pages send people.
 pub(crate) fn login_url(shared: &Shared, return_to: &str) -> String {
     let encoded: String = form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-    format!("{}{}/login?return_to={encoded}", shared.config.external.base_path, shared.routes.prefix)
+    format!(
+        "{}{}/login?return_to={encoded}",
+        shared.config.external.base_path, shared.routes.prefix
+    )
 }
 
 /// `GET {prefix}/login?return_to=/path`: starts a login explicitly.
-pub(crate) async fn login_route(shared: &Shared, query: Option<&str>, headers: &HeaderMap) -> Response<PageBody> {
+pub(crate) async fn login_route(
+    shared: &Shared,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<PageBody> {
     let return_to = query
         .into_iter()
         .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
@@ -28,7 +35,11 @@ pub(crate) async fn login_route(shared: &Shared, query: Option<&str>, headers: &
 }
 
 /// Redirects the browser to the provider, remembering `return_to` in the attempt cookie.
-pub(crate) async fn start(shared: &Shared, headers: &HeaderMap, return_to: String) -> Response<PageBody> {
+pub(crate) async fn start(
+    shared: &Shared,
+    headers: &HeaderMap,
+    return_to: String,
+) -> Response<PageBody> {
     let span = tracing::info_span!("oidc.login", return_to = %return_to);
     let _guard = span.enter();
     let html = crate::challenge::wants_html(headers);
@@ -43,13 +54,21 @@ pub(crate) async fn start(shared: &Shared, headers: &HeaderMap, return_to: Strin
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "random number generator failed");
-            return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Please try again in a moment.")
-                .into_response(html);
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable",
+                "Please try again in a moment.",
+            )
+            .into_response(html);
         }
     };
     let Some(sealed) = shared.attempts.seal(&attempt) else {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Please try again in a moment.")
-            .into_response(html);
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable",
+            "Please try again in a moment.",
+        )
+        .into_response(html);
     };
     let mut url = discovered.metadata.authorization_endpoint.clone();
     url.query_pairs_mut()
@@ -62,19 +81,29 @@ pub(crate) async fn start(shared: &Shared, headers: &HeaderMap, return_to: Strin
         .append_pair("code_challenge", &attempt.pkce_challenge())
         .append_pair("code_challenge_method", "S256");
     let Ok(location) = HeaderValue::from_str(url.as_str()) else {
-        return Problem::new(StatusCode::BAD_GATEWAY, "Sign-in is misconfigured", "The provider's authorization endpoint is not a valid URL.")
-            .into_response(html);
+        return Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in is misconfigured",
+            "The provider's authorization endpoint is not a valid URL.",
+        )
+        .into_response(html);
     };
     let mut response = Response::new(PageBody::default());
     *response.status_mut() = StatusCode::FOUND;
     let h = response.headers_mut();
     h.insert(header::LOCATION, location);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    for cookie in shared.attempts.evictions(headers).into_iter().chain([sealed]) {
-        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
-            h.append(header::SET_COOKIE, v);
-        }
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    for cookie in shared
+        .attempts
+        .evictions(headers)
+        .into_iter()
+        .chain([sealed])
+    {
+        crate::cookies::append_set_cookie(h, &cookie);
     }
     tracing::debug!("redirecting to the provider");
     response

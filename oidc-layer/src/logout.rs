@@ -2,7 +2,7 @@
 //! log anyone out); `POST {prefix}/logout` from this app's own pages deletes the session and
 //! clears the cookie. Provider (RP-initiated) logout builds on this.
 
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, Response, StatusCode, header};
 use session_store::SessionId;
 
 use crate::callback::redirect;
@@ -17,12 +17,17 @@ pub(crate) fn is_same_origin(shared: &Shared, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return site.as_bytes() == b"same-origin";
     }
-    headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() == shared.config.external.origin.as_bytes())
+    headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.as_bytes() == shared.config.external.origin.as_bytes())
 }
 
 /// `GET {prefix}/logout`: the confirm page.
 pub(crate) fn confirm_page(shared: &Shared) -> Response<PageBody> {
-    let action = format!("{}{}/logout", shared.config.external.base_path, shared.routes.prefix);
+    let action = format!(
+        "{}{}/logout",
+        shared.config.external.base_path, shared.routes.prefix
+    );
     let body = format!(
         "<h1>Sign out?</h1><p>You will be signed out of this app.</p>\
 <form id=\"logout\" method=\"post\" action=\"{}\"><div class=\"actions\"><button type=\"submit\">Sign out</button>\
@@ -52,25 +57,43 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
     let html = crate::challenge::wants_html(headers);
     if !is_same_origin(shared, headers) {
         tracing::warn!("cross-site logout refused");
-        return Problem::new(StatusCode::FORBIDDEN, "Sign-out refused", "Sign-out must be started from this app's own pages.")
-            .with_link("Sign out", format!("{}{}/logout", shared.config.external.base_path, shared.routes.prefix))
-            .into_response(html);
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "Sign-out refused",
+            "Sign-out must be started from this app's own pages.",
+        )
+        .with_link(
+            "Sign out",
+            format!(
+                "{}{}/logout",
+                shared.config.external.base_path, shared.routes.prefix
+            ),
+        )
+        .into_response(html);
     }
-    if let Some(id) = cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse) {
+    if let Some(id) =
+        cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse)
+    {
         if let Err(e) = shared.store.delete(&id).await {
             tracing::error!(error = %e, "session store failed during logout");
-            return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Sign-out failed", "Sessions cannot be changed right now. Please try again.")
-                .into_response(html);
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out failed",
+                "Sessions cannot be changed right now. Please try again.",
+            )
+            .into_response(html);
         }
         tracing::info!(session = %id, "logged out");
     }
     let target = match &shared.config.post_logout_path {
         Some(path) => format!("{}{path}", shared.config.external.base_path),
-        None => format!("{}{}/logged-out", shared.config.external.base_path, shared.routes.prefix),
+        None => format!(
+            "{}{}/logged-out",
+            shared.config.external.base_path, shared.routes.prefix
+        ),
     };
     let mut response = redirect(&target);
-    if let Ok(v) = HeaderValue::from_str(&shared.cookies.removal(shared.cookies.session_name.clone()).to_string()) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
+    let removal = shared.cookies.removal(shared.cookies.session_name.clone());
+    cookies::append_set_cookie(response.headers_mut(), &removal);
     response
 }

@@ -49,8 +49,14 @@ fn protect<B>(mut response: Response<B>, content_type: &'static str) -> Response
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
@@ -84,12 +90,21 @@ pub(crate) struct Problem {
 
 impl Problem {
     pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, title, detail: detail.into(), login_url: None, actions: Vec::new() }
+        Self {
+            status,
+            title,
+            detail: detail.into(),
+            login_url: None,
+            actions: Vec::new(),
+        }
     }
 
     /// Where to start a login (a JSON member for programs, a button for people).
     pub(crate) fn with_login_url(mut self, url: String) -> Self {
-        self.actions.push(Action { label: "Sign in", href: url.clone() });
+        self.actions.push(Action {
+            label: "Sign in",
+            href: url.clone(),
+        });
         self.login_url = Some(url);
         self
     }
@@ -105,7 +120,11 @@ impl Problem {
     }
 
     pub(crate) fn into_response(self, html: bool) -> Response<PageBody> {
-        if html { self.into_html_response() } else { self.into_json_response() }
+        if html {
+            self.into_html_response()
+        } else {
+            self.into_json_response()
+        }
     }
 
     pub(crate) fn into_html_response(self) -> Response<PageBody> {
@@ -115,7 +134,11 @@ impl Problem {
             .enumerate()
             .map(|(i, a)| {
                 let class = if i == 0 { "button" } else { "button secondary" };
-                format!("<a class=\"{class}\" href=\"{}\">{}</a>", escape(&a.href), escape(a.label))
+                format!(
+                    "<a class=\"{class}\" href=\"{}\">{}</a>",
+                    escape(&a.href),
+                    escape(a.label)
+                )
             })
             .collect();
         let body = format!(
@@ -153,12 +176,16 @@ mod tests {
 
     #[tokio::test]
     async fn html_escapes_and_json_has_login_url() {
-        let p = Problem::new(StatusCode::BAD_REQUEST, "Bad", "<script>alert(1)</script>").with_login_url("/auth/login?return_to=%2F\"".into());
+        let p = Problem::new(StatusCode::BAD_REQUEST, "Bad", "<script>alert(1)</script>")
+            .with_login_url("/auth/login?return_to=%2F\"".into());
         let html = text(p.clone().into_response(true)).await;
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&lt;script&gt;"));
         let r = p.into_response(false);
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         let v: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
         assert_eq!(v["status"], 400);

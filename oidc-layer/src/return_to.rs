@@ -15,7 +15,10 @@ pub(crate) fn sanitize(value: &str) -> Option<String> {
     }
     // Printable ASCII only: no spaces, controls, backslashes or non-ASCII that a browser might
     // normalise into something else.
-    if !value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\') {
+    if !value
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) && b != b'\\')
+    {
         return None;
     }
     if value.starts_with("//") || value.contains('#') {
@@ -45,9 +48,24 @@ mod tests {
     #[test]
     fn refuses_other_origins_and_tricks() {
         for bad in [
-            "", "whoami", "//evil.example", "///evil", "/\\evil", "\\\\evil", "https://evil.example",
-            "javascript:alert(1)", "/%2F%2Fevil", "/%5Cevil", "/%5cevil", "/a%5Cb", "/a b", "/a\tb",
-            "/a\nb", "/ü", "/x#frag", " /x",
+            "",
+            "whoami",
+            "//evil.example",
+            "///evil",
+            "/\\evil",
+            "\\\\evil",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/%2F%2Fevil",
+            "/%5Cevil",
+            "/%5cevil",
+            "/a%5Cb",
+            "/a b",
+            "/a\tb",
+            "/a\nb",
+            "/ü",
+            "/x#frag",
+            " /x",
         ] {
             assert_eq!(sanitize(bad), None, "{bad:?}");
         }

@@ -39,13 +39,18 @@ impl<S> OidcService<S> {
 
 impl<S: std::fmt::Debug> std::fmt::Debug for OidcService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcService").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("OidcService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
+type BoxedResponse<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>;
+
 /// The future of [`OidcService`].
 pub struct ResponseFuture<B, E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>,
+    inner: BoxedResponse<B, E>,
 }
 
 impl<B, E> Future for ResponseFuture<B, E> {
@@ -82,7 +87,9 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        ResponseFuture { inner: Box::pin(handle(shared, inner, request)) }
+        ResponseFuture {
+            inner: Box::pin(handle(shared, inner, request)),
+        }
     }
 }
 
@@ -104,8 +111,13 @@ where
         return Ok(page(response));
     }
     let path = parts.uri.path();
-    let public = shared.config.public_paths.iter().any(|rule| rule.matches(path));
-    let session_id = cookies::find(&parts.headers, &shared.cookies.session_name).and_then(SessionId::parse);
+    let public = shared
+        .config
+        .public_paths
+        .iter()
+        .any(|rule| rule.matches(path));
+    let session_id =
+        cookies::find(&parts.headers, &shared.cookies.session_name).and_then(SessionId::parse);
     let session = match session_id {
         Some(id) => match shared.store.load(&id).await {
             Ok(record) => record.filter(|r| !r.is_expired_at(SystemTime::now())),
@@ -114,8 +126,12 @@ where
                 if !public {
                     let html = challenge::wants_html(&parts.headers);
                     return Ok(page(
-                        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "Sessions cannot be read right now. Please try again in a moment.")
-                            .into_response(html),
+                        Problem::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "Service unavailable",
+                            "Sessions cannot be read right now. Please try again in a moment.",
+                        )
+                        .into_response(html),
                     ));
                 }
                 None
@@ -130,25 +146,40 @@ where
         None if public => {}
         None => return Ok(page(challenge_response(&shared, &parts).await)),
     }
-    inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(ResponseBody::inner))
+    inner
+        .call(Request::from_parts(parts, body))
+        .await
+        .map(|r| r.map(ResponseBody::inner))
 }
 
 /// Answers a request for a protected path without a session.
 async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
     let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
-    let api = shared.config.api_paths.iter().any(|rule| rule.matches(request.uri.path()));
+    let api = shared
+        .config
+        .api_paths
+        .iter()
+        .any(|rule| rule.matches(request.uri.path()));
     if !api && challenge::is_navigation(&request.method, &request.headers) {
         return login::start(shared, &request.headers, return_to).await;
     }
     let login = login_url(shared, &return_to);
     let html = challenge::wants_html(&request.headers);
-    let mut response = Problem::new(StatusCode::UNAUTHORIZED, "Authentication required", "Sign in to use this resource.")
-        .with_login_url(login.clone())
-        .into_response(html);
+    let mut response = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "Authentication required",
+        "Sign in to use this resource.",
+    )
+    .with_login_url(login.clone())
+    .into_response(html);
     // Not a standard scheme: tells scripts where a person can log in, and that a cookie
     // session (not a bearer token) is what this resource takes.
-    let challenge = format!("OIDC realm=\"{}\", login_url=\"{}\"", shared.config.external.origin, login.replace('"', "%22"));
+    let challenge = format!(
+        "OIDC realm=\"{}\", login_url=\"{}\"",
+        shared.config.external.origin,
+        login.replace('"', "%22")
+    );
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
@@ -191,7 +222,14 @@ async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<Pag
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<PageBody> {
-    let mut response = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", format!("Use {allow}.")).into_response(false);
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    let mut response = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        format!("Use {allow}."),
+    )
+    .into_response(false);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
 }

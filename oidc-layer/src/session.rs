@@ -53,10 +53,15 @@ pub(crate) fn expiry(now: SystemTime, max_age: Duration) -> SystemTime {
 mod identity_record {
     use super::*;
 
-    pub(super) fn serialize<S: serde::Serializer>(identity: &Identity, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: serde::Serializer>(
+        identity: &Identity,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         identity.inner().serialize(s)
     }
-    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Identity, D::Error> {
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Identity, D::Error> {
         IdentityInner::deserialize(d).map(Identity::from_inner)
     }
 }
@@ -67,7 +72,10 @@ mod tests {
 
     #[test]
     fn debug_hides_tokens_and_serde_roundtrips() {
-        let claims = serde_json::json!({"iss": "i", "sub": "s", "groups": ["g"]}).as_object().unwrap().clone();
+        let claims = serde_json::json!({"iss": "i", "sub": "s", "groups": ["g"]})
+            .as_object()
+            .unwrap()
+            .clone();
         let data = SessionData {
             identity: Identity::from_claims(claims).unwrap(),
             sid: Some("sid-1".into()),

@@ -277,6 +277,39 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(store.load(&id).await.unwrap().is_none());
         assert_eq!(store.len().await, 0);
+        // Dropped from memory too, not just hidden by `load`'s own check.
+        assert_eventually_holds(&store, 0).await;
+    }
+
+    #[tokio::test]
+    async fn expired_records_are_dropped_from_memory() {
+        let store = MemoryStore::<u8>::new();
+        let soon = SystemTime::now() + Duration::from_millis(300);
+        for n in 0..10 {
+            store.create(Record::new(n, soon)).await.unwrap();
+        }
+        store.create(Record::new(10, in_secs(60))).await.unwrap();
+        store.records.run_pending_tasks().await;
+        assert_eq!(store.records.entry_count(), 11);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eventually_holds(&store, 1).await;
+    }
+
+    /// Waits for moka to evict expired records: its timer wheel has about one-second buckets.
+    async fn assert_eventually_holds<T: Send + Sync + 'static>(store: &MemoryStore<T>, count: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            store.records.run_pending_tasks().await;
+            let held = store.records.entry_count();
+            if held == count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cache still holds {held} records, expected {count}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[tokio::test]

@@ -19,7 +19,10 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn home(identity: Option<Identity>) -> Html<String> {
@@ -50,11 +53,16 @@ async fn whoami(identity: Identity) -> impl IntoResponse {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
 
     let port: u16 = env("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
-    let bind: std::net::IpAddr = env("BIND").map(|b| b.parse()).transpose()?.unwrap_or([127, 0, 0, 1].into());
+    let bind: std::net::IpAddr = env("BIND")
+        .map(|b| b.parse())
+        .transpose()?
+        .unwrap_or([127, 0, 0, 1].into());
     let app_url = env("APP_URL").unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
 
     // The embedded provider lives as long as `main`.
@@ -66,8 +74,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             env("OIDC_CLIENT_SECRET").unwrap_or_default(),
         ),
         None => {
-            let provider = TestProvider::builder().allow_any_loopback_redirect().start().await?;
-            let found = (provider.issuer().to_owned(), provider.client_id().to_owned(), provider.client_secret().to_owned());
+            let provider = TestProvider::builder()
+                .allow_any_loopback_redirect()
+                .start()
+                .await?;
+            let found = (
+                provider.issuer().to_owned(),
+                provider.client_id().to_owned(),
+                provider.client_secret().to_owned(),
+            );
             _embedded = Some(provider);
             found
         }
@@ -81,7 +96,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .public_paths(["/", "/favicon.ico"])
         .api_paths(["/api/*"]);
     if let Some(scopes) = env("OIDC_SCOPES") {
-        config = config.scopes(scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>());
+        config = config.scopes(
+            scopes
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
     }
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
@@ -97,8 +118,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port)).await?;
     println!("oidc-layer demo listening on {app_url}");
     match &_embedded {
-        Some(p) => println!("embedded development provider at {} (users: alice, bob, carol)", p.issuer()),
-        None => println!("provider {issuer}; register the redirect URI {}", layer.redirect_uri()),
+        Some(p) => println!(
+            "embedded development provider at {} (users: alice, bob, carol)",
+            p.issuer()
+        ),
+        None => println!(
+            "provider {issuer}; register the redirect URI {}",
+            layer.redirect_uri()
+        ),
     }
     println!("open {app_url}/whoami to log in");
     axum::serve(listener, app)

@@ -47,36 +47,47 @@ pub(crate) fn issuers_match(configured: &str, advertised: &str) -> bool {
 impl Metadata {
     /// Parses and checks a discovery document fetched for `configured_issuer`.
     pub(crate) fn parse(body: &[u8], configured_issuer: &str) -> Result<Self, ProviderError> {
-        let raw: RawMetadata = serde_json::from_slice(body)
-            .map_err(|e| ProviderError::BadMetadata(format!("discovery document is not valid: {e}")))?;
+        let raw: RawMetadata = serde_json::from_slice(body).map_err(|e| {
+            ProviderError::BadMetadata(format!("discovery document is not valid: {e}"))
+        })?;
         if !issuers_match(configured_issuer, &raw.issuer) {
             return Err(ProviderError::BadMetadata(format!(
                 "the provider says its issuer is `{}` but `{configured_issuer}` is configured",
                 raw.issuer
             )));
         }
-        let issuer_url = Url::parse(&raw.issuer).map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
+        let issuer_url = Url::parse(&raw.issuer)
+            .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
         // Endpoints must not downgrade from https to http.
         let endpoint = |name: &str, value: &str| -> Result<Url, ProviderError> {
-            let url = Url::parse(value).map_err(|e| ProviderError::BadMetadata(format!("{name}: {e}")))?;
+            let url = Url::parse(value)
+                .map_err(|e| ProviderError::BadMetadata(format!("{name}: {e}")))?;
             let ok = match url.scheme() {
                 "https" => true,
                 "http" => issuer_url.scheme() == "http",
                 _ => false,
             };
             if !ok {
-                return Err(ProviderError::BadMetadata(format!("{name} `{value}` must use https")));
+                return Err(ProviderError::BadMetadata(format!(
+                    "{name} `{value}` must use https"
+                )));
             }
             Ok(url)
         };
-        let token_endpoint = raw
-            .token_endpoint
-            .as_deref()
-            .ok_or_else(|| ProviderError::BadMetadata("the provider has no token_endpoint".into()))?;
+        let token_endpoint = raw.token_endpoint.as_deref().ok_or_else(|| {
+            ProviderError::BadMetadata("the provider has no token_endpoint".into())
+        })?;
         Ok(Self {
-            authorization_endpoint: endpoint("authorization_endpoint", &raw.authorization_endpoint)?,
+            authorization_endpoint: endpoint(
+                "authorization_endpoint",
+                &raw.authorization_endpoint,
+            )?,
             token_endpoint: endpoint("token_endpoint", token_endpoint)?,
-            userinfo_endpoint: raw.userinfo_endpoint.as_deref().map(|u| endpoint("userinfo_endpoint", u)).transpose()?,
+            userinfo_endpoint: raw
+                .userinfo_endpoint
+                .as_deref()
+                .map(|u| endpoint("userinfo_endpoint", u))
+                .transpose()?,
             jwks_uri: endpoint("jwks_uri", &raw.jwks_uri)?,
             end_session_endpoint: raw
                 .end_session_endpoint
@@ -96,8 +107,14 @@ impl Metadata {
     /// Whether the token endpoint takes the client secret in the form body rather than HTTP
     /// basic auth (only when basic is not supported and post is).
     pub(crate) fn uses_client_secret_post(&self) -> bool {
-        !self.token_auth_methods.iter().any(|m| m == "client_secret_basic")
-            && self.token_auth_methods.iter().any(|m| m == "client_secret_post")
+        !self
+            .token_auth_methods
+            .iter()
+            .any(|m| m == "client_secret_basic")
+            && self
+                .token_auth_methods
+                .iter()
+                .any(|m| m == "client_secret_post")
     }
 }
 
@@ -120,20 +137,37 @@ mod tests {
 
     #[test]
     fn trailing_slash_difference_is_tolerated_and_advertised_issuer_wins() {
-        let m = Metadata::parse(&doc("https://id.example.com/realms/a", "https://id.example.com/t"), "https://id.example.com/realms/a/").unwrap();
+        let m = Metadata::parse(
+            &doc(
+                "https://id.example.com/realms/a",
+                "https://id.example.com/t",
+            ),
+            "https://id.example.com/realms/a/",
+        )
+        .unwrap();
         assert_eq!(m.issuer, "https://id.example.com/realms/a");
         assert!(!m.uses_client_secret_post());
     }
 
     #[test]
     fn other_issuer_is_refused() {
-        let err = Metadata::parse(&doc("https://evil.example.com", "https://evil.example.com/t"), "https://id.example.com").unwrap_err();
+        let err = Metadata::parse(
+            &doc("https://evil.example.com", "https://evil.example.com/t"),
+            "https://id.example.com",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("evil.example.com"));
     }
 
     #[test]
     fn http_endpoint_under_https_issuer_is_refused() {
-        assert!(Metadata::parse(&doc("https://id.example.com", "http://id.example.com/t"), "https://id.example.com").is_err());
+        assert!(
+            Metadata::parse(
+                &doc("https://id.example.com", "http://id.example.com/t"),
+                "https://id.example.com"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -71,7 +71,12 @@ pub(crate) struct Provider {
 
 impl Provider {
     pub(crate) fn new(config: Arc<OidcConfig>, http: HttpClient) -> Self {
-        Self { config, http, cache: RwLock::new(None), fetch: tokio::sync::Mutex::new(FetchState::default()) }
+        Self {
+            config,
+            http,
+            cache: RwLock::new(None),
+            fetch: tokio::sync::Mutex::new(FetchState::default()),
+        }
     }
 
     fn cached(&self) -> Option<Arc<Discovered>> {
@@ -87,18 +92,24 @@ impl Provider {
     /// The provider's metadata and keys, fetched on first use and refreshed when stale. While
     /// the provider is down a stale copy keeps being served.
     pub(crate) async fn discovered(&self) -> Result<Arc<Discovered>, ProviderError> {
-        if let Some(d) = self.cached().filter(|d| d.fetched_at.elapsed() < METADATA_TTL) {
+        if let Some(d) = self
+            .cached()
+            .filter(|d| d.fetched_at.elapsed() < METADATA_TTL)
+        {
             return Ok(d);
         }
         let mut state = self.fetch.lock().await;
         let stale = self.cached();
-        if let Some(d) = stale.clone().filter(|d| d.fetched_at.elapsed() < METADATA_TTL) {
+        if let Some(d) = stale
+            .clone()
+            .filter(|d| d.fetched_at.elapsed() < METADATA_TTL)
+        {
             return Ok(d);
         }
-        if let Some((at, reason)) = &state.last_failure {
-            if at.elapsed() < RETRY_AFTER_FAILURE {
-                return stale.ok_or_else(|| ProviderError::Unavailable(reason.clone()));
-            }
+        if let Some((at, reason)) = &state.last_failure
+            && at.elapsed() < RETRY_AFTER_FAILURE
+        {
+            return stale.ok_or_else(|| ProviderError::Unavailable(reason.clone()));
         }
         match self.fetch_all().await {
             Ok(d) => {
@@ -119,30 +130,45 @@ impl Provider {
     }
 
     async fn fetch_all(&self) -> Result<Discovered, ProviderError> {
-        let body = self.get(&self.config.discovery_url, "discovery document").await?;
+        let body = self
+            .get(&self.config.discovery_url, "discovery document")
+            .await?;
         let metadata = Metadata::parse(&body, &self.config.issuer)?;
         let jwks = self.fetch_jwks(&metadata).await?;
-        if metadata.code_challenge_methods.as_ref().is_some_and(|m| !m.iter().any(|m| m == "S256")) {
+        if metadata
+            .code_challenge_methods
+            .as_ref()
+            .is_some_and(|m| !m.iter().any(|m| m == "S256"))
+        {
             tracing::warn!(issuer = %metadata.issuer, "the provider does not advertise PKCE S256; sending it anyway");
         }
         tracing::info!(issuer = %metadata.issuer, keys = jwks.keys().len(), "provider discovered");
-        Ok(Discovered { metadata, jwks, fetched_at: Instant::now() })
+        Ok(Discovered {
+            metadata,
+            jwks,
+            fetched_at: Instant::now(),
+        })
     }
 
     async fn get(&self, url: &str, what: &str) -> Result<Vec<u8>, ProviderError> {
         let (status, body) = self.http.get_json(url).await?;
         if status.is_server_error() {
-            return Err(ProviderError::Unavailable(format!("{what} at {url} answered {status}")));
+            return Err(ProviderError::Unavailable(format!(
+                "{what} at {url} answered {status}"
+            )));
         }
         if !status.is_success() {
-            return Err(ProviderError::BadMetadata(format!("{what} at {url} answered {status}")));
+            return Err(ProviderError::BadMetadata(format!(
+                "{what} at {url} answered {status}"
+            )));
         }
         Ok(body)
     }
 
     async fn fetch_jwks(&self, metadata: &Metadata) -> Result<CoreJsonWebKeySet, ProviderError> {
         let body = self.get(metadata.jwks_uri.as_str(), "JWKS").await?;
-        serde_json::from_slice(&body).map_err(|e| ProviderError::BadMetadata(format!("JWKS is not valid: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::BadMetadata(format!("JWKS is not valid: {e}")))
     }
 
     /// Refetches the key set after a token named a key we do not have (the provider rotated its
@@ -152,14 +178,24 @@ impl Provider {
         if let Some(current) = self.cached().filter(|c| !Arc::ptr_eq(c, seen)) {
             return Some(current);
         }
-        if state.last_jwks_refetch.is_some_and(|at| at.elapsed() < JWKS_REFETCH_INTERVAL) {
+        if state
+            .last_jwks_refetch
+            .is_some_and(|at| at.elapsed() < JWKS_REFETCH_INTERVAL)
+        {
             return None;
         }
         state.last_jwks_refetch = Some(Instant::now());
         match self.fetch_jwks(&seen.metadata).await {
             Ok(jwks) => {
-                tracing::info!(keys = jwks.keys().len(), "refetched JWKS after an unknown key id");
-                let d = Arc::new(Discovered { metadata: seen.metadata.clone(), jwks, fetched_at: seen.fetched_at });
+                tracing::info!(
+                    keys = jwks.keys().len(),
+                    "refetched JWKS after an unknown key id"
+                );
+                let d = Arc::new(Discovered {
+                    metadata: seen.metadata.clone(),
+                    jwks,
+                    fetched_at: seen.fetched_at,
+                });
                 self.replace(d.clone());
                 Some(d)
             }

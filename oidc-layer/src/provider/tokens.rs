@@ -8,9 +8,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use openidconnect::core::{CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm};
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RequestTokenError, SignatureVerificationError,
-    TokenResponse, TokenUrl,
+    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, SignatureVerificationError, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 
@@ -47,12 +47,24 @@ impl Provider {
             .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| ProviderError::BadMetadata(format!("redirect URI: {e}")))?;
-        let auth_type = if discovered.metadata.uses_client_secret_post() { AuthType::RequestBody } else { AuthType::BasicAuth };
-        let mut client = CoreClient::new(ClientId::new(config.client_id.clone()), issuer, discovered.jwks.clone())
-            .set_auth_uri(AuthUrl::from_url(discovered.metadata.authorization_endpoint.clone()))
-            .set_token_uri(TokenUrl::from_url(discovered.metadata.token_endpoint.clone()))
-            .set_redirect_uri(redirect)
-            .set_auth_type(auth_type);
+        let auth_type = if discovered.metadata.uses_client_secret_post() {
+            AuthType::RequestBody
+        } else {
+            AuthType::BasicAuth
+        };
+        let mut client = CoreClient::new(
+            ClientId::new(config.client_id.clone()),
+            issuer,
+            discovered.jwks.clone(),
+        )
+        .set_auth_uri(AuthUrl::from_url(
+            discovered.metadata.authorization_endpoint.clone(),
+        ))
+        .set_token_uri(TokenUrl::from_url(
+            discovered.metadata.token_endpoint.clone(),
+        ))
+        .set_redirect_uri(redirect)
+        .set_auth_type(auth_type);
         if let Some(secret) = &config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
         }
@@ -62,20 +74,24 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => ProviderError::Rejected { error: r.error().to_string() },
+                RequestTokenError::ServerResponse(r) => ProviderError::Rejected {
+                    error: r.error().to_string(),
+                },
                 RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
-                RequestTokenError::Parse(e, _) => {
-                    ProviderError::InvalidToken(format!("token response is not valid JSON of the expected shape: {e}"))
-                }
+                RequestTokenError::Parse(e, _) => ProviderError::InvalidToken(format!(
+                    "token response is not valid JSON of the expected shape: {e}"
+                )),
                 RequestTokenError::Other(e) => ProviderError::Unavailable(e),
             })?;
 
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| ProviderError::InvalidToken("the token response has no id_token".into()))?;
+        let id_token = response.id_token().ok_or_else(|| {
+            ProviderError::InvalidToken("the token response has no id_token".into())
+        })?;
         let raw = id_token.to_string();
         if raw.len() > MAX_ID_TOKEN_BYTES {
-            return Err(ProviderError::InvalidToken(format!("ID token is larger than {MAX_ID_TOKEN_BYTES} bytes")));
+            return Err(ProviderError::InvalidToken(format!(
+                "ID token is larger than {MAX_ID_TOKEN_BYTES} bytes"
+            )));
         }
         let access_token = response.access_token();
         let mut discovered = discovered.clone();
@@ -83,7 +99,9 @@ impl Provider {
         loop {
             let verifier = self.verifier(&discovered)?;
             match verify(id_token, &verifier, nonce, access_token, &config.client_id) {
-                Err(ProviderError::InvalidToken(reason)) if reason == NO_MATCHING_KEY && !refetched => {
+                Err(ProviderError::InvalidToken(reason))
+                    if reason == NO_MATCHING_KEY && !refetched =>
+                {
                     refetched = true;
                     match self.refetch_jwks(&discovered).await {
                         Some(newer) => discovered = newer,
@@ -104,23 +122,34 @@ impl Provider {
         })
     }
 
-    fn verifier(&self, discovered: &Discovered) -> Result<CoreIdTokenVerifier<'static>, ProviderError> {
+    fn verifier(
+        &self,
+        discovered: &Discovered,
+    ) -> Result<CoreIdTokenVerifier<'static>, ProviderError> {
         let config = self.config();
-        let leeway = chrono::Duration::from_std(config.clock_leeway).unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let leeway = chrono::Duration::from_std(config.clock_leeway)
+            .unwrap_or_else(|_| chrono::Duration::seconds(30));
         let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
             .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
-        let algs = allowed_algs(config.id_token_signing_algs.as_deref(), &discovered.metadata.id_token_signing_algs);
-        Ok(CoreIdTokenVerifier::new_public_client(ClientId::new(config.client_id.clone()), issuer, discovered.jwks.clone())
-            .set_allowed_algs(algs)
-            // `exp` with leeway: the token counts as valid until exp + leeway.
-            .set_time_fn(move || chrono::Utc::now() - leeway)
-            .set_issue_time_verifier_fn(move |iat| {
-                if iat > chrono::Utc::now() + leeway {
-                    Err(format!("issued in the future ({iat})"))
-                } else {
-                    Ok(())
-                }
-            }))
+        let algs = allowed_algs(
+            config.id_token_signing_algs.as_deref(),
+            &discovered.metadata.id_token_signing_algs,
+        );
+        Ok(CoreIdTokenVerifier::new_public_client(
+            ClientId::new(config.client_id.clone()),
+            issuer,
+            discovered.jwks.clone(),
+        )
+        .set_allowed_algs(algs)
+        // `exp` with leeway: the token counts as valid until exp + leeway.
+        .set_time_fn(move || chrono::Utc::now() - leeway)
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat > chrono::Utc::now() + leeway {
+                Err(format!("issued in the future ({iat})"))
+            } else {
+                Ok(())
+            }
+        }))
     }
 }
 
@@ -133,27 +162,40 @@ fn verify(
     access_token: &openidconnect::AccessToken,
     client_id: &str,
 ) -> Result<(), ProviderError> {
-    let claims = id_token.claims(verifier, &Nonce::new(nonce.to_owned())).map_err(|e| match e {
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
-            ProviderError::InvalidToken(NO_MATCHING_KEY.into())
-        }
-        other => ProviderError::InvalidToken(other.to_string()),
-    })?;
+    let claims = id_token
+        .claims(verifier, &Nonce::new(nonce.to_owned()))
+        .map_err(|e| match e {
+            ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            ) => ProviderError::InvalidToken(NO_MATCHING_KEY.into()),
+            other => ProviderError::InvalidToken(other.to_string()),
+        })?;
     // OpenID Connect Core 3.1.3.7 steps 4-5, which openidconnect leaves to the client.
     if let Some(azp) = claims.authorized_party() {
         if azp.as_str() != client_id {
-            return Err(ProviderError::InvalidToken(format!("azp `{}` is not this client", azp.as_str())));
+            return Err(ProviderError::InvalidToken(format!(
+                "azp `{}` is not this client",
+                azp.as_str()
+            )));
         }
     } else if claims.audiences().len() > 1 {
-        return Err(ProviderError::InvalidToken("several audiences but no azp".into()));
+        return Err(ProviderError::InvalidToken(
+            "several audiences but no azp".into(),
+        ));
     }
     if let Some(expected) = claims.access_token_hash() {
-        let alg = id_token.signing_alg().map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
-        let key = id_token.signing_key(verifier).map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
+        let alg = id_token
+            .signing_alg()
+            .map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
+        let key = id_token
+            .signing_key(verifier)
+            .map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
         let actual = AccessTokenHash::from_token(access_token, alg, key)
             .map_err(|e| ProviderError::InvalidToken(format!("at_hash: {e}")))?;
         if actual != *expected {
-            return Err(ProviderError::InvalidToken("at_hash does not match the access token".into()));
+            return Err(ProviderError::InvalidToken(
+                "at_hash does not match the access token".into(),
+            ));
         }
     }
     Ok(())
@@ -162,7 +204,10 @@ fn verify(
 /// The algorithms an ID token may be signed with: the configured ones, else the provider's
 /// advertised ones, never `none` nor an HMAC algorithm (which would turn a public key or the
 /// client secret into a forgery key); RS256 (the OIDC default) when nothing else remains.
-fn allowed_algs(configured: Option<&[String]>, advertised: &[String]) -> Vec<CoreJwsSigningAlgorithm> {
+fn allowed_algs(
+    configured: Option<&[String]>,
+    advertised: &[String],
+) -> Vec<CoreJwsSigningAlgorithm> {
     let candidates = configured.unwrap_or(advertised);
     let mut algs: Vec<CoreJwsSigningAlgorithm> = candidates
         .iter()
@@ -178,11 +223,15 @@ fn allowed_algs(configured: Option<&[String]>, advertised: &[String]) -> Vec<Cor
 
 /// The claims of an already verified JWT, as JSON (custom claims included).
 fn decode_payload(jwt: &str) -> Result<Map<String, Value>, ProviderError> {
-    let payload = jwt.split('.').nth(1).ok_or_else(|| ProviderError::InvalidToken("not a JWS".into()))?;
+    let payload = jwt
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| ProviderError::InvalidToken("not a JWS".into()))?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| ProviderError::InvalidToken("payload is not base64url".into()))?;
-    serde_json::from_slice(&bytes).map_err(|_| ProviderError::InvalidToken("payload is not a JSON object".into()))
+    serde_json::from_slice(&bytes)
+        .map_err(|_| ProviderError::InvalidToken("payload is not a JSON object".into()))
 }
 
 #[cfg(test)]
@@ -193,11 +242,23 @@ mod tests {
     fn none_and_hmac_are_never_allowed() {
         let advertised = ["none", "HS256", "RS256", "ES256", "bogus"].map(String::from);
         let algs = allowed_algs(None, &advertised);
-        assert_eq!(algs, vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+        assert_eq!(
+            algs,
+            vec![
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256
+            ]
+        );
         let only_bad = ["none", "HS512"].map(String::from);
-        assert_eq!(allowed_algs(None, &only_bad), vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+        assert_eq!(
+            allowed_algs(None, &only_bad),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
         let configured = ["PS256".to_owned()];
-        assert_eq!(allowed_algs(Some(&configured), &advertised), vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]);
+        assert_eq!(
+            allowed_algs(Some(&configured), &advertised),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]
+        );
     }
 
     #[test]

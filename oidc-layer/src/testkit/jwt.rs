@@ -1,0 +1,280 @@
+//! The provider's keys, ID token signing (and its tampered variants), `id_token_hint` checks.
+//!
+//! The JWT is assembled here rather than with `openidconnect::IdToken::new` because most
+//! [`Tamper`] variants need tokens that library refuses to produce (alg `none`, HS256 with an RSA
+//! public key, foreign `kid`...). The unit tests verify the honest tokens with openidconnect's
+//! own `IdTokenVerifier`.
+
+use std::io;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreHmacKey, CoreJsonWebKey, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
+};
+use openidconnect::{JsonWebKey as _, JsonWebKeyId, PrivateSigningKey as _};
+use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::tamper::{OTHER_CLIENT, Tamper, wrong_issuer};
+use super::user::TestUser;
+
+/// TEST-ONLY RSA-2048 key: it is public (checked into the repository), never trust it.
+const SIGNING_KEY_PEM: &str = include_str!("keys/test-only-signing-key.pem");
+/// The public half of [`SIGNING_KEY_PEM`] (SPKI PEM), the "secret" of the key-confusion attack.
+const SIGNING_PUBLIC_KEY_PEM: &str = include_str!("keys/test-only-signing-key.pub.pem");
+/// TEST-ONLY second RSA-2048 key, never published in the JWKS ([`Tamper::UnknownKid`]).
+const UNKNOWN_KEY_PEM: &str = include_str!("keys/test-only-unknown-key.pem");
+
+/// `kid` of the signing key, as published in the JWKS.
+pub(super) const SIGNING_KID: &str = "testkit-rs256-1";
+/// `kid` of the key that is not in the JWKS.
+pub(super) const UNKNOWN_KID: &str = "testkit-unknown-key";
+
+const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+
+/// The provider's keys, parsed once per process (parsing RSA keys is not free).
+pub(super) struct Keys {
+    signing: CoreRsaPrivateSigningKey,
+    unknown: CoreRsaPrivateSigningKey,
+    jwks: Value,
+}
+
+static KEYS: OnceLock<Keys> = OnceLock::new();
+
+impl Keys {
+    /// The process-wide keys.
+    pub(super) fn get() -> io::Result<&'static Keys> {
+        if KEYS.get().is_none() {
+            let keys = Keys::parse()?;
+            // Another thread may have won the race: its keys are the same.
+            let _ = KEYS.set(keys);
+        }
+        KEYS.get()
+            .ok_or_else(|| io::Error::other("test provider keys unavailable"))
+    }
+
+    fn parse() -> io::Result<Keys> {
+        let invalid = |what: &str, err: String| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {err}"))
+        };
+        let signing = CoreRsaPrivateSigningKey::from_pem(
+            SIGNING_KEY_PEM,
+            Some(JsonWebKeyId::new(SIGNING_KID.to_owned())),
+        )
+        .map_err(|e| invalid("test signing key", e))?;
+        let unknown = CoreRsaPrivateSigningKey::from_pem(
+            UNKNOWN_KEY_PEM,
+            Some(JsonWebKeyId::new(UNKNOWN_KID.to_owned())),
+        )
+        .map_err(|e| invalid("test unknown key", e))?;
+        let mut jwk = serde_json::to_value(signing.as_verification_key())
+            .map_err(|e| invalid("test signing key JWK", e.to_string()))?;
+        if let Value::Object(fields) = &mut jwk {
+            fields.insert("alg".to_owned(), Value::String("RS256".to_owned()));
+        }
+        Ok(Keys {
+            signing,
+            unknown,
+            jwks: json!({ "keys": [jwk] }),
+        })
+    }
+
+    /// The public JWK set served at `/jwks`.
+    pub(super) fn jwks(&self) -> &Value {
+        &self.jwks
+    }
+}
+
+/// Error while signing: only a broken RSA implementation gets here.
+#[derive(Debug)]
+pub(super) struct SigningError(pub(super) String);
+
+/// What goes into one ID token.
+pub(super) struct IdTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub user: &'a TestUser,
+    pub scopes: &'a [String],
+    pub nonce: Option<&'a str>,
+    /// Seconds since the epoch of the (original) sign-in.
+    pub auth_time: u64,
+    pub access_token: &'a str,
+    pub ttl: Duration,
+}
+
+/// Seconds since the Unix epoch.
+pub(super) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `at_hash`: left half of SHA-256 of the ASCII access token, base64url (OIDC Core 3.1.3.6).
+pub(super) fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// Builds and signs an ID token, misbehaving as `tamper` says.
+pub(super) fn id_token(
+    keys: &Keys,
+    req: &IdTokenRequest<'_>,
+    tamper: Tamper,
+) -> Result<String, SigningError> {
+    let now = now_secs();
+    let ttl = req.ttl.as_secs();
+    let mut claims = req.user.released_claims(req.scopes);
+    // Protocol claims after the user's so that nothing in the user's claims can override them.
+    claims.insert("iss".into(), req.issuer.into());
+    claims.insert("aud".into(), json!([req.client_id]));
+    claims.insert("azp".into(), req.client_id.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), now.saturating_add(ttl).into());
+    claims.insert("auth_time".into(), req.auth_time.into());
+    if let Some(nonce) = req.nonce {
+        claims.insert("nonce".into(), nonce.into());
+    }
+    claims.insert("at_hash".into(), at_hash(req.access_token).into());
+    tamper_claims(&mut claims, req, tamper, now);
+    let payload = Value::Object(claims);
+    encode_and_sign(keys, &payload, tamper)
+}
+
+fn tamper_claims(
+    claims: &mut Map<String, Value>,
+    req: &IdTokenRequest<'_>,
+    tamper: Tamper,
+    now: u64,
+) {
+    let ttl = req.ttl.as_secs();
+    match tamper {
+        Tamper::WrongAudience => {
+            claims.insert("aud".into(), json!([OTHER_CLIENT]));
+            claims.insert("azp".into(), OTHER_CLIENT.into());
+        }
+        Tamper::WrongIssuer => {
+            claims.insert("iss".into(), wrong_issuer(req.issuer).into());
+        }
+        Tamper::ExpiredIdToken => {
+            let iat = now.saturating_sub(7200);
+            claims.insert("iat".into(), iat.into());
+            claims.insert("auth_time".into(), iat.into());
+            claims.insert("exp".into(), now.saturating_sub(3600).into());
+        }
+        Tamper::IssuedInFuture => {
+            let iat = now.saturating_add(600);
+            claims.insert("iat".into(), iat.into());
+            claims.insert("exp".into(), iat.saturating_add(ttl).into());
+        }
+        Tamper::WrongNonce => {
+            let wrong = match req.nonce {
+                Some(nonce) => format!("{nonce}-tampered"),
+                None => "tampered-nonce".to_owned(),
+            };
+            claims.insert("nonce".into(), wrong.into());
+        }
+        Tamper::MissingNonce => {
+            claims.remove("nonce");
+        }
+        Tamper::WrongAtHash => {
+            let other = format!("{}-tampered", req.access_token);
+            claims.insert("at_hash".into(), at_hash(&other).into());
+        }
+        Tamper::OversizedIdToken => {
+            claims.insert("padding".into(), "x".repeat(1 << 20).into());
+        }
+        Tamper::AzpMismatch => {
+            claims.insert("aud".into(), json!([req.client_id, OTHER_CLIENT]));
+            claims.insert("azp".into(), OTHER_CLIENT.into());
+        }
+        _ => {}
+    }
+}
+
+fn encode_and_sign(keys: &Keys, payload: &Value, tamper: Tamper) -> Result<String, SigningError> {
+    let header = match tamper {
+        Tamper::AlgNone => json!({ "alg": "none", "typ": "JWT" }),
+        Tamper::HmacWithPublicKey => json!({ "alg": "HS256", "typ": "JWT", "kid": SIGNING_KID }),
+        Tamper::UnknownKid => json!({ "alg": "RS256", "typ": "JWT", "kid": UNKNOWN_KID }),
+        _ => json!({ "alg": "RS256", "typ": "JWT", "kid": SIGNING_KID }),
+    };
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    let sign_err = |e: openidconnect::SigningError| SigningError(e.to_string());
+    let signature = match tamper {
+        Tamper::AlgNone => Vec::new(),
+        Tamper::HmacWithPublicKey => CoreHmacKey::new(SIGNING_PUBLIC_KEY_PEM.as_bytes())
+            .sign(
+                &CoreJwsSigningAlgorithm::HmacSha256,
+                signing_input.as_bytes(),
+            )
+            .map_err(sign_err)?,
+        Tamper::UnknownKid => keys
+            .unknown
+            .sign(&RS256, signing_input.as_bytes())
+            .map_err(sign_err)?,
+        Tamper::BadSignature => {
+            let mut sig = keys
+                .signing
+                .sign(&RS256, signing_input.as_bytes())
+                .map_err(sign_err)?;
+            if let Some(first) = sig.first_mut() {
+                *first ^= 0xff;
+            }
+            if let Some(last) = sig.last_mut() {
+                *last ^= 0xff;
+            }
+            sig
+        }
+        _ => keys
+            .signing
+            .sign(&RS256, signing_input.as_bytes())
+            .map_err(sign_err)?,
+    };
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+/// Checks an `id_token_hint`: signed by this provider's key (expiry ignored, as OIDC
+/// RP-Initiated Logout allows) and issued by `issuer`. Returns its claims.
+pub(super) fn verify_id_token_hint(
+    keys: &Keys,
+    issuer: &str,
+    token: &str,
+) -> Result<Map<String, Value>, &'static str> {
+    let malformed = "id_token_hint is not a well-formed signed JWT";
+    let (signing_input, signature) = token.rsplit_once('.').ok_or(malformed)?;
+    let (header, payload) = signing_input.split_once('.').ok_or(malformed)?;
+    let header = decode_json(header).ok_or(malformed)?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256")
+        || header.get("kid").and_then(Value::as_str) != Some(SIGNING_KID)
+    {
+        return Err("id_token_hint was not signed by this provider");
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed)?;
+    let verification_key: CoreJsonWebKey = keys.signing.as_verification_key();
+    verification_key
+        .verify_signature(&RS256, signing_input.as_bytes(), &signature)
+        .map_err(|_| "id_token_hint has an invalid signature")?;
+    let Some(Value::Object(claims)) = decode_json(payload) else {
+        return Err(malformed);
+    };
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err("id_token_hint was issued by another issuer");
+    }
+    Ok(claims)
+}
+
+/// Decodes one base64url JWT segment as JSON.
+pub(super) fn decode_json(segment: &str) -> Option<Value> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

@@ -1,0 +1,66 @@
+//! End-to-end test harness: a real OpenID provider, the application under test and a
+//! scripted browser, all on 127.0.0.1 with ports picked at run time.
+//!
+//! * [`Op`] runs the npm `oidc-provider` (pinned in `tests/provider/package-lock.json`) as a
+//!   child process and kills it when dropped.
+//! * [`AppListener`] / [`App`] serve an [`axum::Router`] on a loopback port. Bind the listener
+//!   first: its URL goes into the provider's redirect URIs before the provider starts.
+//! * [`Browser`] is a scripted browser (reqwest with its own cookie jar, redirects disabled)
+//!   that sends the headers a real browser sends and walks redirects, filling the provider's
+//!   login and consent forms on the way ([`Browser::follow`]); every hop is kept for assertions.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use oidc_e2e::{App, AppListener, Browser, Op, OpOptions};
+//! let listener = AppListener::bind().await;                 // 1. the app's port
+//! let op = Op::start(OpOptions::for_app(&listener)).await;  // 2. the provider, told about it
+//! let router = axum::Router::new();                         // 3. the app, built with op.issuer()
+//! let app = App::spawn(router, listener);
+//! let browser = Browser::new();
+//! let journey = browser.navigate(app.url("/whoami")).await;  // login as alice on the way
+//! assert_eq!(journey.last().status, 200, "{journey}");
+//! # }
+//! ```
+//!
+//! The provider needs `node` and `npm ci --prefix tests/provider` (see `tests/README.md`);
+//! without them the tests fail with a message saying so. They never skip.
+
+mod app;
+mod browser;
+mod op;
+mod page;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use app::{App, AppListener, free_port};
+pub use browser::{AtProvider, Browser, MAX_HOPS};
+pub use cookie::Cookie;
+pub use op::{Op, OpOptions};
+pub use page::{Form, Journey, Page, query_param, with_query_param};
+
+/// The command that prepares the provider; quoted in every "cannot start" message.
+pub const SETUP_COMMAND: &str = "npm ci --prefix tests/provider && cargo test -p oidc-e2e";
+
+/// Per-request timeout of the harness's HTTP clients: a hung server fails the test instead of
+/// hanging it.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The `tests/provider` folder (op.mjs, the lockfile, node_modules).
+pub fn provider_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("provider")
+}
+
+/// Installs a tracing subscriber that writes to the captured test output (shown for failing
+/// tests). `RUST_LOG` overrides the default filter `oidc_layer=debug,session_store=debug,warn`.
+/// Safe to call from every test.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("oidc_layer=debug,session_store=debug,warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,360 @@
+//! The test OpenID provider: `tests/provider/op.mjs` as a child process.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use url::{Origin, Url};
+
+use crate::{AppListener, REQUEST_TIMEOUT, SETUP_COMMAND, provider_dir};
+
+/// How long the provider may take to print its `OP_READY` line.
+const OP_READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many lines of the provider's output are kept for failure messages.
+const OP_LOG_TAIL: usize = 200;
+
+/// Settings of one provider instance; each field maps to an `OP_*` variable of `op.mjs`.
+#[derive(Debug, Clone)]
+pub struct OpOptions {
+    /// `OP_REDIRECT_URIS`: the client's registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// `OP_POST_LOGOUT_REDIRECT_URIS`.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `OP_CLIENT_ID` (`test-client`).
+    pub client_id: String,
+    /// `OP_CLIENT_SECRET` (`test-secret`).
+    pub client_secret: String,
+    /// `OP_SKIP_CONSENT`: grant every requested scope without a consent page (false).
+    pub skip_consent: bool,
+    /// `OP_REQUIRE_PKCE`: reject authorization requests without `code_challenge` (true: the
+    /// layer must always use PKCE).
+    pub require_pkce: bool,
+    /// `OP_ACCESS_TOKEN_TTL` in seconds (provider default 300).
+    pub access_token_ttl: Option<u64>,
+    /// `OP_ID_TOKEN_TTL` in seconds (provider default 3600).
+    pub id_token_ttl: Option<u64>,
+    /// `OP_REFRESH_TOKEN_TTL` in seconds (provider default 86400).
+    pub refresh_token_ttl: Option<u64>,
+    /// `OP_SESSION_TTL` in seconds (provider default 86400).
+    pub session_ttl: Option<u64>,
+    /// `OP_BACKCHANNEL_LOGOUT_URI`: enables back-channel logout for the client.
+    pub backchannel_logout_uri: Option<String>,
+    /// `OP_USERS_FILE`: a JSON array of users (default: alice, bob, carol; see op.mjs).
+    pub users_file: Option<PathBuf>,
+    /// `OP_JWKS_FILE`: the signing keys (default: the fixed, test-only
+    /// `tests/provider/test-signing-key.jwks.json`). `None` = a fresh key per start.
+    pub jwks_file: Option<PathBuf>,
+    /// `OP_LOG_REQUESTS`: one log line per provider request (method, path, status) (true).
+    pub log_requests: bool,
+    /// Any other environment variables for op.mjs (e.g. `DEBUG=oidc-provider:*`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for OpOptions {
+    fn default() -> Self {
+        Self {
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            client_id: "test-client".into(),
+            client_secret: "test-secret".into(),
+            skip_consent: false,
+            require_pkce: true,
+            access_token_ttl: None,
+            id_token_ttl: None,
+            refresh_token_ttl: None,
+            session_ttl: None,
+            backchannel_logout_uri: None,
+            users_file: None,
+            jwks_file: Some(provider_dir().join("test-signing-key.jwks.json")),
+            log_requests: true,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl OpOptions {
+    /// Defaults for an app on `listener`: redirect URI `{app}/auth/oidc`, post-logout redirect
+    /// URIs `{app}/` and `{app}/logged-out`.
+    pub fn for_app(listener: &AppListener) -> Self {
+        let base = listener.external_url();
+        Self {
+            redirect_uris: vec![listener.redirect_uri()],
+            post_logout_redirect_uris: vec![format!("{base}/"), format!("{base}/logged-out")],
+            ..Self::default()
+        }
+    }
+
+    fn to_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("OP_HOST".to_string(), "127.0.0.1".to_string()),
+            ("OP_PORT".to_string(), "0".to_string()),
+            ("OP_CLIENT_ID".to_string(), self.client_id.clone()),
+            ("OP_CLIENT_SECRET".to_string(), self.client_secret.clone()),
+            ("OP_SKIP_CONSENT".to_string(), flag(self.skip_consent)),
+            ("OP_REQUIRE_PKCE".to_string(), flag(self.require_pkce)),
+            ("OP_LOG_REQUESTS".to_string(), flag(self.log_requests)),
+            ("OP_EXIT_ON_STDIN_EOF".to_string(), "1".to_string()),
+        ];
+        let mut set = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                env.push((name.to_string(), value));
+            }
+        };
+        set("OP_REDIRECT_URIS", non_empty(self.redirect_uris.join(",")));
+        set(
+            "OP_POST_LOGOUT_REDIRECT_URIS",
+            non_empty(self.post_logout_redirect_uris.join(",")),
+        );
+        set(
+            "OP_ACCESS_TOKEN_TTL",
+            self.access_token_ttl.map(|s| s.to_string()),
+        );
+        set("OP_ID_TOKEN_TTL", self.id_token_ttl.map(|s| s.to_string()));
+        set(
+            "OP_REFRESH_TOKEN_TTL",
+            self.refresh_token_ttl.map(|s| s.to_string()),
+        );
+        set("OP_SESSION_TTL", self.session_ttl.map(|s| s.to_string()));
+        set(
+            "OP_BACKCHANNEL_LOGOUT_URI",
+            self.backchannel_logout_uri.clone(),
+        );
+        set(
+            "OP_USERS_FILE",
+            self.users_file.as_ref().map(|p| p.display().to_string()),
+        );
+        set(
+            "OP_JWKS_FILE",
+            self.jwks_file.as_ref().map(|p| p.display().to_string()),
+        );
+        env.extend(self.env.iter().cloned());
+        env
+    }
+}
+
+fn flag(on: bool) -> String {
+    if on { "1" } else { "0" }.to_string()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// A running `tests/provider/op.mjs`. Killed when dropped.
+pub struct Op {
+    issuer: String,
+    port: u16,
+    client_id: String,
+    client_secret: String,
+    discovery: serde_json::Value,
+    log: Arc<Mutex<VecDeque<String>>>,
+    _child: Child,
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Op")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Op {
+    /// Starts the provider on a free loopback port and waits (at most 20 s) for its `OP_READY`
+    /// line, then fetches its discovery document.
+    ///
+    /// Panics with instructions when `node` or `tests/provider/node_modules` is missing, and
+    /// with the provider's output when it exits or does not become ready in time.
+    pub async fn start(options: OpOptions) -> Op {
+        let dir = provider_dir();
+        if !dir.join("node_modules").join("oidc-provider").is_dir() {
+            panic!(
+                "the test OpenID provider is not installed: {}/node_modules/oidc-provider is missing.\n\
+                 Run the README test command from the workspace root:\n    {SETUP_COMMAND}",
+                dir.display()
+            );
+        }
+        let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_string());
+        let mut child = match Command::new(&node)
+            .arg("op.mjs")
+            .current_dir(&dir)
+            .envs(options.to_env())
+            .stdin(Stdio::piped()) // op.mjs exits on EOF: no orphan even if this process is killed
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
+                "`{node}` (Node.js) was not found on PATH; the end-to-end tests need it to run the \
+                 test OpenID provider. Install Node.js 20+ and run from the workspace root:\n    {SETUP_COMMAND}"
+            ),
+            Err(err) => panic!(
+                "could not start `{node} op.mjs` in {}: {err}",
+                dir.display()
+            ),
+        };
+
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(OP_LOG_TAIL)));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        tokio::spawn(forward_lines(stderr, "op", log.clone()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdout = BufReader::new(stdout).lines();
+
+        let ready = tokio::time::timeout(OP_READY_TIMEOUT, async {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                if let Some(json) = line.strip_prefix("OP_READY ") {
+                    return Some(json.to_string());
+                }
+                push_log(&log, "op", line);
+            }
+            None
+        })
+        .await;
+        let ready = match ready {
+            Ok(Some(json)) => json,
+            Ok(None) => {
+                let status = child.wait().await;
+                tokio::time::sleep(Duration::from_millis(100)).await; // let stderr drain
+                panic!(
+                    "the test OpenID provider exited before it was ready ({status:?}); its output:\n{}\n\
+                     If node_modules is stale, rerun: {SETUP_COMMAND}",
+                    tail(&log)
+                );
+            }
+            Err(_) => panic!(
+                "the test OpenID provider printed no OP_READY line within {OP_READY_TIMEOUT:?}; its output:\n{}",
+                tail(&log)
+            ),
+        };
+        let info: serde_json::Value = serde_json::from_str(&ready)
+            .unwrap_or_else(|err| panic!("bad OP_READY line {ready:?}: {err}"));
+        let issuer = info["issuer"]
+            .as_str()
+            .expect("OP_READY has an issuer")
+            .to_string();
+        let port = info["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .expect("OP_READY has a port");
+        let log_for_stdout = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                push_log(&log_for_stdout, "op", line);
+            }
+        });
+
+        let discovery_url = format!("{issuer}/.well-known/openid-configuration");
+        let discovery = async {
+            reqwest::Client::new()
+                .get(&discovery_url)
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
+        }
+        .await
+        .unwrap_or_else(|err: reqwest::Error| {
+            panic!(
+                "GET {discovery_url}: {err}; provider output:\n{}",
+                tail(&log)
+            )
+        });
+
+        Op {
+            issuer,
+            port,
+            client_id: options.client_id,
+            client_secret: options.client_secret,
+            discovery,
+            log,
+            _child: child,
+        }
+    }
+
+    /// The issuer URL, e.g. `http://127.0.0.1:41923` (no trailing slash).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The provider's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The provider's origin (scheme, host, port).
+    pub fn origin(&self) -> Origin {
+        Url::parse(&self.issuer).expect("issuer is a URL").origin()
+    }
+
+    /// The registered client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The registered client secret.
+    pub fn client_secret(&self) -> &str {
+        &self.client_secret
+    }
+
+    /// The provider's discovery document.
+    pub fn discovery(&self) -> &serde_json::Value {
+        &self.discovery
+    }
+
+    /// `authorization_endpoint` from the discovery document.
+    pub fn authorization_endpoint(&self) -> Url {
+        self.endpoint("authorization_endpoint")
+    }
+
+    /// An endpoint URL from the discovery document (`token_endpoint`, `end_session_endpoint`...).
+    pub fn endpoint(&self, name: &str) -> Url {
+        let url = self.discovery[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("discovery has no {name}"));
+        Url::parse(url).unwrap_or_else(|err| panic!("discovery {name} {url:?}: {err}"))
+    }
+
+    /// The last lines the provider printed (stdout after `OP_READY`, and stderr), for
+    /// failure messages. They are also forwarded to the test output as they come.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+}
+
+async fn forward_lines(
+    stream: impl AsyncRead + Unpin,
+    prefix: &'static str,
+    log: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        push_log(&log, prefix, line);
+    }
+}
+
+fn push_log(log: &Mutex<VecDeque<String>>, prefix: &str, line: String) {
+    // eprintln! is captured per test (tokio's worker threads inherit the test thread's capture).
+    eprintln!("[{prefix}] {line}");
+    let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if log.len() == OP_LOG_TAIL {
+        log.pop_front();
+    }
+    log.push_back(line);
+}
+
+fn tail(log: &Mutex<VecDeque<String>>) -> String {
+    let log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    log.iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
