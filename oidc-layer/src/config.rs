@@ -105,6 +105,8 @@ struct RawConfig {
     id_token_signing_algs: Option<Vec<String>>,
     #[serde(default)]
     post_logout_path: Option<String>,
+    #[serde(default)]
+    fetch_userinfo: Option<bool>,
 }
 
 /// Accepts `["a", "b"]`, `"a b"` and `"a,b"` (environment variables carry lists as strings).
@@ -149,6 +151,7 @@ pub struct OidcConfig {
     pub(crate) session_max_age: Duration,
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
     pub(crate) post_logout_path: Option<String>,
+    pub(crate) fetch_userinfo: bool,
 }
 
 /// Where browsers reach the app: origin plus an optional path prefix (behind a reverse proxy).
@@ -329,6 +332,7 @@ impl OidcConfig {
             ),
             id_token_signing_algs: raw.id_token_signing_algs,
             post_logout_path,
+            fetch_userinfo: raw.fetch_userinfo.unwrap_or(true),
         })
     }
 
@@ -498,6 +502,7 @@ pub struct OidcConfigBuilder {
     session_max_age: Option<Duration>,
     id_token_signing_algs: Option<Vec<String>>,
     post_logout_path: Option<String>,
+    fetch_userinfo: Option<bool>,
 }
 
 impl OidcConfigBuilder {
@@ -594,6 +599,13 @@ impl OidcConfigBuilder {
         self
     }
 
+    /// Whether to fetch the userinfo endpoint at login and merge its claims over the ID token's
+    /// (default `true`: many providers put profile, email and group claims only there).
+    pub fn fetch_userinfo(mut self, fetch: bool) -> Self {
+        self.fetch_userinfo = Some(fetch);
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<OidcConfig, ConfigError> {
         OidcConfig::validate(RawConfig {
@@ -617,6 +629,7 @@ impl OidcConfigBuilder {
             session_max_age_seconds: self.session_max_age.map(|d| d.as_secs()),
             id_token_signing_algs: self.id_token_signing_algs,
             post_logout_path: self.post_logout_path,
+            fetch_userinfo: self.fetch_userinfo,
         })
     }
 }

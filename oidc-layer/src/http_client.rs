@@ -49,13 +49,31 @@ impl HttpClient {
         &self,
         url: &str,
     ) -> Result<(http::StatusCode, Vec<u8>), HttpError> {
-        let response = self
+        self.get(url, None).await
+    }
+
+    /// GET `url` with `Authorization: Bearer {token}` expecting JSON.
+    pub(crate) async fn get_json_authorized(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<(http::StatusCode, Vec<u8>), HttpError> {
+        self.get(url, Some(token)).await
+    }
+
+    async fn get(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> Result<(http::StatusCode, Vec<u8>), HttpError> {
+        let mut request = self
             .inner
             .get(url)
-            .header(http::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(HttpError::Transport)?;
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(HttpError::Transport)?;
         let status = response.status();
         let body = read_bounded(response).await?;
         Ok((status, body))

@@ -11,7 +11,6 @@ pub(crate) struct Metadata {
     pub(crate) issuer: String,
     pub(crate) authorization_endpoint: Url,
     pub(crate) token_endpoint: Url,
-    #[allow(dead_code)] // read by userinfo support (session lifetime work)
     pub(crate) userinfo_endpoint: Option<Url>,
     pub(crate) jwks_uri: Url,
     #[allow(dead_code)] // read by RP-initiated logout (session lifetime work)

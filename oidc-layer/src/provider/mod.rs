@@ -5,6 +5,7 @@
 
 mod metadata;
 mod tokens;
+mod userinfo;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};

@@ -112,7 +112,13 @@ impl Provider {
                 Ok(()) => break,
             }
         }
-        let claims = decode_payload(&raw)?;
+        let mut claims = decode_payload(&raw)?;
+        if config.fetch_userinfo
+            && let Some(endpoint) = &discovered.metadata.userinfo_endpoint
+        {
+            self.merge_userinfo(endpoint, access_token.secret(), &mut claims)
+                .await?;
+        }
         Ok(VerifiedTokens {
             id_token: raw,
             claims,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, installing first what the tests need:
+#   - Node.js/npm (Debian packages) and the pinned npm oidc-provider (npm ci, from the lockfile)
+# Extra arguments go to `cargo test` (e.g. `bash scripts/test.sh -p oidc-layer`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/oidc-layer-target}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# The real OpenID provider the end-to-end suite runs against, pinned by tests/provider/package-lock.json.
+if [ ! -f tests/provider/node_modules/.package-lock.json ] \
+  || [ tests/provider/package-lock.json -nt tests/provider/node_modules/.package-lock.json ]; then
+  npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
+fi
+
+cargo test --workspace --all-features "$@"
