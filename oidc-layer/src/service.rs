@@ -107,7 +107,11 @@ where
 {
     // Only the head is borrowed across awaits (the body need not be `Sync`).
     let (mut parts, body) = request.into_parts();
-    if let Some(response) = reserved_route(&shared, &parts).await {
+    // Cold paths are boxed so the hot path's future stays small (the callback's state machine
+    // is kilobytes; inlining it would make every authenticated request allocate and move it).
+    if parts.uri.path().starts_with(&shared.routes.prefix)
+        && let Some(response) = Box::pin(reserved_route(&shared, &parts)).await
+    {
         return Ok(page(response));
     }
     let path = parts.uri.path();
@@ -144,7 +148,7 @@ where
             parts.extensions.insert(record.data.identity.clone());
         }
         None if public => {}
-        None => return Ok(page(challenge_response(&shared, &parts).await)),
+        None => return Ok(page(Box::pin(challenge_response(&shared, &parts)).await)),
     }
     inner
         .call(Request::from_parts(parts, body))
