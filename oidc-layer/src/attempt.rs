@@ -33,6 +33,13 @@ pub(crate) struct Attempt {
     pub(crate) nonce: String,
     pub(crate) pkce_verifier: String,
     pub(crate) return_to: String,
+    /// The slug of the provider this login went to: its callback is accepted only at that
+    /// provider's callback path (mix-up defence).
+    pub(crate) provider: String,
+    /// When set, the login links the provider identity to this account of the app instead of
+    /// signing anyone in (sealed, so the browser cannot change it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) link_to: Option<String>,
     /// Seconds since the Unix epoch.
     pub(crate) created: u64,
 }
@@ -52,12 +59,18 @@ fn unix_now() -> u64 {
 
 impl Attempt {
     /// A fresh attempt with 256-bit state, nonce and PKCE verifier.
-    pub(crate) fn new(return_to: String) -> Result<Self, getrandom::Error> {
+    pub(crate) fn new(
+        provider: &str,
+        return_to: String,
+        link_to: Option<String>,
+    ) -> Result<Self, getrandom::Error> {
         Ok(Self {
             state: random_token()?,
             nonce: random_token()?,
             pkce_verifier: random_token()?,
             return_to,
+            provider: provider.to_owned(),
+            link_to,
             created: unix_now(),
         })
     }
@@ -179,7 +192,7 @@ mod tests {
     #[test]
     fn roundtrip_and_tamper() {
         let jar = cookies();
-        let attempt = Attempt::new("/whoami?x=1".into()).unwrap();
+        let attempt = Attempt::new("kc", "/whoami?x=1".into(), None).unwrap();
         let sealed = jar.seal(&attempt).unwrap();
         assert!(sealed.name().starts_with("__Host-oidc_attempt_"));
         assert!(!sealed.value().contains("whoami"), "the value is encrypted");
@@ -208,7 +221,7 @@ mod tests {
         bad.set_value(v);
         assert!(jar.open(&headers_with(&[bad]), &attempt.state).is_none());
         // A cookie value moved under another attempt's name fails (name is associated data).
-        let second = Attempt::new("/".into()).unwrap();
+        let second = Attempt::new("kc", "/".into(), None).unwrap();
         let moved = Cookie::new(
             jar.name_for(&second.state).unwrap(),
             sealed.value().to_owned(),
@@ -233,7 +246,7 @@ mod tests {
     #[test]
     fn expired_attempt_is_refused() {
         let jar = cookies();
-        let mut attempt = Attempt::new("/".into()).unwrap();
+        let mut attempt = Attempt::new("kc", "/".into(), None).unwrap();
         attempt.created -= ATTEMPT_TTL.as_secs() + 1;
         let sealed = jar.seal(&attempt).unwrap();
         assert!(jar.open(&headers_with(&[sealed]), &attempt.state).is_none());
@@ -244,7 +257,7 @@ mod tests {
         let jar = cookies();
         let mut sealed = Vec::new();
         for i in 0..MAX_ATTEMPTS as u64 {
-            let mut a = Attempt::new("/".into()).unwrap();
+            let mut a = Attempt::new("kc", "/".into(), None).unwrap();
             a.created -= 100 - i;
             sealed.push(jar.seal(&a).unwrap());
         }
@@ -263,7 +276,7 @@ mod tests {
 
     #[test]
     fn pkce_challenge_matches_rfc7636_appendix_b() {
-        let mut a = Attempt::new("/".into()).unwrap();
+        let mut a = Attempt::new("kc", "/".into(), None).unwrap();
         a.pkce_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into();
         assert_eq!(
             a.pkce_challenge(),

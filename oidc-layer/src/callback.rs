@@ -11,8 +11,8 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use session_store::{Record, SessionId};
 use url::form_urlencoded;
 
+use crate::admission;
 use crate::cookies;
-use crate::identity::Identity;
 use crate::layer::Shared;
 use crate::login::{login_url, provider_problem};
 use crate::pages::{PageBody, Problem};
@@ -75,13 +75,14 @@ fn bad_request(detail: &str, shared: &Shared) -> Problem {
 /// Handles the callback; never panics and never touches the store on failure.
 pub(crate) async fn callback(
     shared: &Shared,
+    index: usize,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
     let span = tracing::info_span!("oidc.callback");
     let _guard = span.enter();
     let html = crate::challenge::wants_html(headers);
-    match complete(shared, query.unwrap_or(""), headers).await {
+    match complete(shared, index, query.unwrap_or(""), headers).await {
         Ok(response) => response,
         Err(Failure { problem, state }) => {
             tracing::warn!(status = problem.status().as_u16(), "login rejected");
@@ -108,9 +109,16 @@ async fn current_session(shared: &Shared, headers: &HeaderMap) -> Option<Session
 
 async fn complete(
     shared: &Shared,
+    index: usize,
     query: &str,
     headers: &HeaderMap,
 ) -> Result<Response<PageBody>, Failure> {
+    let Some(provider) = shared.providers.get(index) else {
+        return Err(Failure::new(
+            bad_request("Unknown identity provider.", shared),
+            None,
+        ));
+    };
     let params = parse_query(query).map_err(|d| Failure::new(bad_request(d, shared), None))?;
     let Some(state) = params.state.as_deref() else {
         tracing::warn!("callback without state");
@@ -138,6 +146,17 @@ async fn complete(
         ));
     };
     let retry = login_url(shared, &attempt.return_to);
+    // Mix-up defence: the answer must arrive at the callback of the provider the login went to.
+    if attempt.provider != provider.settings.slug {
+        tracing::warn!(expected = %attempt.provider, arrived = %provider.settings.slug, "callback at another provider's redirect URI");
+        return Err(Failure::new(
+            bad_request(
+                "The sign-in response arrived for a different identity provider than the one you chose.",
+                shared,
+            ),
+            Some(state),
+        ));
+    }
     // Single use: a second callback with the same state is refused even with the cookie.
     let fresh = shared
         .used_states
@@ -158,7 +177,7 @@ async fn complete(
         ));
     }
 
-    let discovered = shared.provider.discovered().await.map_err(|e| {
+    let discovered = provider.client.discovered().await.map_err(|e| {
         Failure::new(
             provider_problem(&e, shared, &attempt.return_to),
             Some(state),
@@ -226,9 +245,9 @@ async fn complete(
         ));
     };
 
-    let tokens = shared
-        .provider
-        .exchange_code(&discovered, code, &attempt.pkce_verifier, &attempt.nonce, &shared.routes.redirect_uri)
+    let tokens = provider
+        .client
+        .exchange_code(&discovered, code, &attempt.pkce_verifier, &attempt.nonce, &provider.redirect_uri)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "code exchange or ID token validation failed");
@@ -250,11 +269,27 @@ async fn complete(
             Failure::new(problem, Some(state))
         })?;
 
-    let Some(identity) = Identity::from_claims(tokens.claims) else {
-        return Err(Failure::new(
-            bad_request("The ID token lacks a subject.", shared),
-            Some(state),
-        ));
+    let admitted = admission::admit(shared, provider, &attempt, tokens.claims)
+        .await
+        .map_err(|problem| {
+            Failure::new(
+                problem.with_link("Home", format!("{}/", shared.config.external.base_path)),
+                Some(state),
+            )
+        })?;
+    let identity = match admitted {
+        admission::Admitted::Linked => {
+            // The provider identity now belongs to the signed-in account: nobody else signs in.
+            let mut response = redirect(&format!(
+                "{}{}",
+                shared.config.external.base_path, attempt.return_to
+            ));
+            if let Some(removal) = shared.attempts.removal(state) {
+                cookies::append_set_cookie(response.headers_mut(), &removal);
+            }
+            return Ok(response);
+        }
+        admission::Admitted::Identity(identity) => identity,
     };
     let now = SystemTime::now();
     let sid = identity
@@ -262,16 +297,12 @@ async fn complete(
         .get("sid")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
-    tracing::info!(
-        iss = identity.iss(),
-        sub = identity.sub(),
-        "login succeeded"
-    );
+    tracing::info!(provider = %provider.settings.slug, sub = identity.sub(), roles = ?identity.roles(), "login succeeded");
     let data = SessionData {
         identity,
         sid,
-        id_token: tokens.id_token,
-        access_token: tokens.access_token,
+        id_token: Some(tokens.id_token),
+        access_token: Some(tokens.access_token),
         refresh_token: tokens.refresh_token,
         access_expires_at: tokens.expires_in.map(|d| now + d),
         created_at: now,

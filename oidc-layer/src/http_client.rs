@@ -22,6 +22,10 @@ pub(crate) enum HttpError {
     Transport(#[source] reqwest::Error),
     #[error("the provider's response is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    /// The provider answered a POST (the token endpoint) with a server error: it is down or
+    /// overloaded, not refusing the request (refusals are 400/401 per RFC 6749 section 5.2).
+    #[error("the provider answered {0}")]
+    ServerError(http::StatusCode),
     #[error("could not build the request: {0}")]
     Build(String),
 }
@@ -87,6 +91,9 @@ impl HttpClient {
             builder = builder.header(name, value);
         }
         let response = builder.send().await.map_err(HttpError::Transport)?;
+        if response.status().is_server_error() {
+            return Err(HttpError::ServerError(response.status()));
+        }
         let mut out = http::Response::builder().status(response.status());
         for (name, value) in response.headers() {
             out = out.header(name, value);

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::roles::{ClaimPath, claim_values};
+
 /// Who is logged in: the provider's verified claims and the roles derived from them.
 ///
 /// Cheap to clone (an `Arc`). Serializes to the JSON an app usually shows (`sub`, `iss`,
@@ -31,6 +33,10 @@ pub struct Identity(Arc<IdentityInner>);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct IdentityInner {
+    /// The slug of the provider the user logged in with (`local` for the app's own login).
+    pub(crate) provider: String,
+    /// The app's account id, as the account resolver decided.
+    pub(crate) account: Option<String>,
     pub(crate) sub: String,
     pub(crate) iss: String,
     pub(crate) username: String,
@@ -38,13 +44,38 @@ pub(crate) struct IdentityInner {
     pub(crate) email: Option<String>,
     pub(crate) email_verified: bool,
     pub(crate) roles: Vec<String>,
+    /// Roles held through the role order (an `admin` also holds `trusted` when
+    /// `untrusted < trusted < admin`); what [`Identity::has_role`] checks.
+    #[serde(default)]
+    pub(crate) implied_roles: Vec<String>,
+    /// Why the user has these roles (for an admin page or logs).
+    #[serde(default)]
+    pub(crate) role_explanation: Option<String>,
     pub(crate) groups: Vec<String>,
     pub(crate) claims: Map<String, Value>,
 }
 
 impl Identity {
-    /// Builds the identity from verified ID-token claims (`iss` and `sub` must be present).
+    /// Builds the identity from verified ID-token claims (`iss` and `sub` must be present),
+    /// with the default claims: `preferred_username` and `groups`.
+    #[cfg(test)]
     pub(crate) fn from_claims(claims: Map<String, Value>) -> Option<Self> {
+        Self::build(
+            claims,
+            "default",
+            &ClaimPath::new("preferred_username"),
+            &ClaimPath::new("groups"),
+        )
+    }
+
+    /// Builds the identity from verified claims of `provider`, reading the username and the
+    /// groups from the configured claims. `None` when `iss` or `sub` is missing or empty.
+    pub(crate) fn build(
+        claims: Map<String, Value>,
+        provider: &str,
+        username_claim: &ClaimPath,
+        groups_claim: &ClaimPath,
+    ) -> Option<Self> {
         let text = |name: &str| {
             claims
                 .get(name)
@@ -54,17 +85,21 @@ impl Identity {
         };
         let sub = text("sub")?;
         let iss = text("iss")?;
-        let username = text("preferred_username").unwrap_or_else(|| sub.clone());
-        let groups = match claims.get("groups") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            Some(Value::String(s)) => crate::config::split_words(s),
-            _ => Vec::new(),
-        };
+        let username = username_claim
+            .lookup(&claims)
+            .and_then(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| sub.clone());
+        let groups = groups_claim
+            .lookup(&claims)
+            .map(claim_values)
+            .unwrap_or_default();
         Some(Self(Arc::new(IdentityInner {
+            provider: provider.to_owned(),
+            account: None,
             name: text("name"),
             email: text("email"),
             // Only a JSON `true` counts: `"true"` or a missing claim is not a verified email.
@@ -73,11 +108,21 @@ impl Identity {
             sub,
             iss,
             roles: Vec::new(),
+            implied_roles: Vec::new(),
+            role_explanation: None,
             groups,
             claims,
         })))
     }
 
+    /// The slug of the provider the user logged in with (`local` for the app's own login).
+    pub fn provider(&self) -> &str {
+        &self.0.provider
+    }
+    /// The app's account id, when an account resolver assigned one.
+    pub fn account(&self) -> Option<&str> {
+        self.0.account.as_deref()
+    }
     /// The subject: the provider's stable id for the user (unique per issuer).
     pub fn sub(&self) -> &str {
         &self.0.sub
@@ -106,9 +151,18 @@ impl Identity {
     pub fn roles(&self) -> &[String] {
         &self.0.roles
     }
-    /// Whether the user has `role`.
+    /// Whether the user has `role`, directly or through the role order (with
+    /// `untrusted < trusted < admin`, an admin has `trusted` too).
     pub fn has_role(&self, role: &str) -> bool {
-        self.0.roles.iter().any(|r| r == role)
+        self.0
+            .roles
+            .iter()
+            .chain(&self.0.implied_roles)
+            .any(|r| r == role)
+    }
+    /// Why the user has these roles: which claim values matched which rules.
+    pub fn role_explanation(&self) -> Option<&str> {
+        self.0.role_explanation.as_deref()
     }
     /// The provider groups of this user (from the `groups` claim).
     pub fn groups(&self) -> &[String] {
@@ -117,6 +171,30 @@ impl Identity {
     /// Every claim of the verified ID token.
     pub fn claims(&self) -> &Map<String, Value> {
         &self.0.claims
+    }
+
+    /// A copy with roles set (done once at login).
+    pub(crate) fn with_roles(
+        self,
+        roles: Vec<String>,
+        implied: Vec<String>,
+        explanation: Option<String>,
+    ) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.roles = roles;
+        inner.implied_roles = implied;
+        inner.role_explanation = explanation;
+        Self(Arc::new(inner))
+    }
+
+    /// A copy attached to the app's account (done once at login).
+    pub(crate) fn with_account(self, account: String, username: Option<String>) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.account = Some(account);
+        if let Some(username) = username {
+            inner.username = username;
+        }
+        Self(Arc::new(inner))
     }
 
     pub(crate) fn inner(&self) -> &IdentityInner {
@@ -141,6 +219,8 @@ impl Serialize for Identity {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct View<'a> {
+            provider: &'a str,
+            account: Option<&'a str>,
             sub: &'a str,
             iss: &'a str,
             username: &'a str,
@@ -152,6 +232,8 @@ impl Serialize for Identity {
         }
         let i = &self.0;
         View {
+            provider: &i.provider,
+            account: i.account.as_deref(),
             sub: &i.sub,
             iss: &i.iss,
             username: &i.username,

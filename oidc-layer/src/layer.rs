@@ -3,55 +3,153 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use cookie::Key;
 use session_store::{MemoryStore, SessionStore};
 use tower_layer::Layer;
 
+use crate::accounts::{AccountResolver, StatelessResolver};
 use crate::attempt::{ATTEMPT_TTL, AttemptCookies};
-use crate::config::OidcConfig;
+use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::cookies::CookieSettings;
 use crate::http_client::HttpClient;
 use crate::provider::{Provider, ProviderError};
 use crate::service::OidcService;
 use crate::session::SessionData;
 
-/// The layer's reserved paths, computed once.
+/// The layer's reserved paths, computed once per configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Routes {
     pub(crate) prefix: String,
-    pub(crate) callback: String,
     pub(crate) login: String,
     pub(crate) logout: String,
     pub(crate) logged_out: String,
+    pub(crate) link: String,
+}
+
+/// One provider at run time: its settings, its discovery cache and its callback.
+pub(crate) struct ProviderRuntime {
+    pub(crate) settings: Arc<ProviderConfig>,
+    pub(crate) client: Provider,
+    pub(crate) callback_path: String,
     pub(crate) redirect_uri: String,
 }
 
-/// Everything a request needs, shared by every clone of the layer and its services.
+/// What outlives a configuration swap: sessions, accounts, replay memory, the HTTP client.
 #[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) config: Arc<OidcConfig>,
-    pub(crate) provider: Arc<Provider>,
+pub(crate) struct Durable {
     pub(crate) store: Arc<dyn SessionStore<SessionData>>,
-    pub(crate) cookies: CookieSettings,
-    pub(crate) attempts: Arc<AttemptCookies>,
+    pub(crate) accounts: Arc<dyn AccountResolver>,
     /// States already used at the callback (replay defence), kept as long as an attempt lives.
     pub(crate) used_states: moka::future::Cache<String, ()>,
+    pub(crate) http: HttpClient,
+}
+
+/// Everything a request needs under one configuration.
+pub(crate) struct Shared {
+    pub(crate) config: OidcConfig,
+    pub(crate) providers: Vec<ProviderRuntime>,
+    pub(crate) cookies: CookieSettings,
+    pub(crate) attempts: AttemptCookies,
     pub(crate) routes: Routes,
+    pub(crate) store: Arc<dyn SessionStore<SessionData>>,
+    pub(crate) accounts: Arc<dyn AccountResolver>,
+    pub(crate) used_states: moka::future::Cache<String, ()>,
+}
+
+impl Shared {
+    fn new(config: OidcConfig, durable: &Durable) -> Self {
+        let keys: Vec<Key> = if config.cookie_keys.is_empty() {
+            tracing::warn!(
+                "no cookie_key configured: using a random key for this process (logins in flight fail across restarts and instances)"
+            );
+            vec![Key::generate()]
+        } else {
+            config
+                .cookie_keys
+                .iter()
+                .map(|k| Key::derive_from(k))
+                .collect()
+        };
+        let cookies = CookieSettings::new(config.external.secure);
+        let prefix = config.route_prefix.clone();
+        let providers = config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let settings = Arc::new(p.clone());
+                let runtime = ProviderRuntime {
+                    client: Provider::new(settings.clone(), config.clock_leeway, durable.http.clone()),
+                    callback_path: callback_path(&prefix, i, &p.slug),
+                    redirect_uri: config.redirect_uri_of(i),
+                    settings,
+                };
+                tracing::info!(provider = %p.name, redirect_uri = %runtime.redirect_uri, "register this redirect URI at the provider");
+                runtime
+            })
+            .collect();
+        Self {
+            routes: Routes {
+                login: format!("{prefix}/login"),
+                logout: format!("{prefix}/logout"),
+                logged_out: format!("{prefix}/logged-out"),
+                link: format!("{prefix}/link"),
+                prefix,
+            },
+            attempts: AttemptCookies::new(keys, cookies.clone()),
+            cookies,
+            providers,
+            config,
+            store: durable.store.clone(),
+            accounts: durable.accounts.clone(),
+            used_states: durable.used_states.clone(),
+        }
+    }
+
+    /// The provider with `slug`.
+    pub(crate) fn provider(&self, slug: &str) -> Option<(usize, &ProviderRuntime)> {
+        self.providers
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.settings.slug == slug)
+    }
+}
+
+/// What to register at a provider, derived from the external URL (show it on an admin page).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Registration {
+    /// The provider's display name.
+    pub provider: String,
+    /// The provider's slug.
+    pub slug: String,
+    /// The redirect (callback) URI.
+    pub redirect_uri: String,
+    /// Where the provider may send the browser after logout.
+    pub post_logout_redirect_uri: String,
 }
 
 /// Adds OpenID Connect login to a service: see the [crate docs](crate) for an example.
 ///
-/// Cheap to clone (an `Arc` of shared state). Discovery is lazy: the app starts and serves
-/// public paths while the provider is down.
+/// Cheap to clone. Discovery is lazy: the app starts and serves public paths while the
+/// provider is down. [`reload`](Self::reload) swaps the configuration at run time; sessions
+/// stay valid.
 #[derive(Clone)]
 pub struct OidcLayer {
-    shared: Arc<Shared>,
+    current: Arc<ArcSwap<Shared>>,
+    durable: Durable,
 }
 
 impl std::fmt::Debug for OidcLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = self.current.load();
+        let issuers: Vec<&str> = shared
+            .providers
+            .iter()
+            .map(|p| p.settings.issuer.as_str())
+            .collect();
         f.debug_struct("OidcLayer")
-            .field("issuer", &self.shared.config.issuer)
+            .field("issuers", &issuers)
             .finish_non_exhaustive()
     }
 }
@@ -74,71 +172,99 @@ fn http_client() -> HttpClient {
 }
 
 impl OidcLayer {
-    /// A layer for `config`, with an in-memory session store. Discovery happens on first use.
+    /// A layer for `config`, with an in-memory session store and the stateless account
+    /// resolver (account = issuer + subject). Discovery happens on first use.
     pub fn new(config: OidcConfig) -> Self {
-        let config = Arc::new(config);
-        let key = match &config.cookie_key {
-            Some(bytes) => Key::derive_from(bytes),
-            None => {
-                tracing::warn!(
-                    "no cookie_key configured: using a random key for this process (logins in flight fail across restarts and instances)"
-                );
-                Key::generate()
-            }
-        };
-        let cookies = CookieSettings::new(config.external.secure);
-        let prefix = config.route_prefix.clone();
-        let routes = Routes {
-            callback: format!("{prefix}/oidc"),
-            login: format!("{prefix}/login"),
-            logout: format!("{prefix}/logout"),
-            logged_out: format!("{prefix}/logged-out"),
-            redirect_uri: config.redirect_uri(),
-            prefix,
-        };
-        tracing::info!(redirect_uri = %routes.redirect_uri, "register this redirect URI at the provider");
-        let shared = Shared {
-            provider: Arc::new(Provider::new(config.clone(), http_client())),
+        let durable = Durable {
             store: Arc::new(MemoryStore::<SessionData>::new()),
-            attempts: Arc::new(AttemptCookies::new(vec![key], cookies.clone())),
-            cookies,
+            accounts: Arc::new(StatelessResolver),
             used_states: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(ATTEMPT_TTL)
                 .build(),
-            routes,
-            config,
+            http: http_client(),
         };
+        let shared = Shared::new(config, &durable);
         Self {
-            shared: Arc::new(shared),
+            current: Arc::new(ArcSwap::from_pointee(shared)),
+            durable,
         }
     }
 
-    /// A layer for `config` whose provider is discovered now: fails if it is unreachable or
+    /// A layer whose providers are all discovered now: fails if one is unreachable or
     /// misconfigured (for apps that prefer to fail at start-up).
     pub async fn discover(config: OidcConfig) -> Result<Self, DiscoveryError> {
         let layer = Self::new(config);
-        layer.shared.provider.discovered().await?;
+        for provider in &layer.current.load().providers {
+            provider.client.discovered().await?;
+        }
         Ok(layer)
+    }
+
+    fn rebuild(mut self, change: impl FnOnce(&mut Durable)) -> Self {
+        change(&mut self.durable);
+        let config = self.current.load().config.clone();
+        self.current = Arc::new(ArcSwap::from_pointee(Shared::new(config, &self.durable)));
+        self
     }
 
     /// Uses `store` for sessions instead of the default in-memory store.
     pub fn with_store(self, store: impl SessionStore<SessionData>) -> Self {
-        let mut shared = Arc::unwrap_or_clone(self.shared);
-        shared.store = Arc::new(store);
-        Self {
-            shared: Arc::new(shared),
-        }
+        self.rebuild(|d| d.store = Arc::new(store))
     }
 
-    /// The redirect URI to register at the provider.
-    pub fn redirect_uri(&self) -> &str {
-        &self.shared.routes.redirect_uri
+    /// Uses `resolver` to map verified identities to the app's accounts (see
+    /// [`accounts`](crate::accounts)).
+    pub fn with_account_resolver(self, resolver: impl AccountResolver) -> Self {
+        self.rebuild(|d| d.accounts = Arc::new(resolver))
+    }
+
+    /// Swaps in a new configuration for every service made from this layer. Existing sessions
+    /// stay valid; logins in flight survive when the cookie key is unchanged.
+    pub fn reload(&self, config: OidcConfig) {
+        self.current
+            .store(Arc::new(Shared::new(config, &self.durable)));
+        tracing::info!("configuration reloaded");
+    }
+
+    /// What to register at each provider (redirect URI, post-logout URI).
+    pub fn registrations(&self) -> Vec<Registration> {
+        let shared = self.current.load();
+        let logged_out = format!(
+            "{}{}{}",
+            shared.config.external.origin,
+            shared.config.external.base_path,
+            shared.routes.logged_out
+        );
+        shared
+            .providers
+            .iter()
+            .map(|p| Registration {
+                provider: p.settings.name.clone(),
+                slug: p.settings.slug.clone(),
+                redirect_uri: p.redirect_uri.clone(),
+                post_logout_redirect_uri: logged_out.clone(),
+            })
+            .collect()
+    }
+
+    /// The redirect URI of the first provider (the only one in a single-provider set-up).
+    pub fn redirect_uri(&self) -> String {
+        self.current
+            .load()
+            .providers
+            .first()
+            .map(|p| p.redirect_uri.clone())
+            .unwrap_or_default()
     }
 
     /// The configuration in force.
-    pub fn config(&self) -> &OidcConfig {
-        &self.shared.config
+    pub fn config(&self) -> OidcConfig {
+        self.current.load().config.clone()
+    }
+
+    pub(crate) fn current(&self) -> Arc<Shared> {
+        self.current.load_full()
     }
 }
 
@@ -146,6 +272,6 @@ impl<S> Layer<S> for OidcLayer {
     type Service = OidcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OidcService::new(inner, self.shared.clone())
+        OidcService::new(inner, self.current.clone())
     }
 }

@@ -31,6 +31,8 @@
 //! to register at the provider), `GET /auth/login?return_to=/path`, `GET|POST /auth/logout`,
 //! `GET /auth/logged-out`.
 
+pub mod accounts;
+mod admission;
 mod attempt;
 mod body;
 mod callback;
@@ -40,11 +42,15 @@ mod cookies;
 mod http_client;
 mod identity;
 mod layer;
+mod link;
+mod local;
 mod login;
 mod logout;
 mod pages;
 mod provider;
+mod require_role;
 mod return_to;
+pub mod roles;
 mod service;
 mod session;
 
@@ -52,11 +58,15 @@ mod session;
 pub mod testkit;
 
 pub use body::{BoxError, ResponseBody};
-pub use config::{ConfigError, OidcConfig, OidcConfigBuilder, Secret};
+pub use config::{
+    ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, Secret,
+};
 pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
-pub use layer::{DiscoveryError, OidcLayer};
+pub use layer::{DiscoveryError, OidcLayer, Registration};
+pub use local::{LocalSignInError, LocalUser};
+pub use require_role::{RequireRole, RequireRoleService};
 pub use service::{OidcService, ResponseFuture};
 pub use session::SessionData;
 pub use session_store::{MemoryStore, Record, SessionId, SessionStore};

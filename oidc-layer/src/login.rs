@@ -1,81 +1,173 @@
-//! Starting a login: a fresh attempt (state, nonce, PKCE), its sealed cookie, and the 302 to
-//! the provider's authorization endpoint.
+//! Starting a login: the provider chooser (with several providers), a fresh attempt (state,
+//! nonce, PKCE) in its sealed cookie, and the 302 to the provider's authorization endpoint.
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use url::form_urlencoded;
 
 use crate::attempt::Attempt;
+use crate::cookies::append_set_cookie;
 use crate::layer::Shared;
-use crate::pages::{PageBody, Problem};
+use crate::pages::{self, PageBody, Problem, escape};
 use crate::provider::ProviderError;
 use crate::return_to;
 
-/// `{base_path}{prefix}/login?return_to=...`: where programs and error pages send people.
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `{base_path}{prefix}/login?return_to=...`: where programs and error pages send people
+/// (the chooser when there are several providers).
 pub(crate) fn login_url(shared: &Shared, return_to: &str) -> String {
-    let encoded: String = form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
     format!(
-        "{}{}/login?return_to={encoded}",
-        shared.config.external.base_path, shared.routes.prefix
+        "{}{}?return_to={}",
+        shared.config.external.base_path,
+        shared.routes.login,
+        encode(return_to)
     )
 }
 
-/// `GET {prefix}/login?return_to=/path`: starts a login explicitly.
+/// The login URL of one provider.
+pub(crate) fn provider_login_url(shared: &Shared, slug: &str, return_to: &str) -> String {
+    format!("{}&provider={}", login_url(shared, return_to), encode(slug))
+}
+
+/// `GET {prefix}/login?return_to=/path[&provider=slug][&backup=1]`.
 pub(crate) async fn login_route(
     shared: &Shared,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
-    let return_to = query
+    let (mut return_to, mut provider, mut backup) = (None, None, false);
+    for (key, value) in query
         .into_iter()
         .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
-        .find(|(k, _)| k == "return_to")
-        .and_then(|(_, v)| return_to::sanitize(&v))
-        .unwrap_or_else(|| "/".to_owned());
-    start(shared, headers, return_to).await
+    {
+        match key.as_ref() {
+            "return_to" => return_to = return_to::sanitize(&value),
+            "provider" => provider = Some(value.into_owned()),
+            "backup" => backup = value == "1" || value == "true",
+            _ => {}
+        }
+    }
+    let return_to = return_to.unwrap_or_else(|| "/".to_owned());
+    let html = crate::challenge::wants_html(headers);
+    if backup {
+        return match &shared.config.backup_login_path {
+            Some(path) => {
+                crate::callback::redirect(&format!("{}{path}", shared.config.external.base_path))
+            }
+            None => Problem::new(
+                StatusCode::NOT_FOUND,
+                "No backup login",
+                "This app has no backup login configured.",
+            )
+            .into_response(html),
+        };
+    }
+    match provider {
+        Some(slug) => match shared.provider(&slug) {
+            Some((index, _)) => start(shared, index, headers, return_to, None).await,
+            None => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Unknown sign-in provider",
+                "There is no such sign-in provider.",
+            )
+            .with_link("Choose a provider", login_url(shared, &return_to))
+            .into_response(html),
+        },
+        None if shared.providers.len() == 1 => start(shared, 0, headers, return_to, None).await,
+        None => chooser(shared, &return_to),
+    }
 }
 
-/// Redirects the browser to the provider, remembering `return_to` in the attempt cookie.
+/// The provider chooser: one accessible link per provider, with its logo.
+pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
+    let items: String = shared
+        .providers
+        .iter()
+        .map(|p| {
+            let logo = p
+                .settings
+                .logo
+                .as_deref()
+                .map(|src| format!("<img src=\"{}\" alt=\"\" width=\"28\" height=\"28\">", escape(src)))
+                .unwrap_or_default();
+            format!(
+                "<li><a class=\"provider\" id=\"provider-{slug}\" href=\"{href}\">{logo}<span>Sign in with {name}</span></a></li>",
+                slug = escape(&p.settings.slug),
+                href = escape(&provider_login_url(shared, &p.settings.slug, return_to)),
+                name = escape(&p.settings.name),
+            )
+        })
+        .collect();
+    let backup = shared
+        .config
+        .backup_login_path
+        .as_deref()
+        .map(|path| {
+            format!(
+                "<p class=\"detail\"><a href=\"{}{}\" id=\"backup-login\">Administrator sign-in</a></p>",
+                escape(&shared.config.external.base_path),
+                escape(path)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Sign in</h1><p>Choose how you want to sign in.</p><nav aria-label=\"Sign-in providers\"><ul class=\"providers\">{items}</ul></nav>{backup}"
+    );
+    pages::html_response(StatusCode::OK, pages::page("Sign in", &body))
+}
+
+/// Redirects the browser to provider `index`, remembering `return_to` (and the account to link
+/// to, for a link) in the attempt cookie.
 pub(crate) async fn start(
     shared: &Shared,
+    index: usize,
     headers: &HeaderMap,
     return_to: String,
+    link_to: Option<String>,
 ) -> Response<PageBody> {
-    let span = tracing::info_span!("oidc.login", return_to = %return_to);
+    let Some(provider) = shared.providers.get(index) else {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in provider",
+            "There is no such sign-in provider.",
+        )
+        .into_response(true);
+    };
+    let span = tracing::info_span!("oidc.login", provider = %provider.settings.slug, return_to = %return_to, link = link_to.is_some());
     let _guard = span.enter();
     let html = crate::challenge::wants_html(headers);
-    let discovered = match shared.provider.discovered().await {
+    let discovered = match provider.client.discovered().await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "cannot start a login: provider unavailable");
             return provider_problem(&e, shared, &return_to).into_response(html);
         }
     };
-    let attempt = match Attempt::new(return_to) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "random number generator failed");
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is unavailable",
-                "Please try again in a moment.",
-            )
-            .into_response(html);
-        }
-    };
-    let Some(sealed) = shared.attempts.seal(&attempt) else {
-        return Problem::new(
+    let unavailable = || {
+        Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in is unavailable",
             "Please try again in a moment.",
         )
-        .into_response(html);
+    };
+    let attempt = match Attempt::new(&provider.settings.slug, return_to, link_to) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "random number generator failed");
+            return unavailable().into_response(html);
+        }
+    };
+    let Some(sealed) = shared.attempts.seal(&attempt) else {
+        return unavailable().into_response(html);
     };
     let mut url = discovered.metadata.authorization_endpoint.clone();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", &shared.config.client_id)
-        .append_pair("redirect_uri", &shared.routes.redirect_uri)
-        .append_pair("scope", &shared.config.scopes.join(" "))
+        .append_pair("client_id", &provider.settings.client_id)
+        .append_pair("redirect_uri", &provider.redirect_uri)
+        .append_pair("scope", &provider.settings.scopes.join(" "))
         .append_pair("state", &attempt.state)
         .append_pair("nonce", &attempt.nonce)
         .append_pair("code_challenge", &attempt.pkce_challenge())
@@ -103,26 +195,39 @@ pub(crate) async fn start(
         .into_iter()
         .chain([sealed])
     {
-        crate::cookies::append_set_cookie(h, &cookie);
+        append_set_cookie(h, &cookie);
     }
     tracing::debug!("redirecting to the provider");
     response
 }
 
 /// The answer when the provider cannot be used: 503 while it is unreachable (with a retry
-/// link), 502 when its metadata is unusable.
+/// link), 502 when its metadata is unusable; both offer the backup login when there is one.
 pub(crate) fn provider_problem(error: &ProviderError, shared: &Shared, return_to: &str) -> Problem {
-    match error {
+    let problem = match error {
         ProviderError::Unavailable(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "The sign-in service is unreachable",
             "The identity provider did not answer. Please try again in a moment.",
         )
-        .with_link("Try again", login_url(shared, return_to)),
+        .with_login_action("Try again", login_url(shared, return_to)),
+        ProviderError::BadResponse(_) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "The sign-in service answered incorrectly",
+            "The identity provider sent an answer that could not be used. Please try again; if it keeps happening, contact the administrator.",
+        )
+        .with_login_action("Try again", login_url(shared, return_to)),
         _ => Problem::new(
             StatusCode::BAD_GATEWAY,
             "Sign-in is misconfigured",
             "The identity provider's configuration could not be used. The administrator can find the cause in the logs.",
         ),
+    };
+    match &shared.config.backup_login_path {
+        Some(path) => problem.with_link(
+            "Administrator sign-in",
+            format!("{}{path}", shared.config.external.base_path),
+        ),
+        None => problem,
     }
 }

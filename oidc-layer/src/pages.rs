@@ -100,9 +100,14 @@ impl Problem {
     }
 
     /// Where to start a login (a JSON member for programs, a button for people).
-    pub(crate) fn with_login_url(mut self, url: String) -> Self {
+    pub(crate) fn with_login_url(self, url: String) -> Self {
+        self.with_login_action("Sign in", url)
+    }
+
+    /// Like [`Problem::with_login_url`], with another label for the button.
+    pub(crate) fn with_login_action(mut self, label: &'static str, url: String) -> Self {
         self.actions.push(Action {
-            label: "Sign in",
+            label,
             href: url.clone(),
         });
         self.login_url = Some(url);
@@ -146,7 +151,7 @@ impl Problem {
             escape(self.title),
             escape(&self.detail)
         );
-        html_response(self.status, page(self.title, &body))
+        retry_after(html_response(self.status, page(self.title, &body)))
     }
 
     pub(crate) fn into_json_response(self) -> Response<PageBody> {
@@ -161,8 +166,19 @@ impl Problem {
         }
         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
         *response.status_mut() = self.status;
-        protect(response, "application/problem+json")
+        retry_after(protect(response, "application/problem+json"))
     }
+}
+
+/// A `503` tells clients when to come back (RFC 9110 section 10.2.3): the provider is retried
+/// every few seconds.
+fn retry_after(mut response: Response<PageBody>) -> Response<PageBody> {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use session_store::SessionId;
@@ -22,20 +23,25 @@ use crate::layer::Shared;
 use crate::login::{self, login_url};
 use crate::pages::{PageBody, Problem};
 use crate::return_to;
-use crate::{callback, logout};
+use crate::{callback, link, logout};
 
 /// The service produced by [`OidcLayer`](crate::OidcLayer).
 #[derive(Clone)]
 pub struct OidcService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    current: Arc<ArcSwap<Shared>>,
 }
 
 impl<S> OidcService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    pub(crate) fn new(inner: S, current: Arc<ArcSwap<Shared>>) -> Self {
+        Self { inner, current }
     }
 }
+
+/// Left in the extensions of requests without a session, so that [`RequireRole`]
+/// (crate::RequireRole) on a public route can send a browser to log in.
+#[derive(Clone)]
+pub(crate) struct LoginChallenge(pub(crate) Arc<Shared>);
 
 impl<S: std::fmt::Debug> std::fmt::Debug for OidcService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,6 +57,12 @@ type BoxedResponse<B, E> =
 /// The future of [`OidcService`].
 pub struct ResponseFuture<B, E> {
     inner: BoxedResponse<B, E>,
+}
+
+impl<B, E> ResponseFuture<B, E> {
+    pub(crate) fn new(inner: BoxedResponse<B, E>) -> Self {
+        Self { inner }
+    }
 }
 
 impl<B, E> Future for ResponseFuture<B, E> {
@@ -86,7 +98,7 @@ where
         // The clone that was polled ready serves this request (tower's usual pattern).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
+        let shared = self.current.load_full();
         ResponseFuture {
             inner: Box::pin(handle(shared, inner, request)),
         }
@@ -147,7 +159,9 @@ where
         Some(record) => {
             parts.extensions.insert(record.data.identity.clone());
         }
-        None if public => {}
+        None if public => {
+            parts.extensions.insert(LoginChallenge(shared.clone()));
+        }
         None => return Ok(page(Box::pin(challenge_response(&shared, &parts)).await)),
     }
     inner
@@ -157,7 +171,7 @@ where
 }
 
 /// Answers a request for a protected path without a session.
-async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
+pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
     let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
     let api = shared
@@ -166,7 +180,10 @@ async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBo
         .iter()
         .any(|rule| rule.matches(request.uri.path()));
     if !api && challenge::is_navigation(&request.method, &request.headers) {
-        return login::start(shared, &request.headers, return_to).await;
+        return match shared.providers.len() {
+            1 => login::start(shared, 0, &request.headers, return_to, None).await,
+            _ => login::chooser(shared, &return_to),
+        };
     }
     let login = login_url(shared, &return_to);
     let html = challenge::wants_html(&request.headers);
@@ -201,12 +218,17 @@ async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<Pag
     let headers = &request.headers;
     let query = request.uri.query();
     let get = method == Method::GET || method == Method::HEAD;
-    let response = if path == routes.callback {
+    if let Some(index) = shared
+        .providers
+        .iter()
+        .position(|p| p.callback_path == path)
+    {
         if !get {
             return Some(method_not_allowed("GET"));
         }
-        callback::callback(shared, query, headers).await
-    } else if path == routes.login {
+        return Some(callback::callback(shared, index, query, headers).await);
+    }
+    let response = if path == routes.login {
         if !get {
             return Some(method_not_allowed("GET"));
         }
@@ -219,6 +241,11 @@ async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<Pag
         }
     } else if path == routes.logged_out {
         logout::logged_out_page(shared)
+    } else if path == routes.link {
+        if method != Method::POST {
+            return Some(method_not_allowed("POST"));
+        }
+        link::link_route(shared, query, headers).await
     } else {
         return None;
     };

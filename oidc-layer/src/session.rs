@@ -15,8 +15,9 @@ pub struct SessionData {
     pub(crate) identity: Identity,
     /// The provider's session id (`sid` claim), for back-channel logout.
     pub(crate) sid: Option<String>,
-    pub(crate) id_token: String,
-    pub(crate) access_token: String,
+    /// Absent for sessions of the app's own (backup) login.
+    pub(crate) id_token: Option<String>,
+    pub(crate) access_token: Option<String>,
     pub(crate) refresh_token: Option<String>,
     /// When the access token expires (if the provider said).
     pub(crate) access_expires_at: Option<SystemTime>,
@@ -79,8 +80,8 @@ mod tests {
         let data = SessionData {
             identity: Identity::from_claims(claims).unwrap(),
             sid: Some("sid-1".into()),
-            id_token: "eyJ.secret-id-token".into(),
-            access_token: "secret-access".into(),
+            id_token: Some("eyJ.secret-id-token".into()),
+            access_token: Some("secret-access".into()),
             refresh_token: Some("secret-refresh".into()),
             access_expires_at: None,
             created_at: SystemTime::UNIX_EPOCH,

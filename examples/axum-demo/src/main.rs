@@ -4,15 +4,23 @@
 //! provider (users alice, bob and carol; no set-up). With `OIDC_ISSUER`, `OIDC_CLIENT_ID` and
 //! `OIDC_CLIENT_SECRET` set it uses that provider instead. Optional: `OIDC_SCOPES`, `APP_URL`
 //! (the external URL, default `http://127.0.0.1:$PORT`), `PORT` (3000), `BIND` (127.0.0.1),
-//! `OIDC_COOKIE_KEY` (base64 of 32+ random bytes).
+//! `OIDC_COOKIE_KEY` (base64 of 32+ random bytes), `OIDC_GROUPS_CLAIM` (default `groups`),
+//! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset).
+//!
+//! Roles are mapped like AudioBookRequest: group `admins` → `admin`, `users` → `trusted`,
+//! anything else → `untrusted`, ordered untrusted < trusted < admin.
+
+mod local_login;
 
 use std::net::SocketAddr;
 
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
+use base64::Engine as _;
+use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::testkit::TestProvider;
-use oidc_layer::{Identity, OidcConfig, OidcLayer};
+use oidc_layer::{Identity, OidcConfig, OidcLayer, Registration, RequireRole};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -25,29 +33,80 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn home(identity: Option<Identity>) -> Html<String> {
+/// A page of the demo with its look.
+pub fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title} · oidc-layer demo</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}}\
+a.button,button{{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}\
+code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inherit;padding:.3rem}}</style>\
+</head><body><main>{body}</main></body></html>",
+        title = escape(title)
+    ))
+}
+
+fn role_map() -> RoleMapConfig {
+    serde_json::from_value(serde_json::json!({
+        "rules": { "admins": "admin", "users": "trusted" },
+        "order": ["untrusted", "trusted", "admin"],
+        "default": "untrusted",
+    }))
+    .expect("the demo's role map is valid")
+}
+
+async fn home(
+    identity: Option<Identity>,
+    registrations: axum::extract::State<Vec<Registration>>,
+) -> Html<String> {
     let status = match identity {
         Some(id) => format!(
-            "<p id=\"status\">Signed in as <strong>{}</strong> ({})</p>\
+            "<p id=\"status\">Signed in as <strong>{}</strong> ({}) with role <strong id=\"role\">{}</strong>.</p>\
 <form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Sign out</button></form>",
             escape(id.name().unwrap_or(id.username())),
             escape(id.email().unwrap_or("no email")),
+            escape(&id.roles().join(", ")),
         ),
         None => "<p id=\"status\">You are not signed in.</p><p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=/whoami\">Sign in</a></p>".to_owned(),
     };
-    Html(format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>oidc-layer demo</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1c1e21}}\
-a.button,button{{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}</style>\
-</head><body><main><h1>oidc-layer demo</h1>{status}\
-<h2>Try</h2><ul><li><a href=\"/whoami\">/whoami</a>: protected; your identity as JSON (a browser is sent to log in)</li>\
-<li><a href=\"/api/me\">/api/me</a>: the same for API clients (401 with a login URL, never a redirect)</li>\
-<li><a href=\"/auth/logout\">/auth/logout</a>: sign out</li></ul></main></body></html>"
-    ))
+    let registrations: String = registrations
+        .iter()
+        .map(|r| {
+            format!(
+                "<li>{}: redirect URI <code>{}</code>, post-logout URI <code>{}</code></li>",
+                escape(&r.provider),
+                escape(&r.redirect_uri),
+                escape(&r.post_logout_redirect_uri)
+            )
+        })
+        .collect();
+    page(
+        "Home",
+        &format!(
+            "<h1>oidc-layer demo</h1>{status}\
+<h2>Try</h2><ul><li><a href=\"/whoami\">/whoami</a>: protected; your identity, roles and groups as JSON</li>\
+<li><a href=\"/admin\">/admin</a>: needs the <code>admin</code> role (alice has it; bob is <code>trusted</code>, carol <code>untrusted</code>)</li>\
+<li><a href=\"/api/me\">/api/me</a>: for API clients (401 with a login URL, never a redirect)</li>\
+<li><a href=\"/auth/logout\">/auth/logout</a>: sign out</li>\
+<li><a href=\"/auth/login?backup=1\">Administrator backup login</a>: works even when the provider is broken</li></ul>\
+<h2>Register at your provider</h2><ul>{registrations}</ul>"
+        ),
+    )
 }
 
 async fn whoami(identity: Identity) -> impl IntoResponse {
     Json(identity)
+}
+
+async fn admin(identity: Identity) -> Html<String> {
+    page(
+        "Admin",
+        &format!(
+            "<h1>Admin</h1><p id=\"admin\">Welcome, {}. You have the <code>admin</code> role.</p><h2>Why these roles</h2><pre id=\"why\">{}</pre><p><a href=\"/\">Home</a></p>",
+            escape(identity.username()),
+            escape(identity.role_explanation().unwrap_or("")),
+        ),
+    )
 }
 
 #[tokio::main]
@@ -67,11 +126,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The embedded provider lives as long as `main`.
     let mut _embedded = None;
-    let (issuer, client_id, client_secret) = match env("OIDC_ISSUER") {
+    let (issuer, client_id, client_secret, default_scopes) = match env("OIDC_ISSUER") {
         Some(issuer) => (
             issuer,
             env("OIDC_CLIENT_ID").ok_or("OIDC_CLIENT_ID is required with OIDC_ISSUER")?,
             env("OIDC_CLIENT_SECRET").unwrap_or_default(),
+            "openid profile email",
         ),
         None => {
             let provider = TestProvider::builder()
@@ -84,7 +144,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 provider.client_secret().to_owned(),
             );
             _embedded = Some(provider);
-            found
+            (found.0, found.1, found.2, "openid profile email groups")
+        }
+    };
+    let scopes = env("OIDC_SCOPES").unwrap_or_else(|| default_scopes.to_owned());
+    let (admin_password, generated) = match env("DEMO_ADMIN_PASSWORD") {
+        Some(password) => (password, false),
+        None => {
+            let mut bytes = [0u8; 12];
+            getrandom::fill(&mut bytes).map_err(|e| format!("no system randomness: {e}"))?;
+            (
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+                true,
+            )
         }
     };
 
@@ -92,27 +164,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .issuer(&issuer)
         .client_id(client_id)
         .client_secret(client_secret)
-        .external_url(&app_url)
-        .public_paths(["/", "/favicon.ico"])
-        .api_paths(["/api/*"]);
-    if let Some(scopes) = env("OIDC_SCOPES") {
-        config = config.scopes(
+        .scopes(
             scopes
                 .split([' ', ','])
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect::<Vec<_>>(),
-        );
-    }
+        )
+        .groups_claim(env("OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()))
+        .roles(role_map())
+        .external_url(&app_url)
+        .public_paths(["/", "/favicon.ico"])
+        .api_paths(["/api/*"])
+        .backup_login_path("/login/local");
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
     }
     let layer = OidcLayer::new(config.build()?);
+    let local = local_login::LocalLogin {
+        password: admin_password.clone(),
+        layer: layer.clone(),
+    };
 
     let app = Router::new()
         .route("/", get(home))
+        .with_state(layer.registrations())
         .route("/whoami", get(whoami))
         .route("/api/me", get(whoami))
+        .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
+        .route(
+            "/login/local",
+            get(local_login::form)
+                .post(local_login::submit)
+                .with_state(local),
+        )
         .layer(layer.clone());
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port)).await?;
@@ -126,6 +211,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "provider {issuer}; register the redirect URI {}",
             layer.redirect_uri()
         ),
+    }
+    if generated {
+        // A one-off development password, shown once to the person who started the demo.
+        println!(
+            "backup administrator login: {app_url}/login/local (user admin, password {admin_password})"
+        );
+    } else {
+        println!(
+            "backup administrator login: {app_url}/login/local (user admin, password from DEMO_ADMIN_PASSWORD)"
+        );
     }
     println!("open {app_url}/whoami to log in");
     axum::serve(listener, app)

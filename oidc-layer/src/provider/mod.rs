@@ -14,7 +14,7 @@ use openidconnect::core::CoreJsonWebKeySet;
 
 pub(crate) use metadata::Metadata;
 
-use crate::config::OidcConfig;
+use crate::config::ProviderConfig;
 use crate::http_client::{HttpClient, HttpError};
 
 /// How long discovery metadata and keys are used before they are fetched again.
@@ -40,11 +40,20 @@ pub(crate) enum ProviderError {
     /// The token response or the ID token failed validation.
     #[error("the ID token is invalid: {0}")]
     InvalidToken(String),
+    /// The provider answered `200` with something that is not a token response (a proxy's
+    /// HTML page, a truncated body): a bad gateway, not the browser's fault.
+    #[error("the identity provider's answer is not a token response: {0}")]
+    BadResponse(String),
 }
 
 impl From<HttpError> for ProviderError {
     fn from(e: HttpError) -> Self {
-        Self::Unavailable(e.to_string())
+        match e {
+            HttpError::TooLarge => Self::BadMetadata(e.to_string()),
+            HttpError::Transport(_) | HttpError::ServerError(_) | HttpError::Build(_) => {
+                Self::Unavailable(e.to_string())
+            }
+        }
     }
 }
 
@@ -64,16 +73,18 @@ struct FetchState {
 
 /// One configured provider: lazily discovered, cached, single-flight refreshed.
 pub(crate) struct Provider {
-    config: Arc<OidcConfig>,
+    settings: Arc<ProviderConfig>,
+    leeway: Duration,
     http: HttpClient,
     cache: RwLock<Option<Arc<Discovered>>>,
     fetch: tokio::sync::Mutex<FetchState>,
 }
 
 impl Provider {
-    pub(crate) fn new(config: Arc<OidcConfig>, http: HttpClient) -> Self {
+    pub(crate) fn new(settings: Arc<ProviderConfig>, leeway: Duration, http: HttpClient) -> Self {
         Self {
-            config,
+            settings,
+            leeway,
             http,
             cache: RwLock::new(None),
             fetch: tokio::sync::Mutex::new(FetchState::default()),
@@ -120,7 +131,7 @@ impl Provider {
                 Ok(d)
             }
             Err(e) => {
-                tracing::warn!(issuer = %self.config.issuer, error = %e, "provider discovery failed");
+                tracing::warn!(issuer = %self.settings.issuer, error = %e, "provider discovery failed");
                 state.last_failure = Some((Instant::now(), e.to_string()));
                 match stale {
                     Some(d) => Ok(d),
@@ -132,9 +143,9 @@ impl Provider {
 
     async fn fetch_all(&self) -> Result<Discovered, ProviderError> {
         let body = self
-            .get(&self.config.discovery_url, "discovery document")
+            .get(&self.settings.discovery_url, "discovery document")
             .await?;
-        let metadata = Metadata::parse(&body, &self.config.issuer)?;
+        let metadata = Metadata::parse(&body, &self.settings.issuer)?;
         let jwks = self.fetch_jwks(&metadata).await?;
         if metadata
             .code_challenge_methods
@@ -207,7 +218,7 @@ impl Provider {
         }
     }
 
-    pub(crate) fn config(&self) -> &OidcConfig {
-        &self.config
+    pub(crate) fn settings(&self) -> &ProviderConfig {
+        &self.settings
     }
 }

@@ -15,6 +15,7 @@ use openidconnect::{
 use serde_json::{Map, Value};
 
 use super::{Discovered, Provider, ProviderError};
+use crate::http_client::HttpError;
 
 /// ID tokens longer than this are refused (real ones are a few KB, even with many groups).
 pub(crate) const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
@@ -42,7 +43,7 @@ impl Provider {
         nonce: &str,
         redirect_uri: &str,
     ) -> Result<VerifiedTokens, ProviderError> {
-        let config = self.config();
+        let config = self.settings();
         let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
             .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
@@ -77,10 +78,14 @@ impl Provider {
                 RequestTokenError::ServerResponse(r) => ProviderError::Rejected {
                     error: r.error().to_string(),
                 },
+                // An oversized answer is refused like any ID token that fails verification.
+                RequestTokenError::Request(HttpError::TooLarge) => {
+                    ProviderError::InvalidToken(HttpError::TooLarge.to_string())
+                }
                 RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
-                RequestTokenError::Parse(e, _) => ProviderError::InvalidToken(format!(
-                    "token response is not valid JSON of the expected shape: {e}"
-                )),
+                RequestTokenError::Parse(e, _) => {
+                    ProviderError::BadResponse(format!("not JSON of the expected shape: {e}"))
+                }
                 RequestTokenError::Other(e) => ProviderError::Unavailable(e),
             })?;
 
@@ -132,8 +137,8 @@ impl Provider {
         &self,
         discovered: &Discovered,
     ) -> Result<CoreIdTokenVerifier<'static>, ProviderError> {
-        let config = self.config();
-        let leeway = chrono::Duration::from_std(config.clock_leeway)
+        let config = self.settings();
+        let leeway = chrono::Duration::from_std(self.leeway)
             .unwrap_or_else(|_| chrono::Duration::seconds(30));
         let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
             .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;

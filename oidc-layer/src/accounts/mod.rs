@@ -1,0 +1,368 @@
+//! Which of the app's accounts a verified identity belongs to.
+//!
+//! After the ID token is verified and before a session is created, the layer asks an
+//! [`AccountResolver`] for the account the session belongs to. The resolver may also refuse the
+//! sign-in with a reason the user sees (a 403 page); when it fails (the database is down) the
+//! user sees a 503 and no session is created. The chosen account is available to handlers as
+//! [`Identity::account`](crate::Identity::account).
+//!
+//! Two resolvers ship with the crate:
+//!
+//! - [`StatelessResolver`], the default: no storage. Every provider identity is its own account,
+//!   whose id encodes the issuer and the subject ([`StatelessResolver::account_id`]).
+//! - [`LinkingResolver`] over an [`AccountRepository`] the app implements on its own database:
+//!   users keep one account across several providers (and the app's own password login), the way
+//!   Seq, Jellyseerr or AudioBookRequest do it. [`InMemoryAccounts`] is a ready-made repository
+//!   for tests and demos.
+//!
+//! # The linking rules
+//!
+//! [`LinkingResolver`] applies these rules in order. `provider` is the provider's slug and `sub`
+//! the subject of the verified ID token.
+//!
+//! 1. **Linking** (a signed-in user links this provider to their account, `link_to` is set): the
+//!    account must exist, `(provider, sub)` must not belong to another account, and the account
+//!    must not have another identity of this provider yet; then the identity is linked.
+//! 2. **Known identity**: the account `(provider, sub)` is linked to.
+//! 3. **Verified email** (only when the provider sent `email_verified: true` and a non-empty
+//!    email): the accounts with that email (case-insensitive) that have no identity of this
+//!    provider yet. Exactly one: the identity is linked to it and the user signs in to it. More
+//!    than one: refused, an administrator must link it. An unverified or missing email never
+//!    links.
+//! 4. **New user**, when the provider allows new users: an account is created with this
+//!    identity. Its email is stored only when verified (see [`NewAccount::email`]).
+//! 5. Otherwise refused: "new users are not allowed; ask an administrator to create your
+//!    account".
+//!
+//! Concurrent sign-ins of the same new user create one account: the repository's
+//! [`link`](AccountRepository::link) and [`create`](AccountRepository::create) are atomic and
+//! report a lost race, and the resolver then uses the winner's account.
+//!
+//! # Plugging it in
+//!
+//! Keep an `Arc` of the resolver to unlink identities from the app's account page:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use oidc_layer::OidcLayer;
+//! use oidc_layer::accounts::{InMemoryAccounts, LinkingResolver, UnlinkError};
+//!
+//! fn with_accounts(layer: OidcLayer) -> (OidcLayer, Arc<LinkingResolver<InMemoryAccounts>>) {
+//!     let accounts = InMemoryAccounts::new();
+//!     // An account an administrator created: Alice's first verified sign-in links to it.
+//!     accounts.add_account("alice", Some("alice@example.com"), true);
+//!     let resolver = Arc::new(LinkingResolver::new(accounts));
+//!     (layer.with_account_resolver(resolver.clone()), resolver)
+//! }
+//!
+//! // In the account page's "remove Google" handler:
+//! async fn remove_google(
+//!     resolver: &LinkingResolver<InMemoryAccounts>,
+//!     account_id: &str,
+//! ) -> Result<(), UnlinkError> {
+//!     resolver.unlink(account_id, "google").await
+//! }
+//! ```
+//!
+//! # Implementing the repository on the app's database
+//!
+//! A sketch with sqlx-like pseudo code. The two unique constraints on `user_identities` make
+//! [`link`](AccountRepository::link) atomic: the database refuses, the code names why.
+//!
+//! ```ignore
+//! use async_trait::async_trait;
+//! use oidc_layer::accounts::{
+//!     Account, AccountError, AccountRepository, CreateOutcome, LinkOutcome, LinkedIdentity,
+//!     NewAccount,
+//! };
+//!
+//! // users(id TEXT PRIMARY KEY, username TEXT UNIQUE, email TEXT,
+//! //       email_trusted BOOL, password_hash TEXT NULL)
+//! // user_identities(user_id TEXT REFERENCES users(id), provider TEXT, sub TEXT,
+//! //       PRIMARY KEY (provider, sub), UNIQUE (user_id, provider))
+//! struct SqlAccounts {
+//!     pool: sqlx::PgPool,
+//! }
+//!
+//! impl SqlAccounts {
+//!     async fn load(&self, id: &str) -> Result<Option<Account>, AccountError> {
+//!         let Some(user) = sqlx::query!(
+//!             "SELECT id, username, email, password_hash IS NOT NULL AS local FROM users WHERE id = $1",
+//!             id
+//!         )
+//!         .fetch_optional(&self.pool)
+//!         .await
+//!         .map_err(AccountError::backend)?
+//!         else {
+//!             return Ok(None);
+//!         };
+//!         let identities = sqlx::query!("SELECT provider, sub FROM user_identities WHERE user_id = $1", id)
+//!             .fetch_all(&self.pool)
+//!             .await
+//!             .map_err(AccountError::backend)?
+//!             .into_iter()
+//!             .map(|row| LinkedIdentity { provider: row.provider, sub: row.sub })
+//!             .collect();
+//!         Ok(Some(Account {
+//!             id: user.id,
+//!             username: user.username,
+//!             email: user.email,
+//!             identities,
+//!             has_local_login: user.local,
+//!         }))
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl AccountRepository for SqlAccounts {
+//!     async fn find_by_identity(&self, provider: &str, sub: &str) -> Result<Option<Account>, AccountError> {
+//!         let id = sqlx::query_scalar!(
+//!             "SELECT user_id FROM user_identities WHERE provider = $1 AND sub = $2",
+//!             provider, sub
+//!         )
+//!         .fetch_optional(&self.pool)
+//!         .await
+//!         .map_err(AccountError::backend)?;
+//!         match id {
+//!             Some(id) => self.load(&id).await,
+//!             None => Ok(None),
+//!         }
+//!     }
+//!
+//!     async fn find_by_email(&self, email: &str) -> Result<Vec<Account>, AccountError> {
+//!         // Only addresses the app trusts: verified, or set by an administrator.
+//!         let ids = sqlx::query_scalar!(
+//!             "SELECT id FROM users WHERE lower(email) = lower($1) AND email_trusted",
+//!             email
+//!         )
+//!         .fetch_all(&self.pool)
+//!         .await
+//!         .map_err(AccountError::backend)?;
+//!         let mut accounts = Vec::new();
+//!         for id in ids {
+//!             accounts.extend(self.load(&id).await?);
+//!         }
+//!         Ok(accounts)
+//!     }
+//!
+//!     async fn find(&self, account_id: &str) -> Result<Option<Account>, AccountError> {
+//!         self.load(account_id).await
+//!     }
+//!
+//!     async fn link(&self, account_id: &str, provider: &str, sub: &str) -> Result<LinkOutcome, AccountError> {
+//!         let inserted = sqlx::query!(
+//!             "INSERT INTO user_identities (user_id, provider, sub) VALUES ($1, $2, $3)",
+//!             account_id, provider, sub
+//!         )
+//!         .execute(&self.pool)
+//!         .await;
+//!         match inserted {
+//!             Ok(_) => Ok(LinkOutcome::Linked),
+//!             Err(sqlx::Error::Database(e)) if e.constraint() == Some("user_identities_pkey") => {
+//!                 Ok(LinkOutcome::SubjectTaken)
+//!             }
+//!             Err(sqlx::Error::Database(e)) if e.constraint() == Some("user_identities_user_id_provider_key") => {
+//!                 Ok(LinkOutcome::AlreadyLinkedToProvider)
+//!             }
+//!             Err(e) => Err(AccountError::backend(e)),
+//!         }
+//!     }
+//!
+//!     async fn create(&self, new: NewAccount) -> Result<CreateOutcome, AccountError> {
+//!         let mut tx = self.pool.begin().await.map_err(AccountError::backend)?;
+//!         let id = new_account_id();
+//!         // Never fail on a taken username: pick a free one ("alice-2").
+//!         let username = free_username(&mut tx, &new.username).await?;
+//!         sqlx::query!(
+//!             "INSERT INTO users (id, username, email, email_trusted) VALUES ($1, $2, $3, true)",
+//!             id, username, new.email
+//!         )
+//!         .execute(&mut *tx)
+//!         .await
+//!         .map_err(AccountError::backend)?;
+//!         let linked = sqlx::query!(
+//!             "INSERT INTO user_identities (user_id, provider, sub) VALUES ($1, $2, $3)",
+//!             id, new.provider, new.sub
+//!         )
+//!         .execute(&mut *tx)
+//!         .await;
+//!         match linked {
+//!             Ok(_) => tx.commit().await.map_err(AccountError::backend)?,
+//!             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+//!                 // Another sign-in of the same user won the race: roll back, use its account.
+//!                 drop(tx);
+//!                 return match self.find_by_identity(&new.provider, &new.sub).await? {
+//!                     Some(existing) => Ok(CreateOutcome::SubjectTaken(existing)),
+//!                     None => Err(AccountError::Inconsistent("identity vanished".into())),
+//!                 };
+//!             }
+//!             Err(e) => return Err(AccountError::backend(e)),
+//!         }
+//!         let account = self.load(&id).await?;
+//!         account.map(CreateOutcome::Created).ok_or_else(|| AccountError::Inconsistent("account vanished".into()))
+//!     }
+//!
+//!     async fn unlink(&self, account_id: &str, provider: &str) -> Result<bool, AccountError> {
+//!         let done = sqlx::query!(
+//!             "DELETE FROM user_identities WHERE user_id = $1 AND provider = $2",
+//!             account_id, provider
+//!         )
+//!         .execute(&self.pool)
+//!         .await
+//!         .map_err(AccountError::backend)?;
+//!         Ok(done.rows_affected() > 0)
+//!     }
+//! }
+//!
+//! // layer.with_account_resolver(LinkingResolver::new(SqlAccounts { pool }))
+//! ```
+//!
+//! # Refusing more
+//!
+//! To refuse disabled accounts, or to apply rules of the app's own, wrap a resolver in another
+//! [`AccountResolver`] that inspects its [`Resolution`].
+
+mod linking;
+mod memory;
+mod repository;
+mod stateless;
+#[cfg(test)]
+mod tests;
+
+use std::error::Error;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::Identity;
+
+pub use linking::{LinkingResolver, UnlinkError};
+pub use memory::InMemoryAccounts;
+pub use repository::{
+    Account, AccountRepository, CreateOutcome, LinkOutcome, LinkedIdentity, NewAccount,
+};
+pub use stateless::StatelessResolver;
+
+/// Maps a verified provider identity to the app's account, or refuses the sign-in.
+///
+/// Called by the layer's callback after the ID token is verified and before a session is
+/// created. `Ok(Resolution::Refused { .. })` shows the user a 403 page with the reason;
+/// `Err(_)` (the account store failed) shows a 503. Either way no session is created.
+///
+/// Implemented for `Arc<T>`, so the app can keep a handle to the resolver it gives the layer.
+#[async_trait]
+pub trait AccountResolver: Send + Sync + 'static {
+    /// Decides which account `request.identity` signs in to (or, when `request.link_to` is set,
+    /// links it to that account).
+    async fn resolve(&self, request: ResolveRequest<'_>) -> Result<Resolution, AccountError>;
+}
+
+#[async_trait]
+impl<T: AccountResolver + ?Sized> AccountResolver for Arc<T> {
+    async fn resolve(&self, request: ResolveRequest<'_>) -> Result<Resolution, AccountError> {
+        (**self).resolve(request).await
+    }
+}
+
+/// What the layer knows when it asks for an account.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ResolveRequest<'a> {
+    /// The slug of the provider the user signed in with (`google`, `authentik`).
+    pub provider: &'a str,
+    /// The provider's display name, for messages (the slug unless set with
+    /// [`ResolveRequest::with_provider_name`]).
+    pub provider_name: &'a str,
+    /// Whether this provider may create accounts for users the app does not know yet.
+    pub allow_new_users: bool,
+    /// The verified identity.
+    pub identity: &'a Identity,
+    /// The account id when the signed-in user is linking this provider to their account
+    /// (nobody signs in then); `None` for a sign-in.
+    pub link_to: Option<&'a str>,
+}
+
+impl<'a> ResolveRequest<'a> {
+    /// A request for `identity`, verified by provider `provider` (its slug).
+    pub fn new(
+        provider: &'a str,
+        allow_new_users: bool,
+        identity: &'a Identity,
+        link_to: Option<&'a str>,
+    ) -> Self {
+        Self {
+            provider,
+            provider_name: provider,
+            allow_new_users,
+            identity,
+            link_to,
+        }
+    }
+
+    /// Names the provider in messages with `name` ("Google") rather than its slug.
+    pub fn with_provider_name(mut self, name: &'a str) -> Self {
+        self.provider_name = name;
+        self
+    }
+}
+
+/// The resolver's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The session belongs to this account (for a link: the identity is now linked to it).
+    Account(AccountRef),
+    /// No session: the user sees `reason` (so it must say what to do, and never leak a secret).
+    Refused {
+        /// Why, in a sentence the user understands.
+        reason: String,
+    },
+}
+
+impl Resolution {
+    /// A refusal with `reason`.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::Refused {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The app's account a session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRef {
+    /// The account id (what [`Identity::account`](crate::Identity::account) returns).
+    pub id: String,
+    /// The account's username, which replaces the provider's username in the session's
+    /// [`Identity`]; `None` keeps the provider's.
+    pub username: Option<String>,
+}
+
+impl From<&Account> for AccountRef {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id.clone(),
+            username: Some(account.username.clone()),
+        }
+    }
+}
+
+/// The account store failed; the layer answers 503 and creates no session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// The store could not answer (database down, query failed).
+    #[error("the account store failed: {0}")]
+    Backend(#[source] Box<dyn Error + Send + Sync>),
+    /// The store's answers contradict each other (a repository breaking its contract, or
+    /// accounts changing faster than a sign-in can settle).
+    #[error("the account store answered inconsistently: {0}")]
+    Inconsistent(String),
+}
+
+impl AccountError {
+    /// Wraps a store error: `.map_err(AccountError::backend)?`.
+    pub fn backend(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self::Backend(error.into())
+    }
+}

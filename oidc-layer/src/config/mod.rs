@@ -1,0 +1,539 @@
+//! Configuration: a builder in code and the same settings through serde (TOML, environment).
+//!
+//! Every setting has the secure default. [`OidcConfig::builder`], [`OidcConfig::from_toml_str`]
+//! and [`OidcConfig::from_env`] all end in the same validation, whose errors name the key.
+//! One provider can be written at the top level; several go in `[[providers]]`.
+//!
+//! ```
+//! use oidc_layer::OidcConfig;
+//!
+//! let config = OidcConfig::builder()
+//!     .issuer("https://id.example.com/realms/home")
+//!     .client_id("my-app")
+//!     .client_secret("s3cret")
+//!     .external_url("https://app.example.com")
+//!     .build()
+//!     .expect("valid configuration");
+//! assert_eq!(config.providers()[0].scopes(), ["openid", "profile", "email"]);
+//!
+//! let two = OidcConfig::from_toml_str(r#"
+//!     external_url = "https://app.example.com"
+//!
+//!     [[providers]]
+//!     name = "Keycloak"
+//!     issuer = "https://kc.example.com/realms/home/"
+//!     client_id = "my-app"
+//!     scopes = "openid profile email groups"
+//!     roles = { rules = { admins = "admin", users = "trusted" }, order = ["untrusted", "trusted", "admin"], default = "untrusted" }
+//!
+//!     [[providers]]
+//!     name = "Google"
+//!     issuer = "https://accounts.google.com"
+//!     client_id = "123.apps.googleusercontent.com"
+//!     allow_new_users = false
+//! "#).expect("valid configuration");
+//! assert_eq!(two.redirect_uris(), ["https://app.example.com/auth/oidc", "https://app.example.com/auth/oidc/google"]);
+//! ```
+
+mod env;
+mod provider;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use provider::{PROVIDER_KEYS, RawProvider};
+pub use provider::{ProviderBuilder, ProviderConfig};
+
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// A configuration value that was rejected, with the key it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration `{key}`: {reason}")]
+pub struct ConfigError {
+    /// The configuration key (as in TOML, e.g. `providers[1].issuer`) that is wrong.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A secret string (client secret, cookie key): never printed by `Debug`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The app-wide settings as written, before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGlobal {
+    external_url: Option<String>,
+    route_prefix: Option<String>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    public_paths: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    api_paths: Option<Vec<String>>,
+    cookie_key: Option<Secret>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    previous_cookie_keys: Option<Vec<String>>,
+    allow_insecure_http: Option<bool>,
+    clock_leeway_seconds: Option<u64>,
+    session_max_age_seconds: Option<u64>,
+    post_logout_path: Option<String>,
+    backup_login_path: Option<String>,
+    providers: Option<Vec<RawProvider>>,
+}
+
+/// Accepts `["a", "b"]`, `"a b"` and `"a,b"` (environment variables carry lists as strings).
+pub(crate) fn list_or_words<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        Words(String),
+    }
+    Ok(Option::<ListOrString>::deserialize(d)?.map(|v| match v {
+        ListOrString::List(items) => items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        ListOrString::Words(s) => split_words(&s),
+    }))
+}
+
+/// Splits on commas and whitespace, dropping empties.
+pub(crate) fn split_words(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A validated configuration: the app's settings and one or more providers.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub(crate) providers: Vec<ProviderConfig>,
+    pub(crate) external: ExternalUrl,
+    pub(crate) route_prefix: String,
+    pub(crate) public_paths: Vec<PathRule>,
+    pub(crate) api_paths: Vec<PathRule>,
+    /// The key that seals new cookies, then older keys still accepted (rotation).
+    pub(crate) cookie_keys: Vec<Vec<u8>>,
+    pub(crate) clock_leeway: Duration,
+    pub(crate) session_max_age: Duration,
+    pub(crate) post_logout_path: Option<String>,
+    pub(crate) backup_login_path: Option<String>,
+}
+
+/// Where browsers reach the app: origin plus an optional path prefix (behind a reverse proxy).
+#[derive(Debug, Clone)]
+pub(crate) struct ExternalUrl {
+    /// `https://app.example.com` (no trailing slash).
+    pub(crate) origin: String,
+    /// `""` or `/prefix` (no trailing slash).
+    pub(crate) base_path: String,
+    /// Whether cookies must be `Secure` (https).
+    pub(crate) secure: bool,
+}
+
+/// A path rule: exact (`/health`) or prefix (`/static/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PathRule {
+    Exact(String),
+    Prefix(String),
+}
+
+impl PathRule {
+    fn parse(key: &str, rule: &str) -> Result<Self, ConfigError> {
+        if !rule.starts_with('/') {
+            return Err(ConfigError::new(
+                key,
+                format!("`{rule}` must start with `/`"),
+            ));
+        }
+        Ok(match rule.strip_suffix('*') {
+            Some(prefix) => Self::Prefix(prefix.to_owned()),
+            None => Self::Exact(rule.to_owned()),
+        })
+    }
+
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match self {
+            Self::Exact(p) => p == path,
+            Self::Prefix(p) => path.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// The callback path of the provider at `index` under `prefix`: the first provider's is
+/// `{prefix}/oidc`, the others' `{prefix}/oidc/{slug}`.
+pub(crate) fn callback_path(prefix: &str, index: usize, slug: &str) -> String {
+    if index == 0 {
+        format!("{prefix}/oidc")
+    } else {
+        format!("{prefix}/oidc/{slug}")
+    }
+}
+
+impl OidcConfig {
+    /// Starts a configuration in code.
+    pub fn builder() -> OidcConfigBuilder {
+        OidcConfigBuilder::default()
+    }
+
+    /// Reads and validates a configuration from TOML; errors name the bad key.
+    pub fn from_toml_str(toml_text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table =
+            toml::from_str(toml_text).map_err(|e| ConfigError::new("toml", e.message()))?;
+        Self::from_table(table)
+    }
+
+    /// Reads and validates a configuration from environment variables: each TOML key upper-cased
+    /// after `prefix` (`OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_SCOPES="openid groups"`, ...);
+    /// nested keys joined with `__` (`OIDC_ROLES__RULES__ADMINS=admin`,
+    /// `OIDC_PROVIDERS__0__ISSUER=...`, `OIDC_PROVIDERS__1__NAME=Google`).
+    pub fn from_env(prefix: &str) -> Result<Self, ConfigError> {
+        Self::from_table(env::table_from_vars(prefix, std::env::vars())?)
+    }
+
+    /// Splits a table into app-wide keys and the provider(s), then validates.
+    fn from_table(mut table: toml::Table) -> Result<Self, ConfigError> {
+        let mut top_provider = toml::Table::new();
+        for key in PROVIDER_KEYS {
+            if let Some(value) = table.remove(*key) {
+                top_provider.insert((*key).to_owned(), value);
+            }
+        }
+        let global = RawGlobal::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::new("config", e.message()))?;
+        let mut providers = Vec::new();
+        if !top_provider.is_empty() {
+            let raw = RawProvider::deserialize(toml::Value::Table(top_provider))
+                .map_err(|e| ConfigError::new("config", e.message()))?;
+            providers.push(raw);
+        }
+        Self::validate(global, providers)
+    }
+
+    fn validate(
+        mut global: RawGlobal,
+        mut providers: Vec<RawProvider>,
+    ) -> Result<Self, ConfigError> {
+        let top_level = providers.len();
+        providers.extend(global.providers.take().unwrap_or_default());
+        if providers.is_empty() {
+            return Err(ConfigError::new(
+                "issuer",
+                "is required (or list providers in [[providers]])",
+            ));
+        }
+        let providers = providers
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let at = if i < top_level {
+                    String::new()
+                } else {
+                    format!("providers[{}]", i - top_level)
+                };
+                p.validate(&at)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, p) in providers.iter().enumerate() {
+            if providers[..i].iter().any(|q| q.slug == p.slug) {
+                return Err(ConfigError::new(
+                    "providers",
+                    format!("two providers have the slug `{}`", p.slug),
+                ));
+            }
+        }
+        let external_url = global
+            .external_url
+            .ok_or_else(|| ConfigError::new("external_url", "is required"))?;
+        let external = parse_external_url(
+            external_url.trim(),
+            global.allow_insecure_http.unwrap_or(false),
+        )?;
+        let route_prefix = global
+            .route_prefix
+            .unwrap_or_else(|| "/auth".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !route_prefix.starts_with('/')
+            || route_prefix.contains(['?', '#', '*', '\\'])
+            || route_prefix.contains("//")
+        {
+            return Err(ConfigError::new(
+                "route_prefix",
+                "must be a path like `/auth`",
+            ));
+        }
+        let rules = |key: &str, list: Option<Vec<String>>| -> Result<Vec<PathRule>, ConfigError> {
+            list.unwrap_or_default()
+                .iter()
+                .map(|p| PathRule::parse(key, p))
+                .collect()
+        };
+        let mut cookie_keys = Vec::new();
+        if let Some(key) = global.cookie_key {
+            cookie_keys.push(decode_cookie_key("cookie_key", key.expose())?);
+        }
+        for old in global.previous_cookie_keys.unwrap_or_default() {
+            cookie_keys.push(decode_cookie_key("previous_cookie_keys", &old)?);
+        }
+        let same_origin_path = |key: &str, value: Option<String>| match value {
+            Some(p) if crate::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => Err(
+                ConfigError::new(key, "must be a same-origin path like `/goodbye`"),
+            ),
+            other => Ok(other),
+        };
+        Ok(Self {
+            providers,
+            external,
+            public_paths: rules("public_paths", global.public_paths)?,
+            api_paths: rules("api_paths", global.api_paths)?,
+            route_prefix,
+            cookie_keys,
+            clock_leeway: Duration::from_secs(global.clock_leeway_seconds.unwrap_or(30).min(600)),
+            session_max_age: Duration::from_secs(
+                global.session_max_age_seconds.unwrap_or(12 * 3600).max(60),
+            ),
+            post_logout_path: same_origin_path("post_logout_path", global.post_logout_path)?,
+            backup_login_path: same_origin_path("backup_login_path", global.backup_login_path)?,
+        })
+    }
+
+    /// The providers, in configuration order (the first one's callback is `{prefix}/oidc`).
+    pub fn providers(&self) -> &[ProviderConfig] {
+        &self.providers
+    }
+    /// The path under which the layer's own routes live (default `/auth`).
+    pub fn route_prefix(&self) -> &str {
+        &self.route_prefix
+    }
+    /// The redirect URI of each provider, to register at that provider.
+    pub fn redirect_uris(&self) -> Vec<String> {
+        (0..self.providers.len())
+            .map(|i| self.redirect_uri_of(i))
+            .collect()
+    }
+    pub(crate) fn redirect_uri_of(&self, index: usize) -> String {
+        let path = callback_path(&self.route_prefix, index, &self.providers[index].slug);
+        format!("{}{}{path}", self.external.origin, self.external.base_path)
+    }
+    /// The single redirect URI of a one-provider configuration (the first provider's).
+    pub fn redirect_uri(&self) -> String {
+        self.redirect_uri_of(0)
+    }
+    /// Whether cookies are marked `Secure` (and `__Host-` prefixed).
+    pub fn secure_cookies(&self) -> bool {
+        self.external.secure
+    }
+    /// The app's own login page for administrators when the provider is misconfigured
+    /// (never behind the login redirect), if configured.
+    pub fn backup_login_path(&self) -> Option<&str> {
+        self.backup_login_path.as_deref()
+    }
+}
+
+pub(crate) fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<ExternalUrl, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new("external_url", format!("`{value}` is not a URL: {e}")))?;
+    let secure = match url.scheme() {
+        "https" => true,
+        "http" if is_loopback_host(&url) || allow_insecure_http => false,
+        "http" => {
+            return Err(ConfigError::new(
+                "external_url",
+                "must use https; plain http is allowed on loopback, or elsewhere with allow_insecure_http = true",
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                "external_url",
+                format!("unsupported scheme `{other}`"),
+            ));
+        }
+    };
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.cannot_be_a_base()
+    {
+        return Err(ConfigError::new(
+            "external_url",
+            "must be a plain origin with an optional path",
+        ));
+    }
+    Ok(ExternalUrl {
+        origin: url.origin().ascii_serialization(),
+        base_path: url.path().trim_end_matches('/').to_owned(),
+        secure,
+    })
+}
+
+fn decode_cookie_key(key: &str, value: &str) -> Result<Vec<u8>, ConfigError> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let trimmed = value.trim().trim_end_matches('=');
+    let bytes = STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
+        .map_err(|_| ConfigError::new(key, "must be base64"))?;
+    if bytes.len() < 32 {
+        return Err(ConfigError::new(
+            key,
+            "must be at least 32 random bytes (base64 of 32+ bytes)",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Builds an [`OidcConfig`] in code; see the [module docs](self). The provider setters
+/// (`issuer`, `client_id`, ...) configure the first provider; add more with
+/// [`provider`](Self::provider).
+#[derive(Debug, Clone, Default)]
+pub struct OidcConfigBuilder {
+    global: RawGlobal,
+    primary: ProviderBuilder,
+    more: Vec<RawProvider>,
+}
+
+impl OidcConfigBuilder {
+    /// Adds a provider (after the one set with the shortcut setters, if any).
+    pub fn provider(mut self, provider: ProviderBuilder) -> Self {
+        self.more.push(provider.raw);
+        self
+    }
+    /// Where browsers reach this app, e.g. `https://app.example.com` or `https://example.com/app`.
+    /// Redirect URIs are derived from it, never from request headers.
+    pub fn external_url(mut self, url: impl Into<String>) -> Self {
+        self.global.external_url = Some(url.into());
+        self
+    }
+    /// The path of the layer's own routes (default `/auth`).
+    pub fn route_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.global.route_prefix = Some(prefix.into());
+        self
+    }
+    /// Paths served without requiring login: exact (`/health`) or prefix (`/static/*`).
+    /// A session, when present, is still attached.
+    pub fn public_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.global
+            .public_paths
+            .get_or_insert_with(Vec::new)
+            .extend(paths.into_iter().map(Into::into));
+        self
+    }
+    /// Paths of an API: without a session they always get `401` with problem+json, even for a
+    /// browser navigation (exact `/api/me` or prefix `/api/*`).
+    pub fn api_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.global
+            .api_paths
+            .get_or_insert_with(Vec::new)
+            .extend(paths.into_iter().map(Into::into));
+        self
+    }
+    /// The key protecting the login-attempt cookie: base64 of at least 32 random bytes. Without
+    /// it a random key is made per process (fine for one instance; logins in flight fail across
+    /// restarts and instances).
+    pub fn cookie_key(mut self, base64_key: impl Into<String>) -> Self {
+        self.global.cookie_key = Some(Secret::new(base64_key));
+        self
+    }
+    /// Earlier cookie keys still accepted (not used for new cookies) while a key is rotated.
+    pub fn previous_cookie_keys(
+        mut self,
+        keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.global.previous_cookie_keys = Some(keys.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Allows an `http://` external URL on a non-loopback host (cookies then lose `Secure`).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.global.allow_insecure_http = Some(allow);
+        self
+    }
+    /// Clock leeway for `exp`/`iat` checks (default 30 s, at most 10 min).
+    pub fn clock_leeway(mut self, leeway: Duration) -> Self {
+        self.global.clock_leeway_seconds = Some(leeway.as_secs());
+        self
+    }
+    /// The longest a session lives (default 12 h).
+    pub fn session_max_age(mut self, age: Duration) -> Self {
+        self.global.session_max_age_seconds = Some(age.as_secs());
+        self
+    }
+    /// Where the browser goes after logout (default: the layer's "signed out" page).
+    pub fn post_logout_path(mut self, path: impl Into<String>) -> Self {
+        self.global.post_logout_path = Some(path.into());
+        self
+    }
+    /// The app's own local login page for a root administrator ("break glass" when the provider
+    /// is misconfigured). It is never behind the login redirect, and
+    /// `{prefix}/login?backup=1` leads to it.
+    pub fn backup_login_path(mut self, path: impl Into<String>) -> Self {
+        self.global.backup_login_path = Some(path.into());
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<OidcConfig, ConfigError> {
+        let primary_set = self.primary.raw.issuer.is_some() || self.primary.raw.client_id.is_some();
+        let providers = if primary_set {
+            std::iter::once(self.primary.raw).chain(self.more).collect()
+        } else {
+            self.more
+        };
+        // Builder providers are reported as providers[i] unless set through the shortcuts.
+        let top = usize::from(primary_set);
+        let mut global = self.global;
+        let mut list = providers;
+        let rest = list.split_off(top);
+        global.providers = Some(rest);
+        OidcConfig::validate(global, list)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! One identity provider's settings: where it is, how the app is registered there, and how its
+//! claims become the app's identity and roles.
+
+use serde::Deserialize;
+use url::Url;
+
+use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host, list_or_words, split_words};
+use crate::roles::{ClaimPath, RoleMap, RoleMapConfig};
+
+/// A provider's settings as written in TOML or the environment, before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    pub(crate) name: Option<String>,
+    pub(crate) slug: Option<String>,
+    pub(crate) logo: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<Secret>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) username_claim: Option<String>,
+    pub(crate) groups_claim: Option<String>,
+    pub(crate) roles: Option<RoleMapConfig>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    pub(crate) required_claims: Option<Vec<String>>,
+    pub(crate) allow_new_users: Option<bool>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    pub(crate) id_token_signing_algs: Option<Vec<String>>,
+    pub(crate) fetch_userinfo: Option<bool>,
+}
+
+/// The keys a provider takes (used to tell provider keys from global ones at the top level).
+pub(crate) const PROVIDER_KEYS: &[&str] = &[
+    "name",
+    "slug",
+    "logo",
+    "issuer",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "username_claim",
+    "groups_claim",
+    "roles",
+    "required_claims",
+    "allow_new_users",
+    "id_token_signing_algs",
+    "fetch_userinfo",
+];
+
+/// A validated provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub(crate) name: String,
+    pub(crate) slug: String,
+    pub(crate) logo: Option<String>,
+    pub(crate) issuer: String,
+    pub(crate) discovery_url: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<Secret>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) username_claim: ClaimPath,
+    pub(crate) groups_claim: ClaimPath,
+    pub(crate) role_map: Option<RoleMap>,
+    pub(crate) required_claims: Vec<ClaimPath>,
+    pub(crate) allow_new_users: bool,
+    pub(crate) id_token_signing_algs: Option<Vec<String>>,
+    pub(crate) fetch_userinfo: bool,
+}
+
+impl ProviderConfig {
+    /// The display name (on the chooser page).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The URL-safe id of the provider (`/auth/oidc/{slug}`, `/auth/login?provider={slug}`).
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+    /// The issuer as configured.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// The client id registered at the provider.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    /// The scopes requested at login (always including `openid`).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+    /// Whether a first login may create a new account.
+    pub fn allow_new_users(&self) -> bool {
+        self.allow_new_users
+    }
+}
+
+/// `Keycloak Home` → `keycloak-home`.
+pub(crate) fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_matches('-')
+        .chars()
+        .take(48)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
+}
+
+/// Returns (issuer, discovery URL). Accepts the issuer or its well-known URL.
+fn parse_issuer(key: &str, value: &str) -> Result<(String, String), ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new(key, format!("`{value}` is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => {
+            return Err(ConfigError::new(
+                key,
+                "must use https (http is only allowed for loopback hosts)",
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                key,
+                format!("unsupported scheme `{other}`"),
+            ));
+        }
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(ConfigError::new(
+            key,
+            "must not contain a query, fragment or credentials",
+        ));
+    }
+    let issuer = match url.as_str().strip_suffix(WELL_KNOWN) {
+        Some(issuer) => issuer.to_owned(),
+        None => value.to_owned(),
+    };
+    let discovery_url = format!("{}{WELL_KNOWN}", issuer.trim_end_matches('/'));
+    Ok((issuer, discovery_url))
+}
+
+fn validate_logo(key: &str, logo: &str) -> Result<(), ConfigError> {
+    const IMAGE_TYPES: &[&str] = &[
+        "image/png",
+        "image/svg+xml",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+    ];
+    if let Some(data) = logo.strip_prefix("data:") {
+        let mime = data.split([';', ',']).next().unwrap_or("");
+        if !IMAGE_TYPES.contains(&mime) || logo.len() > 64 * 1024 {
+            return Err(ConfigError::new(
+                key,
+                "a data: logo must be a PNG, SVG, JPEG, GIF or WebP image under 64 KB",
+            ));
+        }
+        return Ok(());
+    }
+    if logo.starts_with('/') && !logo.starts_with("//") {
+        return Ok(());
+    }
+    match Url::parse(logo) {
+        Ok(url)
+            if url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(&url)) =>
+        {
+            Ok(())
+        }
+        _ => Err(ConfigError::new(
+            key,
+            "must be an https URL, a /path, or a data:image URL",
+        )),
+    }
+}
+
+impl RawProvider {
+    /// Validates one provider; `at` names it in errors (`providers[1]` or empty at top level).
+    pub(crate) fn validate(self, at: &str) -> Result<ProviderConfig, ConfigError> {
+        let key = |k: &str| {
+            if at.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{at}.{k}")
+            }
+        };
+        let issuer = self
+            .issuer
+            .ok_or_else(|| ConfigError::new(&key("issuer"), "is required"))?;
+        let (issuer, discovery_url) = parse_issuer(&key("issuer"), issuer.trim())?;
+        let client_id = self.client_id.unwrap_or_default().trim().to_owned();
+        if client_id.is_empty() {
+            return Err(ConfigError::new(&key("client_id"), "is required"));
+        }
+        let name = match self
+            .name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+        {
+            Some(name) => name,
+            None => Url::parse(&issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "Sign-in".into()),
+        };
+        let slug = self
+            .slug
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| slugify(&name));
+        if slug.is_empty()
+            || !slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ConfigError::new(
+                &key("slug"),
+                format!("`{slug}` must be lowercase letters, digits and dashes"),
+            ));
+        }
+        if let Some(logo) = &self.logo {
+            validate_logo(&key("logo"), logo)?;
+        }
+        let mut scopes = self
+            .scopes
+            .unwrap_or_else(|| split_words("openid profile email"));
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".to_owned());
+        }
+        if let Some(bad) = scopes.iter().find(|s| {
+            !s.chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        }) {
+            return Err(ConfigError::new(
+                &key("scopes"),
+                format!("`{bad}` is not a valid scope token"),
+            ));
+        }
+        let role_map = self
+            .roles
+            .map(RoleMap::new)
+            .transpose()
+            .map_err(|e| ConfigError::new(&key("roles"), e))?;
+        Ok(ProviderConfig {
+            name,
+            slug,
+            logo: self.logo,
+            issuer,
+            discovery_url,
+            client_id,
+            client_secret: self.client_secret.filter(|s| !s.expose().is_empty()),
+            scopes,
+            username_claim: ClaimPath::new(
+                self.username_claim
+                    .as_deref()
+                    .unwrap_or("preferred_username"),
+            ),
+            groups_claim: ClaimPath::new(self.groups_claim.as_deref().unwrap_or("groups")),
+            role_map,
+            required_claims: self
+                .required_claims
+                .unwrap_or_default()
+                .iter()
+                .map(ClaimPath::new)
+                .collect(),
+            allow_new_users: self.allow_new_users.unwrap_or(true),
+            id_token_signing_algs: self.id_token_signing_algs,
+            fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
+        })
+    }
+}
+
+/// One provider, configured in code; add it with
+/// [`OidcConfigBuilder::provider`](super::OidcConfigBuilder::provider).
+///
+/// ```
+/// use oidc_layer::{OidcConfig, ProviderBuilder};
+///
+/// let config = OidcConfig::builder()
+///     .external_url("https://app.example.com")
+///     .provider(ProviderBuilder::new("Keycloak").issuer("https://kc.example.com/realms/home").client_id("app"))
+///     .provider(ProviderBuilder::new("Google").issuer("https://accounts.google.com").client_id("123.apps"))
+///     .build()
+///     .expect("valid");
+/// assert_eq!(config.providers()[1].slug(), "google");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ProviderBuilder {
+    pub(crate) raw: RawProvider,
+}
+
+macro_rules! provider_setters {
+    ($($(#[$doc:meta])* fn $name:ident($arg:ident: $ty:ty) => $field:ident = $value:expr;)*) => {
+        impl ProviderBuilder {
+            $($(#[$doc])* pub fn $name(mut self, $arg: $ty) -> Self { self.raw.$field = Some($value); self })*
+        }
+        impl super::OidcConfigBuilder {
+            $($(#[$doc])* #[doc = ""] #[doc = "Sets it on the first provider (the single-provider shortcut)."]
+            pub fn $name(mut self, $arg: $ty) -> Self { self.primary.raw.$field = Some($value); self })*
+        }
+    };
+}
+
+provider_setters! {
+    /// The provider's issuer URL, or its `/.well-known/openid-configuration` URL.
+    fn issuer(issuer: impl Into<String>) => issuer = issuer.into();
+    /// The client id registered at the provider.
+    fn client_id(client_id: impl Into<String>) => client_id = client_id.into();
+    /// The client secret (confidential clients).
+    fn client_secret(secret: impl Into<String>) => client_secret = Secret::new(secret);
+    /// Scopes to request (default `openid profile email`; `openid` is always added).
+    fn scopes(scopes: impl IntoIterator<Item = impl Into<String>>) => scopes = scopes.into_iter().map(Into::into).collect();
+    /// The URL-safe id (default: derived from the name).
+    fn slug(slug: impl Into<String>) => slug = slug.into();
+    /// A logo for the chooser page: an https URL, a `/path`, or a `data:image/...` URL.
+    fn logo(logo: impl Into<String>) => logo = logo.into();
+    /// The claim holding the login name (default `preferred_username`, falling back to `sub`).
+    fn username_claim(claim: impl Into<String>) => username_claim = claim.into();
+    /// The claim holding the user's groups: a name (`groups`), a path (`realm_access/roles`) or a
+    /// URN/URL claim name (default `groups`).
+    fn groups_claim(claim: impl Into<String>) => groups_claim = claim.into();
+    /// How groups become the app's roles.
+    fn roles(roles: RoleMapConfig) => roles = roles;
+    /// Claims that must be the JSON boolean `true` for a login to be accepted.
+    fn required_claims(claims: impl IntoIterator<Item = impl Into<String>>) => required_claims = claims.into_iter().map(Into::into).collect();
+    /// Whether a first login may create a new account (default `true`).
+    fn allow_new_users(allow: bool) => allow_new_users = allow;
+    /// The ID-token signature algorithms accepted (default: the asymmetric ones the provider
+    /// advertises). `none` and HMAC algorithms are never accepted.
+    fn id_token_signing_algs(algs: impl IntoIterator<Item = impl Into<String>>) => id_token_signing_algs = algs.into_iter().map(Into::into).collect();
+    /// Whether to fetch userinfo at login and merge its claims over the ID token's (default `true`).
+    fn fetch_userinfo(fetch: bool) => fetch_userinfo = fetch;
+}
+
+impl ProviderBuilder {
+    /// A provider shown as `name` (its slug is derived from it unless set).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            raw: RawProvider {
+                name: Some(name.into()),
+                ..RawProvider::default()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Keycloak Home"), "keycloak-home");
+        assert_eq!(slugify("  Entra ID (work)!"), "entra-id-work");
+        assert_eq!(slugify("Ünïcode"), "n-code");
+        assert_eq!(slugify("***"), "");
+    }
+
+    #[test]
+    fn logos() {
+        assert!(validate_logo("logo", "https://cdn.example.com/k.svg").is_ok());
+        assert!(validate_logo("logo", "/static/k.png").is_ok());
+        assert!(validate_logo("logo", "data:image/svg+xml;base64,PHN2Zy8+").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,<script>",
+            "//evil/x.png",
+            "http://cdn.example.com/x.png",
+        ] {
+            assert!(validate_logo("logo", bad).is_err(), "{bad}");
+        }
+    }
+}

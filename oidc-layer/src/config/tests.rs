@@ -1,0 +1,253 @@
+use super::*;
+
+fn base() -> OidcConfigBuilder {
+    OidcConfig::builder()
+        .issuer("https://id.example.com")
+        .client_id("app")
+        .external_url("https://app.example.com")
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Result<OidcConfig, ConfigError> {
+    let table = env::table_from_vars(
+        "OIDC_",
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )?;
+    OidcConfig::from_table(table)
+}
+
+#[test]
+fn http_issuer_only_on_loopback() {
+    assert_eq!(
+        base()
+            .issuer("http://id.example.com")
+            .build()
+            .unwrap_err()
+            .key,
+        "issuer"
+    );
+    assert!(base().issuer("http://127.0.0.1:9400").build().is_ok());
+    assert!(base().issuer("http://localhost:9400/").build().is_ok());
+    assert!(base().issuer("http://[::1]:9400").build().is_ok());
+    assert_eq!(base().issuer("ftp://x").build().unwrap_err().key, "issuer");
+}
+
+#[test]
+fn well_known_url_is_accepted() {
+    let c = base()
+        .issuer("https://id.example.com/realms/x/.well-known/openid-configuration")
+        .build()
+        .unwrap();
+    assert_eq!(c.providers()[0].issuer(), "https://id.example.com/realms/x");
+    assert_eq!(
+        c.providers()[0].discovery_url,
+        "https://id.example.com/realms/x/.well-known/openid-configuration"
+    );
+    let c = base()
+        .issuer("https://id.example.com/realms/x/")
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.providers()[0].discovery_url,
+        "https://id.example.com/realms/x/.well-known/openid-configuration"
+    );
+}
+
+#[test]
+fn external_url_rules() {
+    assert_eq!(
+        base()
+            .external_url("http://app.example.com")
+            .build()
+            .unwrap_err()
+            .key,
+        "external_url"
+    );
+    let c = base()
+        .external_url("http://app.lan:8080")
+        .allow_insecure_http(true)
+        .build()
+        .unwrap();
+    assert!(!c.secure_cookies());
+    let c = base()
+        .external_url("https://example.com/app/")
+        .build()
+        .unwrap();
+    assert_eq!(c.redirect_uri(), "https://example.com/app/auth/oidc");
+    assert!(c.secure_cookies());
+    assert!(
+        !base()
+            .external_url("http://127.0.0.1:3000")
+            .build()
+            .unwrap()
+            .secure_cookies()
+    );
+    assert_eq!(
+        base()
+            .external_url("https://app?x=1")
+            .build()
+            .unwrap_err()
+            .key,
+        "external_url"
+    );
+}
+
+#[test]
+fn scopes_and_prefix() {
+    let c = base()
+        .scopes(["profile", "email"])
+        .route_prefix("/sso/")
+        .build()
+        .unwrap();
+    assert_eq!(c.providers()[0].scopes(), ["openid", "profile", "email"]);
+    assert_eq!(c.route_prefix(), "/sso");
+    assert_eq!(
+        base().route_prefix("auth").build().unwrap_err().key,
+        "route_prefix"
+    );
+    assert_eq!(base().scopes(["a\"b"]).build().unwrap_err().key, "scopes");
+}
+
+#[test]
+fn several_providers_get_slugs_and_callbacks() {
+    let c = base()
+        .provider(
+            ProviderBuilder::new("Keycloak Home")
+                .issuer("https://kc.example.com")
+                .client_id("a"),
+        )
+        .provider(
+            ProviderBuilder::new("Google")
+                .slug("g")
+                .issuer("https://accounts.google.com")
+                .client_id("b"),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(c.providers()[0].slug(), "id-example-com");
+    assert_eq!(
+        c.redirect_uris(),
+        [
+            "https://app.example.com/auth/oidc",
+            "https://app.example.com/auth/oidc/keycloak-home",
+            "https://app.example.com/auth/oidc/g"
+        ]
+    );
+    let dup = base()
+        .provider(
+            ProviderBuilder::new("id.example.com")
+                .issuer("https://x.example.com")
+                .client_id("a"),
+        )
+        .build();
+    assert_eq!(dup.unwrap_err().key, "providers");
+    let bad = base()
+        .provider(
+            ProviderBuilder::new("X")
+                .issuer("http://x.example.com")
+                .client_id("a"),
+        )
+        .build();
+    assert_eq!(bad.unwrap_err().key, "providers[0].issuer");
+}
+
+#[test]
+fn toml_errors_name_the_key() {
+    let err = OidcConfig::from_toml_str(
+        "issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\nbogus = 1",
+    )
+    .unwrap_err();
+    assert!(err.reason.contains("bogus"), "{err}");
+    let err = OidcConfig::from_toml_str(
+        "issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\ncookie_key = 'c2hvcnQ='",
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "cookie_key");
+    let err = OidcConfig::from_toml_str(
+        "external_url = 'https://a'\n[[providers]]\nissuer = 'https://x'\nclient_id = ''",
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "providers[0].client_id");
+    let ok = OidcConfig::from_toml_str(
+        "issuer = 'https://x'\nclient_id = 'a'\nexternal_url = 'https://a'\nscopes = ['openid', 'groups']\npublic_paths = '/, /static/*'",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.public_paths,
+        vec![
+            PathRule::Exact("/".into()),
+            PathRule::Prefix("/static/".into())
+        ]
+    );
+    assert!(
+        OidcConfig::from_toml_str("external_url = 'https://a'")
+            .unwrap_err()
+            .reason
+            .contains("required")
+    );
+}
+
+#[test]
+fn env_vars_single_and_nested() {
+    let c = vars(&[
+        ("OIDC_ISSUER", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_CLIENT_SECRET", "12345"),
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_SCOPES", "openid,profile,groups"),
+        ("OIDC_ALLOW_NEW_USERS", "false"),
+        ("OIDC_SESSION_MAX_AGE_SECONDS", "3600"),
+        ("OTHER", "ignored"),
+    ])
+    .unwrap();
+    assert_eq!(c.providers()[0].scopes(), ["openid", "profile", "groups"]);
+    assert!(!c.providers()[0].allow_new_users());
+    assert_eq!(c.session_max_age, Duration::from_secs(3600));
+    assert!(format!("{c:?}").contains("Secret(***)"));
+    assert!(!format!("{c:?}").contains("12345"));
+
+    let c = vars(&[
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_PROVIDERS__0__ISSUER", "https://kc.example.com"),
+        ("OIDC_PROVIDERS__0__CLIENT_ID", "a"),
+        ("OIDC_PROVIDERS__1__NAME", "Google"),
+        ("OIDC_PROVIDERS__1__ISSUER", "https://accounts.google.com"),
+        ("OIDC_PROVIDERS__1__CLIENT_ID", "b"),
+    ])
+    .unwrap();
+    assert_eq!(c.providers()[1].slug(), "google");
+    let err = vars(&[
+        ("OIDC_ISSUER", "https://x"),
+        ("OIDC_FETCH_USERINFO", "maybe"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "fetch_userinfo");
+    assert_eq!(
+        vars(&[("OIDC_ISSUER__", "x")]).unwrap_err().key,
+        "environment"
+    );
+}
+
+#[test]
+fn cookie_keys_and_paths() {
+    let key = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+    let c = base()
+        .cookie_key(key)
+        .previous_cookie_keys([key])
+        .backup_login_path("/login/local")
+        .build()
+        .unwrap();
+    assert_eq!(c.cookie_keys.len(), 2);
+    assert_eq!(c.backup_login_path(), Some("/login/local"));
+    assert_eq!(
+        base().backup_login_path("//evil").build().unwrap_err().key,
+        "backup_login_path"
+    );
+    assert_eq!(
+        base()
+            .post_logout_path("https://evil")
+            .build()
+            .unwrap_err()
+            .key,
+        "post_logout_path"
+    );
+}
