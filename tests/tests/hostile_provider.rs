@@ -1,0 +1,445 @@
+//! oidc-layer against a hostile provider: the in-process testkit [`TestProvider`] switched at
+//! run time to every [`Tamper`] misbehaviour (forged, expired, mis-addressed or oversized ID
+//! tokens, a wrong or missing RFC 9207 `iss`, a broken token endpoint), driven by the scripted
+//! [`Browser`]. Every test starts its own provider and app on loopback ports.
+//!
+//! For every variant a login must be refused at the callback with the exact status below, shown
+//! as an HTML page to a browser (problem+json to a script) that leaks no code, token or secret;
+//! no session cookie is set, nothing is written to the store, an existing session is untouched,
+//! and once the provider behaves again the same browser logs in (nothing was poisoned).
+//!
+//! The provider signs alice in at once (`auto_login`), so a login is a chain of redirects:
+//! app -> provider `/authorize` -> app `/auth/oidc` (the callback) -> the return-to path.
+//!
+//! Run: `cargo test -p oidc-e2e --test hostile_provider`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use oidc_e2e::{App, AppListener, Browser, Journey, Page, init_tracing, query_param};
+use oidc_layer::testkit::{Tamper, TestProvider};
+use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
+use reqwest::StatusCode;
+use url::Url;
+
+const CALLBACK: &str = "/auth/oidc";
+const SESSION_COOKIE: &str = "oidc_session";
+const ALICE_SUB: &str = "u-1001-alice";
+
+/// The status a login through a provider misbehaving as `tamper` must end with.
+///
+/// Everything the provider sends that fails verification is the request's fault as far as the
+/// browser is concerned: `400`. The two provider faults follow the layer's own taxonomy
+/// (`provider::ProviderError`): a token endpoint answering a server error is `Unavailable`
+/// (`503`, "try again in a moment", like a discovery document answering 5xx), and a `200` whose
+/// body is not a token response is an unusable answer from the gateway's upstream (`502`).
+/// Never `500`.
+fn expected_status(tamper: Tamper) -> StatusCode {
+    match tamper {
+        Tamper::TokenEndpointError => StatusCode::SERVICE_UNAVAILABLE,
+        Tamper::GarbageTokenResponse => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Variants the layer must refuse before redeeming the code: an authorization response with a
+/// wrong or missing `iss` may come from a mix-up attack, so the code must not be sent to the
+/// token endpoint (RFC 9207 section 2.4).
+fn refused_before_token_request(tamper: Tamper) -> bool {
+    matches!(
+        tamper,
+        Tamper::WrongIssInCallback | Tamper::MissingIssInCallback
+    )
+}
+
+/// One app behind the layer, its hostile provider and its session store.
+struct Env {
+    app: App,
+    provider: TestProvider,
+    store: Arc<MemoryStore<SessionData>>,
+}
+
+impl Env {
+    /// Binds the app's port, starts the testkit provider with `{app}/auth/oidc` as its only
+    /// redirect URI (signing alice in without a page), then the layer with the provider's
+    /// issuer. Routes: `/` public, `/whoami` (the identity as JSON) protected.
+    async fn start() -> Env {
+        init_tracing();
+        let listener = AppListener::bind().await;
+        let provider = TestProvider::builder()
+            .redirect_uris([listener.redirect_uri()])
+            .auto_login("alice")
+            .start()
+            .await
+            .expect("start the testkit provider");
+        let config = OidcConfig::builder()
+            .issuer(provider.issuer())
+            .client_id(provider.client_id())
+            .client_secret(provider.client_secret())
+            .external_url(listener.external_url())
+            .public_paths(["/"])
+            .build()
+            .expect("a valid configuration");
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = OidcLayer::new(config).with_store(store.clone());
+        let router = Router::new()
+            .route("/", get(|| async { "home" }))
+            .route("/whoami", get(|id: Identity| async move { Json(id) }))
+            .layer(layer);
+        let app = App::spawn(router, listener);
+        Env {
+            app,
+            provider,
+            store,
+        }
+    }
+
+    /// Live sessions in the store.
+    async fn sessions(&self) -> u64 {
+        self.store.len().await
+    }
+
+    fn session_cookie(&self, browser: &Browser) -> Option<String> {
+        browser.cookie(&self.app.url("/"), SESSION_COOKIE)
+    }
+
+    /// `/auth/login?return_to=...`.
+    fn login_url(&self, return_to: &str) -> Url {
+        let mut url = self.app.url("/auth/login");
+        url.query_pairs_mut().append_pair("return_to", return_to);
+        url
+    }
+
+    /// Navigates to `start` and walks the redirects through the provider; checks the walk went
+    /// through the provider's authorization endpoint and the app's callback exactly once.
+    async fn attempt(&self, browser: &Browser, start: Url, context: &str) -> Journey {
+        let journey = browser.navigate(start).await;
+        assert!(!journey.truncated, "{context}: redirect loop:\n{journey}");
+        assert_eq!(
+            journey.hops_to(CALLBACK).len(),
+            1,
+            "{context}: the login should reach the callback exactly once:\n{journey}"
+        );
+        journey
+    }
+
+    /// Logs `browser` in as alice through `/whoami` with the provider behaving; returns the
+    /// session cookie's value.
+    async fn log_in(&self, browser: &Browser, context: &str) -> String {
+        let journey = self
+            .attempt(browser, self.app.url("/whoami"), context)
+            .await;
+        journey.assert_no_server_error();
+        let last = journey.last();
+        assert_eq!(
+            (last.url.path(), last.status),
+            ("/whoami", StatusCode::OK),
+            "{context}: the login should end with a 200 on /whoami:\n{journey}\n{}",
+            last.body
+        );
+        assert_eq!(last.json()["sub"], ALICE_SUB, "{context}: {}", last.body);
+        self.session_cookie(browser)
+            .unwrap_or_else(|| panic!("{context}: no session cookie after the login:\n{journey}"))
+    }
+
+    /// `fetch('/whoami')` answers 200 with alice's identity.
+    async fn assert_logged_in_as_alice(&self, browser: &Browser, context: &str) {
+        let page = browser.fetch(self.app.url("/whoami")).await;
+        assert_eq!(
+            page.status, 200,
+            "{context}: the session should work: {page}"
+        );
+        assert_eq!(page.json()["sub"], ALICE_SUB, "{context}: {}", page.body);
+    }
+}
+
+/// Values that must never appear in an error page: the authorization code, the attempt's
+/// state and nonce, the client secret, and any JWT (`eyJ` starts every base64url JSON object).
+fn secrets_of(env: &Env, journey: &Journey, callback: &Url) -> Vec<(&'static str, String)> {
+    let mut secrets = vec![
+        ("an eyJ JWT fragment", "eyJ".to_owned()),
+        ("the client secret", env.provider.client_secret().to_owned()),
+    ];
+    for name in ["code", "state"] {
+        if let Some(value) = query_param(callback, name) {
+            secrets.push((name, value));
+        }
+    }
+    let authorize = journey
+        .hops
+        .iter()
+        .filter_map(Page::location)
+        .find(|l| l.path() == "/authorize")
+        .unwrap_or_else(|| panic!("never went to the provider's /authorize:\n{journey}"));
+    if let Some(nonce) = query_param(&authorize, "nonce") {
+        secrets.push(("nonce", nonce));
+    }
+    secrets
+}
+
+/// Asserts `page` (the callback's answer) refuses the login: never a 500, `content_type`
+/// prefix, no secret in the body, no session cookie set. The exact status of
+/// [`expected_status`] is checked by the caller at the end (so that one wrong status does not
+/// hide the other checks of a variant): this returns the mismatch, if any.
+#[must_use = "the status mismatch must be reported"]
+fn assert_refused(
+    page: &Page,
+    tamper: Tamper,
+    content_type: &str,
+    secrets: &[(&'static str, String)],
+    context: &str,
+) -> Option<String> {
+    assert!(
+        page.status.is_client_error()
+            || page.status == StatusCode::BAD_GATEWAY
+            || page.status == StatusCode::SERVICE_UNAVAILABLE,
+        "{context}: a refused login answers 4xx (502/503 for a provider fault), never another \
+status (a hostile provider must never cause a 500): {page}\n{}",
+        page.body
+    );
+    assert!(
+        page.content_type().starts_with(content_type),
+        "{context}: expected {content_type}, got Content-Type {:?}: {page}",
+        page.content_type()
+    );
+    for (what, value) in secrets {
+        assert!(
+            !page.body.contains(value.as_str()),
+            "{context}: the error page contains {what} ({value:.20}...):\n{}",
+            page.body
+        );
+    }
+    assert!(
+        page.set_cookie(SESSION_COOKIE)
+            .is_none_or(|c| c.value().is_empty()),
+        "{context}: a refused login must not set a session cookie: {:?}",
+        page.set_cookie_headers()
+    );
+    let expected = expected_status(tamper);
+    (page.status != expected).then(|| {
+        format!(
+            "{context}: status {} (expected {expected}) for a login through a provider \
+misbehaving as Tamper::{tamper:?}: {page}",
+            page.status
+        )
+    })
+}
+
+/// Panics with `mismatch` (from [`assert_refused`]) once every other check has passed.
+fn fail_on_status_mismatch(mismatch: Option<String>) {
+    if let Some(message) = mismatch {
+        panic!("{message}\n(every other check of this variant passed)");
+    }
+}
+
+/// Runs `check` for every [`Tamper`] variant but `None`, each in its own task, and fails with
+/// the list of the variants whose check panicked (all of them are run).
+async fn for_every_tamper<F, Fut>(check: F)
+where
+    F: Fn(Tamper) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let variants: Vec<Tamper> = Tamper::ALL
+        .iter()
+        .copied()
+        .filter(|t| *t != Tamper::None)
+        .collect();
+    assert!(
+        variants.len() >= 17,
+        "Tamper::ALL lost variants: {variants:?}"
+    );
+    let mut failures = Vec::new();
+    for &tamper in &variants {
+        if let Err(err) = tokio::spawn(check(tamper)).await {
+            let message = match err.try_into_panic() {
+                Ok(payload) => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "(non-text panic)".to_owned()),
+                Err(err) => err.to_string(),
+            };
+            failures.push(format!("--- Tamper::{tamper:?} ---\n{message}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} Tamper variants failed:\n\n{}",
+        failures.len(),
+        variants.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_untampered_provider_logs_in() {
+    // The baseline every other test relies on: Tamper::None is a working provider.
+    let env = Env::start().await;
+    assert_eq!(env.provider.tamper(), Tamper::None);
+    let browser = Browser::new();
+    env.log_in(&browser, "Tamper::None").await;
+    assert_eq!(env.provider.token_requests(), 1);
+    assert_eq!(env.sessions().await, 1);
+    env.assert_logged_in_as_alice(&browser, "Tamper::None")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tampered_login_is_refused_and_poisons_nothing() {
+    for_every_tamper(|tamper| async move {
+        let context = format!("Tamper::{tamper:?}");
+        let env = Env::start().await;
+        let browser = Browser::new();
+        env.provider.set_tamper(tamper);
+
+        let journey = env
+            .attempt(&browser, env.app.url("/whoami"), &context)
+            .await;
+        let last = journey.last();
+        assert_eq!(
+            last.url.path(),
+            CALLBACK,
+            "{context}: the login must stop on the callback's error page (ACCEPTED by the \
+layer if it went on to /whoami):\n{journey}\n{}",
+            last.body
+        );
+        let secrets = secrets_of(&env, &journey, &last.url);
+        let mismatch = assert_refused(last, tamper, "text/html", &secrets, &context);
+        let expected_token_requests = usize::from(!refused_before_token_request(tamper));
+        assert_eq!(
+            env.provider.token_requests(),
+            expected_token_requests,
+            "{context}: token endpoint requests"
+        );
+        assert_eq!(
+            env.session_cookie(&browser),
+            None,
+            "{context}: no session cookie in the browser"
+        );
+        assert!(
+            !browser
+                .cookie_names(&env.app.url(CALLBACK))
+                .iter()
+                .any(|n| n.contains("oidc_attempt_")),
+            "{context}: the refused attempt's cookie should be removed: {:?}",
+            browser.cookie_names(&env.app.url(CALLBACK))
+        );
+        assert_eq!(
+            env.sessions().await,
+            0,
+            "{context}: the store must stay empty"
+        );
+        let page = browser.fetch(env.app.url("/whoami")).await;
+        assert_eq!(page.status, 401, "{context}: not logged in: {page}");
+
+        // The provider behaves again: the same browser logs in (nothing was poisoned: no
+        // cached bad key, no burnt state, no half-written session).
+        env.provider.set_tamper(Tamper::None);
+        let context = format!("{context}, then Tamper::None");
+        env.log_in(&browser, &context).await;
+        assert_eq!(env.sessions().await, 1, "{context}: exactly one session");
+        env.assert_logged_in_as_alice(&browser, &context).await;
+        fail_on_status_mismatch(mismatch);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_login_leaves_an_existing_session_alone() {
+    for_every_tamper(|tamper| async move {
+        let context = format!("Tamper::{tamper:?} with a session");
+        let env = Env::start().await;
+        let browser = Browser::new();
+        let session = env.log_in(&browser, "first login, Tamper::None").await;
+        assert_eq!(env.sessions().await, 1);
+
+        env.provider.set_tamper(tamper);
+        let journey = env
+            .attempt(&browser, env.login_url("/whoami"), &context)
+            .await;
+        let last = journey.last();
+        assert_eq!(
+            last.url.path(),
+            CALLBACK,
+            "{context}: the second login must stop on the callback's error page (ACCEPTED by \
+the layer if it went on to /whoami):\n{journey}\n{}",
+            last.body
+        );
+        let secrets = secrets_of(&env, &journey, &last.url);
+        let mismatch = assert_refused(last, tamper, "text/html", &secrets, &context);
+        assert_eq!(
+            env.session_cookie(&browser).as_deref(),
+            Some(session.as_str()),
+            "{context}: the first session's cookie must be kept as it was"
+        );
+        env.assert_logged_in_as_alice(&browser, &context).await;
+        assert_eq!(
+            env.sessions().await,
+            1,
+            "{context}: still exactly the first session in the store"
+        );
+        fail_on_status_mismatch(mismatch);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_callback_answers_problem_json_to_scripts() {
+    for_every_tamper(|tamper| async move {
+        let context = format!("Tamper::{tamper:?}, callback by fetch()");
+        let env = Env::start().await;
+        let browser = Browser::new();
+        env.provider.set_tamper(tamper);
+        let first = browser.get(env.app.url("/whoami")).await;
+        let app_origin = env.app.origin();
+        let journey = browser
+            .follow_until(first, oidc_e2e::AtProvider::Stay, |u| {
+                u.origin() == app_origin && u.path() == CALLBACK
+            })
+            .await;
+        let callback = journey
+            .pending
+            .clone()
+            .unwrap_or_else(|| panic!("{context}: never reached the callback:\n{journey}"));
+
+        let page = browser.fetch(&callback).await;
+        let secrets = secrets_of(&env, &journey, &callback);
+        let mismatch = assert_refused(
+            &page,
+            tamper,
+            "application/problem+json",
+            &secrets,
+            &context,
+        );
+        let problem = page.json();
+        assert_eq!(
+            problem["status"],
+            page.status.as_u16(),
+            "{context}: the problem's status member: {}",
+            page.body
+        );
+        assert!(
+            problem["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{context}: a problem has a title: {}",
+            page.body
+        );
+        if let Some(login_url) = problem.get("login_url") {
+            let login_url = login_url.as_str().unwrap_or_default();
+            assert!(
+                login_url.starts_with("/auth/login?"),
+                "{context}: login_url should be the app's login route: {}",
+                page.body
+            );
+        }
+        assert_eq!(env.session_cookie(&browser), None, "{context}");
+        assert_eq!(
+            env.sessions().await,
+            0,
+            "{context}: the store must stay empty"
+        );
+        fail_on_status_mismatch(mismatch);
+    })
+    .await;
+}

@@ -1,0 +1,400 @@
+//! oidc-layer while its provider is down: discovery is lazy (the app starts and serves public
+//! paths without the provider), people get a 503 page with a way to retry, scripts get a 401,
+//! the layer recovers by itself once the provider is up (retrying discovery at most every 2 s
+//! after a failure), and existing sessions keep working when the provider goes away again (the
+//! hot path never calls the provider).
+//!
+//! The provider is the in-process testkit [`TestProvider`], started late on a port chosen
+//! before the app (`.bind(127.0.0.1:P)`), signing alice in at once (`auto_login`).
+//!
+//! Run: `cargo test -p oidc-e2e --test provider_down`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::{Json, Router};
+use oidc_e2e::{App, AppListener, AtProvider, Browser, Page, init_tracing};
+use oidc_layer::testkit::TestProvider;
+use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
+use regex::Regex;
+use reqwest::StatusCode;
+use url::Url;
+
+const CALLBACK: &str = "/auth/oidc";
+const SESSION_COOKIE: &str = "oidc_session";
+const ALICE_SUB: &str = "u-1001-alice";
+/// The layer retries discovery at most this often after a failure (`RETRY_AFTER_FAILURE`).
+const DISCOVERY_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A loopback address nothing listens on: bound to pick a free port, then released.
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("local_addr of a bound listener")
+}
+
+/// An app whose layer points at a provider that is not running (yet).
+struct Env {
+    app: App,
+    /// Where the provider will listen; its issuer is `http://{provider_addr}`.
+    provider_addr: SocketAddr,
+    /// The app's redirect URI, to register at the provider when it starts.
+    redirect_uri: String,
+    store: Arc<MemoryStore<SessionData>>,
+}
+
+impl Env {
+    /// Routes: `/` public, `/whoami` (the identity as JSON) protected. Nothing listens at the
+    /// issuer: building the layer and serving must not need it.
+    async fn start() -> Env {
+        init_tracing();
+        let provider_addr = free_addr();
+        let listener = AppListener::bind().await;
+        let redirect_uri = listener.redirect_uri();
+        let config = OidcConfig::builder()
+            .issuer(format!("http://{provider_addr}"))
+            .client_id("test-client")
+            .client_secret("test-secret")
+            .external_url(listener.external_url())
+            .public_paths(["/"])
+            .build()
+            .expect("a valid configuration");
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = OidcLayer::new(config).with_store(store.clone());
+        let router = Router::new()
+            .route("/", get(|| async { "home" }))
+            .route("/whoami", get(|id: Identity| async move { Json(id) }))
+            .layer(layer);
+        let app = App::spawn(router, listener);
+        Env {
+            app,
+            provider_addr,
+            redirect_uri,
+            store,
+        }
+    }
+
+    /// Starts the testkit provider on the address the layer was configured with.
+    async fn start_provider(&self) -> TestProvider {
+        let provider = TestProvider::builder()
+            .bind(self.provider_addr)
+            .redirect_uris([self.redirect_uri.clone()])
+            .auto_login("alice")
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("start the provider on {}: {e}", self.provider_addr));
+        assert_eq!(provider.issuer(), self.issuer());
+        provider
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://{}", self.provider_addr)
+    }
+
+    async fn sessions(&self) -> u64 {
+        self.store.len().await
+    }
+
+    fn session_cookie(&self, browser: &Browser) -> Option<String> {
+        browser.cookie(&self.app.url("/"), SESSION_COOKIE)
+    }
+
+    fn attempt_cookies(&self, browser: &Browser) -> Vec<String> {
+        browser
+            .cookie_names(&self.app.url(CALLBACK))
+            .into_iter()
+            .filter(|n| n.contains("oidc_attempt_"))
+            .collect()
+    }
+
+    /// Asserts `page` is the layer's "provider unreachable" page for a person: 503 HTML with a
+    /// link retrying the login for `/whoami`; no cookie set, nothing stored. Returns the link.
+    async fn assert_unavailable_page(&self, page: &Page, context: &str) -> Url {
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{context}: expected the 503 page: {page}\n{}",
+            page.body
+        );
+        assert!(
+            page.content_type().starts_with("text/html"),
+            "{context}: a person gets an HTML page, got {:?}",
+            page.content_type()
+        );
+        assert!(
+            page.header("cache-control")
+                .is_some_and(|v| v.contains("no-store")),
+            "{context}: the 503 page must not be cached: {:?}",
+            page.header("cache-control")
+        );
+        assert!(
+            page.set_cookie_headers()
+                .iter()
+                .all(|c| !c.contains("oidc_attempt_") && !c.starts_with(SESSION_COOKIE)),
+            "{context}: no attempt and no session cookie on the 503: {:?}",
+            page.set_cookie_headers()
+        );
+        assert_eq!(self.sessions().await, 0, "{context}: nothing stored");
+        hrefs(page)
+            .into_iter()
+            .find(|u| {
+                u.origin() == self.app.origin()
+                    && u.path() == "/auth/login"
+                    && u.query_pairs()
+                        .any(|(k, v)| k == "return_to" && v == "/whoami")
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "{context}: no retry link to /auth/login?return_to=/whoami on the page:\n{}",
+                    page.body
+                )
+            })
+    }
+}
+
+/// Every `<a href>` of an HTML page, resolved against its URL.
+fn hrefs(page: &Page) -> Vec<Url> {
+    let re = Regex::new(r#"(?is)<a\b[^>]*\bhref\s*=\s*"([^"]*)""#).expect("valid regex");
+    re.captures_iter(&page.body)
+        .filter_map(|c| page.url.join(&c[1].replace("&amp;", "&")).ok())
+        .collect()
+}
+
+/// Asserts `page` is the layer's challenge to a script: 401 problem+json with a `login_url`
+/// and a `WWW-Authenticate` header (it does not need the provider to say so).
+fn assert_script_challenge(page: &Page, context: &str) {
+    assert_eq!(
+        page.status,
+        StatusCode::UNAUTHORIZED,
+        "{context}: a script without a session gets a 401: {page}\n{}",
+        page.body
+    );
+    assert!(
+        page.content_type().starts_with("application/problem+json"),
+        "{context}: problem+json, got {:?}",
+        page.content_type()
+    );
+    assert!(
+        page.header("www-authenticate").is_some(),
+        "{context}: WWW-Authenticate missing: {page}"
+    );
+    let problem = page.json();
+    assert_eq!(problem["status"], 401, "{context}: {}", page.body);
+    assert!(
+        problem["login_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("/auth/login?return_to=")),
+        "{context}: login_url: {}",
+        page.body
+    );
+    assert!(
+        page.set_cookie_headers().is_empty(),
+        "{context}: no cookie for a script: {:?}",
+        page.set_cookie_headers()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_serves_without_its_provider() {
+    let env = Env::start().await;
+    let browser = Browser::new();
+
+    let home = browser.get(env.app.url("/")).await;
+    assert_eq!(
+        home.status, 200,
+        "public path with the provider down: {home}"
+    );
+    assert_eq!(home.body, "home");
+
+    // A person: a 503 page with a retry link, instead of a redirect nobody can follow.
+    let page = browser.get(env.app.url("/whoami")).await;
+    let retry = env
+        .assert_unavailable_page(&page, "navigation to /whoami, provider down")
+        .await;
+    // The retry link itself answers the same page while the provider is down.
+    let page = browser.click(&page, retry).await;
+    env.assert_unavailable_page(&page, "the retry link, provider still down")
+        .await;
+
+    // A script asking for a protected resource: 401 problem+json, as with a healthy provider
+    // (the challenge does not depend on the provider; the login_url is where it fails).
+    let page = browser.fetch(env.app.url("/whoami")).await;
+    assert_script_challenge(&page, "fetch /whoami, provider down");
+
+    // A script following that login_url: 503 problem+json.
+    let page = browser
+        .fetch(env.app.url("/auth/login?return_to=%2Fwhoami"))
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "fetch /auth/login, provider down: {page}\n{}",
+        page.body
+    );
+    assert!(
+        page.content_type().starts_with("application/problem+json"),
+        "fetch /auth/login, provider down: problem+json, got {:?}",
+        page.content_type()
+    );
+    assert_eq!(page.json()["status"], 503, "{}", page.body);
+
+    assert!(env.attempt_cookies(&browser).is_empty());
+    assert_eq!(env.session_cookie(&browser), None);
+    assert_eq!(env.sessions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_recovers_when_the_provider_comes_up_and_sessions_outlive_it() {
+    let env = Env::start().await;
+    let browser = Browser::new();
+
+    // 1. Provider down: the app starts, public paths work, logins get the 503 page.
+    let home = browser.get(env.app.url("/")).await;
+    assert_eq!(
+        home.status, 200,
+        "public path with the provider down: {home}"
+    );
+    let page = browser.get(env.app.url("/whoami")).await;
+    let failed_at = Instant::now();
+    let retry = env
+        .assert_unavailable_page(&page, "navigation to /whoami, provider down")
+        .await;
+    let unavailable_page = page;
+    let page = browser.fetch(env.app.url("/whoami")).await;
+    assert_script_challenge(&page, "fetch /whoami, provider down");
+
+    // 2. The provider comes up on the configured address; the app is not restarted.
+    let provider = env.start_provider().await;
+    // Within the back-off window the layer does not call the provider again (it answers the
+    // remembered failure); checked only when this machine was quick enough to be inside it.
+    let page = browser.get(env.app.url("/whoami")).await;
+    if failed_at.elapsed() < DISCOVERY_BACKOFF - Duration::from_millis(500) {
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "within {DISCOVERY_BACKOFF:?} of a failed discovery the layer should not retry yet: {page}"
+        );
+    }
+    tokio::time::sleep_until((failed_at + DISCOVERY_BACKOFF + Duration::from_millis(500)).into())
+        .await;
+
+    // 3. The person clicks "Try again" on the 503 page: the login completes.
+    let first = browser.click(&unavailable_page, retry).await;
+    let journey = browser
+        .follow_with(first, AtProvider::log_in("alice"))
+        .await;
+    journey.assert_no_server_error();
+    let last = journey.last();
+    assert_eq!(
+        (last.url.path(), last.status),
+        ("/whoami", StatusCode::OK),
+        "after the provider came up, the retry link should log in and return to /whoami:\n{journey}\n{}",
+        last.body
+    );
+    assert_eq!(last.json()["sub"], ALICE_SUB, "{}", last.body);
+    let session = env
+        .session_cookie(&browser)
+        .expect("a session cookie after the login");
+    assert_eq!(env.sessions().await, 1);
+    assert_eq!(provider.token_requests(), 1);
+
+    // A second browser gets as far as the callback (it holds a code) before the provider goes.
+    let late = Browser::new();
+    let first = late.get(env.app.url("/whoami")).await;
+    let app_origin = env.app.origin();
+    let journey = late
+        .follow_until(first, AtProvider::Stay, |u| {
+            u.origin() == app_origin && u.path() == CALLBACK
+        })
+        .await;
+    let late_callback = journey
+        .pending
+        .clone()
+        .unwrap_or_else(|| panic!("the second browser never reached the callback:\n{journey}"));
+
+    // 4. The provider goes down again.
+    provider.shutdown().await;
+
+    // The existing session keeps working, for scripts and for navigations: the hot path never
+    // calls the provider.
+    for _ in 0..3 {
+        let page = browser.fetch(env.app.url("/whoami")).await;
+        assert_eq!(
+            page.status, 200,
+            "fetch /whoami with a session, provider down: {page}"
+        );
+        assert_eq!(page.json()["sub"], ALICE_SUB, "{}", page.body);
+    }
+    let page = browser.get(env.app.url("/whoami")).await;
+    assert_eq!(
+        page.status, 200,
+        "navigate /whoami with a session, provider down: {page}"
+    );
+    assert_eq!(
+        env.session_cookie(&browser).as_deref(),
+        Some(session.as_str())
+    );
+
+    // The second browser's callback cannot redeem its code: 503 page, nothing stored.
+    let page = late.get(&late_callback).await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "callback while the token endpoint is unreachable: {page}\n{}",
+        page.body
+    );
+    assert!(
+        page.content_type().starts_with("text/html"),
+        "callback while the provider is down: HTML, got {:?}",
+        page.content_type()
+    );
+    assert!(
+        hrefs(&page).iter().any(|u| u.path() == "/auth/login"
+            && u.query_pairs()
+                .any(|(k, v)| k == "return_to" && v == "/whoami")),
+        "callback while the provider is down: a retry link for /whoami:\n{}",
+        page.body
+    );
+    assert!(
+        page.set_cookie(SESSION_COOKIE).is_none(),
+        "no session cookie: {:?}",
+        page.set_cookie_headers()
+    );
+    assert_eq!(env.session_cookie(&late), None);
+    assert_eq!(env.sessions().await, 1, "still only the first session");
+
+    // A fresh browser: discovery is cached (the provider's metadata is an hour fresh), so the
+    // layer cannot tell the provider is down and sends the browser to its authorization
+    // endpoint, which the browser then cannot reach. (A 503 here would need the layer to probe
+    // the provider on every login.)
+    let fresh = Browser::new();
+    let page = fresh.get(env.app.url("/whoami")).await;
+    assert_eq!(
+        page.status,
+        StatusCode::FOUND,
+        "fresh browser, provider down after discovery: {page}\n{}",
+        page.body
+    );
+    let location = page.location().expect("a Location");
+    assert_eq!(
+        location.origin(),
+        Url::parse(&env.issuer()).expect("issuer URL").origin(),
+        "{page}"
+    );
+    let reachable = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+        .get(location.clone())
+        .send()
+        .await;
+    assert!(
+        reachable.is_err(),
+        "the provider should be down: GET {location} -> {reachable:?}"
+    );
+    assert_eq!(env.sessions().await, 1);
+}
