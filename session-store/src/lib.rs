@@ -36,19 +36,35 @@ use async_trait::async_trait;
 pub use id::SessionId;
 pub use memory::MemoryStore;
 
-/// One stored session: the application's data and the instant it stops being valid.
+/// One stored session: the application's data, the instant it stops being valid, and the tags
+/// it can be found (and deleted) by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<T> {
     /// The application's session data (opaque to the store).
     pub data: T,
     /// After this instant the record is gone: `load` returns `None` and backends may drop it.
     pub expires_at: SystemTime,
+    /// Keys that group sessions, for [`SessionStore::delete_tagged`]: e.g. the provider's
+    /// session id or the user's subject, so a back-channel logout ends every session of it.
+    /// Opaque to the store; a save replaces them.
+    pub tags: Vec<String>,
 }
 
 impl<T> Record<T> {
-    /// A record that expires at `expires_at`.
+    /// A record that expires at `expires_at`, without tags.
     pub fn new(data: T, expires_at: SystemTime) -> Self {
-        Self { data, expires_at }
+        Self {
+            data,
+            expires_at,
+            tags: Vec::new(),
+        }
+    }
+
+    /// The same record, findable by `tags` (see [`SessionStore::delete_tagged`]).
+    #[must_use]
+    pub fn with_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Whether the record has expired at `now`.
@@ -94,6 +110,11 @@ where
 
     /// Deletes the record stored under `id`; deleting an unknown id is not an error.
     async fn delete(&self, id: &SessionId) -> Result<(), Error>;
+
+    /// Deletes every record whose [`Record::tags`] contain `tag` (as last saved) and returns how
+    /// many live records it deleted. Records without the tag are untouched; an unknown tag
+    /// deletes nothing.
+    async fn delete_tagged(&self, tag: &str) -> Result<u64, Error>;
 }
 
 #[async_trait]
@@ -113,5 +134,8 @@ where
     }
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
         (**self).delete(id).await
+    }
+    async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
+        (**self).delete_tagged(tag).await
     }
 }

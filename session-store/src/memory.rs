@@ -1,13 +1,15 @@
 //! [`MemoryStore`]: an in-process [`SessionStore`] on a moka cache with per-record expiry.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::ready;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use moka::Expiry;
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 
 use crate::{Error, Record, SessionId, SessionStore};
@@ -39,6 +41,53 @@ use crate::{Error, Record, SessionId, SessionStore};
 /// ```
 pub struct MemoryStore<T> {
     records: Cache<SessionId, Arc<Record<T>>>,
+    /// Tag -> ids of the records carrying it. Touched on create, save and removal only (never
+    /// by `load`); an id is added under the record's per-key lock before the record becomes
+    /// visible and removed when moka drops the record, so [`MemoryStore::delete_tagged`]
+    /// never misses one.
+    tags: Arc<TagIndex>,
+}
+
+#[derive(Default)]
+struct TagIndex(Mutex<HashMap<String, HashSet<SessionId>>>);
+
+impl TagIndex {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<SessionId>>> {
+        // The map stays consistent even if a holder panicked (every update is one call).
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, id: &SessionId, tags: &[String]) {
+        if tags.is_empty() {
+            return;
+        }
+        let mut map = self.map();
+        for tag in tags {
+            map.entry(tag.clone()).or_default().insert(id.clone());
+        }
+    }
+
+    fn remove(&self, id: &SessionId, tags: &[String]) {
+        if tags.is_empty() {
+            return;
+        }
+        let mut map = self.map();
+        for tag in tags {
+            if let Some(ids) = map.get_mut(tag) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    map.remove(tag);
+                }
+            }
+        }
+    }
+
+    fn ids(&self, tag: &str) -> Vec<SessionId> {
+        self.map()
+            .get(tag)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl<T> MemoryStore<T> {
@@ -60,11 +109,22 @@ where
     /// An empty store holding at most `max_records` records; past that, the least recently
     /// used records are evicted.
     pub fn with_capacity(max_records: u64) -> Self {
+        let tags = Arc::new(TagIndex::default());
+        let index = Arc::clone(&tags);
         let records = Cache::builder()
             .max_capacity(max_records)
             .expire_after(UntilRecordExpires)
+            .eviction_listener(
+                move |id: Arc<SessionId>, record: Arc<Record<T>>, cause: RemovalCause| {
+                    // A save replaces the record under the same id: its tags were re-indexed
+                    // by the save, and stale ones are re-checked by `delete_tagged`.
+                    if cause != RemovalCause::Replaced {
+                        index.remove(&id, &record.tags);
+                    }
+                },
+            )
             .build();
-        Self { records }
+        Self { records, tags }
     }
 
     /// The number of live (stored and unexpired) records.
@@ -101,6 +161,7 @@ impl<T> Clone for MemoryStore<T> {
     fn clone(&self) -> Self {
         Self {
             records: self.records.clone(),
+            tags: Arc::clone(&self.tags),
         }
     }
 }
@@ -132,7 +193,10 @@ where
                 .and_compute_with(|existing| {
                     ready(match existing {
                         Some(_) => Op::Nop,
-                        None => Op::Put(candidate),
+                        None => {
+                            self.tags.add(&id, &candidate.tags);
+                            Op::Put(candidate)
+                        }
                     })
                 })
                 .await;
@@ -163,7 +227,15 @@ where
             .and_compute_with(|existing| {
                 let now = SystemTime::now();
                 ready(match existing {
-                    Some(entry) if !entry.value().is_expired_at(now) => Op::Put(record),
+                    Some(entry) if !entry.value().is_expired_at(now) => {
+                        let dropped: Vec<String> = (entry.value().tags.iter())
+                            .filter(|t| !record.tags.contains(t))
+                            .cloned()
+                            .collect();
+                        self.tags.remove(id, &dropped);
+                        self.tags.add(id, &record.tags);
+                        Op::Put(record)
+                    }
                     // Expired but not yet evicted: drop it now rather than leave it around.
                     Some(_) => Op::Remove,
                     None => Op::Nop,
@@ -181,6 +253,33 @@ where
             .and_compute_with(|_| ready(Op::Remove))
             .await;
         Ok(())
+    }
+
+    async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
+        let mut deleted = 0;
+        for id in self.tags.ids(tag) {
+            let now = SystemTime::now();
+            let mut live = false;
+            // Re-checked under the per-key lock: the index may name a record whose latest
+            // save dropped the tag.
+            let outcome = self
+                .records
+                .entry_by_ref(&id)
+                .and_compute_with(|existing| {
+                    ready(match existing {
+                        Some(entry) if entry.value().tags.iter().any(|t| t == tag) => {
+                            live = !entry.value().is_expired_at(now);
+                            Op::Remove
+                        }
+                        _ => Op::Nop,
+                    })
+                })
+                .await;
+            if live && matches!(outcome, CompResult::Removed(_)) {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 }
 
@@ -310,6 +409,33 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn the_tag_index_forgets_removed_records() {
+        let store = MemoryStore::<u8>::new();
+        let soon = SystemTime::now() + Duration::from_millis(200);
+        store
+            .create(Record::new(1, soon).with_tags(["sid:a", "sub:x"]))
+            .await
+            .unwrap();
+        let deleted = store
+            .create(Record::new(2, in_secs(60)).with_tags(["sid:b"]))
+            .await
+            .unwrap();
+        let saved = store
+            .create(Record::new(3, in_secs(60)).with_tags(["sid:c"]))
+            .await
+            .unwrap();
+        store.delete(&deleted).await.unwrap();
+        store
+            .save(&saved, Record::new(4, in_secs(60)).with_tags(["sid:d"]))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eventually_holds(&store, 1).await;
+        let tags: Vec<String> = store.tags.map().keys().cloned().collect();
+        assert_eq!(tags, ["sid:d"], "index entries of removed records must go");
     }
 
     #[tokio::test]

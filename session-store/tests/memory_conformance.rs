@@ -53,6 +53,9 @@ each_check!(
     garbage_ids,
     concurrent_writers,
     ids_are_unique,
+    tags_round_trip,
+    delete_tagged,
+    delete_tagged_follows_saves,
 );
 
 #[tokio::test(flavor = "multi_thread")]
