@@ -29,12 +29,14 @@ fn refused(title: &'static str, detail: String, shared: &Shared, return_to: &str
         .with_link("Sign in with another account", login_url(shared, return_to))
 }
 
-pub(crate) async fn admit(
+/// Required claims, then the identity (username and groups from the configured claims) and
+/// its roles. Also used when a refresh brings a new ID token.
+pub(crate) fn identify(
     shared: &Shared,
     provider: &ProviderRuntime,
-    attempt: &Attempt,
     claims: Map<String, Value>,
-) -> Result<Admitted, Problem> {
+    return_to: &str,
+) -> Result<Identity, Problem> {
     let settings = &provider.settings;
     if let Err(claim) = check_required_claims(&claims, &settings.required_claims) {
         tracing::warn!(claim = %claim, "login refused: a required claim is not true");
@@ -45,7 +47,7 @@ pub(crate) async fn admit(
                 settings.name
             ),
             shared,
-            &attempt.return_to,
+            return_to,
         ));
     }
     let Some(identity) = Identity::build(
@@ -73,11 +75,22 @@ pub(crate) async fn admit(
                     "No access to this app",
                     "None of your groups gives you a role in this app. Ask an administrator for access.".to_owned(),
                     shared,
-                    &attempt.return_to,
+                    return_to,
                 ));
             }
         },
     };
+    Ok(identity)
+}
+
+pub(crate) async fn admit(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    attempt: &Attempt,
+    claims: Map<String, Value>,
+) -> Result<Admitted, Problem> {
+    let settings = &provider.settings;
+    let identity = identify(shared, provider, claims, &attempt.return_to)?;
     let request = ResolveRequest::new(
         &settings.slug,
         settings.allow_new_users,

@@ -17,7 +17,7 @@ use crate::layer::Shared;
 use crate::login::{login_url, provider_problem};
 use crate::pages::{PageBody, Problem};
 use crate::provider::ProviderError;
-use crate::session::{self, SessionData};
+use crate::session::{self, AccessToken, SessionData};
 
 /// Authorization responses longer than this are refused.
 const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -298,19 +298,21 @@ async fn complete(
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     tracing::info!(provider = %provider.settings.slug, sub = identity.sub(), roles = ?identity.roles(), "login succeeded");
+    let tags = session::tags(identity.iss(), identity.sub(), sid.as_deref());
     let data = SessionData {
         identity,
         sid,
         id_token: Some(tokens.id_token),
-        access_token: Some(tokens.access_token),
+        access_token: Some(AccessToken::new(tokens.access_token)),
         refresh_token: tokens.refresh_token,
         access_expires_at: tokens.expires_in.map(|d| now + d),
         created_at: now,
+        last_seen: now,
     };
-    let expires_at = session::expiry(now, shared.config.session_max_age);
+    let expires_at = session::deadline(&shared.config, &data);
     let id = shared
         .store
-        .create(Record::new(data, expires_at))
+        .create(Record::new(data, expires_at).with_tags(tags))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "session store failed");

@@ -10,6 +10,9 @@ use http::HeaderMap;
 pub(crate) struct CookieSettings {
     pub(crate) session_name: String,
     pub(crate) attempt_prefix: String,
+    /// The `state` of an RP-initiated logout in flight, checked when the provider sends the
+    /// browser back.
+    pub(crate) logout_state_name: String,
     pub(crate) secure: bool,
 }
 
@@ -21,6 +24,7 @@ impl CookieSettings {
         Self {
             session_name: format!("{prefix}oidc_session"),
             attempt_prefix: format!("{prefix}oidc_attempt_"),
+            logout_state_name: format!("{prefix}oidc_logout"),
             secure,
         }
     }

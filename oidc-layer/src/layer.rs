@@ -14,6 +14,7 @@ use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::cookies::CookieSettings;
 use crate::http_client::HttpClient;
 use crate::provider::{Provider, ProviderError};
+use crate::refresh::{UPKEEP_REUSE, Upkeep};
 use crate::service::OidcService;
 use crate::session::SessionData;
 
@@ -25,6 +26,7 @@ pub(crate) struct Routes {
     pub(crate) logout: String,
     pub(crate) logged_out: String,
     pub(crate) link: String,
+    pub(crate) backchannel_logout: String,
 }
 
 /// One provider at run time: its settings, its discovery cache and its callback.
@@ -42,6 +44,10 @@ pub(crate) struct Durable {
     pub(crate) accounts: Arc<dyn AccountResolver>,
     /// States already used at the callback (replay defence), kept as long as an attempt lives.
     pub(crate) used_states: moka::future::Cache<String, ()>,
+    /// Session upkeep in flight or just done (see [`crate::refresh`]).
+    pub(crate) upkeeps: moka::future::Cache<session_store::SessionId, Upkeep>,
+    /// `jti`s of accepted logout tokens (replay defence), per issuer.
+    pub(crate) logout_jtis: moka::future::Cache<String, ()>,
     pub(crate) http: HttpClient,
 }
 
@@ -55,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore<SessionData>>,
     pub(crate) accounts: Arc<dyn AccountResolver>,
     pub(crate) used_states: moka::future::Cache<String, ()>,
+    pub(crate) upkeeps: moka::future::Cache<session_store::SessionId, Upkeep>,
+    pub(crate) logout_jtis: moka::future::Cache<String, ()>,
 }
 
 impl Shared {
@@ -95,6 +103,7 @@ impl Shared {
                 logout: format!("{prefix}/logout"),
                 logged_out: format!("{prefix}/logged-out"),
                 link: format!("{prefix}/link"),
+                backchannel_logout: format!("{prefix}/backchannel-logout"),
                 prefix,
             },
             attempts: AttemptCookies::new(keys, cookies.clone()),
@@ -104,6 +113,8 @@ impl Shared {
             store: durable.store.clone(),
             accounts: durable.accounts.clone(),
             used_states: durable.used_states.clone(),
+            upkeeps: durable.upkeeps.clone(),
+            logout_jtis: durable.logout_jtis.clone(),
         }
     }
 
@@ -127,6 +138,9 @@ pub struct Registration {
     pub redirect_uri: String,
     /// Where the provider may send the browser after logout.
     pub post_logout_redirect_uri: String,
+    /// Where the provider posts logout tokens (OpenID Connect Back-Channel Logout; register it
+    /// with "session required" when the provider offers it).
+    pub backchannel_logout_uri: String,
 }
 
 /// Adds OpenID Connect login to a service: see the [crate docs](crate) for an example.
@@ -181,6 +195,14 @@ impl OidcLayer {
             used_states: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(ATTEMPT_TTL)
+                .build(),
+            upkeeps: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(UPKEEP_REUSE)
+                .build(),
+            logout_jtis: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(crate::backchannel::JTI_MEMORY)
                 .build(),
             http: http_client(),
         };
@@ -244,6 +266,12 @@ impl OidcLayer {
                 slug: p.settings.slug.clone(),
                 redirect_uri: p.redirect_uri.clone(),
                 post_logout_redirect_uri: logged_out.clone(),
+                backchannel_logout_uri: format!(
+                    "{}{}{}",
+                    shared.config.external.origin,
+                    shared.config.external.base_path,
+                    shared.routes.backchannel_logout
+                ),
             })
             .collect()
     }

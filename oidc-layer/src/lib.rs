@@ -34,6 +34,7 @@
 pub mod accounts;
 mod admission;
 mod attempt;
+mod backchannel;
 mod body;
 mod callback;
 mod challenge;
@@ -48,6 +49,7 @@ mod login;
 mod logout;
 mod pages;
 mod provider;
+mod refresh;
 mod require_role;
 mod return_to;
 pub mod roles;
@@ -59,7 +61,8 @@ pub mod testkit;
 
 pub use body::{BoxError, ResponseBody};
 pub use config::{
-    ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, Secret,
+    ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
+    Secret,
 };
 pub use identity::Identity;
 #[cfg(feature = "axum")]
@@ -68,5 +71,10 @@ pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use local::{LocalSignInError, LocalUser};
 pub use require_role::{RequireRole, RequireRoleService};
 pub use service::{OidcService, ResponseFuture};
-pub use session::SessionData;
+pub use session::{AccessToken, SessionData};
 pub use session_store::{MemoryStore, Record, SessionId, SessionStore};
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

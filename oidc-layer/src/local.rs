@@ -17,8 +17,11 @@ use crate::session::{self, SessionData};
 /// A user the app authenticated itself (e.g. a local administrator password).
 #[derive(Debug, Clone, Default)]
 pub struct LocalUser {
-    /// The login name; also the account id.
+    /// The login name.
     pub username: String,
+    /// The app's account id (what [`Identity::account`] returns and what
+    /// `{prefix}/link` links to); the username when `None`.
+    pub account: Option<String>,
     /// The display name.
     pub name: Option<String>,
     /// The email address.
@@ -50,16 +53,30 @@ impl OidcLayer {
         }
         let shared = self.current();
         let now = SystemTime::now();
+        // The role order of any provider applies to local users too (an `admin` is `trusted`).
+        let mut implied: Vec<String> = Vec::new();
+        for map in shared.providers.iter().filter_map(|p| p.settings.role_map.as_ref()) {
+            for role in map.implied_by(&user.roles) {
+                if !implied.contains(&role) && !user.roles.contains(&role) {
+                    implied.push(role);
+                }
+            }
+        }
         let identity = Identity::from_inner(IdentityInner {
             provider: "local".into(),
-            account: Some(username.clone()),
+            account: Some(
+                user.account
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| username.clone()),
+            ),
             sub: format!("local:{username}"),
             iss: "local".into(),
             username,
             name: user.name,
             email: user.email,
             email_verified: false,
-            implied_roles: Vec::new(),
+            implied_roles: implied,
             role_explanation: Some("granted by the app's local login".into()),
             roles: user.roles,
             groups: Vec::new(),
@@ -74,6 +91,7 @@ impl OidcLayer {
             refresh_token: None,
             access_expires_at: None,
             created_at: now,
+            last_seen: now,
         };
         let max_age = shared.config.session_max_age;
         let id = shared

@@ -1,9 +1,22 @@
 //! Logout. `GET {prefix}/logout` shows a confirm button (a link or an image must not be able to
-//! log anyone out); `POST {prefix}/logout` from this app's own pages deletes the session and
-//! clears the cookie. Provider (RP-initiated) logout builds on this.
+//! log anyone out); `POST {prefix}/logout` from this app's own pages deletes the session, clears
+//! the cookie and, when the provider has an end-session endpoint (or a configured template),
+//! sends the browser there (OpenID Connect RP-Initiated Logout 1.0) with `id_token_hint`,
+//! `client_id`, `post_logout_redirect_uri` and a `state` kept in a short-lived cookie. The
+//! provider sends the browser back to `{prefix}/logged-out`, where the `state` is checked.
+//! Without an end-session endpoint (Authelia) the browser lands on the same page directly: it
+//! says "signed out" and never logs the user straight back in.
 
+use std::time::Duration;
+
+use base64::Engine as _;
 use http::{HeaderMap, Response, StatusCode, header};
 use session_store::SessionId;
+use subtle::ConstantTimeEq;
+use url::{Url, form_urlencoded};
+
+use crate::config::ProviderConfig;
+use crate::session::SessionData;
 
 use crate::callback::redirect;
 use crate::cookies;
@@ -38,8 +51,53 @@ pub(crate) fn confirm_page(shared: &Shared) -> Response<PageBody> {
     pages::html_response(StatusCode::OK, pages::page("Sign out", &body))
 }
 
+/// How long the browser may take at the provider's logout page.
+const LOGOUT_STATE_TTL: Duration = Duration::from_secs(10 * 60);
+
 /// `GET {prefix}/logged-out`: shown after logout; does not log the user straight back in.
-pub(crate) fn logged_out_page(shared: &Shared) -> Response<PageBody> {
+/// When the provider sends the browser back with a `state`, it must be the one this browser
+/// left with.
+pub(crate) fn logged_out_page(
+    shared: &Shared,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<PageBody> {
+    let returned = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+    });
+    let expected = cookies::find(headers, &shared.cookies.logout_state_name);
+    let html = crate::challenge::wants_html(headers);
+    let mut response = match (returned.as_deref(), expected) {
+        (Some(got), Some(want)) if bool::from(got.as_bytes().ct_eq(want.as_bytes())) => {
+            done_page(shared)
+        }
+        (Some(_), _) => {
+            tracing::warn!("logout return with a state this browser did not send");
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Unexpected sign-out response",
+                "This sign-out confirmation does not belong to this browser. You are signed out of this app.",
+            )
+            .with_login_url(login_url(shared, "/"))
+            .into_response(html)
+        }
+        (None, _) => done_page(shared),
+    };
+    if expected.is_some() {
+        let removal = shared
+            .cookies
+            .removal(shared.cookies.logout_state_name.clone());
+        cookies::append_set_cookie(response.headers_mut(), &removal);
+    }
+    response
+}
+
+fn done_page(shared: &Shared) -> Response<PageBody> {
+    if let Some(path) = &shared.config.post_logout_path {
+        return redirect(&format!("{}{path}", shared.config.external.base_path));
+    }
     let body = format!(
         "<h1>You are signed out</h1><p>You have been signed out of this app.</p>\
 <div class=\"actions\"><a class=\"button\" id=\"login\" href=\"{}\">Sign in again</a>\
@@ -48,6 +106,50 @@ pub(crate) fn logged_out_page(shared: &Shared) -> Response<PageBody> {
         escape(&shared.config.external.base_path)
     );
     pages::html_response(StatusCode::OK, pages::page("Signed out", &body))
+}
+
+/// The provider's logout URL for this session, or `None` when it has none (or is down).
+async fn end_session_url(
+    shared: &Shared,
+    data: &SessionData,
+    state: &str,
+) -> Option<String> {
+    let (_, provider) = shared.provider(data.identity.provider())?;
+    let id_token = data.id_token.as_deref()?;
+    let settings: &ProviderConfig = &provider.settings;
+    let post_logout = format!(
+        "{}{}{}",
+        shared.config.external.origin, shared.config.external.base_path, shared.routes.logged_out
+    );
+    if let Some(template) = &settings.end_session_url {
+        let encode = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        return Some(
+            template
+                .replace("{clientId}", &encode(&settings.client_id))
+                .replace("{idToken}", &encode(id_token))
+                .replace("{postLogoutRedirectUri}", &encode(&post_logout)),
+        );
+    }
+    let discovered = match provider.client.discovered().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "provider unavailable at logout; signing out of this app only");
+            return None;
+        }
+    };
+    let mut url: Url = discovered.metadata.end_session_endpoint.clone()?;
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("client_id", &settings.client_id)
+        .append_pair("post_logout_redirect_uri", &post_logout)
+        .append_pair("state", state);
+    Some(url.into())
+}
+
+fn random_state() -> Option<String> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// `POST {prefix}/logout`: ends the session of this browser.
@@ -71,9 +173,17 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         )
         .into_response(html);
     }
+    let mut provider_logout = None;
     if let Some(id) =
         cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse)
     {
+        let record = shared.store.load(&id).await.ok().flatten();
+        if let Some(record) = &record
+            && let Some(state) = random_state()
+            && let Some(url) = end_session_url(shared, &record.data, &state).await
+        {
+            provider_logout = Some((url, state));
+        }
         if let Err(e) = shared.store.delete(&id).await {
             tracing::error!(error = %e, "session store failed during logout");
             return Problem::new(
@@ -85,15 +195,23 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         }
         tracing::info!(session = %id, "logged out");
     }
-    let target = match &shared.config.post_logout_path {
-        Some(path) => format!("{}{path}", shared.config.external.base_path),
-        None => format!(
-            "{}{}/logged-out",
-            shared.config.external.base_path, shared.routes.prefix
-        ),
-    };
-    let mut response = redirect(&target);
     let removal = shared.cookies.removal(shared.cookies.session_name.clone());
+    let mut response = match provider_logout {
+        Some((url, state)) => {
+            let mut response = redirect(&url);
+            let cookie = shared.cookies.build(
+                shared.cookies.logout_state_name.clone(),
+                state,
+                LOGOUT_STATE_TTL,
+            );
+            cookies::append_set_cookie(response.headers_mut(), &cookie);
+            response
+        }
+        None => redirect(&format!(
+            "{}{}",
+            shared.config.external.base_path, shared.routes.logged_out
+        )),
+    };
     cookies::append_set_cookie(response.headers_mut(), &removal);
     response
 }

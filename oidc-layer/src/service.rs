@@ -16,14 +16,14 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use session_store::SessionId;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::body::{BoxError, ResponseBody};
 use crate::challenge;
 use crate::cookies;
 use crate::layer::Shared;
 use crate::login::{self, login_url};
 use crate::pages::{PageBody, Problem};
 use crate::return_to;
-use crate::{callback, link, logout};
+use crate::{backchannel, callback, link, logout, refresh};
 
 /// The service produced by [`OidcLayer`](crate::OidcLayer).
 #[derive(Clone)]
@@ -83,7 +83,9 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: 'static,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
     ResBody: 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -116,9 +118,16 @@ async fn handle<S, ReqBody, ResBody>(
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
 {
     // Only the head is borrowed across awaits (the body need not be `Sync`).
     let (mut parts, body) = request.into_parts();
+    if parts.uri.path() == shared.routes.backchannel_logout {
+        // The only route of the layer that reads a body (the provider's logout token).
+        return Ok(page(Box::pin(backchannel_route(&shared, &parts, body)).await));
+    }
     // Cold paths are boxed so the hot path's future stays small (the callback's state machine
     // is kilobytes; inlining it would make every authenticated request allocate and move it).
     if parts.uri.path().starts_with(&shared.routes.prefix)
@@ -127,16 +136,38 @@ where
         return Ok(page(response));
     }
     let path = parts.uri.path();
-    let public = shared
+    // The backup login must work exactly when the provider does not, so it is public even when
+    // the app did not list it (behind the challenge it would answer the provider's 503).
+    let backup = shared
         .config
-        .public_paths
-        .iter()
-        .any(|rule| rule.matches(path));
+        .backup_login_path
+        .as_deref()
+        .and_then(|p| p.split(['?', '#']).next());
+    let public = backup == Some(path)
+        || shared
+            .config
+            .public_paths
+            .iter()
+            .any(|rule| rule.matches(path));
     let session_id =
         cookies::find(&parts.headers, &shared.cookies.session_name).and_then(SessionId::parse);
     let session = match session_id {
         Some(id) => match shared.store.load(&id).await {
-            Ok(record) => record.filter(|r| !r.is_expired_at(SystemTime::now())),
+            Ok(Some(record)) => {
+                let now = SystemTime::now();
+                if record.is_expired_at(now) {
+                    None
+                } else if refresh::due(&shared, &record, now) {
+                    // Cold: the access token is due for a refresh or activity must be written.
+                    match Box::pin(refresh::upkeep(&shared, &id, record)).await {
+                        refresh::Upkeep::Keep(record) => Some(record),
+                        refresh::Upkeep::Ended => None,
+                    }
+                } else {
+                    Some(record)
+                }
+            }
+            Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "session store failed");
                 if !public {
@@ -158,6 +189,11 @@ where
     match session {
         Some(record) => {
             parts.extensions.insert(record.data.identity.clone());
+            if shared.config.expose_access_token
+                && let Some(token) = &record.data.access_token
+            {
+                parts.extensions.insert(token.clone());
+            }
         }
         None if public => {
             parts.extensions.insert(LoginChallenge(shared.clone()));
@@ -207,6 +243,34 @@ pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Resp
     response
 }
 
+/// `POST {prefix}/backchannel-logout`: reads the (bounded) form body, then hands it over.
+async fn backchannel_route<B>(shared: &Shared, parts: &Parts, body: B) -> Response<PageBody>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    if parts.method != Method::POST {
+        return method_not_allowed("POST");
+    }
+    let limited = http_body_util::Limited::new(body, backchannel::MAX_BODY_BYTES);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => {
+            backchannel::backchannel_logout(shared, &parts.headers, &collected.to_bytes()).await
+        }
+        Err(_) => {
+            tracing::warn!("back-channel logout body unreadable or too large");
+            let mut response = Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "The logout request body is too large or unreadable.",
+            )
+            .into_json_response();
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
+}
+
 /// The layer's own routes under the prefix; `None` for every other path.
 async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<PageBody>> {
     let path = request.uri.path();
@@ -240,7 +304,7 @@ async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<Pag
             _ => return Some(method_not_allowed("GET, POST")),
         }
     } else if path == routes.logged_out {
-        logout::logged_out_page(shared)
+        logout::logged_out_page(shared, query, headers)
     } else if path == routes.link {
         if method != Method::POST {
             return Some(method_not_allowed("POST"));

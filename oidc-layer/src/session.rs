@@ -1,11 +1,49 @@
 //! The session record kept in the store, and the session cookie.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::OidcConfig;
 use crate::identity::{Identity, IdentityInner};
+
+/// The session's OAuth access token, for apps that call APIs on the user's behalf. In the
+/// request extensions when [`expose_access_token`](crate::OidcConfigBuilder::expose_access_token)
+/// is on; always the current one (refreshed by the layer before it expires).
+///
+/// `Debug` does not show the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(Arc<str>);
+
+impl Serialize for AccessToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccessToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+impl AccessToken {
+    pub(crate) fn new(token: String) -> Self {
+        Self(token.into())
+    }
+    /// The token, for an `Authorization: Bearer` header.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(***)")
+    }
+}
 
 /// What the store keeps per logged-in browser: the identity the hot path hands out and the
 /// tokens logout and refresh need. `Debug` never shows a token.
@@ -17,11 +55,18 @@ pub struct SessionData {
     pub(crate) sid: Option<String>,
     /// Absent for sessions of the app's own (backup) login.
     pub(crate) id_token: Option<String>,
-    pub(crate) access_token: Option<String>,
+    pub(crate) access_token: Option<AccessToken>,
     pub(crate) refresh_token: Option<String>,
     /// When the access token expires (if the provider said).
     pub(crate) access_expires_at: Option<SystemTime>,
     pub(crate) created_at: SystemTime,
+    /// The last request seen (written at most every tenth of the idle timeout).
+    #[serde(default = "unix_epoch")]
+    pub(crate) last_seen: SystemTime,
+}
+
+fn unix_epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH
 }
 
 impl SessionData {
@@ -45,10 +90,66 @@ impl fmt::Debug for SessionData {
     }
 }
 
-/// When a new session ends: the configured maximum age. (Token-driven lifetime and refresh
-/// extend this in the session-lifetime policy.)
+/// When a new session ends: the configured maximum age (for sessions without tokens).
 pub(crate) fn expiry(now: SystemTime, max_age: Duration) -> SystemTime {
     now + max_age
+}
+
+/// When a session ends, whichever comes first:
+///
+/// | limit | applies |
+/// |---|---|
+/// | `created_at + session_max_age` | always |
+/// | `last_seen + session_idle_timeout` | when an idle timeout is set |
+/// | the access token's expiry | when there is no refresh token (and `session_follows_token`) |
+///
+/// A session with a refresh token outlives its access token: the layer refreshes it (and the
+/// provider's refusal ends the session).
+pub(crate) fn deadline(config: &OidcConfig, data: &SessionData) -> SystemTime {
+    let mut end = data.created_at + config.session_max_age;
+    if let Some(idle) = config.session_idle_timeout {
+        end = end.min(data.last_seen.max(data.created_at) + idle);
+    }
+    if config.session_follows_token
+        && data.refresh_token.is_none()
+        && let Some(at) = data.access_expires_at
+    {
+        end = end.min(at);
+    }
+    end
+}
+
+/// The store tags of a provider session: back-channel logout deletes by `sid` or by `sub`,
+/// always within one issuer.
+pub(crate) fn tags(iss: &str, sub: &str, sid: Option<&str>) -> Vec<String> {
+    let mut tags = vec![sub_tag(iss, sub)];
+    if let Some(sid) = sid {
+        tags.push(sid_tag(iss, sid));
+    }
+    tags
+}
+
+pub(crate) fn sub_tag(iss: &str, sub: &str) -> String {
+    format!("sub {iss} {sub}")
+}
+
+pub(crate) fn sid_tag(iss: &str, sid: &str) -> String {
+    format!("sid {iss} {sid}")
+}
+
+/// Whether the access token is due for a refresh at `now`.
+pub(crate) fn needs_refresh(config: &OidcConfig, data: &SessionData, now: SystemTime) -> bool {
+    data.refresh_token.is_some()
+        && data
+            .access_expires_at
+            .is_some_and(|at| now + config.refresh_margin >= at)
+}
+
+/// Whether the session's activity must be written (idle timeout), at `now`.
+pub(crate) fn needs_touch(config: &OidcConfig, data: &SessionData, now: SystemTime) -> bool {
+    config
+        .session_idle_timeout
+        .is_some_and(|idle| now >= data.last_seen.max(data.created_at) + idle / 10)
 }
 
 mod identity_record {
@@ -81,10 +182,11 @@ mod tests {
             identity: Identity::from_claims(claims).unwrap(),
             sid: Some("sid-1".into()),
             id_token: Some("eyJ.secret-id-token".into()),
-            access_token: Some("secret-access".into()),
+            access_token: Some(AccessToken::new("secret-access".into())),
             refresh_token: Some("secret-refresh".into()),
             access_expires_at: None,
             created_at: SystemTime::UNIX_EPOCH,
+            last_seen: SystemTime::UNIX_EPOCH,
         };
         let debug = format!("{data:?}");
         assert!(!debug.contains("secret"), "{debug}");

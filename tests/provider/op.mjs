@@ -23,6 +23,8 @@
 //   OP_SKIP_CONSENT              1 = grant every requested scope silently after login (0)
 //   OP_CLOCK_TOLERANCE           seconds of leeway when checking token expiry (0; library default 15)
 //   OP_USERS_FILE                JSON array of users, same shape as DEFAULT_USERS below
+//   OP_EXTRA_GROUP_CLAIMS        comma list of more claims the `groups` scope releases, for users files with
+//                                provider-specific role claims (resource_access, urn:zitadel:iam:org:project:roles)
 //   OP_JWKS_FILE                 JSON {keys:[...private JWKs]}; default: a fresh RSA key per start
 //                                (the Rust harness passes test-signing-key.jwks.json: fixed, test-only)
 //   OP_LOG_REQUESTS              1 = one stderr line per request: method, path (never the query), status (0)
@@ -61,6 +63,7 @@ const ROTATE_REFRESH = flag(env.OP_ROTATE_REFRESH, true);
 const REQUIRE_PKCE = flag(env.OP_REQUIRE_PKCE, false);
 const SKIP_CONSENT = flag(env.OP_SKIP_CONSENT, false);
 const CLOCK_TOLERANCE = num(env.OP_CLOCK_TOLERANCE, 0);
+const EXTRA_GROUP_CLAIMS = list(env.OP_EXTRA_GROUP_CLAIMS, '');
 
 // ---- test users --------------------------------------------------------
 // `sub` is deliberately different from the login name. `is_admin` is the custom boolean claim.
@@ -135,7 +138,7 @@ const configuration = {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username', 'given_name', 'family_name'],
-    groups: ['groups', 'is_admin'],
+    groups: ['groups', 'is_admin', ...EXTRA_GROUP_CLAIMS],
   },
   // false = scope-requested claims also go into the ID token (not only /me userinfo).
   conformIdTokenClaims: false,

@@ -84,7 +84,11 @@ impl OpOptions {
         let base = listener.external_url();
         Self {
             redirect_uris: vec![listener.redirect_uri()],
-            post_logout_redirect_uris: vec![format!("{base}/"), format!("{base}/logged-out")],
+            post_logout_redirect_uris: vec![
+                format!("{base}/"),
+                format!("{base}/logged-out"),
+                format!("{base}/auth/logged-out"),
+            ],
             ..Self::default()
         }
     }

@@ -7,8 +7,19 @@ use std::collections::BTreeMap;
 
 use super::ConfigError;
 
-const BOOLEAN_KEYS: &[&str] = &["allow_insecure_http", "allow_new_users", "fetch_userinfo"];
-const NUMBER_KEYS: &[&str] = &["clock_leeway_seconds", "session_max_age_seconds"];
+const BOOLEAN_KEYS: &[&str] = &[
+    "allow_insecure_http",
+    "allow_new_users",
+    "fetch_userinfo",
+    "session_follows_token",
+    "expose_access_token",
+];
+const NUMBER_KEYS: &[&str] = &[
+    "clock_leeway_seconds",
+    "session_max_age_seconds",
+    "session_idle_timeout_seconds",
+    "refresh_margin_seconds",
+];
 /// Keys whose value is a list but whose deserializer does not take a string.
 const WORD_LIST_KEYS: &[&str] = &["order"];
 

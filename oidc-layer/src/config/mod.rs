@@ -108,9 +108,27 @@ struct RawGlobal {
     allow_insecure_http: Option<bool>,
     clock_leeway_seconds: Option<u64>,
     session_max_age_seconds: Option<u64>,
+    session_idle_timeout_seconds: Option<u64>,
+    session_follows_token: Option<bool>,
+    refresh_margin_seconds: Option<u64>,
+    refresh_failure: Option<RefreshFailure>,
+    expose_access_token: Option<bool>,
     post_logout_path: Option<String>,
     backup_login_path: Option<String>,
     providers: Option<Vec<RawProvider>>,
+}
+
+/// What happens to a session whose token refresh fails because the provider is unreachable
+/// (a refusal such as `invalid_grant` always ends the session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshFailure {
+    /// Keep the session until its access token has really expired, retrying the refresh every
+    /// few seconds (the default: a provider blip does not log everyone out).
+    #[default]
+    KeepUntilExpiry,
+    /// End the session at once: the next request logs in again.
+    End,
 }
 
 /// Accepts `["a", "b"]`, `"a b"` and `"a,b"` (environment variables carry lists as strings).
@@ -153,6 +171,15 @@ pub struct OidcConfig {
     pub(crate) cookie_keys: Vec<Vec<u8>>,
     pub(crate) clock_leeway: Duration,
     pub(crate) session_max_age: Duration,
+    /// Sessions idle longer than this end (none by default).
+    pub(crate) session_idle_timeout: Option<Duration>,
+    /// Whether a session that cannot be refreshed ends when its access token expires.
+    pub(crate) session_follows_token: bool,
+    /// How long before the access token expires a refresh is attempted.
+    pub(crate) refresh_margin: Duration,
+    pub(crate) refresh_failure: RefreshFailure,
+    /// Whether requests carry the session's [`AccessToken`](crate::AccessToken).
+    pub(crate) expose_access_token: bool,
     pub(crate) post_logout_path: Option<String>,
     pub(crate) backup_login_path: Option<String>,
 }
@@ -330,6 +357,15 @@ impl OidcConfig {
             session_max_age: Duration::from_secs(
                 global.session_max_age_seconds.unwrap_or(12 * 3600).max(60),
             ),
+            session_idle_timeout: global
+                .session_idle_timeout_seconds
+                .map(|s| Duration::from_secs(s.max(60))),
+            session_follows_token: global.session_follows_token.unwrap_or(true),
+            refresh_margin: Duration::from_secs(
+                global.refresh_margin_seconds.unwrap_or(60).min(3600),
+            ),
+            refresh_failure: global.refresh_failure.unwrap_or_default(),
+            expose_access_token: global.expose_access_token.unwrap_or(false),
             post_logout_path: same_origin_path("post_logout_path", global.post_logout_path)?,
             backup_login_path: same_origin_path("backup_login_path", global.backup_login_path)?,
         })
@@ -502,6 +538,34 @@ impl OidcConfigBuilder {
     /// The longest a session lives (default 12 h).
     pub fn session_max_age(mut self, age: Duration) -> Self {
         self.global.session_max_age_seconds = Some(age.as_secs());
+        self
+    }
+    /// Ends sessions that see no request for this long (at least a minute; default: none).
+    /// Activity is written to the store at most every tenth of the timeout.
+    pub fn session_idle_timeout(mut self, idle: Duration) -> Self {
+        self.global.session_idle_timeout_seconds = Some(idle.as_secs());
+        self
+    }
+    /// Whether a session without a refresh token ends when its access token expires (default
+    /// `true`; with `false` it lasts until [`session_max_age`](Self::session_max_age)).
+    pub fn session_follows_token(mut self, follows: bool) -> Self {
+        self.global.session_follows_token = Some(follows);
+        self
+    }
+    /// How long before the access token expires it is refreshed (default 60 s, at most 1 h).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.global.refresh_margin_seconds = Some(margin.as_secs());
+        self
+    }
+    /// What a refresh failing because the provider is unreachable does to the session.
+    pub fn refresh_failure(mut self, policy: RefreshFailure) -> Self {
+        self.global.refresh_failure = Some(policy);
+        self
+    }
+    /// Puts the session's [`AccessToken`](crate::AccessToken) in each request's extensions,
+    /// for apps that call APIs on the user's behalf (default `false`).
+    pub fn expose_access_token(mut self, expose: bool) -> Self {
+        self.global.expose_access_token = Some(expose);
         self
     }
     /// Where the browser goes after logout (default: the layer's "signed out" page).

@@ -28,6 +28,7 @@ pub(crate) struct RawProvider {
     #[serde(default, deserialize_with = "list_or_words")]
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
     pub(crate) fetch_userinfo: Option<bool>,
+    pub(crate) end_session_url: Option<String>,
 }
 
 /// The keys a provider takes (used to tell provider keys from global ones at the top level).
@@ -46,6 +47,7 @@ pub(crate) const PROVIDER_KEYS: &[&str] = &[
     "allow_new_users",
     "id_token_signing_algs",
     "fetch_userinfo",
+    "end_session_url",
 ];
 
 /// A validated provider.
@@ -66,6 +68,9 @@ pub struct ProviderConfig {
     pub(crate) allow_new_users: bool,
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
     pub(crate) fetch_userinfo: bool,
+    /// Overrides the discovered `end_session_endpoint`, with `{clientId}`, `{idToken}` and
+    /// `{postLogoutRedirectUri}` placeholders.
+    pub(crate) end_session_url: Option<String>,
 }
 
 impl ProviderConfig {
@@ -246,6 +251,9 @@ impl RawProvider {
                 format!("`{bad}` is not a valid scope token"),
             ));
         }
+        if let Some(template) = &self.end_session_url {
+            validate_end_session_url(&key("end_session_url"), template)?;
+        }
         let role_map = self
             .roles
             .map(RoleMap::new)
@@ -276,7 +284,34 @@ impl RawProvider {
             allow_new_users: self.allow_new_users.unwrap_or(true),
             id_token_signing_algs: self.id_token_signing_algs,
             fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
+            end_session_url: self.end_session_url,
         })
+    }
+}
+
+/// The placeholders an end-session URL template may hold.
+pub(crate) const END_SESSION_PLACEHOLDERS: [&str; 3] =
+    ["{clientId}", "{idToken}", "{postLogoutRedirectUri}"];
+
+/// An end-session template must be an https URL (http on loopback) once its placeholders are
+/// filled, with no other `{...}`.
+fn validate_end_session_url(key: &str, template: &str) -> Result<(), ConfigError> {
+    let mut filled = template.to_owned();
+    for placeholder in END_SESSION_PLACEHOLDERS {
+        filled = filled.replace(placeholder, "x");
+    }
+    if filled.contains(['{', '}']) {
+        return Err(ConfigError::new(
+            key,
+            "knows only the placeholders {clientId}, {idToken} and {postLogoutRedirectUri}",
+        ));
+    }
+    let url = Url::parse(&filled)
+        .map_err(|e| ConfigError::new(key, format!("`{template}` is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        _ => Err(ConfigError::new(key, "must be an https URL")),
     }
 }
 
@@ -312,6 +347,8 @@ macro_rules! provider_setters {
 }
 
 provider_setters! {
+    /// The name shown to users (chooser page, refusal pages; default: the issuer's host).
+    fn name(name: impl Into<String>) => name = name.into();
     /// The provider's issuer URL, or its `/.well-known/openid-configuration` URL.
     fn issuer(issuer: impl Into<String>) => issuer = issuer.into();
     /// The client id registered at the provider.
@@ -340,6 +377,10 @@ provider_setters! {
     fn id_token_signing_algs(algs: impl IntoIterator<Item = impl Into<String>>) => id_token_signing_algs = algs.into_iter().map(Into::into).collect();
     /// Whether to fetch userinfo at login and merge its claims over the ID token's (default `true`).
     fn fetch_userinfo(fetch: bool) => fetch_userinfo = fetch;
+    /// The provider's logout URL when discovery has none or the wrong one, with `{clientId}`,
+    /// `{idToken}` and `{postLogoutRedirectUri}` placeholders (filled URL-encoded), e.g. Auth0:
+    /// `https://tenant.auth0.com/v2/logout?client_id={clientId}&returnTo={postLogoutRedirectUri}`.
+    fn end_session_url(template: impl Into<String>) => end_session_url = template.into();
 }
 
 impl ProviderBuilder {

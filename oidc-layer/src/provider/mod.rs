@@ -4,6 +4,7 @@
 //! This module (with `tokens`) is the only place openidconnect types live.
 
 mod metadata;
+mod logout_token;
 mod tokens;
 mod userinfo;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::CoreJsonWebKeySet;
 
+pub(crate) use logout_token::unverified_issuer;
 pub(crate) use metadata::Metadata;
 
 use crate::config::ProviderConfig;

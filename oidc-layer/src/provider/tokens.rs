@@ -32,22 +32,66 @@ pub(crate) struct VerifiedTokens {
     pub(crate) expires_in: Option<Duration>,
 }
 
+/// What a successful refresh yields, after every check passed.
+#[derive(Debug)]
+pub(crate) struct RefreshedTokens {
+    pub(crate) access_token: String,
+    /// The new refresh token when the provider rotates them, else `None` (keep the old one).
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) expires_in: Option<Duration>,
+    /// The new ID token and its claims, when the provider sent one (validated, same `iss`
+    /// and `sub` as at login).
+    pub(crate) id_token: Option<(String, Map<String, Value>)>,
+}
+
+/// A token-endpoint client with the provider's endpoints and client authentication set.
+type TokenClient = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+>;
+
+fn token_error(
+    e: RequestTokenError<
+        HttpError,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> ProviderError {
+    match e {
+        RequestTokenError::ServerResponse(r) => ProviderError::Rejected {
+            error: r.error().to_string(),
+        },
+        // An oversized answer is refused like any ID token that fails verification.
+        RequestTokenError::Request(HttpError::TooLarge) => {
+            ProviderError::InvalidToken(HttpError::TooLarge.to_string())
+        }
+        RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
+        RequestTokenError::Parse(e, _) => {
+            ProviderError::BadResponse(format!("not JSON of the expected shape: {e}"))
+        }
+        RequestTokenError::Other(e) => ProviderError::Unavailable(e),
+    }
+}
+
 impl Provider {
-    /// Exchanges an authorization code (with its PKCE verifier) and validates the ID token
-    /// against the nonce of the login attempt.
-    pub(crate) async fn exchange_code(
-        &self,
-        discovered: &Arc<Discovered>,
-        code: &str,
-        pkce_verifier: &str,
-        nonce: &str,
-        redirect_uri: &str,
-    ) -> Result<VerifiedTokens, ProviderError> {
+    fn token_client(&self, discovered: &Discovered) -> Result<TokenClient, ProviderError> {
         let config = self.settings();
         let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
             .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
-        let redirect = RedirectUrl::new(redirect_uri.to_owned())
-            .map_err(|e| ProviderError::BadMetadata(format!("redirect URI: {e}")))?;
         let auth_type = if discovered.metadata.uses_client_secret_post() {
             AuthType::RequestBody
         } else {
@@ -64,46 +108,128 @@ impl Provider {
         .set_token_uri(TokenUrl::from_url(
             discovered.metadata.token_endpoint.clone(),
         ))
-        .set_redirect_uri(redirect)
         .set_auth_type(auth_type);
         if let Some(secret) = &config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
         }
+        Ok(client)
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) and validates the ID token
+    /// against the nonce of the login attempt.
+    pub(crate) async fn exchange_code(
+        &self,
+        discovered: &Arc<Discovered>,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        redirect_uri: &str,
+    ) -> Result<VerifiedTokens, ProviderError> {
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| ProviderError::BadMetadata(format!("redirect URI: {e}")))?;
+        let client = self.token_client(discovered)?.set_redirect_uri(redirect);
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => ProviderError::Rejected {
-                    error: r.error().to_string(),
-                },
-                // An oversized answer is refused like any ID token that fails verification.
-                RequestTokenError::Request(HttpError::TooLarge) => {
-                    ProviderError::InvalidToken(HttpError::TooLarge.to_string())
-                }
-                RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
-                RequestTokenError::Parse(e, _) => {
-                    ProviderError::BadResponse(format!("not JSON of the expected shape: {e}"))
-                }
-                RequestTokenError::Other(e) => ProviderError::Unavailable(e),
-            })?;
+            .map_err(token_error)?;
 
         let id_token = response.id_token().ok_or_else(|| {
             ProviderError::InvalidToken("the token response has no id_token".into())
         })?;
+        let access_token = response.access_token();
+        let nonce = Nonce::new(nonce.to_owned());
+        let (raw, mut claims) = self
+            .verify_id_token(discovered, id_token, &nonce, access_token)
+            .await?;
+        if self.settings().fetch_userinfo
+            && let Some(endpoint) = &discovered.metadata.userinfo_endpoint
+        {
+            self.merge_userinfo(endpoint, access_token.secret(), &mut claims)
+                .await?;
+        }
+        Ok(VerifiedTokens {
+            id_token: raw,
+            claims,
+            access_token: access_token.secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_in: response.expires_in(),
+        })
+    }
+
+    /// Redeems a refresh token (OpenID Connect Core 12). A new ID token, when sent, is
+    /// validated like the first one and must keep the login's `iss` and `sub` (12.2).
+    pub(crate) async fn refresh(
+        &self,
+        discovered: &Arc<Discovered>,
+        refresh_token: &str,
+        iss: &str,
+        sub: &str,
+    ) -> Result<RefreshedTokens, ProviderError> {
+        let response = self
+            .token_client(discovered)?
+            .exchange_refresh_token(&openidconnect::RefreshToken::new(refresh_token.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let access_token = response.access_token();
+        let id_token = match response.id_token() {
+            None => None,
+            Some(token) => {
+                // A refreshed ID token has no nonce to check (or repeats the login's, which
+                // was checked then).
+                let any_nonce = |_: Option<&Nonce>| Ok(());
+                let (raw, mut claims) = self
+                    .verify_id_token(discovered, token, any_nonce, access_token)
+                    .await?;
+                let same = |name: &str, expected: &str| {
+                    claims.get(name).and_then(Value::as_str) == Some(expected)
+                };
+                if !same("iss", iss) || !same("sub", sub) {
+                    return Err(ProviderError::InvalidToken(
+                        "the refreshed ID token names another issuer or subject".into(),
+                    ));
+                }
+                // Claims that came from userinfo at login (groups, often) must not vanish.
+                if self.settings().fetch_userinfo
+                    && let Some(endpoint) = &discovered.metadata.userinfo_endpoint
+                {
+                    self.merge_userinfo(endpoint, access_token.secret(), &mut claims)
+                        .await?;
+                }
+                Some((raw, claims))
+            }
+        };
+        Ok(RefreshedTokens {
+            access_token: access_token.secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_in: response.expires_in(),
+            id_token,
+        })
+    }
+
+    /// Validates an ID token completely (refetching the JWKS once, rate-limited, when it names
+    /// an unknown key) and returns it with its claims.
+    async fn verify_id_token<N: openidconnect::NonceVerifier + Clone>(
+        &self,
+        discovered: &Arc<Discovered>,
+        id_token: &CoreIdToken,
+        nonce: N,
+        access_token: &openidconnect::AccessToken,
+    ) -> Result<(String, Map<String, Value>), ProviderError> {
         let raw = id_token.to_string();
         if raw.len() > MAX_ID_TOKEN_BYTES {
             return Err(ProviderError::InvalidToken(format!(
                 "ID token is larger than {MAX_ID_TOKEN_BYTES} bytes"
             )));
         }
-        let access_token = response.access_token();
+        let client_id = &self.settings().client_id;
         let mut discovered = discovered.clone();
         let mut refetched = false;
         loop {
             let verifier = self.verifier(&discovered)?;
-            match verify(id_token, &verifier, nonce, access_token, &config.client_id) {
+            match verify(id_token, &verifier, nonce.clone(), access_token, client_id) {
                 Err(ProviderError::InvalidToken(reason))
                     if reason == NO_MATCHING_KEY && !refetched =>
                 {
@@ -117,20 +243,8 @@ impl Provider {
                 Ok(()) => break,
             }
         }
-        let mut claims = decode_payload(&raw)?;
-        if config.fetch_userinfo
-            && let Some(endpoint) = &discovered.metadata.userinfo_endpoint
-        {
-            self.merge_userinfo(endpoint, access_token.secret(), &mut claims)
-                .await?;
-        }
-        Ok(VerifiedTokens {
-            id_token: raw,
-            claims,
-            access_token: access_token.secret().clone(),
-            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-            expires_in: response.expires_in(),
-        })
+        let claims = decode_payload(&raw)?;
+        Ok((raw, claims))
     }
 
     fn verifier(
@@ -166,15 +280,15 @@ impl Provider {
 
 const NO_MATCHING_KEY: &str = "no key in the provider's JWKS matches the token";
 
-fn verify(
+fn verify<N: openidconnect::NonceVerifier>(
     id_token: &CoreIdToken,
     verifier: &CoreIdTokenVerifier<'_>,
-    nonce: &str,
+    nonce: N,
     access_token: &openidconnect::AccessToken,
     client_id: &str,
 ) -> Result<(), ProviderError> {
     let claims = id_token
-        .claims(verifier, &Nonce::new(nonce.to_owned()))
+        .claims(verifier, nonce)
         .map_err(|e| match e {
             ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
@@ -215,7 +329,7 @@ fn verify(
 /// The algorithms an ID token may be signed with: the configured ones, else the provider's
 /// advertised ones, never `none` nor an HMAC algorithm (which would turn a public key or the
 /// client secret into a forgery key); RS256 (the OIDC default) when nothing else remains.
-fn allowed_algs(
+pub(crate) fn allowed_algs(
     configured: Option<&[String]>,
     advertised: &[String],
 ) -> Vec<CoreJwsSigningAlgorithm> {

@@ -1,0 +1,134 @@
+//! `POST {prefix}/backchannel-logout`: the provider tells the app that a user's provider session
+//! ended (OpenID Connect Back-Channel Logout 1.0). The logout token is verified completely (see
+//! `provider::logout_token`), a replayed `jti` is refused, and every session of that provider
+//! session (`sid`) or, without `sid`, of that subject (`sub`) is deleted.
+//!
+//! Answers `200` with an empty body on success and `400` with a JSON `error` body otherwise
+//! (section 2.8), always `Cache-Control: no-store`. Nothing is deleted unless the token is valid.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+use url::form_urlencoded;
+
+use crate::layer::Shared;
+use crate::pages::PageBody;
+use crate::provider::unverified_issuer;
+use crate::session;
+
+/// How long accepted `jti`s are remembered; older logout tokens are refused by their `iat`.
+pub(crate) const JTI_MEMORY: Duration = Duration::from_secs(10 * 60);
+
+/// Request bodies longer than this are refused.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn answer(status: StatusCode, error: Option<(&str, &str)>) -> Response<PageBody> {
+    let body = match error {
+        Some((code, description)) => {
+            serde_json::json!({ "error": code, "error_description": description }).to_string()
+        }
+        None => String::new(),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if error.is_some() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    response
+}
+
+fn invalid(description: &str) -> Response<PageBody> {
+    tracing::warn!(reason = description, "back-channel logout refused");
+    answer(StatusCode::BAD_REQUEST, Some(("invalid_request", description)))
+}
+
+/// Handles a back-channel logout request whose body has been read (at most
+/// [`MAX_BODY_BYTES`]).
+pub(crate) async fn backchannel_logout(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response<PageBody> {
+    let span = tracing::info_span!("oidc.backchannel_logout");
+    let _guard = span.enter();
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !form {
+        return invalid("the body must be application/x-www-form-urlencoded");
+    }
+    let mut token = None;
+    for (key, value) in form_urlencoded::parse(body) {
+        if key == "logout_token" && token.replace(value.into_owned()).is_some() {
+            return invalid("logout_token is repeated");
+        }
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return invalid("logout_token is missing");
+    };
+    let Some(iss) = unverified_issuer(&token) else {
+        return invalid("the logout token is not a JWT with an issuer");
+    };
+    let normalize = |s: &str| s.trim_end_matches('/').to_owned();
+    let Some(provider) = shared
+        .providers
+        .iter()
+        .find(|p| normalize(&p.settings.issuer) == normalize(&iss))
+    else {
+        return invalid("the logout token comes from an unknown issuer");
+    };
+    let discovered = match provider.client.discovered().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "provider unavailable for a back-channel logout");
+            return invalid("the provider's keys are unavailable");
+        }
+    };
+    let claims = match provider
+        .client
+        .verify_logout_token(&discovered, &token, JTI_MEMORY - shared.config.clock_leeway.min(JTI_MEMORY / 2))
+        .await
+    {
+        Ok(claims) => claims,
+        Err(reason) => return invalid(&reason),
+    };
+    let replay_key = format!("{} {}", claims.iss, claims.jti);
+    let fresh = shared
+        .logout_jtis
+        .entry(replay_key.clone())
+        .or_insert(())
+        .await
+        .is_fresh();
+    if !fresh {
+        return invalid("this logout token was already used");
+    }
+    let tag = match (&claims.sid, &claims.sub) {
+        (Some(sid), _) => session::sid_tag(&claims.iss, sid),
+        (None, Some(sub)) => session::sub_tag(&claims.iss, sub),
+        (None, None) => return invalid("neither sub nor sid"),
+    };
+    match shared.store.delete_tagged(&tag).await {
+        Ok(count) => {
+            tracing::info!(sessions = count, by_sid = claims.sid.is_some(), "back-channel logout");
+            answer(StatusCode::OK, None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session store failed during back-channel logout");
+            // Let the provider retry with the same token.
+            shared.logout_jtis.invalidate(&replay_key).await;
+            answer(
+                StatusCode::BAD_REQUEST,
+                Some(("temporarily_unavailable", "sessions cannot be deleted right now")),
+            )
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Logout-token validation (OpenID Connect Back-Channel Logout 1.0, section 2.6): a signed JWT
+//! whose signature, `iss`, `aud`, `iat`, `exp`, `jti`, `events`, `sid`/`sub` and absent `nonce`
+//! are all checked. Replay (`jti`) is the caller's job.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
+use serde_json::{Map, Value};
+
+use super::tokens::allowed_algs;
+use super::{Discovered, Provider};
+
+/// Logout tokens longer than this are refused.
+pub(crate) const MAX_LOGOUT_TOKEN_BYTES: usize = 16 * 1024;
+
+const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// The verified claims that say whom to log out.
+#[derive(Debug, Clone)]
+pub(crate) struct LogoutClaims {
+    pub(crate) iss: String,
+    pub(crate) sub: Option<String>,
+    pub(crate) sid: Option<String>,
+    pub(crate) jti: String,
+}
+
+fn b64(part: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| "a part is not base64url".to_owned())
+}
+
+/// The `iss` of a logout token before verification, to pick the provider that must verify it.
+pub(crate) fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Map<String, Value> = serde_json::from_slice(&b64(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+impl Provider {
+    /// Verifies a logout token completely; on an unknown key id the key set is refetched once
+    /// (rate-limited).
+    pub(crate) async fn verify_logout_token(
+        &self,
+        discovered: &Arc<Discovered>,
+        jwt: &str,
+        max_age: Duration,
+    ) -> Result<LogoutClaims, String> {
+        if jwt.len() > MAX_LOGOUT_TOKEN_BYTES {
+            return Err("the logout token is too large".into());
+        }
+        let parts: Vec<&str> = jwt.split('.').collect();
+        if parts.len() == 5 {
+            return Err("encrypted logout tokens are not supported".into());
+        }
+        let [header, payload, signature] = parts[..] else {
+            return Err("the logout token is not a signed JWT".into());
+        };
+        let header: Map<String, Value> = serde_json::from_slice(&b64(header)?)
+            .map_err(|_| "the JWT header is not a JSON object".to_owned())?;
+        if header.contains_key("crit") {
+            return Err("the JWT header has critical extensions".into());
+        }
+        if let Some(typ) = header.get("typ") {
+            let typ = typ.as_str().unwrap_or_default().to_ascii_lowercase();
+            if !matches!(typ.as_str(), "jwt" | "logout+jwt" | "application/logout+jwt") {
+                return Err(format!("a `typ` of `{typ}` is not a logout token"));
+            }
+        }
+        let alg: CoreJwsSigningAlgorithm = header
+            .get("alg")
+            .cloned()
+            .and_then(|a| serde_json::from_value(a).ok())
+            .ok_or_else(|| "the JWT header has no usable `alg`".to_owned())?;
+        let allowed = allowed_algs(
+            self.settings().id_token_signing_algs.as_deref(),
+            &discovered.metadata.id_token_signing_algs,
+        );
+        if !allowed.contains(&alg) {
+            return Err(format!("the algorithm {alg:?} is not accepted"));
+        }
+        let kid = header.get("kid").and_then(Value::as_str);
+        let message = format!("{}.{}", parts[0], parts[1]);
+        let signature = b64(signature)?;
+        let mut discovered = discovered.clone();
+        let mut refetched = false;
+        loop {
+            let candidates = signing_keys(&discovered, kid, &alg);
+            if candidates
+                .iter()
+                .any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok())
+            {
+                break;
+            }
+            if candidates.is_empty() && !refetched {
+                refetched = true;
+                if let Some(newer) = self.refetch_jwks(&discovered).await {
+                    discovered = newer;
+                    continue;
+                }
+            }
+            return Err(if candidates.is_empty() {
+                "no key in the provider's JWKS matches the logout token".into()
+            } else {
+                "the logout token's signature is invalid".into()
+            });
+        }
+        let claims: Map<String, Value> = serde_json::from_slice(&b64(payload)?)
+            .map_err(|_| "the payload is not a JSON object".to_owned())?;
+        self.check_logout_claims(&discovered, claims, max_age)
+    }
+
+    fn check_logout_claims(
+        &self,
+        discovered: &Discovered,
+        claims: Map<String, Value>,
+        max_age: Duration,
+    ) -> Result<LogoutClaims, String> {
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let iss = text("iss").ok_or("no `iss`")?;
+        if iss != discovered.metadata.issuer {
+            return Err("`iss` is not the provider's issuer".into());
+        }
+        let client_id = &self.settings().client_id;
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == client_id,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err("`aud` does not contain this client".into());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let leeway = self.leeway.as_secs_f64();
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_f64)
+            .ok_or("no numeric `iat`")?;
+        if iat > now + leeway {
+            return Err("`iat` is in the future".into());
+        }
+        if iat < now - max_age.as_secs_f64() {
+            return Err("the logout token is too old".into());
+        }
+        if let Some(exp) = claims.get("exp") {
+            let exp = exp.as_f64().ok_or("`exp` is not a number")?;
+            if now > exp + leeway {
+                return Err("the logout token has expired".into());
+            }
+        }
+        let jti = text("jti").ok_or("no `jti`")?;
+        let event_ok = claims
+            .get("events")
+            .and_then(Value::as_object)
+            .and_then(|events| events.get(EVENT))
+            .is_some_and(Value::is_object);
+        if !event_ok {
+            return Err("`events` lacks the back-channel logout event".into());
+        }
+        if claims.contains_key("nonce") {
+            return Err("a logout token must not contain `nonce`".into());
+        }
+        let (sub, sid) = (text("sub"), text("sid"));
+        if sub.is_none() && sid.is_none() {
+            return Err("neither `sub` nor `sid`".into());
+        }
+        Ok(LogoutClaims { iss, sub, sid, jti })
+    }
+}
+
+/// The keys that may have signed a token with `alg` (and `kid`, when the token names one).
+fn signing_keys<'a>(
+    discovered: &'a Discovered,
+    kid: Option<&str>,
+    alg: &CoreJwsSigningAlgorithm,
+) -> Vec<&'a CoreJsonWebKey> {
+    discovered
+        .jwks
+        .keys()
+        .iter()
+        .filter(|k| kid.is_none_or(|kid| k.key_id().is_some_and(|id| id.as_str() == kid)))
+        .filter(|k| {
+            k.key_use()
+                .is_none_or(|u| matches!(u, CoreJsonWebKeyUse::Signature))
+        })
+        .filter(|k| match k.signing_alg() {
+            JsonWebKeyAlgorithm::Algorithm(a) => a == alg,
+            JsonWebKeyAlgorithm::Unspecified => true,
+            JsonWebKeyAlgorithm::Unsupported => false,
+        })
+        .filter(|k| alg.key_type().is_some_and(|t| t == *k.key_type()))
+        .collect()
+}

@@ -1,0 +1,175 @@
+//! Session upkeep on the request path: refreshing the access token before it expires and
+//! recording activity for the idle timeout.
+//!
+//! Upkeep runs single-flight per session: concurrent requests of one session wait for one
+//! upkeep (moka's `get_with` coalesces them), which re-reads the record first, so with rotating
+//! refresh tokens no request ever redeems a spent token and a request that lost the race simply
+//! gets the refreshed record. Outcomes are kept for [`UPKEEP_REUSE`], which also spaces out
+//! retries while the provider is unreachable.
+//!
+//! Single-flight is per process: instances sharing a store across machines can still race on a
+//! refresh (see the README's multi-instance notes).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use session_store::{Record, SessionId};
+
+use crate::admission;
+use crate::config::RefreshFailure;
+use crate::layer::Shared;
+use crate::provider::ProviderError;
+use crate::session::{self, AccessToken, SessionData};
+
+/// How long an upkeep outcome is handed to further requests of the same session.
+pub(crate) const UPKEEP_REUSE: Duration = Duration::from_secs(5);
+
+/// What a request continues with.
+#[derive(Clone)]
+pub(crate) enum Upkeep {
+    /// The session, up to date.
+    Keep(Arc<Record<SessionData>>),
+    /// The session ended (refresh refused, provider gone for too long, logged out meanwhile).
+    Ended,
+}
+
+/// Whether `record` needs upkeep at `now` (cheap: two comparisons; the hot-path check).
+pub(crate) fn due(shared: &Shared, record: &Record<SessionData>, now: SystemTime) -> bool {
+    session::needs_refresh(&shared.config, &record.data, now)
+        || session::needs_touch(&shared.config, &record.data, now)
+}
+
+/// Brings the session `id` up to date (single-flight per session).
+pub(crate) async fn upkeep(
+    shared: &Shared,
+    id: &SessionId,
+    seen: Arc<Record<SessionData>>,
+) -> Upkeep {
+    shared
+        .upkeeps
+        .get_with_by_ref(id, run(shared, id, seen))
+        .await
+}
+
+async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) -> Upkeep {
+    let span = tracing::info_span!("oidc.session_upkeep", session = %id);
+    let _guard = span.enter();
+    let now = SystemTime::now();
+    // Another request (or instance) may have refreshed it already: start from the latest.
+    let record = match shared.store.load(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Upkeep::Ended,
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed; keeping the session as read");
+            return Upkeep::Keep(seen);
+        }
+    };
+    let config = &shared.config;
+    let refresh = session::needs_refresh(config, &record.data, now);
+    if !refresh && !session::needs_touch(config, &record.data, now) {
+        return Upkeep::Keep(record);
+    }
+    let mut data = record.data.clone();
+    if refresh {
+        match refresh_tokens(shared, &data, now).await {
+            Ok(refreshed) => data = refreshed,
+            Err(Failed::End(why)) => {
+                tracing::info!(why, "session ended at refresh");
+                return end(shared, id).await;
+            }
+            Err(Failed::Unreachable(why)) => {
+                let expired = data.access_expires_at.is_none_or(|at| now >= at);
+                if config.refresh_failure == RefreshFailure::End || expired {
+                    tracing::warn!(why, "refresh failed and the access token is due; ending the session");
+                    return end(shared, id).await;
+                }
+                tracing::warn!(why, "refresh failed; keeping the session until its access token expires");
+                return Upkeep::Keep(record);
+            }
+        }
+    }
+    data.last_seen = now;
+    let updated = Record::new(data, SystemTime::now()).with_tags(record.tags.clone());
+    let updated = Record {
+        expires_at: session::deadline(config, &updated.data),
+        ..updated
+    };
+    match shared.store.save(id, updated.clone()).await {
+        Ok(true) => Upkeep::Keep(Arc::new(updated)),
+        // Deleted meanwhile (logout, back-channel logout): stay logged out.
+        Ok(false) => Upkeep::Ended,
+        Err(e) => {
+            tracing::error!(error = %e, "session store failed during upkeep");
+            // The refreshed tokens are lost but the request can go on with the identity.
+            Upkeep::Keep(record)
+        }
+    }
+}
+
+async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
+    if let Err(e) = shared.store.delete(id).await {
+        tracing::error!(error = %e, "could not delete an ended session");
+    }
+    Upkeep::Ended
+}
+
+enum Failed {
+    /// The provider refused (or its answer failed validation): the session must end.
+    End(String),
+    /// The provider could not be asked.
+    Unreachable(String),
+}
+
+async fn refresh_tokens(
+    shared: &Shared,
+    data: &SessionData,
+    now: SystemTime,
+) -> Result<SessionData, Failed> {
+    let Some(refresh_token) = data.refresh_token.as_deref() else {
+        return Err(Failed::End("no refresh token".into()));
+    };
+    let identity = &data.identity;
+    let Some((_, provider)) = shared.provider(identity.provider()) else {
+        return Err(Failed::End(format!(
+            "provider `{}` is no longer configured",
+            identity.provider()
+        )));
+    };
+    let refreshed = async {
+        let discovered = provider.client.discovered().await?;
+        provider
+            .client
+            .refresh(&discovered, refresh_token, identity.iss(), identity.sub())
+            .await
+    }
+    .await
+    .map_err(|e| match e {
+        ProviderError::Unavailable(_) | ProviderError::BadResponse(_) => {
+            Failed::Unreachable(e.to_string())
+        }
+        ProviderError::Rejected { .. } | ProviderError::InvalidToken(_) | ProviderError::BadMetadata(_) => {
+            Failed::End(e.to_string())
+        }
+    })?;
+    let mut data = data.clone();
+    if let Some((raw, claims)) = refreshed.id_token {
+        // New claims: required claims and roles are decided again; the account stays.
+        let renewed = admission::identify(shared, provider, claims, "/")
+            .map_err(|_| Failed::End("the refreshed claims no longer admit this user".into()))?;
+        data.identity = match data.identity.account() {
+            Some(account) => renewed.with_account(
+                account.to_owned(),
+                Some(data.identity.username().to_owned()),
+            ),
+            None => renewed,
+        };
+        data.id_token = Some(raw);
+    }
+    data.access_token = Some(AccessToken::new(refreshed.access_token));
+    if let Some(rotated) = refreshed.refresh_token {
+        data.refresh_token = Some(rotated);
+    }
+    data.access_expires_at = refreshed.expires_in.map(|d| now + d);
+    tracing::info!(sub = data.identity.sub(), "access token refreshed");
+    Ok(data)
+}
