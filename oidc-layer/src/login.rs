@@ -80,18 +80,33 @@ pub(crate) async fn login_route(
     }
 }
 
+/// The first letter or digit of `name`, upper-cased (the chooser's stand-in for a logo).
+fn initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
 /// The provider chooser: one accessible link per provider, with its logo.
 pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
     let items: String = shared
         .providers
         .iter()
         .map(|p| {
-            let logo = p
-                .settings
-                .logo
-                .as_deref()
-                .map(|src| format!("<img src=\"{}\" alt=\"\" width=\"28\" height=\"28\">", escape(src)))
-                .unwrap_or_default();
+            // The link text names the provider, so the logo is decorative (empty alt). Without
+            // a logo, the name's first letter (drawn by CSS, hidden from screen readers) keeps
+            // the rows aligned.
+            let logo = match p.settings.logo.as_deref() {
+                Some(src) => format!(
+                    "<img class=\"logo\" src=\"{}\" alt=\"\" width=\"28\" height=\"28\">",
+                    escape(src)
+                ),
+                None => format!(
+                    "<span class=\"logo\" aria-hidden=\"true\" data-initial=\"{}\"></span>",
+                    escape(&initial(&p.settings.name))
+                ),
+            };
             format!(
                 "<li><a class=\"provider\" id=\"provider-{slug}\" href=\"{href}\">{logo}<span>Sign in with {name}</span></a></li>",
                 slug = escape(&p.settings.slug),
@@ -106,7 +121,7 @@ pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
         .as_deref()
         .map(|path| {
             format!(
-                "<p class=\"detail\"><a href=\"{}{}\" id=\"backup-login\">Administrator sign-in</a></p>",
+                "<p class=\"backup\"><a href=\"{}{}\" id=\"backup-login\">Administrator sign-in</a></p>",
                 escape(&shared.config.external.base_path),
                 escape(path)
             )
@@ -115,7 +130,21 @@ pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
     let body = format!(
         "<h1>Sign in</h1><p>Choose how you want to sign in.</p><nav aria-label=\"Sign-in providers\"><ul class=\"providers\">{items}</ul></nav>{backup}"
     );
-    pages::html_response(StatusCode::OK, pages::page("Sign in", &body))
+    // The page's CSP allows images from these origins too, so logos at https URLs show.
+    let mut logo_origins: Vec<String> = shared
+        .providers
+        .iter()
+        .filter_map(|p| p.settings.logo.as_deref())
+        .filter(|logo| logo.starts_with("http"))
+        .filter_map(|logo| url::Url::parse(logo).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .collect();
+    logo_origins.sort();
+    logo_origins.dedup();
+    pages::allow_images_from(
+        pages::html_response(StatusCode::OK, pages::page("Sign in", &body)),
+        &logo_origins,
+    )
 }
 
 /// Redirects the browser to provider `index`, remembering `return_to` (and the account to link

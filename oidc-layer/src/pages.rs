@@ -25,14 +25,22 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1c1e21}\
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:0 1rem;background:#f4f5f7;color:#1c1e21}\
 main{max-width:32rem;margin:12vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
 h1{font-size:1.4rem;margin:0 0 .75rem}p{line-height:1.5}\
 .actions{margin-top:1.5rem;display:flex;gap:.75rem;flex-wrap:wrap}\
 a.button,button{font:inherit;display:inline-block;padding:.55rem 1.1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
 a.secondary{background:#fff;color:#0b57d0}\
 a.button:focus,button:focus{outline:3px solid #f5b400;outline-offset:2px}\
-.detail{color:#555;font-size:.95rem}";
+.detail{color:#555;font-size:.95rem}a{color:#0b57d0}\
+.providers{list-style:none;margin:1.25rem 0 0;padding:0;display:flex;flex-direction:column;gap:.6rem}\
+a.provider{display:flex;align-items:center;gap:.85rem;line-height:1.35;padding:.7rem 1rem;border:1px solid #c4c7c5;border-radius:8px;background:#fff;color:#1c1e21;text-decoration:none;font-weight:500}\
+a.provider:hover{border-color:#0b57d0;background:#f3f7fe}\
+a.provider:focus{outline:3px solid #f5b400;outline-offset:2px}\
+.provider .logo{width:28px;height:28px;flex:none;object-fit:contain}\
+span.logo{display:flex;align-items:center;justify-content:center;border-radius:50%;background:#e8eef9;color:#0b57d0;font-weight:600}\
+span.logo::before{content:attr(data-initial)}\
+.backup{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid #e3e5e8;font-size:.95rem}";
 
 /// A complete, self-contained HTML document with the layer's look.
 pub(crate) fn page(title: &str, body_html: &str) -> String {
@@ -59,8 +67,30 @@ fn protect<B>(mut response: Response<B>, content_type: &'static str) -> Response
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(CSP),
     );
+    response
+}
+
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
+
+/// Lets a page also show images from `origins` (the chooser's provider logos at https URLs).
+pub(crate) fn allow_images_from(
+    mut response: Response<PageBody>,
+    origins: &[String],
+) -> Response<PageBody> {
+    if origins.is_empty() {
+        return response;
+    }
+    let csp = CSP.replace(
+        "img-src 'self' data:",
+        &format!("img-src 'self' data: {}", origins.join(" ")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     response
 }
 
@@ -188,6 +218,18 @@ mod tests {
 
     async fn text(r: Response<PageBody>) -> String {
         String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn logo_origins_extend_only_img_src() {
+        let page = html_response(StatusCode::OK, String::new());
+        let same = allow_images_from(page, &[]);
+        assert_eq!(same.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+        let logos = allow_images_from(same, &["https://cdn.example.com".to_owned()]);
+        assert_eq!(
+            logos.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https://cdn.example.com; form-action 'self'; frame-ancestors 'none'"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,332 @@
+//! Accounts: one account of the app per person, whichever way they sign in.
+//!
+//!     cargo run -p accounts      # http://127.0.0.1:3002
+//!
+//! After verifying a login, the layer asks an account resolver which of the app's accounts the
+//! identity belongs to. Here that is a `LinkingResolver` over `InMemoryAccounts` (an app puts
+//! its database behind `AccountRepository` instead), seeded with two accounts an administrator
+//! created:
+//!
+//! - `alice`, email `alice@example.test`: the embedded provider's alice has that verified
+//!   email, so her first "Company SSO" sign-in is linked to this account;
+//! - `root`, no provider at all: the break-glass login at `/login/local` (password printed at
+//!   start-up), signed in with `OidcLayer::sign_in_local`.
+//!
+//! Neither provider admits new users, so bob (unverified email), carol and dana are refused
+//! until a signed-in user links them on the "Linked accounts" page. Unlinking the last way
+//! into an account is refused.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use oidc_layer::accounts::{Account, AccountRepository, InMemoryAccounts, LinkingResolver};
+use oidc_layer::testkit::{TestProvider, TestUser};
+use oidc_layer::{Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder};
+use subtle::ConstantTimeEq;
+
+const APP_URL: &str = "http://127.0.0.1:3002";
+
+#[derive(Clone)]
+struct App {
+    layer: OidcLayer,
+    accounts: Arc<LinkingResolver<InMemoryAccounts>>,
+    /// The account of the break-glass login, and its password.
+    root_account: Arc<str>,
+    root_password: Arc<str>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProviderForm {
+    provider: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} · accounts demo</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}}\
+a.button,button{{display:inline-block;font:inherit;line-height:1.5;padding:.45rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}\
+button.secondary{{background:#fff;color:#0b57d0}}form{{display:inline;margin:0}}\
+table{{border-collapse:collapse;width:100%;margin:1rem 0}}th,td{{text-align:left;padding:.5rem;border-bottom:1px solid #ddd}}\
+code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inherit;padding:.3rem}}\
+.error{{background:#fdecea;border:1px solid #d93025;border-radius:8px;padding:.75rem 1rem}}</style>\
+</head><body><main>{body}</main></body></html>",
+        escape(title)
+    ))
+}
+
+/// Whether a form post comes from this app's own pages (as the layer checks its own routes).
+fn same_origin(headers: &HeaderMap) -> bool {
+    match headers.get("sec-fetch-site") {
+        Some(site) => site == "same-origin",
+        None => headers.get(header::ORIGIN).is_some_and(|o| o == APP_URL),
+    }
+}
+
+/// The signed-in person's account: the session carries its id (chosen by the resolver, or
+/// given to `sign_in_local`).
+async fn account_of(app: &App, identity: &Identity) -> Option<Account> {
+    let id = identity.account()?;
+    app.accounts.repository().find(id).await.ok().flatten()
+}
+
+fn provider_name(app: &App, slug: &str) -> String {
+    let config = app.layer.config();
+    match config.providers().iter().find(|p| p.slug() == slug) {
+        Some(p) => p.name().to_owned(),
+        None if slug == "local" => "the local login".to_owned(),
+        None => slug.to_owned(),
+    }
+}
+
+async fn home(State(app): State<App>, identity: Option<Identity>) -> Html<String> {
+    let Some(id) = identity else {
+        return page(
+            "Home",
+            "<h1>Accounts demo</h1><p id=\"status\">You are not signed in.</p>\
+<p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=/linked\">Sign in</a> \
+<a href=\"/auth/login?backup=1\">Administrator sign-in</a></p>\
+<p>Try alice at Company SSO (linked to the account <code>alice</code> by her verified email), \
+then bob or carol (refused: unknown to this app), or root at the administrator sign-in.</p>",
+        );
+    };
+    let account = account_of(&app, &id).await;
+    page(
+        "Home",
+        &format!(
+            "<h1>Accounts demo</h1><p id=\"status\">Signed in as <strong>{user}</strong> with {provider} \
+(subject <code>{sub}</code>).</p><p>Account id: <code id=\"account\">{account}</code></p>\
+<div><a class=\"button\" href=\"/linked\">Linked accounts</a> \
+<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" class=\"secondary\">Sign out</button></form></div>",
+            user = escape(id.username()),
+            provider = escape(&provider_name(&app, id.provider())),
+            sub = escape(id.sub()),
+            account = escape(account.as_ref().map_or("none", |a| a.id.as_str())),
+        ),
+    )
+}
+
+async fn linked_page(app: &App, identity: &Identity, error: Option<&str>) -> Response {
+    let Some(account) = account_of(app, identity).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            page("Linked accounts", "<h1>No account</h1>"),
+        )
+            .into_response();
+    };
+    let rows: String = app
+        .layer
+        .config()
+        .providers()
+        .iter()
+        .map(|p| {
+            let (slug, name) = (escape(p.slug()), escape(p.name()));
+            match account.identity_of(p.slug()) {
+                Some(linked) => format!(
+                    "<tr><td>{name}</td><td><code>{sub}</code></td><td><form method=\"post\" action=\"/linked/unlink\">\
+<input type=\"hidden\" name=\"provider\" value=\"{slug}\">\
+<button type=\"submit\" class=\"secondary\" id=\"unlink-{slug}\">Unlink</button></form></td></tr>",
+                    sub = escape(&linked.sub),
+                ),
+                // The layer links the identity the user signs in with next to the account of
+                // their session (same-origin POST only), then brings them back here.
+                None => format!(
+                    "<tr><td>{name}</td><td>not linked</td><td>\
+<form method=\"post\" action=\"/auth/link?provider={slug}&amp;return_to=/linked\">\
+<button type=\"submit\" id=\"link-{slug}\">Link account</button></form></td></tr>"
+                ),
+            }
+        })
+        .collect();
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        "Linked accounts",
+        &format!(
+            "<h1>Linked accounts</h1><p>Account <code>{id}</code> (<strong>{user}</strong>). \
+Local password: {password}.</p>{error}\
+<table><thead><tr><th>Provider</th><th>Subject</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
+<p><a href=\"/\">Home</a></p>",
+            id = escape(&account.id),
+            user = escape(&account.username),
+            password = if account.has_local_login { "yes" } else { "no" },
+        ),
+    )
+    .into_response()
+}
+
+async fn linked(State(app): State<App>, identity: Identity) -> Response {
+    linked_page(&app, &identity, None).await
+}
+
+async fn unlink(
+    State(app): State<App>,
+    identity: Identity,
+    headers: HeaderMap,
+    Form(form): Form<ProviderForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let Some(account) = account_of(&app, &identity).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Refused when it is the account's last way in (no password, no other provider).
+    match app.accounts.unlink(&account.id, &form.provider).await {
+        Ok(()) => Redirect::to("/linked").into_response(),
+        Err(e) => {
+            let message = format!("Not unlinked: {e}.");
+            let mut response = linked_page(&app, &identity, Some(&message)).await;
+            *response.status_mut() = StatusCode::CONFLICT;
+            response
+        }
+    }
+}
+
+async fn local_form() -> Html<String> {
+    page(
+        "Administrator sign-in",
+        "<h1>Administrator sign-in</h1><p>The break-glass login, for when the identity providers are unavailable.</p>\
+<form id=\"local-login\" method=\"post\" action=\"/login/local\" style=\"display:block\">\
+<p><label>Username <input name=\"username\" autocomplete=\"username\" required></label></p>\
+<p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+<button type=\"submit\">Sign in</button></form>",
+    )
+}
+
+async fn local_submit(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(credentials): Form<Credentials>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let ok = credentials.username == "root"
+        && bool::from(
+            credentials
+                .password
+                .as_bytes()
+                .ct_eq(app.root_password.as_bytes()),
+        );
+    if !ok {
+        let body =
+            "<h1>Wrong username or password</h1><p><a href=\"/login/local\">Try again</a></p>";
+        return (
+            StatusCode::UNAUTHORIZED,
+            page("Administrator sign-in", body),
+        )
+            .into_response();
+    }
+    let user = LocalUser {
+        username: "root".into(),
+        account: Some(app.root_account.to_string()),
+        name: Some("Root administrator".into()),
+        ..LocalUser::default()
+    };
+    match app.layer.sign_in_local(user).await {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/linked")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot sign in: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().init();
+    // Two embedded development providers; in a real app, say, Keycloak and Google.
+    let company = TestProvider::builder()
+        .allow_any_loopback_redirect()
+        .start() // users alice, bob and carol
+        .await?;
+    let partner = TestProvider::builder()
+        .allow_any_loopback_redirect()
+        .users([TestUser::new("dana", "p-77-dana")
+            .claim("email", "dana@partner.test")
+            .claim("email_verified", true)])
+        .start()
+        .await?;
+
+    // The accounts an administrator created; in a real app, the app's users table.
+    let store = InMemoryAccounts::new();
+    store.add_account("alice", Some("alice@example.test"), false);
+    let root = store.add_account("root", None, true);
+    let accounts = Arc::new(LinkingResolver::new(store));
+
+    let config = OidcConfig::builder()
+        .external_url(APP_URL)
+        .public_paths(["/"])
+        .backup_login_path("/login/local")
+        .provider(
+            ProviderBuilder::new("Company SSO")
+                .issuer(company.issuer())
+                .client_id(company.client_id())
+                .client_secret(company.client_secret())
+                .allow_new_users(false),
+        )
+        .provider(
+            ProviderBuilder::new("Partner login")
+                .issuer(partner.issuer())
+                .client_id(partner.client_id())
+                .client_secret(partner.client_secret())
+                .allow_new_users(false),
+        )
+        .build()?;
+    let layer = OidcLayer::new(config).with_account_resolver(accounts.clone());
+
+    let mut bytes = [0u8; 9];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no system randomness: {e}"))?;
+    let root_password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+
+    let state = App {
+        layer: layer.clone(),
+        accounts,
+        root_account: root.id.into(),
+        root_password: root_password.clone().into(),
+    };
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/linked", get(linked))
+        .route("/linked/unlink", post(unlink))
+        .route("/login/local", get(local_form).post(local_submit))
+        .with_state(state)
+        .layer(layer);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3002").await?;
+    println!("accounts demo: open {APP_URL}/");
+    // A one-off development password, shown once to the person who started the demo.
+    println!("break-glass login: {APP_URL}/login/local (user root, password {root_password})");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
