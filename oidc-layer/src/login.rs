@@ -98,10 +98,18 @@ pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
             // a logo, the name's first letter (drawn by CSS, hidden from screen readers) keeps
             // the rows aligned.
             let logo = match p.settings.logo.as_deref() {
-                Some(src) => format!(
-                    "<img class=\"logo\" src=\"{}\" alt=\"\" width=\"28\" height=\"28\">",
-                    escape(src)
-                ),
+                Some(src) => {
+                    // A `/path` logo is the app's own file: behind the external URL's prefix.
+                    let src = if src.starts_with('/') {
+                        format!("{}{src}", shared.config.external.base_path)
+                    } else {
+                        src.to_owned()
+                    };
+                    format!(
+                        "<img class=\"logo\" src=\"{}\" alt=\"\" width=\"28\" height=\"28\">",
+                        escape(&src)
+                    )
+                }
                 None => format!(
                     "<span class=\"logo\" aria-hidden=\"true\" data-initial=\"{}\"></span>",
                     escape(&initial(&p.settings.name))

@@ -96,7 +96,7 @@ where
                             "This page needs the `{role}` role, which your account does not have."
                         ),
                     )
-                    .with_link("Home", "/".to_owned())
+                    .with_link("Home", relative_root(request.uri().path()))
                     .into_response(html)
                     .map(ResponseBody::page))
                 }
@@ -115,5 +115,29 @@ where
                 }
             }
         }))
+    }
+}
+
+/// A link to the app's root relative to `path`, so it stays right when a proxy serves the app
+/// under a path prefix the app does not see (`/a/b` -> `../`, `/a` -> `./`).
+fn relative_root(path: &str) -> String {
+    let depth = path.trim_start_matches('/').matches('/').count();
+    if depth == 0 {
+        "./".to_owned()
+    } else {
+        "../".repeat(depth)
+    }
+}
+
+#[cfg(test)]
+mod relative_root_tests {
+    use super::relative_root;
+
+    #[test]
+    fn points_at_the_app_root_from_any_depth() {
+        assert_eq!(relative_root("/"), "./");
+        assert_eq!(relative_root("/admin"), "./");
+        assert_eq!(relative_root("/admin/"), "../");
+        assert_eq!(relative_root("/a/b/c"), "../../");
     }
 }
