@@ -44,9 +44,13 @@ fn answer(status: StatusCode, error: Option<(&str, &str)>) -> Response<PageBody>
     response
 }
 
-fn invalid(description: &str) -> Response<PageBody> {
+/// A refusal: `400` with `{"error": "invalid_request", "error_description": ...}`.
+pub(crate) fn invalid(description: &str) -> Response<PageBody> {
     tracing::warn!(reason = description, "back-channel logout refused");
-    answer(StatusCode::BAD_REQUEST, Some(("invalid_request", description)))
+    answer(
+        StatusCode::BAD_REQUEST,
+        Some(("invalid_request", description)),
+    )
 }
 
 /// Handles a back-channel logout request whose body has been read (at most
@@ -62,7 +66,10 @@ pub(crate) async fn backchannel_logout(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form {
         return invalid("the body must be application/x-www-form-urlencoded");
     }
@@ -95,7 +102,11 @@ pub(crate) async fn backchannel_logout(
     };
     let claims = match provider
         .client
-        .verify_logout_token(&discovered, &token, JTI_MEMORY - shared.config.clock_leeway.min(JTI_MEMORY / 2))
+        .verify_logout_token(
+            &discovered,
+            &token,
+            JTI_MEMORY - shared.config.clock_leeway.min(JTI_MEMORY / 2),
+        )
         .await
     {
         Ok(claims) => claims,
@@ -118,7 +129,11 @@ pub(crate) async fn backchannel_logout(
     };
     match shared.store.delete_tagged(&tag).await {
         Ok(count) => {
-            tracing::info!(sessions = count, by_sid = claims.sid.is_some(), "back-channel logout");
+            tracing::info!(
+                sessions = count,
+                by_sid = claims.sid.is_some(),
+                "back-channel logout"
+            );
             answer(StatusCode::OK, None)
         }
         Err(e) => {
@@ -127,7 +142,10 @@ pub(crate) async fn backchannel_logout(
             shared.logout_jtis.invalidate(&replay_key).await;
             answer(
                 StatusCode::BAD_REQUEST,
-                Some(("temporarily_unavailable", "sessions cannot be deleted right now")),
+                Some((
+                    "temporarily_unavailable",
+                    "sessions cannot be deleted right now",
+                )),
             )
         }
     }

@@ -14,7 +14,7 @@ use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::cookies::CookieSettings;
 use crate::http_client::HttpClient;
 use crate::provider::{Provider, ProviderError};
-use crate::refresh::{UPKEEP_REUSE, Upkeep};
+use crate::refresh::{UPKEEP_REUSE, Upkeep, UpkeepKey};
 use crate::service::OidcService;
 use crate::session::SessionData;
 
@@ -45,7 +45,7 @@ pub(crate) struct Durable {
     /// States already used at the callback (replay defence), kept as long as an attempt lives.
     pub(crate) used_states: moka::future::Cache<String, ()>,
     /// Session upkeep in flight or just done (see [`crate::refresh`]).
-    pub(crate) upkeeps: moka::future::Cache<session_store::SessionId, Upkeep>,
+    pub(crate) upkeeps: moka::future::Cache<UpkeepKey, Upkeep>,
     /// `jti`s of accepted logout tokens (replay defence), per issuer.
     pub(crate) logout_jtis: moka::future::Cache<String, ()>,
     pub(crate) http: HttpClient,
@@ -61,7 +61,7 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore<SessionData>>,
     pub(crate) accounts: Arc<dyn AccountResolver>,
     pub(crate) used_states: moka::future::Cache<String, ()>,
-    pub(crate) upkeeps: moka::future::Cache<session_store::SessionId, Upkeep>,
+    pub(crate) upkeeps: moka::future::Cache<UpkeepKey, Upkeep>,
     pub(crate) logout_jtis: moka::future::Cache<String, ()>,
 }
 

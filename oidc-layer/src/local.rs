@@ -55,7 +55,11 @@ impl OidcLayer {
         let now = SystemTime::now();
         // The role order of any provider applies to local users too (an `admin` is `trusted`).
         let mut implied: Vec<String> = Vec::new();
-        for map in shared.providers.iter().filter_map(|p| p.settings.role_map.as_ref()) {
+        for map in shared
+            .providers
+            .iter()
+            .filter_map(|p| p.settings.role_map.as_ref())
+        {
             for role in map.implied_by(&user.roles) {
                 if !implied.contains(&role) && !user.roles.contains(&role) {
                     implied.push(role);

@@ -109,11 +109,7 @@ fn done_page(shared: &Shared) -> Response<PageBody> {
 }
 
 /// The provider's logout URL for this session, or `None` when it has none (or is down).
-async fn end_session_url(
-    shared: &Shared,
-    data: &SessionData,
-    state: &str,
-) -> Option<String> {
+async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Option<String> {
     let (_, provider) = shared.provider(data.identity.provider())?;
     let id_token = data.id_token.as_deref()?;
     let settings: &ProviderConfig = &provider.settings;

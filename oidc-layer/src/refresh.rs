@@ -5,7 +5,11 @@
 //! upkeep (moka's `get_with` coalesces them), which re-reads the record first, so with rotating
 //! refresh tokens no request ever redeems a spent token and a request that lost the race simply
 //! gets the refreshed record. Outcomes are kept for [`UPKEEP_REUSE`], which also spaces out
-//! retries while the provider is unreachable.
+//! refreshes (a refresh margin longer than the provider's token lifetime makes every refreshed
+//! token due at once) and retries while the provider is unreachable. An outcome is never reused
+//! past an access token's expiry, though (see [`UpkeepKey`]): a session kept through a failed
+//! refresh ends once its token has expired, and a token that expires sooner than the outcome
+//! is kept is refreshed again instead of being handed out expired.
 //!
 //! Single-flight is per process: instances sharing a store across machines can still race on a
 //! refresh (see the README's multi-instance notes).
@@ -33,6 +37,24 @@ pub(crate) enum Upkeep {
     Ended,
 }
 
+/// What an upkeep outcome is shared and reused for: one session, while the access token it was
+/// read with is live; once that token has expired, only requests that read that same expired
+/// token share an outcome (the next expired token gets its own upkeep).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct UpkeepKey {
+    id: SessionId,
+    expired_token: Option<SystemTime>,
+}
+
+impl UpkeepKey {
+    fn new(id: &SessionId, seen: &Record<SessionData>, now: SystemTime) -> Self {
+        Self {
+            id: id.clone(),
+            expired_token: seen.data.access_expires_at.filter(|at| now >= *at),
+        }
+    }
+}
+
 /// Whether `record` needs upkeep at `now` (cheap: two comparisons; the hot-path check).
 pub(crate) fn due(shared: &Shared, record: &Record<SessionData>, now: SystemTime) -> bool {
     session::needs_refresh(&shared.config, &record.data, now)
@@ -45,10 +67,8 @@ pub(crate) async fn upkeep(
     id: &SessionId,
     seen: Arc<Record<SessionData>>,
 ) -> Upkeep {
-    shared
-        .upkeeps
-        .get_with_by_ref(id, run(shared, id, seen))
-        .await
+    let key = UpkeepKey::new(id, &seen, SystemTime::now());
+    shared.upkeeps.get_with(key, run(shared, id, seen)).await
 }
 
 async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) -> Upkeep {
@@ -80,10 +100,16 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
             Err(Failed::Unreachable(why)) => {
                 let expired = data.access_expires_at.is_none_or(|at| now >= at);
                 if config.refresh_failure == RefreshFailure::End || expired {
-                    tracing::warn!(why, "refresh failed and the access token is due; ending the session");
+                    tracing::warn!(
+                        why,
+                        "refresh failed and the access token is due; ending the session"
+                    );
                     return end(shared, id).await;
                 }
-                tracing::warn!(why, "refresh failed; keeping the session until its access token expires");
+                tracing::warn!(
+                    why,
+                    "refresh failed; keeping the session until its access token expires"
+                );
                 return Upkeep::Keep(record);
             }
         }
@@ -147,9 +173,9 @@ async fn refresh_tokens(
         ProviderError::Unavailable(_) | ProviderError::BadResponse(_) => {
             Failed::Unreachable(e.to_string())
         }
-        ProviderError::Rejected { .. } | ProviderError::InvalidToken(_) | ProviderError::BadMetadata(_) => {
-            Failed::End(e.to_string())
-        }
+        ProviderError::Rejected { .. }
+        | ProviderError::InvalidToken(_)
+        | ProviderError::BadMetadata(_) => Failed::End(e.to_string()),
     })?;
     let mut data = data.clone();
     if let Some((raw, claims)) = refreshed.id_token {

@@ -126,7 +126,9 @@ where
     let (mut parts, body) = request.into_parts();
     if parts.uri.path() == shared.routes.backchannel_logout {
         // The only route of the layer that reads a body (the provider's logout token).
-        return Ok(page(Box::pin(backchannel_route(&shared, &parts, body)).await));
+        return Ok(page(
+            Box::pin(backchannel_route(&shared, &parts, body)).await,
+        ));
     }
     // Cold paths are boxed so the hot path's future stays small (the callback's state machine
     // is kilobytes; inlining it would make every authenticated request allocate and move it).
@@ -257,17 +259,8 @@ where
         Ok(collected) => {
             backchannel::backchannel_logout(shared, &parts.headers, &collected.to_bytes()).await
         }
-        Err(_) => {
-            tracing::warn!("back-channel logout body unreadable or too large");
-            let mut response = Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request too large",
-                "The logout request body is too large or unreadable.",
-            )
-            .into_json_response();
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
-        }
+        // A 400 with the JSON error body of every other refusal (Back-Channel Logout 2.8).
+        Err(_) => backchannel::invalid("the request body is too large or unreadable"),
     }
 }
 

@@ -195,4 +195,182 @@ mod tests {
         assert_eq!(back.identity, data.identity);
         assert_eq!(back.identity.claims()["groups"][0], "g");
     }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn config(
+        change: impl FnOnce(crate::OidcConfigBuilder) -> crate::OidcConfigBuilder,
+    ) -> OidcConfig {
+        change(
+            OidcConfig::builder()
+                .issuer("https://id.example.com")
+                .client_id("app")
+                .external_url("https://app.example.com"),
+        )
+        .build()
+        .unwrap()
+    }
+
+    /// A point in time well after the epoch, so that `last_seen` defaults are "before".
+    fn t(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + seconds)
+    }
+
+    /// A session created at `t(0)`, seen at `t(0)`, with a refresh token and an access token
+    /// expiring at `t(300)`.
+    fn data() -> SessionData {
+        let claims = serde_json::json!({"iss": "i", "sub": "s"})
+            .as_object()
+            .unwrap()
+            .clone();
+        SessionData {
+            identity: Identity::from_claims(claims).unwrap(),
+            sid: None,
+            id_token: Some("id".into()),
+            access_token: Some(AccessToken::new("at".into())),
+            refresh_token: Some("rt".into()),
+            access_expires_at: Some(t(300)),
+            created_at: t(0),
+            last_seen: t(0),
+        }
+    }
+
+    #[test]
+    fn deadline_is_the_max_age_by_default() {
+        let c = config(|b| b);
+        assert_eq!(c.session_max_age, 12 * HOUR);
+        // The access token's expiry does not end a session that can refresh it.
+        assert_eq!(deadline(&c, &data()), t(0) + 12 * HOUR);
+        let c = config(|b| b.session_max_age(2 * HOUR));
+        assert_eq!(deadline(&c, &data()), t(0) + 2 * HOUR);
+        // Activity does not extend the maximum age.
+        let seen_late = SessionData {
+            last_seen: t(0) + 3 * HOUR,
+            ..data()
+        };
+        assert_eq!(deadline(&c, &seen_late), t(0) + 2 * HOUR);
+        // The maximum age is at least a minute.
+        let c = config(|b| b.session_max_age(Duration::from_secs(5)));
+        assert_eq!(deadline(&c, &data()), t(0) + MINUTE);
+    }
+
+    #[test]
+    fn deadline_follows_the_access_token_only_without_a_refresh_token() {
+        let no_refresh = SessionData {
+            refresh_token: None,
+            ..data()
+        };
+        let c = config(|b| b);
+        assert!(c.session_follows_token, "the default");
+        assert_eq!(deadline(&c, &no_refresh), t(300));
+        assert_eq!(deadline(&c, &data()), t(0) + 12 * HOUR);
+        // An access token outliving the maximum age does not extend it.
+        let long_token = SessionData {
+            access_expires_at: Some(t(0) + 24 * HOUR),
+            ..no_refresh.clone()
+        };
+        assert_eq!(deadline(&c, &long_token), t(0) + 12 * HOUR);
+        // No `expires_in` from the provider: the maximum age.
+        let unknown_expiry = SessionData {
+            access_expires_at: None,
+            ..no_refresh.clone()
+        };
+        assert_eq!(deadline(&c, &unknown_expiry), t(0) + 12 * HOUR);
+        // Opted out: the session lasts its maximum age whatever the token.
+        let c = config(|b| b.session_follows_token(false));
+        assert_eq!(deadline(&c, &no_refresh), t(0) + 12 * HOUR);
+    }
+
+    #[test]
+    fn deadline_with_an_idle_timeout() {
+        let c = config(|b| b.session_idle_timeout(30 * MINUTE));
+        assert_eq!(c.session_idle_timeout, Some(30 * MINUTE));
+        assert_eq!(deadline(&c, &data()), t(0) + 30 * MINUTE);
+        // Activity moves the idle deadline...
+        let active = SessionData {
+            last_seen: t(0) + HOUR,
+            ..data()
+        };
+        assert_eq!(deadline(&c, &active), t(0) + HOUR + 30 * MINUTE);
+        // ...but never past the maximum age.
+        let c = config(|b| b.session_idle_timeout(30 * MINUTE).session_max_age(HOUR));
+        assert_eq!(deadline(&c, &active), t(0) + HOUR);
+        // Records written before `last_seen` existed deserialize it as the epoch: the idle
+        // timeout then counts from the login, not from 1970.
+        let c = config(|b| b.session_idle_timeout(30 * MINUTE));
+        let old_record = SessionData {
+            last_seen: SystemTime::UNIX_EPOCH,
+            ..data()
+        };
+        assert_eq!(deadline(&c, &old_record), t(0) + 30 * MINUTE);
+        // Idle timeout and access expiry (no refresh token): the earlier one.
+        let no_refresh = SessionData {
+            refresh_token: None,
+            ..data()
+        };
+        assert_eq!(deadline(&c, &no_refresh), t(300));
+        let c = config(|b| b.session_idle_timeout(MINUTE));
+        assert_eq!(deadline(&c, &no_refresh), t(60));
+        // The idle timeout is at least a minute.
+        let c = config(|b| b.session_idle_timeout(Duration::from_secs(1)));
+        assert_eq!(c.session_idle_timeout, Some(MINUTE));
+        assert_eq!(deadline(&c, &data()), t(60));
+    }
+
+    #[test]
+    fn touch_is_written_every_tenth_of_the_idle_timeout() {
+        let c = config(|b| b);
+        for now in [t(0), t(59), t(3600), t(0) + 24 * HOUR] {
+            assert!(!needs_touch(&c, &data(), now), "no idle timeout, no writes");
+        }
+        let c = config(|b| b.session_idle_timeout(10 * MINUTE));
+        assert!(!needs_touch(&c, &data(), t(0)));
+        assert!(!needs_touch(&c, &data(), t(59)));
+        assert!(needs_touch(&c, &data(), t(60)));
+        assert!(needs_touch(&c, &data(), t(599)));
+        let seen = SessionData {
+            last_seen: t(100),
+            ..data()
+        };
+        assert!(!needs_touch(&c, &seen, t(159)));
+        assert!(needs_touch(&c, &seen, t(160)));
+        // A clock that went backwards (last seen "in the future") writes nothing.
+        assert!(!needs_touch(&c, &seen, t(50)));
+        // An epoch `last_seen` (old record) counts from the login.
+        let old_record = SessionData {
+            last_seen: SystemTime::UNIX_EPOCH,
+            ..data()
+        };
+        assert!(!needs_touch(&c, &old_record, t(30)));
+        assert!(needs_touch(&c, &old_record, t(60)));
+    }
+
+    #[test]
+    fn refresh_is_due_a_margin_before_the_access_token_expires() {
+        let c = config(|b| b);
+        assert_eq!(c.refresh_margin, MINUTE, "the default margin");
+        assert!(!needs_refresh(&c, &data(), t(0)));
+        assert!(!needs_refresh(&c, &data(), t(239)));
+        assert!(needs_refresh(&c, &data(), t(240)));
+        assert!(needs_refresh(&c, &data(), t(300)));
+        assert!(needs_refresh(&c, &data(), t(0) + 24 * HOUR));
+        let c = config(|b| b.refresh_margin(Duration::ZERO));
+        assert!(!needs_refresh(&c, &data(), t(299)));
+        assert!(needs_refresh(&c, &data(), t(300)));
+        // The margin is at most an hour.
+        let c = config(|b| b.refresh_margin(10 * HOUR));
+        assert_eq!(c.refresh_margin, HOUR);
+        // Nothing to refresh with, or no known expiry: never due.
+        let no_refresh = SessionData {
+            refresh_token: None,
+            ..data()
+        };
+        assert!(!needs_refresh(&c, &no_refresh, t(0) + 24 * HOUR));
+        let unknown_expiry = SessionData {
+            access_expires_at: None,
+            ..data()
+        };
+        assert!(!needs_refresh(&c, &unknown_expiry, t(0) + 24 * HOUR));
+    }
 }

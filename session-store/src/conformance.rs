@@ -465,12 +465,19 @@ pub async fn tags_round_trip<S: SessionStore<ConformanceData>>(store: &S) {
     let id = must(CHECK, "create", store.create(record).await);
     let loaded = must(CHECK, "load", store.load(&id).await)
         .unwrap_or_else(|| panic!("{CHECK}: a just-created record is missing"));
-    assert_eq!(loaded.tags, [a.clone(), b], "{CHECK}: tags changed on the way");
+    assert_eq!(
+        loaded.tags,
+        [a.clone(), b],
+        "{CHECK}: tags changed on the way"
+    );
     let saved = must(
         CHECK,
         "save",
         store
-            .save(&id, Record::new(ConformanceData::new(CHECK), in_a_minute()).with_tags([&a]))
+            .save(
+                &id,
+                Record::new(ConformanceData::new(CHECK), in_a_minute()).with_tags([&a]),
+            )
             .await,
     );
     assert!(saved, "{CHECK}: save refused");
@@ -495,8 +502,11 @@ pub async fn delete_tagged<S: SessionStore<ConformanceData>>(store: &S) {
         "create",
         store
             .create(
-                Record::new(ConformanceData::new(format!("{CHECK}/other")), in_a_minute())
-                    .with_tags([other.clone()]),
+                Record::new(
+                    ConformanceData::new(format!("{CHECK}/other")),
+                    in_a_minute(),
+                )
+                .with_tags([other.clone()]),
             )
             .await,
     );
@@ -504,10 +514,17 @@ pub async fn delete_tagged<S: SessionStore<ConformanceData>>(store: &S) {
         CHECK,
         "create",
         store
-            .create(Record::new(ConformanceData::new(format!("{CHECK}/none")), in_a_minute()))
+            .create(Record::new(
+                ConformanceData::new(format!("{CHECK}/none")),
+                in_a_minute(),
+            ))
             .await,
     );
-    let unknown = must(CHECK, "delete_tagged unknown", store.delete_tagged(&unique_tag(CHECK, "unknown")).await);
+    let unknown = must(
+        CHECK,
+        "delete_tagged unknown",
+        store.delete_tagged(&unique_tag(CHECK, "unknown")).await,
+    );
     assert_eq!(unknown, 0, "{CHECK}: an unknown tag deleted records");
 
     let deleted = must(CHECK, "delete_tagged", store.delete_tagged(&shared).await);
@@ -526,9 +543,16 @@ pub async fn delete_tagged<S: SessionStore<ConformanceData>>(store: &S) {
     }
     for id in [&untouched, &untagged] {
         let loaded = must(CHECK, "load", store.load(id).await);
-        assert!(loaded.is_some(), "{CHECK}: a record without the tag was deleted");
+        assert!(
+            loaded.is_some(),
+            "{CHECK}: a record without the tag was deleted"
+        );
     }
-    let again = must(CHECK, "delete_tagged again", store.delete_tagged(&shared).await);
+    let again = must(
+        CHECK,
+        "delete_tagged again",
+        store.delete_tagged(&shared).await,
+    );
     assert_eq!(again, 0, "{CHECK}: a second delete_tagged deleted records");
     must(CHECK, "cleanup", store.delete_tagged(&other).await);
 }
@@ -549,18 +573,27 @@ pub async fn delete_tagged_follows_saves<S: SessionStore<ConformanceData>>(store
         CHECK,
         "save",
         store
-            .save(&id, Record::new(ConformanceData::new(CHECK), in_a_minute()).with_tags([&new]))
+            .save(
+                &id,
+                Record::new(ConformanceData::new(CHECK), in_a_minute()).with_tags([&new]),
+            )
             .await,
     );
     assert!(saved, "{CHECK}: save refused");
     let by_old = must(CHECK, "delete_tagged old", store.delete_tagged(&old).await);
-    assert_eq!(by_old, 0, "{CHECK}: a tag removed by a save still deletes the record");
+    assert_eq!(
+        by_old, 0,
+        "{CHECK}: a tag removed by a save still deletes the record"
+    );
     assert!(
         must(CHECK, "load", store.load(&id).await).is_some(),
         "{CHECK}: the record was deleted by a tag it no longer has"
     );
     let by_new = must(CHECK, "delete_tagged new", store.delete_tagged(&new).await);
-    assert_eq!(by_new, 1, "{CHECK}: a tag added by a save does not delete the record");
+    assert_eq!(
+        by_new, 1,
+        "{CHECK}: a tag added by a save does not delete the record"
+    );
     assert!(
         must(CHECK, "load", store.load(&id).await).is_none(),
         "{CHECK}: the record survived delete_tagged"

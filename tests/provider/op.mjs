@@ -13,6 +13,7 @@
 //   OP_REDIRECT_URIS             comma list                 (http://127.0.0.1:3000/auth/oidc)
 //   OP_POST_LOGOUT_REDIRECT_URIS comma list                 (http://127.0.0.1:3000/,http://127.0.0.1:3000/logged-out)
 //   OP_BACKCHANNEL_LOGOUT_URI    enables back-channel logout for the client when set
+//   OP_RP_LOGOUT                 0 = no RP-initiated logout: no end_session_endpoint in discovery (Authelia-like) (1)
 //   OP_ACCESS_TOKEN_TTL          seconds                    (300)
 //   OP_ID_TOKEN_TTL              seconds                    (3600)
 //   OP_REFRESH_TOKEN_TTL         seconds                    (86400)
@@ -54,6 +55,7 @@ const CLIENT_SECRET = env.OP_CLIENT_SECRET || 'test-secret';
 const REDIRECT_URIS = list(env.OP_REDIRECT_URIS, 'http://127.0.0.1:3000/auth/oidc');
 const POST_LOGOUT_REDIRECT_URIS = list(env.OP_POST_LOGOUT_REDIRECT_URIS, 'http://127.0.0.1:3000/,http://127.0.0.1:3000/logged-out');
 const BACKCHANNEL_LOGOUT_URI = env.OP_BACKCHANNEL_LOGOUT_URI || '';
+const RP_LOGOUT = flag(env.OP_RP_LOGOUT, true);
 const ACCESS_TOKEN_TTL = num(env.OP_ACCESS_TOKEN_TTL, 300);
 const ID_TOKEN_TTL = num(env.OP_ID_TOKEN_TTL, 3600);
 const REFRESH_TOKEN_TTL = num(env.OP_REFRESH_TOKEN_TTL, 86400);
@@ -115,7 +117,7 @@ const client = {
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
   redirect_uris: REDIRECT_URIS,
-  post_logout_redirect_uris: POST_LOGOUT_REDIRECT_URIS,
+  ...(RP_LOGOUT ? { post_logout_redirect_uris: POST_LOGOUT_REDIRECT_URIS } : {}),
   id_token_signed_response_alg: 'RS256',
 };
 if (BACKCHANNEL_LOGOUT_URI) {
@@ -151,7 +153,7 @@ const configuration = {
 
   features: {
     devInteractions: { enabled: false }, // replaced by the /interaction handlers below
-    rpInitiatedLogout: { enabled: true },
+    rpInitiatedLogout: { enabled: RP_LOGOUT },
     backchannelLogout: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ use crate::{AppListener, REQUEST_TIMEOUT, SETUP_COMMAND, provider_dir};
 const OP_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How many lines of the provider's output are kept for failure messages.
 const OP_LOG_TAIL: usize = 200;
+/// How long [`Op::sync_log`] waits for the provider's log line of its marker request.
+const OP_LOG_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings of one provider instance; each field maps to an `OP_*` variable of `op.mjs`.
 #[derive(Debug, Clone)]
@@ -157,6 +160,8 @@ pub struct Op {
     client_secret: String,
     discovery: serde_json::Value,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Every line since the start (the tail above is for failure messages).
+    history: Arc<Mutex<Vec<String>>>,
     _child: Child,
 }
 
@@ -206,8 +211,9 @@ impl Op {
         };
 
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(OP_LOG_TAIL)));
+        let history = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr is piped");
-        tokio::spawn(forward_lines(stderr, "op", log.clone()));
+        tokio::spawn(forward_lines(stderr, "op", log.clone(), history.clone()));
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut stdout = BufReader::new(stdout).lines();
 
@@ -216,7 +222,7 @@ impl Op {
                 if let Some(json) = line.strip_prefix("OP_READY ") {
                     return Some(json.to_string());
                 }
-                push_log(&log, "op", line);
+                push_log(&log, &history, "op", line);
             }
             None
         })
@@ -248,9 +254,10 @@ impl Op {
             .and_then(|p| u16::try_from(p).ok())
             .expect("OP_READY has a port");
         let log_for_stdout = log.clone();
+        let history_for_stdout = history.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = stdout.next_line().await {
-                push_log(&log_for_stdout, "op", line);
+                push_log(&log_for_stdout, &history_for_stdout, "op", line);
             }
         });
 
@@ -280,6 +287,7 @@ impl Op {
             client_secret: options.client_secret,
             discovery,
             log,
+            history,
             _child: child,
         }
     }
@@ -332,22 +340,93 @@ impl Op {
     pub fn log_tail(&self) -> String {
         tail(&self.log)
     }
+
+    /// Every line the provider printed since it started (stdout after `OP_READY`, and stderr).
+    /// Lines arrive through pipes: call [`Op::sync_log`] first to see everything up to now.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// How many of [`Op::log_lines`] contain `needle` (e.g. `"grant.success refresh_token"`).
+    pub fn count_log_lines(&self, needle: &str) -> usize {
+        self.log_lines()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
+    /// Waits until every line the provider printed before this call has been read: requests a
+    /// unique marker path and waits for its request log line (needs `log_requests`, the
+    /// default). The provider logs events and requests in order on one stream.
+    pub async fn sync_log(&self) {
+        let marker = format!(
+            "/__log-sync/{}",
+            SYNC_MARKER.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = format!("{}{marker}", self.issuer);
+        let _ = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("build the reqwest client")
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {url}: {err}"));
+        let needle = format!(" {marker} ");
+        let seen = tokio::time::timeout(OP_LOG_SYNC_TIMEOUT, async {
+            while self.count_log_lines(&needle) == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            seen.is_ok(),
+            "the provider never logged {marker} (is log_requests on?); its output:\n{}",
+            self.log_tail()
+        );
+    }
+
+    /// Stops the provider (SIGKILL) and waits until it has exited, so that its port is free for
+    /// a new provider (pass `OP_PORT` in [`OpOptions::env`] to start one on the same port).
+    /// The stopped `Op` still knows its issuer and port.
+    pub async fn stop(&mut self) {
+        if let Err(err) = self._child.kill().await {
+            panic!("could not stop the test OpenID provider: {err}");
+        }
+    }
 }
+
+/// Makes [`Op::sync_log`] markers unique within the process.
+static SYNC_MARKER: AtomicU64 = AtomicU64::new(0);
 
 async fn forward_lines(
     stream: impl AsyncRead + Unpin,
     prefix: &'static str,
     log: Arc<Mutex<VecDeque<String>>>,
+    history: Arc<Mutex<Vec<String>>>,
 ) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        push_log(&log, prefix, line);
+        push_log(&log, &history, prefix, line);
     }
 }
 
-fn push_log(log: &Mutex<VecDeque<String>>, prefix: &str, line: String) {
+fn push_log(
+    log: &Mutex<VecDeque<String>>,
+    history: &Mutex<Vec<String>>,
+    prefix: &str,
+    line: String,
+) {
     // eprintln! is captured per test (tokio's worker threads inherit the test thread's capture).
     eprintln!("[{prefix}] {line}");
+    history
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(line.clone());
     let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if log.len() == OP_LOG_TAIL {
         log.pop_front();

@@ -66,7 +66,10 @@ impl Provider {
         }
         if let Some(typ) = header.get("typ") {
             let typ = typ.as_str().unwrap_or_default().to_ascii_lowercase();
-            if !matches!(typ.as_str(), "jwt" | "logout+jwt" | "application/logout+jwt") {
+            if !matches!(
+                typ.as_str(),
+                "jwt" | "logout+jwt" | "application/logout+jwt"
+            ) {
                 return Err(format!("a `typ` of `{typ}` is not a logout token"));
             }
         }
@@ -89,10 +92,10 @@ impl Provider {
         let mut refetched = false;
         loop {
             let candidates = signing_keys(&discovered, kid, &alg);
-            if candidates
-                .iter()
-                .any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok())
-            {
+            if candidates.iter().any(|k| {
+                k.verify_signature(&alg, message.as_bytes(), &signature)
+                    .is_ok()
+            }) {
                 break;
             }
             if candidates.is_empty() && !refetched {

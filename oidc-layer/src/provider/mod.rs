@@ -3,8 +3,8 @@
 //!
 //! This module (with `tokens`) is the only place openidconnect types live.
 
-mod metadata;
 mod logout_token;
+mod metadata;
 mod tokens;
 mod userinfo;
 

@@ -287,14 +287,12 @@ fn verify<N: openidconnect::NonceVerifier>(
     access_token: &openidconnect::AccessToken,
     client_id: &str,
 ) -> Result<(), ProviderError> {
-    let claims = id_token
-        .claims(verifier, nonce)
-        .map_err(|e| match e {
-            ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            ) => ProviderError::InvalidToken(NO_MATCHING_KEY.into()),
-            other => ProviderError::InvalidToken(other.to_string()),
-        })?;
+    let claims = id_token.claims(verifier, nonce).map_err(|e| match e {
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        ) => ProviderError::InvalidToken(NO_MATCHING_KEY.into()),
+        other => ProviderError::InvalidToken(other.to_string()),
+    })?;
     // OpenID Connect Core 3.1.3.7 steps 4-5, which openidconnect leaves to the client.
     if let Some(azp) = claims.authorized_party() {
         if azp.as_str() != client_id {

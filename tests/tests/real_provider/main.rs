@@ -21,10 +21,20 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 use url::Url;
 
+mod access;
+mod accounts;
+mod backchannel;
+mod break_glass;
+mod claims;
 mod garbage;
+mod lifetime;
+mod linking;
 mod login;
 mod logout;
+mod providers;
 mod rejected;
+mod roles;
+mod site;
 
 const CALLBACK: &str = "/auth/oidc";
 
