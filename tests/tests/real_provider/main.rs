@@ -33,6 +33,7 @@ mod login;
 mod logout;
 mod providers;
 mod rejected;
+mod reload;
 mod roles;
 mod site;
 

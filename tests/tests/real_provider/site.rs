@@ -183,6 +183,7 @@ pub(crate) struct Site {
     pub(crate) app: App,
     pub(crate) op: Op,
     pub(crate) store: Arc<MemoryStore<SessionData>>,
+    pub(crate) layer: OidcLayer,
 }
 
 type Configure = Box<dyn FnOnce(OidcConfigBuilder) -> OidcConfigBuilder>;
@@ -283,7 +284,12 @@ impl SiteBuilder {
             layer = layer.with_account_resolver(resolver);
         }
         let app = App::spawn(app_router(&layer), listener);
-        Site { app, op, store }
+        Site {
+            app,
+            op,
+            store,
+            layer,
+        }
     }
 }
 
