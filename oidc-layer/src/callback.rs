@@ -251,6 +251,9 @@ async fn complete(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "code exchange or ID token validation failed");
+            provider
+                .client
+                .note_contact(!matches!(e, ProviderError::Unavailable(_)));
             let problem = match e {
                 ProviderError::Rejected { .. } => Problem::new(
                     StatusCode::BAD_REQUEST,
@@ -269,6 +272,7 @@ async fn complete(
             Failure::new(problem, Some(state))
         })?;
 
+    provider.client.note_contact(true);
     let admitted = admission::admit(shared, provider, &attempt, tokens.claims)
         .await
         .map_err(|problem| {

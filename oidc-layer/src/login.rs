@@ -182,6 +182,11 @@ pub(crate) async fn start(
             return provider_problem(&e, shared, &return_to).into_response(html);
         }
     };
+    // Cached metadata says nothing about the provider being up now.
+    if let Err(e) = provider.client.check_reachable().await {
+        tracing::warn!(error = %e, "cannot start a login: provider unreachable");
+        return provider_problem(&e, shared, &return_to).into_response(html);
+    }
     let unavailable = || {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

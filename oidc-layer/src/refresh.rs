@@ -168,8 +168,11 @@ async fn refresh_tokens(
             .refresh(&discovered, refresh_token, identity.iss(), identity.sub())
             .await
     }
-    .await
-    .map_err(|e| match e {
+    .await;
+    provider
+        .client
+        .note_contact(!matches!(refreshed, Err(ProviderError::Unavailable(_))));
+    let refreshed = refreshed.map_err(|e| match e {
         ProviderError::Unavailable(_) | ProviderError::BadResponse(_) => {
             Failed::Unreachable(e.to_string())
         }

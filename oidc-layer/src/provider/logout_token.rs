@@ -1,5 +1,5 @@
 //! Logout-token validation (OpenID Connect Back-Channel Logout 1.0, section 2.6): a signed JWT
-//! whose signature, `iss`, `aud`, `iat`, `exp`, `jti`, `events`, `sid`/`sub` and absent `nonce`
+//! whose signature, `iss`, `aud`, `iat`, `exp` (required), `jti`, `events`, `sid`/`sub` and absent `nonce`
 //! are all checked. Replay (`jti`) is the caller's job.
 
 use std::sync::Arc;
@@ -157,11 +157,13 @@ impl Provider {
         if iat < now - max_age.as_secs_f64() {
             return Err("the logout token is too old".into());
         }
-        if let Some(exp) = claims.get("exp") {
-            let exp = exp.as_f64().ok_or("`exp` is not a number")?;
-            if now > exp + leeway {
-                return Err("the logout token has expired".into());
-            }
+        // Required by Back-Channel Logout 1.0 (final), sections 2.4 and 2.6.
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .ok_or("no numeric `exp`")?;
+        if now > exp + leeway {
+            return Err("the logout token has expired".into());
         }
         let jti = text("jti").ok_or("no `jti`")?;
         let event_ok = claims

@@ -73,6 +73,29 @@ struct FetchState {
     last_jwks_refetch: Option<Instant>,
 }
 
+/// How long a successful contact with the provider vouches for it when a login starts: past
+/// that, or after a failed contact, a login start checks the provider first (at most one check
+/// at a time), so that people get the 503 page instead of a redirect to a provider that is down.
+const CONTACT_VOUCHES_FOR: Duration = Duration::from_secs(30);
+
+/// The last successful and failed contacts with the provider.
+#[derive(Debug, Default, Clone, Copy)]
+struct Contact {
+    ok: Option<Instant>,
+    failed: Option<Instant>,
+}
+
+impl Contact {
+    fn vouches(&self) -> bool {
+        match (self.ok, self.failed) {
+            (Some(ok), failed) => {
+                ok.elapsed() < CONTACT_VOUCHES_FOR && failed.is_none_or(|f| f < ok)
+            }
+            (None, _) => false,
+        }
+    }
+}
+
 /// One configured provider: lazily discovered, cached, single-flight refreshed.
 pub(crate) struct Provider {
     settings: Arc<ProviderConfig>,
@@ -80,6 +103,8 @@ pub(crate) struct Provider {
     http: HttpClient,
     cache: RwLock<Option<Arc<Discovered>>>,
     fetch: tokio::sync::Mutex<FetchState>,
+    contact: std::sync::Mutex<Contact>,
+    probe: tokio::sync::Mutex<()>,
 }
 
 impl Provider {
@@ -90,7 +115,45 @@ impl Provider {
             http,
             cache: RwLock::new(None),
             fetch: tokio::sync::Mutex::new(FetchState::default()),
+            contact: std::sync::Mutex::new(Contact::default()),
+            probe: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Records the outcome of a call to the provider (failures: it could not be reached).
+    pub(crate) fn note_contact(&self, ok: bool) {
+        if let Ok(mut contact) = self.contact.lock() {
+            if ok {
+                contact.ok = Some(Instant::now());
+            } else {
+                contact.failed = Some(Instant::now());
+            }
+        }
+    }
+
+    fn contact_vouches(&self) -> bool {
+        self.contact.lock().is_ok_and(|c| c.vouches())
+    }
+
+    /// Before sending a browser to the provider: Ok when a recent contact vouches for it,
+    /// otherwise after one quick request to its discovery document.
+    pub(crate) async fn check_reachable(&self) -> Result<(), ProviderError> {
+        if self.contact_vouches() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.probe.lock().await;
+        if self.contact_vouches() {
+            return Ok(());
+        }
+        let outcome = match self.http.get_json(&self.settings.discovery_url).await {
+            Ok((status, _)) if !status.is_server_error() => Ok(()),
+            Ok((status, _)) => Err(ProviderError::Unavailable(format!(
+                "discovery document answered {status}"
+            ))),
+            Err(e) => Err(ProviderError::from(e)),
+        };
+        self.note_contact(outcome.is_ok());
+        outcome
     }
 
     fn cached(&self) -> Option<Arc<Discovered>> {
@@ -125,7 +188,9 @@ impl Provider {
         {
             return stale.ok_or_else(|| ProviderError::Unavailable(reason.clone()));
         }
-        match self.fetch_all().await {
+        let fetched = self.fetch_all().await;
+        self.note_contact(!matches!(fetched, Err(ProviderError::Unavailable(_))));
+        match fetched {
             Ok(d) => {
                 let d = Arc::new(d);
                 self.replace(d.clone());
@@ -222,5 +287,37 @@ impl Provider {
 
     pub(crate) fn settings(&self) -> &ProviderConfig {
         &self.settings
+    }
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_recent_success_not_followed_by_a_failure_vouches() {
+        let now = Instant::now();
+        let never = Contact::default();
+        assert!(!never.vouches());
+        let ok = Contact {
+            ok: Some(now),
+            failed: None,
+        };
+        assert!(ok.vouches());
+        let failed_since = Contact {
+            ok: now.checked_sub(Duration::from_secs(1)),
+            failed: Some(now),
+        };
+        assert!(!failed_since.vouches());
+        let recovered = Contact {
+            ok: Some(now),
+            failed: now.checked_sub(Duration::from_secs(1)),
+        };
+        assert!(recovered.vouches());
+        let old = Contact {
+            ok: now.checked_sub(CONTACT_VOUCHES_FOR + Duration::from_secs(1)),
+            failed: None,
+        };
+        assert!(!old.vouches());
     }
 }

@@ -537,6 +537,20 @@ async fn hostile_logout_tokens_are_refused_and_delete_nothing() {
             })),
         ),
         (
+            "no exp (required by Back-Channel Logout 1.0)",
+            "`exp`",
+            forger.token(&with(good(), |c| {
+                c.remove("exp");
+            })),
+        ),
+        (
+            "exp as a string",
+            "`exp`",
+            forger.token(&with(good(), |c| {
+                c.insert("exp".into(), json!((now() + 120).to_string()));
+            })),
+        ),
+        (
             "no jti",
             "`jti`",
             forger.token(&with(good(), |c| {
