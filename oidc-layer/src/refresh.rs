@@ -11,13 +11,17 @@
 //! refresh ends once its token has expired, and a token that expires sooner than the outcome
 //! is kept is refreshed again instead of being handed out expired.
 //!
-//! Single-flight is per process: instances sharing a store across machines can still race on a
-//! refresh (see the README's multi-instance notes).
+//! Single-flight is per process: instances sharing a store (Redis) can still race on a refresh.
+//! Upkeep therefore reads the record straight from the remote tier ([`session_store::SessionStore::load_fresh`]),
+//! so an instance that comes second usually finds the session already refreshed; and when the
+//! provider refuses a refresh, the record is read again (for up to [`RACE_GRACE`]): if its
+//! refresh token is no longer the refused one, another instance won the race and the session
+//! goes on with its tokens instead of ending (see the README's multi-instance notes).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use session_store::{Record, SessionId};
+use session_store::{Record, SessionId, SessionStore as _};
 
 use crate::admission;
 use crate::config::RefreshFailure;
@@ -27,6 +31,11 @@ use crate::session::{self, AccessToken, SessionData};
 
 /// How long an upkeep outcome is handed to further requests of the same session.
 pub(crate) const UPKEEP_REUSE: Duration = Duration::from_secs(5);
+
+/// How long a refused refresh waits for another instance's refresh of the same session (the
+/// one that made the provider refuse this one) to show up in the store, before it ends the
+/// session.
+pub(crate) const RACE_GRACE: Duration = Duration::from_millis(800);
 
 /// What a request continues with.
 #[derive(Clone)]
@@ -75,8 +84,9 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
     let span = tracing::info_span!("oidc.session_upkeep", session = %id);
     let _guard = span.enter();
     let now = SystemTime::now();
-    // Another request (or instance) may have refreshed it already: start from the latest.
-    let record = match shared.store.load(id).await {
+    // Another request (or instance) may have refreshed it already: start from the latest,
+    // read around any local cache (a two-tier store's copy may be seconds old).
+    let record = match shared.store.load_fresh(id).await {
         Ok(Some(record)) => record,
         Ok(None) => return Upkeep::Ended,
         Err(e) => {
@@ -94,6 +104,18 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
         match refresh_tokens(shared, &data, now).await {
             Ok(refreshed) => data = refreshed,
             Err(Failed::End(why)) => {
+                tracing::info!(why, "session ended at refresh");
+                return end(shared, id).await;
+            }
+            Err(Failed::Refused(why)) => {
+                let refused = data.refresh_token.as_deref();
+                if let Some(current) = refreshed_elsewhere(shared, id, refused).await {
+                    tracing::info!(
+                        why,
+                        "refresh refused, but another instance refreshed the session meanwhile; keeping its tokens"
+                    );
+                    return Upkeep::Keep(current);
+                }
                 tracing::info!(why, "session ended at refresh");
                 return end(shared, id).await;
             }
@@ -132,6 +154,38 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
     }
 }
 
+/// After the provider refused `refused`: the session as another instance saved it with a new
+/// refresh token (it redeemed the same token first, so the provider saw ours as a replay), if
+/// that shows up in the store within [`RACE_GRACE`]. `None` when the record still holds the
+/// refused token (a real refusal: revoked, expired), is gone, or cannot be read.
+async fn refreshed_elsewhere(
+    shared: &Shared,
+    id: &SessionId,
+    refused: Option<&str>,
+) -> Option<Arc<Record<SessionData>>> {
+    let deadline = Instant::now() + RACE_GRACE;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match shared.store.load_fresh(id).await {
+            Ok(Some(record)) if record.data.refresh_token.as_deref() != refused => {
+                return Some(record);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store failed after a refused refresh");
+                return None;
+            }
+        }
+        // The winner's save lands a round trip to the provider after its refresh started.
+        if Instant::now() + pause > deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+}
+
 async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
     if let Err(e) = shared.store.delete(id).await {
         tracing::error!(error = %e, "could not delete an ended session");
@@ -140,8 +194,12 @@ async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
 }
 
 enum Failed {
-    /// The provider refused (or its answer failed validation): the session must end.
+    /// The session cannot be refreshed (no refresh token, provider gone, the refreshed claims
+    /// fail admission, the answer failed validation): it must end.
     End(String),
+    /// The provider refused the refresh token (`invalid_grant`...): the session ends, unless
+    /// another instance refreshed it meanwhile (see [`refreshed_elsewhere`]).
+    Refused(String),
     /// The provider could not be asked.
     Unreachable(String),
 }
@@ -176,9 +234,10 @@ async fn refresh_tokens(
         ProviderError::Unavailable(_) | ProviderError::BadResponse(_) => {
             Failed::Unreachable(e.to_string())
         }
-        ProviderError::Rejected { .. }
-        | ProviderError::InvalidToken(_)
-        | ProviderError::BadMetadata(_) => Failed::End(e.to_string()),
+        ProviderError::Rejected { .. } => Failed::Refused(e.to_string()),
+        ProviderError::InvalidToken(_) | ProviderError::BadMetadata(_) => {
+            Failed::End(e.to_string())
+        }
     })?;
     let mut data = data.clone();
     if let Some((raw, claims)) = refreshed.id_token {

@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::Error;
@@ -69,6 +70,12 @@ impl SessionId {
         &self.0
     }
 
+    /// The id's [`Fingerprint`]: what shared backends name the session by, so that reading
+    /// the backend (keys, invalidation messages) never reveals a usable id.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(Sha256::digest(self.0).into())
+    }
+
     /// Writes the loggable form: the first characters of the encoding followed by `…`.
     fn fmt_prefix(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The first 6 characters encode the first 36 bits: encoding 6 bytes (8 characters)
@@ -112,6 +119,50 @@ impl fmt::Debug for SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_prefix(f)
+    }
+}
+
+/// A one-way digest (SHA-256) of a [`SessionId`], from [`SessionId::fingerprint`].
+///
+/// Shared backends key records and announce changes by fingerprint: whoever can read the
+/// backend learns which sessions exist, but cannot present one (the id cannot be derived from
+/// its fingerprint). Not a secret; `Debug` still shows only a prefix, to keep logs short.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint as 43 characters of unpadded base64url.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// Parses what [`Fingerprint::encode`] makes (as bytes, e.g. a pub/sub payload); `None`
+    /// for anything else.
+    pub fn parse(encoded: &[u8]) -> Option<Self> {
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
+            Ok(32) => Some(Self(bytes)),
+            _ => None,
+        }
+    }
+
+    /// The raw 32 bytes of the digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let encoded = self.encode();
+        write!(
+            f,
+            "Fingerprint({}…)",
+            encoded.get(..SHOWN_PREFIX_LEN).unwrap_or_default()
+        )
     }
 }
 
@@ -210,6 +261,25 @@ mod tests {
         // is 0b111100, '8'.
         assert_eq!(encoded, format!("{}8", "_".repeat(ENCODED_LEN - 1)));
         assert!(SessionId::parse(&encoded).is_some());
+    }
+
+    #[test]
+    fn fingerprints_are_sha256_and_round_trip() {
+        let id = SessionId([0; ID_BYTES]);
+        // SHA-256 of 32 zero bytes.
+        assert_eq!(id.fingerprint().as_bytes()[..4], [0x66, 0x68, 0x7a, 0xad]);
+        let other = SessionId::generate().unwrap();
+        assert_ne!(id.fingerprint(), other.fingerprint());
+        let encoded = other.fingerprint().encode();
+        assert_eq!(encoded.len(), ENCODED_LEN);
+        assert!(!encoded.contains(&other.encode()));
+        assert_eq!(
+            Fingerprint::parse(encoded.as_bytes()),
+            Some(other.fingerprint())
+        );
+        assert_eq!(Fingerprint::parse(b"*"), None);
+        assert_eq!(Fingerprint::parse(&[b'_'; ENCODED_LEN]), None);
+        assert_eq!(format!("{:?}", other.fingerprint()).chars().count(), 20);
     }
 
     proptest! {

@@ -4,6 +4,10 @@
 //! The store knows nothing about OpenID Connect: it keeps an opaque record `T` per session id
 //! until the record's expiry. Every backend runs the same [`conformance`] suite.
 //!
+//! For several instances of an app: `RedisStore` (feature `redis`) keeps records in Redis, and
+//! `TwoTierStore` (feature `two-tier`, implied by `redis`) serves hot sessions from memory in
+//! front of it, with a bounded staleness and pub/sub invalidation.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use session_store::{MemoryStore, Record, SessionStore};
@@ -24,17 +28,27 @@
 
 mod id;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis_store;
+#[cfg(feature = "two-tier")]
+mod two_tier;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(all(feature = "conformance", feature = "redis"))]
+pub mod redis_server;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-pub use id::SessionId;
+pub use id::{Fingerprint, SessionId};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisConfig, RedisStore};
+#[cfg(feature = "two-tier")]
+pub use two_tier::{ChangeFeed, Invalidate, TwoTierConfig, TwoTierStore};
 
 /// One stored session: the application's data, the instant it stops being valid, and the tags
 /// it can be found (and deleted) by.
@@ -104,6 +118,16 @@ where
     /// The record stored under `id`, or `None` when the id is unknown, deleted or expired.
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error>;
 
+    /// Like [`load`](Self::load), but straight from the authoritative tier: a store that
+    /// caches (a [`TwoTierStore`](crate::TwoTierStore) may answer `load` with a copy up to its
+    /// staleness bound old) reads its remote tier. For decisions that must see what another
+    /// instance just wrote, e.g. before and after a refresh with rotating refresh tokens.
+    ///
+    /// The default calls `load`: right for every store that does not cache.
+    async fn load_fresh(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
+        self.load(id).await
+    }
+
     /// Replaces the record stored under `id`. Returns `false` and writes nothing when the id is
     /// unknown, deleted or expired (a save never resurrects a session that was logged out).
     async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error>;
@@ -128,6 +152,9 @@ where
     }
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
         (**self).load(id).await
+    }
+    async fn load_fresh(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
+        (**self).load_fresh(id).await
     }
     async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error> {
         (**self).save(id, record).await

@@ -1,0 +1,359 @@
+//! The session store on the request path, in one run: loading a hot session from the memory
+//! store, from the two-tier store (moka in front of Redis) and from Redis directly; then the
+//! ratios, and the memory one session costs in the moka store (100,000 `SessionData` records
+//! of realistic size, counted by the allocator and by the process's resident memory).
+//!
+//!     cargo bench -p oidc-layer --bench session_store
+//!
+//! Starts its own `redis-server` on a free loopback port (`/usr/bin/redis-server`; see
+//! `session_store::redis_server`). Targets: two-tier within 2x of memory; at most 4 KB per
+//! session in memory.
+
+use std::alloc::System;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use criterion::Criterion;
+use oidc_layer::{MemoryStore, Record, SessionData, SessionId, SessionStore};
+use session_store::redis_server::RedisServer;
+use session_store::{Error, RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// How many records the memory measurement stores.
+const RECORDS: usize = 100_000;
+
+/// Token sizes of a session: JWT access and refresh tokens (Keycloak, Entra ID...) or opaque
+/// ones (Google, Authelia, oidc-provider...). ID tokens are JWTs everywhere.
+#[derive(Clone, Copy)]
+struct Profile {
+    name: &'static str,
+    id_token: usize,
+    access_token: usize,
+    refresh_token: usize,
+    /// Whether the identity keeps the ID token's raw claims (it does: `Identity::claims`).
+    claims: bool,
+}
+
+const JWT_TOKENS: Profile = Profile {
+    name: "JWT access + refresh tokens (Keycloak-like)",
+    id_token: 1_150,
+    access_token: 1_350,
+    refresh_token: 750,
+    claims: true,
+};
+
+const OPAQUE_TOKENS: Profile = Profile {
+    name: "opaque access + refresh tokens",
+    id_token: 1_000,
+    access_token: 43,
+    refresh_token: 43,
+    claims: true,
+};
+
+/// [`OPAQUE_TOKENS`] without the raw claims: what the claims map costs.
+const OPAQUE_TOKENS_NO_CLAIMS: Profile = Profile {
+    name: "opaque tokens, raw claims not kept (for comparison)",
+    claims: false,
+    ..OPAQUE_TOKENS
+};
+
+/// `len` characters of base64url shaped like a JWT (three dot-separated parts), unique per
+/// `seed`.
+fn token(len: usize, seed: u64, salt: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt);
+    (0..len)
+        .map(|i| {
+            if len > 100 && (i == len / 5 || i == len * 4 / 5) {
+                return '.';
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[usize::try_from(state % 64).unwrap_or_default()])
+        })
+        .collect()
+}
+
+/// A logged-in user's session as the layer stores it: identity (with the ID token's claims,
+/// roles and groups), the provider's `sid`, and the three tokens.
+fn session_data(n: u64, profile: Profile) -> SessionData {
+    let now = SystemTime::now();
+    let epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let sub = format!("f3a1c2d4-5b6e-4f70-8a9b-{n:012}");
+    let sid = format!("2c1f0e4b-8d7a-4c3b-9e5f-{n:012}");
+    let iss = "https://id.example.com/realms/home";
+    let claims = serde_json::json!({
+        "exp": epoch + 300, "iat": epoch, "auth_time": epoch, "jti": token(36, n, 1),
+        "iss": iss, "aud": "my-app", "sub": sub, "typ": "ID", "azp": "my-app",
+        "nonce": token(43, n, 2), "sid": sid, "at_hash": token(22, n, 3), "acr": "1",
+        "email_verified": true, "name": "Alice Example", "preferred_username": "alice",
+        "given_name": "Alice", "family_name": "Example", "email": "alice@example.com",
+        "groups": ["admins", "users", "media"],
+    });
+    let json = serde_json::json!({
+        "identity": {
+            "provider": "default",
+            "account": null,
+            "sub": sub,
+            "iss": iss,
+            "username": "alice",
+            "name": "Alice Example",
+            "email": "alice@example.com",
+            "email_verified": true,
+            "roles": ["admin"],
+            "implied_roles": ["admin", "trusted", "untrusted"],
+            "role_explanation": "group admins → admin",
+            "groups": ["admins", "users", "media"],
+            "claims": if profile.claims { claims } else { serde_json::json!({}) },
+        },
+        "sid": sid,
+        "id_token": token(profile.id_token, n, 4),
+        "access_token": token(profile.access_token, n, 5),
+        "refresh_token": token(profile.refresh_token, n, 6),
+        "access_expires_at": now + Duration::from_secs(300),
+        "created_at": now,
+        "last_seen": now,
+    });
+    serde_json::from_value(json).expect("the session data JSON matches SessionData")
+}
+
+fn record(n: u64, profile: Profile) -> Record<SessionData> {
+    let data = session_data(n, profile);
+    let sub = data.identity().sub().to_owned();
+    Record::new(data, SystemTime::now() + Duration::from_secs(3600)).with_tags([
+        format!("sub https://id.example.com/realms/home {sub}"),
+        format!("sid https://id.example.com/realms/home {n}"),
+    ])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+}
+
+type Remote = RedisStore<SessionData>;
+
+struct Stores {
+    memory: MemoryStore<SessionData>,
+    two_tier: TwoTierStore<Remote, SessionData>,
+    redis: Remote,
+    ids: [SessionId; 3],
+}
+
+fn stores(rt: &tokio::runtime::Runtime, server: &RedisServer) -> Stores {
+    rt.block_on(async {
+        let redis = RedisStore::connect(RedisConfig::new(server.url()).key_prefix("bench:"))
+            .await
+            .expect("the benchmark's redis-server");
+        let two_tier = TwoTierStore::with_changes(redis.clone(), TwoTierConfig::new());
+        let memory = MemoryStore::new();
+        let memory_id = memory.create(record(1, JWT_TOKENS)).await.expect("create");
+        let two_tier_id = two_tier
+            .create(record(2, JWT_TOKENS))
+            .await
+            .expect("create");
+        let redis_id = redis.create(record(3, JWT_TOKENS)).await.expect("create");
+        Stores {
+            memory,
+            two_tier,
+            redis,
+            ids: [memory_id, two_tier_id, redis_id],
+        }
+    })
+}
+
+async fn load(store: &impl SessionStore<SessionData>, id: &SessionId) {
+    let record = store.load(id).await.expect("load");
+    black_box(record.expect("the session exists"));
+}
+
+fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &Stores) {
+    let [memory_id, two_tier_id, redis_id] = &stores.ids;
+    let mut group = c.benchmark_group("session_load");
+    group.bench_function("memory", |b| {
+        b.to_async(rt).iter(|| load(&stores.memory, memory_id));
+    });
+    group.bench_function("two_tier", |b| {
+        b.to_async(rt).iter(|| load(&stores.two_tier, two_tier_id));
+    });
+    group.bench_function("redis", |b| {
+        b.to_async(rt).iter(|| load(&stores.redis, redis_id));
+    });
+    group.finish();
+}
+
+/// Mean time of one load over `n` loads, best of 5 rounds.
+fn mean_load(
+    rt: &tokio::runtime::Runtime,
+    store: &impl SessionStore<SessionData>,
+    id: &SessionId,
+    n: u32,
+) -> Duration {
+    (0..5)
+        .map(|_| {
+            rt.block_on(async {
+                let started = Instant::now();
+                for _ in 0..n {
+                    load(store, id).await;
+                }
+                started.elapsed() / n
+            })
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn ratios(rt: &tokio::runtime::Runtime, stores: &Stores) {
+    let [memory_id, two_tier_id, redis_id] = &stores.ids;
+    let memory = mean_load(rt, &stores.memory, memory_id, 200_000);
+    // Over more than the staleness bound (2 s): includes the background re-reads.
+    let started = Instant::now();
+    let mut two_tier = Duration::MAX;
+    while started.elapsed() < Duration::from_secs(3) {
+        two_tier = two_tier.min(mean_load(rt, &stores.two_tier, two_tier_id, 200_000));
+    }
+    let redis = mean_load(rt, &stores.redis, redis_id, 5_000);
+    let ns = |d: Duration| d.as_secs_f64() * 1e9;
+    println!();
+    println!("hot-path load of one session (mean, best of 5 rounds)");
+    println!("  memory    {:>10.0} ns", ns(memory));
+    println!(
+        "  two-tier  {:>10.0} ns  = {:.2}x memory (target <= 2x)",
+        ns(two_tier),
+        ns(two_tier) / ns(memory)
+    );
+    println!(
+        "  redis     {:>10.0} ns  = {:.1}x memory, {:.1}x two-tier",
+        ns(redis),
+        ns(redis) / ns(memory),
+        ns(redis) / ns(two_tier)
+    );
+}
+
+/// A remote tier that keeps nothing: the two-tier store's memory measured alone.
+struct Discard;
+
+#[async_trait]
+impl SessionStore<SessionData> for Discard {
+    async fn create(&self, _record: Record<SessionData>) -> Result<SessionId, Error> {
+        SessionId::generate()
+    }
+    async fn load(&self, _id: &SessionId) -> Result<Option<Arc<Record<SessionData>>>, Error> {
+        Ok(None)
+    }
+    async fn save(&self, _id: &SessionId, _record: Record<SessionData>) -> Result<bool, Error> {
+        Ok(false)
+    }
+    async fn delete(&self, _id: &SessionId) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn delete_tagged(&self, _tag: &str) -> Result<u64, Error> {
+        Ok(0)
+    }
+}
+
+/// Resident memory of this process, from `/proc/self/statm` (0 elsewhere).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn memory_per_session(rt: &tokio::runtime::Runtime) {
+    println!();
+    println!(
+        "memory per session, {RECORDS} records (heap: bytes requested and kept, counted by the allocator; RSS: resident growth, 0 when the allocator reused memory freed earlier)"
+    );
+    for profile in [JWT_TOKENS, OPAQUE_TOKENS, OPAQUE_TOKENS_NO_CLAIMS] {
+        let sample = serde_json::to_vec(&session_data(0, profile)).map_or(0, |json| json.len());
+        // The records alone, in a Vec: what any in-process store keeps at least.
+        let mut records = Vec::with_capacity(RECORDS);
+        let (record_heap, _) = measure(|| {
+            for n in 0..RECORDS as u64 {
+                records.push(record(n, profile));
+            }
+        });
+        drop(records);
+        // The moka store the layer uses by default.
+        let store = MemoryStore::<SessionData>::with_capacity(RECORDS as u64 * 2);
+        let (heap, rss) = measure(|| {
+            rt.block_on(async {
+                for n in 0..RECORDS as u64 {
+                    store.create(record(n, profile)).await.expect("create");
+                }
+                assert_eq!(store.len().await, RECORDS as u64);
+            });
+        });
+        println!(
+            "  {} (data serializes to {sample} bytes of JSON):",
+            profile.name
+        );
+        println!("    the record alone      {record_heap:>6} bytes/session (heap)");
+        println!(
+            "    memory store          {:>6} bytes/session (heap), {:>6} (RSS)  target <= 4096",
+            heap, rss
+        );
+        drop(store);
+        // The two-tier store's local tier alone (its remote keeps nothing).
+        let two_tier = TwoTierStore::new(
+            Discard,
+            TwoTierConfig::new()
+                .capacity(RECORDS as u64 * 2)
+                .max_staleness(Duration::from_secs(3600)),
+        );
+        let (heap, rss) = measure(|| {
+            rt.block_on(async {
+                for n in 0..RECORDS as u64 {
+                    two_tier.create(record(n, profile)).await.expect("create");
+                }
+            });
+            assert_eq!(two_tier.local_len(), RECORDS as u64);
+        });
+        println!(
+            "    two-tier local tier   {:>6} bytes/session (heap), {:>6} (RSS)",
+            heap, rss
+        );
+    }
+}
+
+/// Heap bytes kept and resident growth per record while `fill` runs.
+fn measure(fill: impl FnOnce()) -> (i64, i64) {
+    let rss_before = rss_bytes();
+    let region = Region::new(GLOBAL);
+    fill();
+    let change = region.change();
+    let rss_after = rss_bytes();
+    let kept = i64::try_from(change.bytes_allocated).unwrap_or(i64::MAX)
+        - i64::try_from(change.bytes_deallocated).unwrap_or(i64::MAX)
+        + i64::try_from(change.bytes_reallocated).unwrap_or(0);
+    let records = i64::try_from(RECORDS).unwrap_or(i64::MAX);
+    let rss = i64::try_from(rss_after).unwrap_or(0) - i64::try_from(rss_before).unwrap_or(0);
+    (kept / records, rss / records)
+}
+
+fn main() {
+    let rt = runtime();
+    let server = RedisServer::start();
+    let stores = stores(&rt, &server);
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion_benches(&mut criterion, &rt, &stores);
+    // `cargo test --benches` runs each benchmark once: skip the long measurements there.
+    if std::env::args().any(|arg| arg == "--bench") {
+        ratios(&rt, &stores);
+        memory_per_session(&rt);
+    }
+    criterion.final_summary();
+}

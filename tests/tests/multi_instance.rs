@@ -1,0 +1,335 @@
+//! Two instances of one app behind one external URL, sharing sessions through Redis: the
+//! real provider (op.mjs), one `redis-server` started here on a free loopback port, and two
+//! apps on two ports, each with its own `TwoTierStore` (moka in front of Redis, pub/sub
+//! invalidation, staleness bound 2 s) and the same cookie key.
+//!
+//! Both instances are configured with instance A's URL as their external URL, as two backends
+//! behind a load balancer would be: the provider knows one redirect URI (B's is registered
+//! too, unused), and the test plays the load balancer by sending some requests to B's port.
+//! The browser's cookie jar is per host, not per port, like a real browser's, so both
+//! instances see the same cookies.
+//!
+//! Run: `npm ci --prefix tests/provider && cargo test -p oidc-e2e --test multi_instance`
+//! (needs `redis-server`, which `scripts/test.sh` installs; without it these tests fail).
+
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::{Json, Router};
+use oidc_e2e::{App, AppListener, AtProvider, Browser, Op, OpOptions, Page, init_tracing};
+use oidc_layer::{
+    Identity, OidcConfig, OidcLayer, RedisConfig, RedisStore, SessionData, SessionId, SessionStore,
+    TwoTierConfig, TwoTierStore,
+};
+use session_store::redis_server::RedisServer;
+use url::Url;
+
+const CALLBACK: &str = "/auth/oidc";
+const ALICE_SUB: &str = "u-1001-alice";
+/// The cookie key both instances share (test-only).
+const COOKIE_KEY: &str =
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+/// The documented staleness bound of the two-tier store (`TwoTierConfig` default).
+const BOUND: Duration = TwoTierConfig::DEFAULT_MAX_STALENESS;
+
+type Store = TwoTierStore<RedisStore<SessionData>, SessionData>;
+
+/// How an instance's local tier hears about the other instance's changes.
+#[derive(Clone, Copy, PartialEq)]
+enum Feed {
+    /// Redis pub/sub: at once.
+    PubSub,
+    /// Nothing: only the staleness bound.
+    None,
+}
+
+struct Cluster {
+    a: App,
+    b: App,
+    /// A's store, to look at Redis through.
+    store: Store,
+    op: Op,
+    _redis: RedisServer,
+}
+
+impl Cluster {
+    async fn start(b_feed: Feed) -> Cluster {
+        init_tracing();
+        let redis = RedisServer::start();
+        let listener_a = AppListener::bind().await;
+        let listener_b = AppListener::bind().await;
+        let external = listener_a.external_url();
+        let mut options = OpOptions::for_app(&listener_a);
+        options.redirect_uris.push(listener_b.redirect_uri());
+        let b_url = listener_b.external_url();
+        options
+            .post_logout_redirect_uris
+            .extend([format!("{b_url}/"), format!("{b_url}/auth/logged-out")]);
+        // The provider posts logout tokens to the external URL (A).
+        options.backchannel_logout_uri = Some(format!("{external}/auth/backchannel-logout"));
+        let op = Op::start(options).await;
+        let store = |feed: Feed| {
+            let remote = RedisStore::open(RedisConfig::new(redis.url()).key_prefix("e2e:"))
+                .expect("a redis:// URL");
+            match feed {
+                Feed::PubSub => TwoTierStore::with_changes(remote, TwoTierConfig::new()),
+                Feed::None => TwoTierStore::new(remote, TwoTierConfig::new()),
+            }
+        };
+        let store_a = store(Feed::PubSub);
+        let a = App::spawn(app(&op, &external, store_a.clone()), listener_a);
+        let b = App::spawn(app(&op, &external, store(b_feed)), listener_b);
+        Cluster {
+            a,
+            b,
+            store: store_a,
+            op,
+            _redis: redis,
+        }
+    }
+
+    /// Logs `browser` in as alice on A; returns the session id.
+    async fn log_in_on_a(&self, browser: &Browser) -> SessionId {
+        let first = browser.get(self.a.url("/whoami")).await;
+        let journey = browser
+            .follow_with(first, AtProvider::log_in("alice"))
+            .await;
+        journey.assert_no_server_error();
+        assert_eq!(
+            (journey.last().url.clone(), journey.last().status.as_u16()),
+            (self.a.url("/whoami"), 200),
+            "login on A:\n{journey}\n{}",
+            self.op.log_tail()
+        );
+        self.session(browser)
+    }
+
+    fn session(&self, browser: &Browser) -> SessionId {
+        let cookie = browser
+            .cookie(&self.a.url("/"), "oidc_session")
+            .expect("a session cookie");
+        SessionId::parse(&cookie).expect("a session id")
+    }
+}
+
+fn app(op: &Op, external_url: &str, store: Store) -> Router {
+    let config = OidcConfig::builder()
+        .issuer(op.issuer())
+        .client_id(op.client_id())
+        .client_secret(op.client_secret())
+        .external_url(external_url)
+        .scopes(["openid", "profile", "email"])
+        .public_paths(["/"])
+        .cookie_key(COOKIE_KEY)
+        .build()
+        .expect("a valid configuration");
+    Router::new()
+        .route("/", get(|| async { "home" }))
+        .route("/whoami", get(|id: Identity| async move { Json(id) }))
+        .layer(OidcLayer::new(config).with_store(store))
+}
+
+/// `fetch('/whoami')` on `app` answers 200 for alice.
+async fn assert_logged_in(browser: &Browser, app: &App, context: &str) {
+    let page = browser.fetch(app.url("/whoami")).await;
+    assert_eq!(page.status, 200, "{context}: {page}\n{}", page.body);
+    assert_eq!(page.json()["sub"], ALICE_SUB, "{context}");
+}
+
+/// Polls `fetch('/whoami')` on `app` until it answers 401; fails after `within`. Returns how
+/// long that took.
+async fn logged_out_within(
+    browser: &Browser,
+    app: &App,
+    within: Duration,
+    context: &str,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let page = browser.fetch(app.url("/whoami")).await;
+        match page.status.as_u16() {
+            401 => return started.elapsed(),
+            200 => {}
+            _ => panic!("{context}: unexpected answer {page}\n{}", page.body),
+        }
+        assert!(
+            started.elapsed() < within,
+            "{context}: the session still works after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `url` on instance B (same path and query, B's port): the load balancer's choice.
+fn on_b(cluster: &Cluster, url: &Url) -> Url {
+    let mut moved = url.clone();
+    moved
+        .set_port(Some(cluster.b.url("/").port().expect("B has a port")))
+        .expect("an http URL takes a port");
+    moved
+}
+
+/// Signs out through A's logout form and the provider's confirmation.
+async fn log_out_on_a(cluster: &Cluster, browser: &Browser) {
+    let form_page = browser.get(cluster.a.url("/auth/logout")).await;
+    let page = browser.submit(&form_page, "logout", &[]).await;
+    let journey = browser.follow_with(page, AtProvider::Stay).await;
+    let confirm = journey.last();
+    let back = confirm_at_provider(cluster, browser, confirm).await;
+    let journey = browser.follow_with(back, AtProvider::Stay).await;
+    journey.assert_no_server_error();
+    assert_eq!(
+        journey.last().url.path(),
+        "/auth/logged-out",
+        "logout on A:\n{journey}"
+    );
+}
+
+async fn confirm_at_provider(cluster: &Cluster, browser: &Browser, confirm: &Page) -> Page {
+    assert_eq!(
+        (confirm.status.as_u16(), confirm.url.origin()),
+        (200, cluster.op.origin()),
+        "the provider's logout confirmation: {confirm}\n{}",
+        confirm.body
+    );
+    let page = browser
+        .submit(confirm, "op.logoutForm", &[("logout", "yes")])
+        .await;
+    assert_eq!(page.status, 303, "confirming at the provider: {page}");
+    page
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_made_on_one_instance_works_on_the_other() {
+    let cluster = Cluster::start(Feed::PubSub).await;
+    let browser = Browser::new();
+    let id = cluster.log_in_on_a(&browser).await;
+    assert!(
+        cluster
+            .store
+            .remote()
+            .load(&id)
+            .await
+            .expect("redis")
+            .is_some()
+    );
+    assert_logged_in(&browser, &cluster.b, "the session on B").await;
+    assert_logged_in(&browser, &cluster.a, "the session on A").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_started_on_one_instance_finishes_on_the_other() {
+    let cluster = Cluster::start(Feed::PubSub).await;
+    let browser = Browser::new();
+    // Started on A (A sets the attempt cookie, sealed with the shared key)...
+    let first = browser.get(cluster.a.url("/whoami")).await;
+    let journey = browser
+        .follow_until(first, AtProvider::log_in("alice"), |u| u.path() == CALLBACK)
+        .await;
+    journey.assert_no_server_error();
+    let callback = journey
+        .pending
+        .clone()
+        .unwrap_or_else(|| panic!("never reached the callback:\n{journey}"));
+    // ...the callback lands on B, which finishes the login.
+    let landing = browser.get(on_b(&cluster, &callback)).await;
+    let journey = browser.follow(landing).await;
+    journey.assert_no_server_error();
+    let last = journey.last();
+    assert_eq!(
+        (last.url.path(), last.status.as_u16()),
+        ("/whoami", 200),
+        "the login finished on B:\n{journey}\n{}",
+        cluster.op.log_tail()
+    );
+    assert_eq!(last.url.port(), cluster.b.url("/").port(), "{journey}");
+    assert_logged_in(&browser, &cluster.a, "the session on A").await;
+    assert_logged_in(&browser, &cluster.b, "the session on B").await;
+}
+
+/// A second holder of the session cookie (another tab of the same browser that missed the
+/// logout's cookie removal, or a copied cookie): it must be refused once the session ends.
+fn copy_of_session(cluster: &Cluster, id: &SessionId) -> Browser {
+    let copy = Browser::new();
+    copy.add_cookie(
+        &cluster.a.url("/"),
+        &format!("oidc_session={}; Path=/", id.encode()),
+    );
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_ends_the_session_on_the_other() {
+    let cluster = Cluster::start(Feed::PubSub).await;
+    let browser = Browser::new();
+    let id = cluster.log_in_on_a(&browser).await;
+    let copy = copy_of_session(&cluster, &id);
+    // B has the session in its local tier.
+    assert_logged_in(&copy, &cluster.b, "the session on B, before the logout").await;
+    log_out_on_a(&cluster, &browser).await;
+    let took = logged_out_within(&copy, &cluster.b, BOUND, "B after the logout on A").await;
+    eprintln!("the logout on A ended the session on B after {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "with pub/sub the logout shows on B at once, not after {took:?}"
+    );
+    logged_out_within(&copy, &cluster.a, Duration::from_millis(100), "A").await;
+    logged_out_within(&browser, &cluster.b, Duration::from_millis(100), "B").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pub_sub_a_logout_shows_on_the_other_instance_within_the_bound() {
+    // B's local tier hears nothing from A: only the staleness bound ends its copy.
+    let cluster = Cluster::start(Feed::None).await;
+    let browser = Browser::new();
+    let id = cluster.log_in_on_a(&browser).await;
+    let copy = copy_of_session(&cluster, &id);
+    let fetched = Instant::now();
+    assert_logged_in(&copy, &cluster.b, "the session on B, before the logout").await;
+    log_out_on_a(&cluster, &browser).await;
+    let took = logged_out_within(&copy, &cluster.b, BOUND + Duration::from_millis(500), "B").await;
+    eprintln!(
+        "without pub/sub the logout on A ended the session on B {took:?} after the logout, {:?} after B read it",
+        fetched.elapsed()
+    );
+    assert!(
+        fetched.elapsed() <= BOUND + Duration::from_millis(500),
+        "B served the session for {:?} after reading it (bound {BOUND:?})",
+        fetched.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_back_channel_logout_received_by_one_instance_ends_the_session_everywhere() {
+    let cluster = Cluster::start(Feed::PubSub).await;
+    let browser = Browser::new();
+    let id = cluster.log_in_on_a(&browser).await;
+    assert_logged_in(&browser, &cluster.b, "before").await;
+    // alice signs out at the provider itself; it posts a logout token to A only.
+    let confirm = browser
+        .get(cluster.op.endpoint("end_session_endpoint").as_str())
+        .await;
+    confirm_at_provider(&cluster, &browser, &confirm).await;
+    cluster.op.sync_log().await;
+    assert_eq!(
+        cluster.op.count_log_lines("backchannel.success"),
+        1,
+        "A accepted the logout token:\n{}",
+        cluster.op.log_tail()
+    );
+    assert!(
+        cluster
+            .store
+            .remote()
+            .load(&id)
+            .await
+            .expect("redis")
+            .is_none()
+    );
+    let took = logged_out_within(&browser, &cluster.b, BOUND, "B").await;
+    assert!(
+        took < Duration::from_millis(500),
+        "pub/sub: at once, not {took:?}"
+    );
+    logged_out_within(&browser, &cluster.a, Duration::from_millis(100), "A").await;
+}
