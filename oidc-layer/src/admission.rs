@@ -12,7 +12,7 @@ use crate::accounts::{Resolution, ResolveRequest};
 use crate::attempt::Attempt;
 use crate::identity::Identity;
 use crate::layer::{ProviderRuntime, Shared};
-use crate::login::login_url;
+use crate::login::{login_url, reauth_login_url};
 use crate::pages::Problem;
 use crate::roles::{RoleDecision, check_required_claims};
 
@@ -25,8 +25,10 @@ pub(crate) enum Admitted {
 }
 
 fn refused(title: &'static str, detail: String, shared: &Shared, return_to: &str) -> Problem {
-    Problem::new(StatusCode::FORBIDDEN, title, detail)
-        .with_link("Sign in with another account", login_url(shared, return_to))
+    Problem::new(StatusCode::FORBIDDEN, title, detail).with_link(
+        "Sign in with another account",
+        reauth_login_url(shared, return_to),
+    )
 }
 
 /// Required claims, then the identity (username and groups from the configured claims) and

@@ -65,6 +65,25 @@ impl HttpClient {
         self.get(url, Some(token)).await
     }
 
+    /// GET `url` (no redirects followed) and return the status, the response headers (the
+    /// configuration doctor reads `Date` and `Location`) and the (bounded) body.
+    pub(crate) async fn get_with_headers(
+        &self,
+        url: &str,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), HttpError> {
+        let response = self
+            .inner
+            .get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(HttpError::Transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_bounded(response).await?;
+        Ok((status, headers, body))
+    }
+
     async fn get(
         &self,
         url: &str,

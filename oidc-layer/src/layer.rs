@@ -294,6 +294,11 @@ impl OidcLayer {
     pub(crate) fn current(&self) -> Arc<Shared> {
         self.current.load_full()
     }
+
+    /// The HTTP client the layer talks to providers with.
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.durable.http
+    }
 }
 
 impl<S> Layer<S> for OidcLayer {

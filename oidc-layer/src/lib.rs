@@ -30,6 +30,9 @@
 //! Routes the layer answers itself (prefix configurable): `GET /auth/oidc` (the redirect URI
 //! to register at the provider), `GET /auth/login?return_to=/path`, `GET|POST /auth/logout`,
 //! `GET /auth/logged-out`.
+//!
+//! [`OidcLayer::check`] (the [`doctor`]) checks the configuration against what each provider
+//! advertises and lists what to register there.
 
 pub mod accounts;
 mod admission;
@@ -40,6 +43,7 @@ mod callback;
 mod challenge;
 mod config;
 mod cookies;
+pub mod doctor;
 mod http_client;
 mod identity;
 mod layer;
@@ -64,6 +68,7 @@ pub use config::{
     ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
     Secret,
 };
+pub use doctor::Report;
 pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
@@ -73,6 +78,8 @@ pub use require_role::{RequireRole, RequireRoleService};
 pub use service::{OidcService, ResponseFuture};
 pub use session::{AccessToken, SessionData};
 pub use session_store::{MemoryStore, Record, SessionId, SessionStore};
+#[cfg(feature = "redis")]
+pub use session_store::{RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -26,9 +26,27 @@ pub(crate) fn login_url(shared: &Shared, return_to: &str) -> String {
     )
 }
 
+/// [`login_url`] that makes the provider ask who is signing in, even when it has a session:
+/// the way out of a refusal ("Sign in with another account"). Without it the provider signs
+/// the same person straight in again and they see the same refusal.
+pub(crate) fn reauth_login_url(shared: &Shared, return_to: &str) -> String {
+    format!("{}&prompt=login", login_url(shared, return_to))
+}
+
 /// The login URL of one provider.
 pub(crate) fn provider_login_url(shared: &Shared, slug: &str, return_to: &str) -> String {
     format!("{}&provider={}", login_url(shared, return_to), encode(slug))
+}
+
+/// The `prompt` that asks the provider for a fresh sign-in. OpenID Connect's `login` is what
+/// most providers know; Google knows only `none`, `consent` and `select_account` (and refuses
+/// `login`), where choosing the account is the way to another one.
+fn reauth_prompt(issuer: &str) -> &'static str {
+    if issuer.trim_end_matches('/') == "https://accounts.google.com" {
+        "select_account"
+    } else {
+        "login"
+    }
 }
 
 /// `GET {prefix}/login?return_to=/path[&provider=slug][&backup=1]`.
@@ -37,7 +55,7 @@ pub(crate) async fn login_route(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
-    let (mut return_to, mut provider, mut backup) = (None, None, false);
+    let (mut return_to, mut provider, mut backup, mut reauth) = (None, None, false, false);
     for (key, value) in query
         .into_iter()
         .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
@@ -46,6 +64,7 @@ pub(crate) async fn login_route(
             "return_to" => return_to = return_to::sanitize(&value),
             "provider" => provider = Some(value.into_owned()),
             "backup" => backup = value == "1" || value == "true",
+            "prompt" => reauth = value == "login",
             _ => {}
         }
     }
@@ -66,7 +85,9 @@ pub(crate) async fn login_route(
     }
     match provider {
         Some(slug) => match shared.provider(&slug) {
-            Some((index, _)) => start(shared, index, headers, return_to, None).await,
+            Some((index, _)) => {
+                start_prompting(shared, index, headers, return_to, None, reauth).await
+            }
             None => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "Unknown sign-in provider",
@@ -75,8 +96,10 @@ pub(crate) async fn login_route(
             .with_link("Choose a provider", login_url(shared, &return_to))
             .into_response(html),
         },
-        None if shared.providers.len() == 1 => start(shared, 0, headers, return_to, None).await,
-        None => chooser(shared, &return_to),
+        None if shared.providers.len() == 1 => {
+            start_prompting(shared, 0, headers, return_to, None, reauth).await
+        }
+        None => chooser_page(shared, &return_to, reauth),
     }
 }
 
@@ -90,6 +113,11 @@ fn initial(name: &str) -> String {
 
 /// The provider chooser: one accessible link per provider, with its logo.
 pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
+    chooser_page(shared, return_to, false)
+}
+
+/// [`chooser`]; with `reauth` its links ask the provider for a fresh sign-in.
+fn chooser_page(shared: &Shared, return_to: &str, reauth: bool) -> Response<PageBody> {
     let items: String = shared
         .providers
         .iter()
@@ -118,7 +146,11 @@ pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
             format!(
                 "<li><a class=\"provider\" id=\"provider-{slug}\" href=\"{href}\">{logo}<span>Sign in with {name}</span></a></li>",
                 slug = escape(&p.settings.slug),
-                href = escape(&provider_login_url(shared, &p.settings.slug, return_to)),
+                href = escape(&format!(
+                    "{}{}",
+                    provider_login_url(shared, &p.settings.slug, return_to),
+                    if reauth { "&prompt=login" } else { "" }
+                )),
                 name = escape(&p.settings.name),
             )
         })
@@ -163,6 +195,18 @@ pub(crate) async fn start(
     headers: &HeaderMap,
     return_to: String,
     link_to: Option<String>,
+) -> Response<PageBody> {
+    start_prompting(shared, index, headers, return_to, link_to, false).await
+}
+
+/// [`start`]; with `reauth` the provider is asked for a fresh sign-in ([`reauth_prompt`]).
+async fn start_prompting(
+    shared: &Shared,
+    index: usize,
+    headers: &HeaderMap,
+    return_to: String,
+    link_to: Option<String>,
+    reauth: bool,
 ) -> Response<PageBody> {
     let Some(provider) = shared.providers.get(index) else {
         return Problem::new(
@@ -214,6 +258,10 @@ pub(crate) async fn start(
         .append_pair("nonce", &attempt.nonce)
         .append_pair("code_challenge", &attempt.pkce_challenge())
         .append_pair("code_challenge_method", "S256");
+    if reauth {
+        url.query_pairs_mut()
+            .append_pair("prompt", reauth_prompt(&provider.settings.issuer));
+    }
     let Ok(location) = HeaderValue::from_str(url.as_str()) else {
         return Problem::new(
             StatusCode::BAD_GATEWAY,
@@ -271,5 +319,27 @@ pub(crate) fn provider_problem(error: &ProviderError, shared: &Shared, return_to
             format!("{}{path}", shared.config.external.base_path),
         ),
         None => problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn google_gets_select_account_everyone_else_login() {
+        assert_eq!(
+            reauth_prompt("https://accounts.google.com"),
+            "select_account"
+        );
+        assert_eq!(
+            reauth_prompt("https://accounts.google.com/"),
+            "select_account"
+        );
+        assert_eq!(reauth_prompt("https://kc.example.com/realms/home"), "login");
+        assert_eq!(
+            reauth_prompt("https://accounts.google.com.evil.example"),
+            "login"
+        );
     }
 }

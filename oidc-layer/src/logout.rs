@@ -35,8 +35,47 @@ pub(crate) fn is_same_origin(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|o| o.as_bytes() == shared.config.external.origin.as_bytes())
 }
 
+/// How long the confirm page waits for a provider's metadata (normally cached: the person
+/// logged in through it) to learn where its end-session endpoint is.
+const METADATA_WAIT: Duration = Duration::from_secs(1);
+
+/// The origins the logout form's POST may be redirected to: each provider's issuer, its
+/// `end_session_url` and its discovered `end_session_endpoint`. Browsers check the redirect
+/// after a form submission against the page's CSP `form-action`, so without them the
+/// RP-initiated logout would be blocked on this page.
+async fn end_session_origins(shared: &Shared) -> Vec<String> {
+    let origin = |url: &str| {
+        Url::parse(url)
+            .ok()
+            .map(|u| u.origin())
+            .filter(url::Origin::is_tuple)
+            .map(|o| o.ascii_serialization())
+    };
+    let mut origins = Vec::new();
+    for provider in &shared.providers {
+        let settings = &provider.settings;
+        origins.extend(origin(&settings.issuer));
+        if let Some(template) = &settings.end_session_url {
+            let mut filled = template.clone();
+            for placeholder in ["{clientId}", "{idToken}", "{postLogoutRedirectUri}"] {
+                filled = filled.replace(placeholder, "x");
+            }
+            origins.extend(origin(&filled));
+        }
+        if let Ok(Ok(discovered)) =
+            tokio::time::timeout(METADATA_WAIT, provider.client.discovered()).await
+            && let Some(endpoint) = &discovered.metadata.end_session_endpoint
+        {
+            origins.extend(origin(endpoint.as_str()));
+        }
+    }
+    origins.sort();
+    origins.dedup();
+    origins
+}
+
 /// `GET {prefix}/logout`: the confirm page.
-pub(crate) fn confirm_page(shared: &Shared) -> Response<PageBody> {
+pub(crate) async fn confirm_page(shared: &Shared) -> Response<PageBody> {
     let action = format!(
         "{}{}/logout",
         shared.config.external.base_path, shared.routes.prefix
@@ -48,7 +87,10 @@ pub(crate) fn confirm_page(shared: &Shared) -> Response<PageBody> {
         escape(&action),
         escape(&shared.config.external.base_path)
     );
-    pages::html_response(StatusCode::OK, pages::page("Sign out", &body))
+    pages::allow_form_targets(
+        pages::html_response(StatusCode::OK, pages::page("Sign out", &body)),
+        &end_session_origins(shared).await,
+    )
 }
 
 /// How long the browser may take at the provider's logout page.

@@ -94,6 +94,34 @@ pub(crate) fn allow_images_from(
     response
 }
 
+/// Lets a page's forms (and the redirects that follow their submission, which browsers check
+/// against `form-action` too) also go to `origins`: the logout form, whose POST is answered
+/// with a redirect to the provider's end-session endpoint.
+pub(crate) fn allow_form_targets(
+    mut response: Response<PageBody>,
+    origins: &[String],
+) -> Response<PageBody> {
+    if origins.is_empty() {
+        return response;
+    }
+    let current = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(CSP)
+        .to_owned();
+    let csp = current.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", origins.join(" ")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 /// An HTML response with the layer's protective headers.
 pub(crate) fn html_response(status: StatusCode, html: String) -> Response<PageBody> {
     let mut response = Response::new(Full::new(Bytes::from(html)));
@@ -229,6 +257,16 @@ mod tests {
         assert_eq!(
             logos.headers()[header::CONTENT_SECURITY_POLICY],
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https://cdn.example.com; form-action 'self'; frame-ancestors 'none'"
+        );
+    }
+
+    #[test]
+    fn form_targets_extend_only_form_action() {
+        let page = html_response(StatusCode::OK, String::new());
+        let logout = allow_form_targets(page, &["https://id.example.com".to_owned()]);
+        assert_eq!(
+            logout.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https://id.example.com; frame-ancestors 'none'"
         );
     }
 

@@ -114,7 +114,7 @@ fn page<B>(response: Response<PageBody>) -> Response<ResponseBody<B>> {
 async fn handle<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
     mut inner: S,
-    request: Request<ReqBody>,
+    mut request: Request<ReqBody>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -122,37 +122,28 @@ where
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
 {
-    // Only the head is borrowed across awaits (the body need not be `Sync`).
-    let (mut parts, body) = request.into_parts();
-    if parts.uri.path() == shared.routes.backchannel_logout {
+    // Cold paths are boxed so the hot path's future stays small (the callback's state machine
+    // is kilobytes; inlining it would make every authenticated request allocate and move it).
+    // They split the request: only its head is borrowed across their awaits (the body need not
+    // be `Sync`). The hot path keeps the request whole and borrows nothing across its await, so
+    // the head is not moved out and back in.
+    let path = request.uri().path();
+    if path == shared.routes.backchannel_logout {
         // The only route of the layer that reads a body (the provider's logout token).
+        let (parts, body) = request.into_parts();
         return Ok(page(
             Box::pin(backchannel_route(&shared, &parts, body)).await,
         ));
     }
-    // Cold paths are boxed so the hot path's future stays small (the callback's state machine
-    // is kilobytes; inlining it would make every authenticated request allocate and move it).
-    if parts.uri.path().starts_with(&shared.routes.prefix)
-        && let Some(response) = Box::pin(reserved_route(&shared, &parts)).await
-    {
-        return Ok(page(response));
+    if path.starts_with(&shared.routes.prefix) {
+        let (parts, body) = request.into_parts();
+        if let Some(response) = Box::pin(reserved_route(&shared, &parts)).await {
+            return Ok(page(response));
+        }
+        request = Request::from_parts(parts, body);
     }
-    let path = parts.uri.path();
-    // The backup login must work exactly when the provider does not, so it is public even when
-    // the app did not list it (behind the challenge it would answer the provider's 503).
-    let backup = shared
-        .config
-        .backup_login_path
-        .as_deref()
-        .and_then(|p| p.split(['?', '#']).next());
-    let public = backup == Some(path)
-        || shared
-            .config
-            .public_paths
-            .iter()
-            .any(|rule| rule.matches(path));
     let session_id =
-        cookies::find(&parts.headers, &shared.cookies.session_name).and_then(SessionId::parse);
+        cookies::find(request.headers(), &shared.cookies.session_name).and_then(SessionId::parse);
     let session = match session_id {
         Some(id) => match shared.store.load(&id).await {
             Ok(Some(record)) => {
@@ -172,8 +163,8 @@ where
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "session store failed");
-                if !public {
-                    let html = challenge::wants_html(&parts.headers);
+                if !is_public(&shared, request.uri().path()) {
+                    let html = challenge::wants_html(request.headers());
                     return Ok(page(
                         Problem::new(
                             StatusCode::SERVICE_UNAVAILABLE,
@@ -190,22 +181,45 @@ where
     };
     match session {
         Some(record) => {
-            parts.extensions.insert(record.data.identity.clone());
+            let extensions = request.extensions_mut();
+            extensions.insert(record.data.identity.clone());
             if shared.config.expose_access_token
                 && let Some(token) = &record.data.access_token
             {
-                parts.extensions.insert(token.clone());
+                extensions.insert(token.clone());
             }
         }
-        None if public => {
-            parts.extensions.insert(LoginChallenge(shared.clone()));
+        None if is_public(&shared, request.uri().path()) => {
+            request
+                .extensions_mut()
+                .insert(LoginChallenge(shared.clone()));
         }
-        None => return Ok(page(Box::pin(challenge_response(&shared, &parts)).await)),
+        None => {
+            let (parts, _body) = request.into_parts();
+            return Ok(page(Box::pin(challenge_response(&shared, &parts)).await));
+        }
     }
     inner
-        .call(Request::from_parts(parts, body))
+        .call(request)
         .await
         .map(|r| r.map(ResponseBody::inner))
+}
+
+/// Whether `path` is served without a session (checked only for requests without one).
+fn is_public(shared: &Shared, path: &str) -> bool {
+    // The backup login must work exactly when the provider does not, so it is public even when
+    // the app did not list it (behind the challenge it would answer the provider's 503).
+    let backup = shared
+        .config
+        .backup_login_path
+        .as_deref()
+        .and_then(|p| p.split(['?', '#']).next());
+    backup == Some(path)
+        || shared
+            .config
+            .public_paths
+            .iter()
+            .any(|rule| rule.matches(path))
 }
 
 /// Answers a request for a protected path without a session.
@@ -292,7 +306,7 @@ async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<Pag
         login::login_route(shared, query, headers).await
     } else if path == routes.logout {
         match *method {
-            Method::GET | Method::HEAD => logout::confirm_page(shared),
+            Method::GET | Method::HEAD => logout::confirm_page(shared).await,
             Method::POST => logout::logout(shared, headers).await,
             _ => return Some(method_not_allowed("GET, POST")),
         }

@@ -1,9 +1,11 @@
-//! Every ```toml block of the README is a whole configuration that `OidcConfig::from_toml_str`
-//! accepts, so the documented keys cannot silently drift from the code.
+//! Every ```toml block of the README and of docs/providers.md is a whole configuration that
+//! `OidcConfig::from_toml_str` accepts, so the documented keys cannot silently drift from the
+//! code.
 
 use oidc_layer::OidcConfig;
 
 const README: &str = include_str!("../../README.md");
+const PROVIDER_GUIDES: &str = include_str!("../../docs/providers.md");
 
 /// The bodies of the fenced code blocks whose info string is exactly `lang`.
 fn blocks(markdown: &str, lang: &str) -> Vec<(usize, String)> {
@@ -40,6 +42,68 @@ fn every_toml_block_of_the_readme_is_a_valid_configuration() {
             panic!("README.md line {line}: the TOML example is rejected: {e}\n{text}");
         }
     }
+}
+
+#[test]
+fn every_toml_block_of_the_provider_guides_is_a_valid_configuration() {
+    let blocks = blocks(PROVIDER_GUIDES, "toml");
+    assert!(
+        blocks.len() >= 11,
+        "expected a TOML example per provider guide, found {} blocks",
+        blocks.len()
+    );
+    for (line, text) in &blocks {
+        if let Err(e) = OidcConfig::from_toml_str(text) {
+            panic!("docs/providers.md line {line}: the TOML example is rejected: {e}\n{text}");
+        }
+    }
+    for provider in [
+        "Keycloak",
+        "Authentik",
+        "Authelia",
+        "Auth0",
+        "Entra ID",
+        "Google",
+        "Dex",
+        "Zitadel",
+    ] {
+        assert!(
+            PROVIDER_GUIDES.contains(&format!("\n## {provider}\n")),
+            "docs/providers.md has a section for {provider}"
+        );
+    }
+}
+
+#[test]
+fn the_google_domain_rule_admits_only_that_domain() {
+    use oidc_layer::roles::{ClaimPath, RoleDecision, claim_values};
+    let (_, text) = blocks(PROVIDER_GUIDES, "toml")
+        .into_iter()
+        .find(|(_, text)| text.contains("groups_claim = \"hd\""))
+        .expect("the Google example");
+    let table: toml::Table = toml::from_str(&text).expect("TOML");
+    let roles: oidc_layer::roles::RoleMapConfig = table["roles"].clone().try_into().expect("roles");
+    let roles = roles.build().expect("a valid role map");
+    let decide = |claims: serde_json::Value| {
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        let groups = ClaimPath::new("hd")
+            .lookup(&claims)
+            .map(claim_values)
+            .unwrap_or_default();
+        roles.decide(&groups, "someone", "123")
+    };
+    assert!(matches!(
+        decide(serde_json::json!({ "hd": "example.com" })),
+        RoleDecision::Granted { .. }
+    ));
+    assert!(matches!(
+        decide(serde_json::json!({ "hd": "other.example" })),
+        RoleDecision::Denied { .. }
+    ));
+    assert!(matches!(
+        decide(serde_json::json!({})),
+        RoleDecision::Denied { .. }
+    ));
 }
 
 #[test]

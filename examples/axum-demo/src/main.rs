@@ -7,6 +7,18 @@
 //! `OIDC_COOKIE_KEY` (base64 of 32+ random bytes), `OIDC_GROUPS_CLAIM` (default `groups`),
 //! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset).
 //!
+//! Several instances: with `REDIS_URL` (`redis://[:password@]host[:port][/db]` or `rediss://`
+//! for TLS) sessions live in Redis behind an in-process tier (`TwoTierStore`: a hot session
+//! costs no round trip; a change made on another instance shows at once through pub/sub, and
+//! within `SESSION_STALENESS_MS`, default 2000, even when pub/sub is down). `REDIS_KEY_PREFIX`
+//! (default `oidc-demo:`) separates apps sharing one Redis. Every instance needs the same
+//! `OIDC_COOKIE_KEY` (and `OIDC_PREVIOUS_COOKIE_KEYS`, comma-separated, while rotating) and the
+//! same provider (`OIDC_ISSUER`: each embedded provider is another issuer) and `APP_URL`.
+//!
+//! `cargo run -p axum-demo -- doctor` checks the provider (discovery, issuer, redirect URI,
+//! scopes and claims, keys, clock) instead of serving, and exits with status 1 when
+//! something is wrong (see `oidc_layer::doctor`).
+//!
 //! Roles are mapped like AudioBookRequest: group `admins` → `admin`, `users` → `trusted`,
 //! anything else → `untrusted`, ordered untrusted < trusted < admin.
 
@@ -20,7 +32,10 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::testkit::TestProvider;
-use oidc_layer::{Identity, OidcConfig, OidcLayer, Registration, RequireRole};
+use oidc_layer::{
+    Identity, OidcConfig, OidcLayer, RedisConfig, RedisStore, Registration, RequireRole,
+    SessionData, TwoTierConfig, TwoTierStore,
+};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -109,6 +124,49 @@ async fn admin(identity: Identity) -> Html<String> {
     )
 }
 
+/// `cargo run -p axum-demo -- doctor [--strict]`: checks the configured provider and prints
+/// what to register there; exits with status 1 when something will break logins (with
+/// `--strict`, also on warnings).
+async fn doctor(layer: &OidcLayer) -> Result<(), Box<dyn std::error::Error>> {
+    let strict = std::env::args().any(|a| a == "--strict");
+    let report = layer.check().await;
+    println!("{report}");
+    if !report.is_ok() || (strict && report.warnings() > 0) {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Sessions in Redis at `url`, behind an in-process tier (see the module docs).
+async fn redis_sessions(
+    url: String,
+) -> Result<TwoTierStore<RedisStore<SessionData>, SessionData>, Box<dyn std::error::Error>> {
+    let config = RedisConfig::new(url)
+        .key_prefix(env("REDIS_KEY_PREFIX").unwrap_or_else(|| "oidc-demo:".into()));
+    let shown = config.redacted_url();
+    let redis = RedisStore::connect(config)
+        .await
+        .map_err(|e| format!("REDIS_URL: cannot reach Redis at {shown}: {e}"))?;
+    let staleness = env("SESSION_STALENESS_MS")
+        .map(|ms| ms.parse::<u64>())
+        .transpose()
+        .map_err(|e| format!("SESSION_STALENESS_MS: {e}"))?
+        .map_or(
+            TwoTierConfig::DEFAULT_MAX_STALENESS,
+            std::time::Duration::from_millis,
+        );
+    if env("OIDC_COOKIE_KEY").is_none() {
+        tracing::warn!(
+            "REDIS_URL without OIDC_COOKIE_KEY: sessions are shared, but a login started on one instance fails on another (set the same OIDC_COOKIE_KEY everywhere)"
+        );
+    }
+    println!("sessions in Redis at {shown} (two-tier, staleness bound {staleness:?})");
+    Ok(TwoTierStore::with_changes(
+        redis,
+        TwoTierConfig::new().max_staleness(staleness),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -180,7 +238,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
     }
+    if let Some(keys) = env("OIDC_PREVIOUS_COOKIE_KEYS") {
+        config = config.previous_cookie_keys(
+            keys.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
+    }
     let layer = OidcLayer::new(config.build()?);
+    if let Some(command) = std::env::args().nth(1) {
+        return match command.as_str() {
+            "doctor" => doctor(&layer).await,
+            other => Err(format!("unknown command `{other}` (try `doctor`)").into()),
+        };
+    }
+    let layer = match env("REDIS_URL") {
+        Some(url) => layer.with_store(redis_sessions(url).await?),
+        None => layer,
+    };
     let local = local_login::LocalLogin {
         password: admin_password.clone(),
         layer: layer.clone(),

@@ -211,7 +211,7 @@ impl Provider {
 
     /// Validates an ID token completely (refetching the JWKS once, rate-limited, when it names
     /// an unknown key) and returns it with its claims.
-    async fn verify_id_token<N: openidconnect::NonceVerifier + Clone>(
+    pub(crate) async fn verify_id_token<N: openidconnect::NonceVerifier + Clone>(
         &self,
         discovered: &Arc<Discovered>,
         id_token: &CoreIdToken,

@@ -90,6 +90,8 @@
 //! | `GET`/`POST /end-session` | RP-initiated logout |
 
 mod authorize;
+#[doc(hidden)]
+pub mod bench;
 mod endpoints;
 mod html;
 mod jwt;

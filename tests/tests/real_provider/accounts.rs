@@ -137,7 +137,7 @@ async fn without_new_users_only_known_users_get_in() {
     );
     assert_eq!(
         link_with_text(&page, "Sign in with another account"),
-        Some(site.app.url("/auth/login?return_to=%2Fwhoami"))
+        Some(site.app.url("/auth/login?return_to=%2Fwhoami&prompt=login"))
     );
     assert_eq!(accounts.accounts(), std::slice::from_ref(&existing));
     assert_eq!(site.sessions().await, 0);

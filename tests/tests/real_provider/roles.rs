@@ -132,7 +132,8 @@ async fn deny_unmatched_refuses_users_no_rule_matches() {
     );
     assert_eq!(
         link_with_text(&page, "Sign in with another account"),
-        Some(site.app.url("/auth/login?return_to=%2Fwhoami")),
+        // prompt=login: the provider asks again instead of signing carol straight back in.
+        Some(site.app.url("/auth/login?return_to=%2Fwhoami&prompt=login")),
         "{}",
         page.body
     );

@@ -1,0 +1,267 @@
+//! The memory store at scale: memory per session and the hot path's latency with 1 thousand,
+//! 100 thousand and 1 million live sessions in `MemoryStore` (the default store, whose default
+//! capacity is 1 million). Not a criterion bench: one pass, printed as
+//!
+//!     sessions N: layer NS ns/request (bare NS, the layer adds NS), RSS MIB MiB
+//!     memory per session: BYTES bytes (...)
+//!
+//!     cargo bench -p oidc-layer --features testkit --bench sessions
+//!
+//! Every session is a real, independent record: the one a login through the in-process test
+//! provider created (alice's claims, a ~1 KB RS256 ID token, access and refresh tokens),
+//! deep-copied through serde with distinct tags. Requests pick sessions at random among all of
+//! them, so the cache lookups miss the CPU caches as they would in production.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use oidc_layer::testkit::TestProvider;
+use oidc_layer::{
+    MemoryStore, OidcConfig, OidcLayer, Record, SessionData, SessionId, SessionStore,
+};
+use tower::{Layer, Service, ServiceExt};
+
+const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
+/// Sessions the requests are spread over (a uniform sample of all of them).
+const SAMPLE: usize = 4_096;
+const BATCHES: usize = 15;
+const BATCH_TIME: Duration = Duration::from_millis(60);
+
+async fn hello(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::from("hello")))
+}
+
+fn cookie_pairs(response: &Response<impl Sized>) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|line| !line.contains("Max-Age=0"))
+        .filter_map(|line| line.split(';').next().map(str::to_owned))
+        .collect()
+}
+
+/// Logs alice in through the layer and the test provider; returns the session id.
+async fn login<S>(service: &S) -> SessionId
+where
+    S: Service<
+            Request<Full<Bytes>>,
+            Response = Response<oidc_layer::ResponseBody<Full<Bytes>>>,
+            Error = Infallible,
+        > + Clone,
+{
+    let start = Request::get("/hello")
+        .header(header::ACCEPT, "text/html")
+        .body(Full::default())
+        .expect("request");
+    let response = service.clone().oneshot(start).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let attempt = cookie_pairs(&response).join("; ");
+    let authorize = response.headers()[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let to_callback = http.get(&authorize).send().await.expect("provider");
+    let callback = url::Url::parse(
+        to_callback.headers()[header::LOCATION]
+            .to_str()
+            .expect("location"),
+    )
+    .expect("url");
+    let request = Request::get(format!(
+        "{}?{}",
+        callback.path(),
+        callback.query().unwrap_or("")
+    ))
+    .header(header::ACCEPT, "text/html")
+    .header(header::COOKIE, attempt)
+    .body(Full::default())
+    .expect("request");
+    let response = service.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "login failed");
+    let pair = cookie_pairs(&response)
+        .into_iter()
+        .find(|c| c.starts_with("oidc_session="))
+        .expect("session cookie");
+    SessionId::parse(pair.trim_start_matches("oidc_session=")).expect("session id")
+}
+
+/// Resident memory of this process, in bytes (Linux; 0 elsewhere).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A small deterministic generator (xorshift), for the sample.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Median ns per request of `service` over the cookies, round robin.
+async fn time_requests<S, B>(service: &S, cookies: &[HeaderValue]) -> f64
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    let mut next = 0;
+    let mut one = || {
+        next = (next + 1) % cookies.len();
+        Request::get("/hello")
+            .header(header::ACCEPT, "text/html")
+            .header(header::USER_AGENT, "Mozilla/5.0")
+            .header(header::COOKIE, cookies[next].clone())
+            .body(Full::default())
+            .expect("request")
+    };
+    let start = Instant::now();
+    let mut warm = 0u32;
+    while start.elapsed() < BATCH_TIME * 3 {
+        let response = service.clone().oneshot(one()).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        warm += 1;
+    }
+    let per_batch = (warm / 3).max(1);
+    let mut means = Vec::with_capacity(BATCHES);
+    for _ in 0..BATCHES {
+        let start = Instant::now();
+        for _ in 0..per_batch {
+            let response = service.clone().oneshot(one()).await.expect("infallible");
+            std::hint::black_box(response);
+        }
+        means.push(start.elapsed().as_nanos() as f64 / f64::from(per_batch));
+    }
+    means.sort_by(f64::total_cmp);
+    means[BATCHES / 2]
+}
+
+async fn run() {
+    let provider = TestProvider::builder()
+        .auto_login("alice")
+        .allow_any_loopback_redirect()
+        .id_token_ttl(Duration::from_secs(3600))
+        .access_token_ttl(Duration::from_secs(3600))
+        .start()
+        .await
+        .expect("provider");
+    let config = OidcConfig::builder()
+        .issuer(provider.issuer())
+        .client_id(provider.client_id())
+        .client_secret(provider.client_secret())
+        .external_url("http://127.0.0.1:8080")
+        .build()
+        .expect("config");
+    let store = MemoryStore::<SessionData>::new();
+    let layered = OidcLayer::new(config)
+        .with_store(store.clone())
+        .layer(tower::service_fn(hello));
+    let bare = tower::service_fn(hello);
+
+    let first = login(&layered).await;
+    let record = store.load(&first).await.expect("load").expect("session");
+    let json = serde_json::to_string(&record.data).expect("serialize");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let id_token_len = value["id_token"].as_str().map_or(0, str::len);
+    let iss = provider.issuer().to_owned();
+    println!(
+        "session record: {} bytes as JSON, ID token {id_token_len} bytes, {} tags",
+        json.len(),
+        record.tags.len()
+    );
+
+    let base_rss = rss();
+    let mut ids: Vec<SessionId> = Vec::with_capacity(SAMPLE);
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let mut count = 1usize;
+    ids.push(first);
+    let mut memory_at = Vec::new();
+    for size in SIZES {
+        let started = Instant::now();
+        while count < size {
+            let data: SessionData = serde_json::from_str(&json).expect("deserialize");
+            let tags = [
+                format!("sub {iss} user-{}", count % 50_000),
+                format!("sid {iss} sid-{count}"),
+            ];
+            let id = store
+                .create(Record::new(data, record.expires_at).with_tags(tags))
+                .await
+                .expect("create");
+            count += 1;
+            // Reservoir sampling: every session equally likely to be requested.
+            if ids.len() < SAMPLE {
+                ids.push(id);
+            } else {
+                let slot = random.below(count);
+                if slot < SAMPLE {
+                    ids[slot] = id;
+                }
+            }
+        }
+        let filled = started.elapsed();
+        let now_rss = rss();
+        memory_at.push((size, now_rss));
+        let cookies: Vec<HeaderValue> = ids
+            .iter()
+            .map(|id| {
+                HeaderValue::from_str(&format!("theme=dark; oidc_session={}", id.encode()))
+                    .expect("header")
+            })
+            .collect();
+        let layer_ns = time_requests(&layered, &cookies).await;
+        let bare_ns = time_requests(&bare, &cookies).await;
+        println!(
+            "sessions {size}: layer {layer_ns:.0} ns/request (bare {bare_ns:.0}, the layer adds {:.0}), RSS {:.0} MiB, filled in {:.1} s",
+            layer_ns - bare_ns,
+            now_rss as f64 / 1_048_576.0,
+            filled.as_secs_f64(),
+        );
+    }
+    for (size, at) in &memory_at {
+        if *size >= 100_000 {
+            let per = at.saturating_sub(base_rss) as f64 / (*size - 1) as f64;
+            println!(
+                "memory per session at {size}: {per:.0} bytes (RSS growth / sessions; record {} bytes as JSON)",
+                json.len()
+            );
+        }
+    }
+    assert!(
+        store.load(&ids[0]).await.expect("load").is_some(),
+        "a sampled session was evicted"
+    );
+    assert!(
+        record.expires_at > SystemTime::now(),
+        "the sessions expired during the run"
+    );
+    provider.shutdown().await;
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: both just run.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run());
+}
