@@ -12,79 +12,13 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{OidcConfig, OidcLayer};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
+
+#[path = "common/mod.rs"]
+mod common;
 
 async fn bare(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from("ok")))
-}
-
-fn cookie_pairs(response: &Response<impl Sized>) -> Vec<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|line| !line.contains("Max-Age=0"))
-        .filter_map(|line| line.split(';').next().map(str::to_owned))
-        .collect()
-}
-
-/// Logs alice in through the layer and the test provider; returns the session cookie pair.
-async fn login<S>(service: &mut S) -> String
-where
-    S: Service<
-            Request<Full<Bytes>>,
-            Response = Response<oidc_layer::ResponseBody<Full<Bytes>>>,
-            Error = Infallible,
-        > + Clone,
-{
-    let start = Request::get("/whoami")
-        .header(header::ACCEPT, "text/html")
-        .body(Full::default())
-        .expect("request");
-    let response = service.clone().oneshot(start).await.expect("infallible");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    let attempt = cookie_pairs(&response).join("; ");
-    let authorize = response.headers()[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let to_callback = http.get(&authorize).send().await.expect("provider");
-    let callback = url::Url::parse(
-        to_callback.headers()[header::LOCATION]
-            .to_str()
-            .expect("location"),
-    )
-    .expect("url");
-    let request = Request::get(format!(
-        "{}?{}",
-        callback.path(),
-        callback.query().unwrap_or("")
-    ))
-    .header(header::ACCEPT, "text/html")
-    .header(header::COOKIE, attempt)
-    .body(Full::default())
-    .expect("request");
-    let response = service.clone().oneshot(request).await.expect("infallible");
-    if response.status() != StatusCode::SEE_OTHER {
-        use http_body_util::BodyExt;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        panic!("login failed: {status} {}", String::from_utf8_lossy(&body));
-    }
-    cookie_pairs(&response)
-        .into_iter()
-        .find(|c| c.starts_with("oidc_session="))
-        .expect("session cookie")
 }
 
 fn hot_path(c: &mut Criterion) {
@@ -109,8 +43,8 @@ fn hot_path(c: &mut Criterion) {
         .build()
         .expect("config");
     let bare_service = tower::service_fn(bare);
-    let mut layered = OidcLayer::new(config).layer(bare_service);
-    let session = rt.block_on(login(&mut layered));
+    let layered = OidcLayer::new(config).layer(bare_service);
+    let session = rt.block_on(common::login(&layered, "/whoami"));
     let request = |cookie: Option<&str>| {
         let mut builder = Request::get("/whoami")
             .header(header::ACCEPT, "text/html")

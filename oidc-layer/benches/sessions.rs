@@ -24,6 +24,9 @@ use oidc_layer::{
 };
 use tower::{Layer, Service, ServiceExt};
 
+#[path = "common/mod.rs"]
+mod common;
+
 const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 /// Sessions the requests are spread over (a uniform sample of all of them).
 const SAMPLE: usize = 4_096;
@@ -32,17 +35,6 @@ const BATCH_TIME: Duration = Duration::from_millis(60);
 
 async fn hello(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from("hello")))
-}
-
-fn cookie_pairs(response: &Response<impl Sized>) -> Vec<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|line| !line.contains("Max-Age=0"))
-        .filter_map(|line| line.split(';').next().map(str::to_owned))
-        .collect()
 }
 
 /// Logs alice in through the layer and the test provider; returns the session id.
@@ -54,43 +46,7 @@ where
             Error = Infallible,
         > + Clone,
 {
-    let start = Request::get("/hello")
-        .header(header::ACCEPT, "text/html")
-        .body(Full::default())
-        .expect("request");
-    let response = service.clone().oneshot(start).await.expect("infallible");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    let attempt = cookie_pairs(&response).join("; ");
-    let authorize = response.headers()[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let to_callback = http.get(&authorize).send().await.expect("provider");
-    let callback = url::Url::parse(
-        to_callback.headers()[header::LOCATION]
-            .to_str()
-            .expect("location"),
-    )
-    .expect("url");
-    let request = Request::get(format!(
-        "{}?{}",
-        callback.path(),
-        callback.query().unwrap_or("")
-    ))
-    .header(header::ACCEPT, "text/html")
-    .header(header::COOKIE, attempt)
-    .body(Full::default())
-    .expect("request");
-    let response = service.clone().oneshot(request).await.expect("infallible");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "login failed");
-    let pair = cookie_pairs(&response)
-        .into_iter()
-        .find(|c| c.starts_with("oidc_session="))
-        .expect("session cookie");
+    let pair = common::login(service, "/hello").await;
     SessionId::parse(pair.trim_start_matches("oidc_session=")).expect("session id")
 }
 
