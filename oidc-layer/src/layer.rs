@@ -49,6 +49,9 @@ pub(crate) struct Durable {
     /// `jti`s of accepted logout tokens (replay defence), per issuer.
     pub(crate) logout_jtis: moka::future::Cache<String, ()>,
     pub(crate) http: HttpClient,
+    /// The cookie key of this process when the configuration has none: made once, so that
+    /// `with_store`, `with_account_resolver` and `reload` keep logins in flight working.
+    pub(crate) fallback_key: Key,
 }
 
 /// Everything a request needs under one configuration.
@@ -68,10 +71,7 @@ pub(crate) struct Shared {
 impl Shared {
     fn new(config: OidcConfig, durable: &Durable) -> Self {
         let keys: Vec<Key> = if config.cookie_keys.is_empty() {
-            tracing::warn!(
-                "no cookie_key configured: using a random key for this process (logins in flight fail across restarts and instances)"
-            );
-            vec![Key::generate()]
+            vec![durable.fallback_key.clone()]
         } else {
             config
                 .cookie_keys
@@ -87,14 +87,16 @@ impl Shared {
             .enumerate()
             .map(|(i, p)| {
                 let settings = Arc::new(p.clone());
-                let runtime = ProviderRuntime {
-                    client: Provider::new(settings.clone(), config.clock_leeway, durable.http.clone()),
+                ProviderRuntime {
+                    client: Provider::new(
+                        settings.clone(),
+                        config.clock_leeway,
+                        durable.http.clone(),
+                    ),
                     callback_path: callback_path(&prefix, i, &p.slug),
                     redirect_uri: config.redirect_uri_of(i),
                     settings,
-                };
-                tracing::info!(provider = %p.name, redirect_uri = %runtime.redirect_uri, "register this redirect URI at the provider");
-                runtime
+                }
             })
             .collect();
         Self {
@@ -173,6 +175,18 @@ impl std::fmt::Debug for OidcLayer {
 #[error(transparent)]
 pub struct DiscoveryError(#[from] ProviderError);
 
+/// What the admin must know about a configuration, logged when it takes effect.
+fn log_configuration(shared: &Shared) {
+    if shared.config.cookie_keys.is_empty() {
+        tracing::warn!(
+            "no cookie_key configured: using a random key for this process (logins in flight fail across restarts and instances)"
+        );
+    }
+    for p in &shared.providers {
+        tracing::info!(provider = %p.settings.name, redirect_uri = %p.redirect_uri, "register this redirect URI at the provider");
+    }
+}
+
 fn http_client() -> HttpClient {
     match HttpClient::new(Duration::from_secs(5), Duration::from_secs(15)) {
         Ok(client) => client,
@@ -205,8 +219,10 @@ impl OidcLayer {
                 .time_to_live(crate::backchannel::JTI_MEMORY)
                 .build(),
             http: http_client(),
+            fallback_key: Key::generate(),
         };
         let shared = Shared::new(config, &durable);
+        log_configuration(&shared);
         Self {
             current: Arc::new(ArcSwap::from_pointee(shared)),
             durable,
@@ -244,8 +260,9 @@ impl OidcLayer {
     /// Swaps in a new configuration for every service made from this layer. Existing sessions
     /// stay valid; logins in flight survive when the cookie key is unchanged.
     pub fn reload(&self, config: OidcConfig) {
-        self.current
-            .store(Arc::new(Shared::new(config, &self.durable)));
+        let shared = Shared::new(config, &self.durable);
+        log_configuration(&shared);
+        self.current.store(Arc::new(shared));
         tracing::info!("configuration reloaded");
     }
 

@@ -98,10 +98,8 @@ impl OidcLayer {
             last_seen: now,
         };
         let max_age = shared.config.session_max_age;
-        let id = shared
-            .store
-            .create(Record::new(data, session::expiry(now, max_age)))
-            .await?;
+        let expires_at = session::deadline(&shared.config, &data);
+        let id = shared.store.create(Record::new(data, expires_at)).await?;
         let cookie =
             shared
                 .cookies

@@ -137,11 +137,8 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
         }
     }
     data.last_seen = now;
-    let updated = Record::new(data, SystemTime::now()).with_tags(record.tags.clone());
-    let updated = Record {
-        expires_at: session::deadline(config, &updated.data),
-        ..updated
-    };
+    let expires_at = session::deadline(config, &data);
+    let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
     match shared.store.save(id, updated.clone()).await {
         Ok(true) => Upkeep::Keep(Arc::new(updated)),
         // Deleted meanwhile (logout, back-channel logout): stay logged out.

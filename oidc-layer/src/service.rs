@@ -128,14 +128,14 @@ where
     // be `Sync`). The hot path keeps the request whole and borrows nothing across its await, so
     // the head is not moved out and back in.
     let path = request.uri().path();
-    if path == shared.routes.backchannel_logout {
-        // The only route of the layer that reads a body (the provider's logout token).
-        let (parts, body) = request.into_parts();
-        return Ok(page(
-            Box::pin(backchannel_route(&shared, &parts, body)).await,
-        ));
-    }
     if path.starts_with(&shared.routes.prefix) {
+        if path == shared.routes.backchannel_logout {
+            // The only route of the layer that reads a body (the provider's logout token).
+            let (parts, body) = request.into_parts();
+            return Ok(page(
+                Box::pin(backchannel_route(&shared, &parts, body)).await,
+            ));
+        }
         let (parts, body) = request.into_parts();
         if let Some(response) = Box::pin(reserved_route(&shared, &parts)).await {
             return Ok(page(response));

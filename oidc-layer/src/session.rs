@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +90,6 @@ impl fmt::Debug for SessionData {
     }
 }
 
-/// When a new session ends: the configured maximum age (for sessions without tokens).
-pub(crate) fn expiry(now: SystemTime, max_age: Duration) -> SystemTime {
-    now + max_age
-}
-
 /// When a session ends, whichever comes first:
 ///
 /// | limit | applies |
@@ -171,6 +166,7 @@ mod identity_record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn debug_hides_tokens_and_serde_roundtrips() {
