@@ -77,7 +77,7 @@ pub use local::{LocalSignInError, LocalUser};
 pub use require_role::{RequireRole, RequireRoleService};
 pub use service::{OidcService, ResponseFuture};
 pub use session::{AccessToken, SessionData};
-pub use session_store::{MemoryStore, Record, SessionId, SessionStore};
+pub use session_store::{Lease, MemoryStore, Record, SessionId, SessionStore};
 #[cfg(feature = "redis")]
 pub use session_store::{RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
 

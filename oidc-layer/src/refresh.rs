@@ -11,17 +11,20 @@
 //! refresh ends once its token has expired, and a token that expires sooner than the outcome
 //! is kept is refreshed again instead of being handed out expired.
 //!
-//! Single-flight is per process: instances sharing a store (Redis) can still race on a refresh.
-//! Upkeep therefore reads the record straight from the remote tier ([`session_store::SessionStore::load_fresh`]),
-//! so an instance that comes second usually finds the session already refreshed; and when the
-//! provider refuses a refresh, the record is read again (for up to [`RACE_GRACE`]): if its
-//! refresh token is no longer the refused one, another instance won the race and the session
-//! goes on with its tokens instead of ending (see the README's multi-instance notes).
+//! Single-flight is per process; across processes sharing a store (Redis), a refresh runs
+//! under the session's lock ([`session_store::SessionStore::try_lock`]), so no two instances
+//! ever redeem the same refresh token: a provider that detects the reuse of a rotated refresh
+//! token (oidc-provider, Keycloak with "revoke refresh token", Auth0, Okta...) would take the
+//! second redemption for a stolen token and revoke the whole grant. An instance that finds the
+//! lock taken goes on with the access token it has while it is live, and otherwise waits for
+//! the other instance's refresh to land in the store. Every read on this path goes straight to
+//! the remote tier ([`session_store::SessionStore::load_fresh`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use session_store::{Record, SessionId, SessionStore as _};
+use tracing::Instrument as _;
 
 use crate::admission;
 use crate::config::RefreshFailure;
@@ -32,10 +35,10 @@ use crate::session::{self, AccessToken, SessionData};
 /// How long an upkeep outcome is handed to further requests of the same session.
 pub(crate) const UPKEEP_REUSE: Duration = Duration::from_secs(5);
 
-/// How long a refused refresh waits for another instance's refresh of the same session (the
-/// one that made the provider refuse this one) to show up in the store, before it ends the
-/// session.
-pub(crate) const RACE_GRACE: Duration = Duration::from_millis(800);
+/// How long a session's refresh lock lasts at most: longer than a refresh can take (three
+/// provider requests of at most 15 s each: token, keys, userinfo), so that it never expires
+/// under a live refresh. Only an instance that died while refreshing leaves it to expire.
+pub(crate) const REFRESH_LOCK: Duration = Duration::from_secs(60);
 
 /// What a request continues with.
 #[derive(Clone)]
@@ -77,12 +80,14 @@ pub(crate) async fn upkeep(
     seen: Arc<Record<SessionData>>,
 ) -> Upkeep {
     let key = UpkeepKey::new(id, &seen, SystemTime::now());
-    shared.upkeeps.get_with(key, run(shared, id, seen)).await
+    let span = tracing::info_span!("oidc.session_upkeep", session = %id);
+    shared
+        .upkeeps
+        .get_with(key, run(shared, id, seen).instrument(span))
+        .await
 }
 
 async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) -> Upkeep {
-    let span = tracing::info_span!("oidc.session_upkeep", session = %id);
-    let _guard = span.enter();
     let now = SystemTime::now();
     // Another request (or instance) may have refreshed it already: start from the latest,
     // read around any local cache (a two-tier store's copy may be seconds old).
@@ -94,50 +99,126 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
             return Upkeep::Keep(seen);
         }
     };
-    let config = &shared.config;
-    let refresh = session::needs_refresh(config, &record.data, now);
-    if !refresh && !session::needs_touch(config, &record.data, now) {
+    if session::needs_refresh(&shared.config, &record.data, now) {
+        return refresh(shared, id, record).await;
+    }
+    if !session::needs_touch(&shared.config, &record.data, now) {
         return Upkeep::Keep(record);
     }
     let mut data = record.data.clone();
-    if refresh {
-        match refresh_tokens(shared, &data, now).await {
-            Ok(refreshed) => data = refreshed,
-            Err(Failed::End(why)) => {
-                tracing::info!(why, "session ended at refresh");
-                return end(shared, id).await;
-            }
-            Err(Failed::Refused(why)) => {
-                let refused = data.refresh_token.as_deref();
-                if let Some(current) = refreshed_elsewhere(shared, id, refused).await {
-                    tracing::info!(
-                        why,
-                        "refresh refused, but another instance refreshed the session meanwhile; keeping its tokens"
-                    );
-                    return Upkeep::Keep(current);
+    data.last_seen = now;
+    save(shared, id, record, data).await
+}
+
+/// Refreshes the tokens of `record` under the session's lock. When another instance holds it
+/// (it is refreshing them), goes on with the access token while it is live, and otherwise waits
+/// for that instance's result (or for the lock, if it gives up).
+async fn refresh(shared: &Shared, id: &SessionId, mut record: Arc<Record<SessionData>>) -> Upkeep {
+    let waited = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match shared.store.try_lock(id, REFRESH_LOCK).await {
+            Ok(Some(lease)) => {
+                let outcome = refresh_locked(shared, id, record).await;
+                if let Err(e) = shared.store.unlock(id, &lease).await {
+                    tracing::warn!(error = %e, "could not release the session's refresh lock (it expires by itself)");
                 }
-                tracing::info!(why, "session ended at refresh");
-                return end(shared, id).await;
+                return outcome;
             }
-            Err(Failed::Unreachable(why)) => {
-                let expired = data.access_expires_at.is_none_or(|at| now >= at);
-                if config.refresh_failure == RefreshFailure::End || expired {
-                    tracing::warn!(
-                        why,
-                        "refresh failed and the access token is due; ending the session"
-                    );
-                    return end(shared, id).await;
-                }
-                tracing::warn!(
-                    why,
-                    "refresh failed; keeping the session until its access token expires"
-                );
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "session store failed; keeping the session as read");
+                return Upkeep::Keep(record);
+            }
+        }
+        let live = record
+            .data
+            .access_expires_at
+            .is_some_and(|at| SystemTime::now() < at);
+        if live {
+            tracing::debug!(
+                "another instance is refreshing the session; its access token is still live"
+            );
+            return Upkeep::Keep(record);
+        }
+        if waited.elapsed() > REFRESH_LOCK {
+            tracing::warn!("the session's refresh lock stayed taken; keeping the session as read");
+            return Upkeep::Keep(record);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+        match shared.store.load_fresh(id).await {
+            Ok(Some(current)) if refreshed_since(&record, &current) => {
+                return Upkeep::Keep(current);
+            }
+            Ok(Some(current)) => record = current,
+            Ok(None) => return Upkeep::Ended,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store failed; keeping the session as read");
                 return Upkeep::Keep(record);
             }
         }
     }
-    data.last_seen = now;
-    let expires_at = session::deadline(config, &data);
+}
+
+/// The refresh itself, with the session's lock held.
+async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<SessionData>>) -> Upkeep {
+    let now = SystemTime::now();
+    // The lock's previous holder may have refreshed the session since it was read.
+    let record = match shared.store.load_fresh(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Upkeep::Ended,
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed; keeping the session as read");
+            return Upkeep::Keep(read);
+        }
+    };
+    if refreshed_since(&read, &record) {
+        return Upkeep::Keep(record);
+    }
+    match refresh_tokens(shared, &record.data, now).await {
+        Ok(mut data) => {
+            data.last_seen = now;
+            save(shared, id, record, data).await
+        }
+        Err(Failed::End(why)) => {
+            tracing::info!(why, "session ended at refresh");
+            end(shared, id).await
+        }
+        Err(Failed::Unreachable(why)) => {
+            let expired = record.data.access_expires_at.is_none_or(|at| now >= at);
+            if shared.config.refresh_failure == RefreshFailure::End || expired {
+                tracing::warn!(
+                    why,
+                    "refresh failed and the access token is due; ending the session"
+                );
+                return end(shared, id).await;
+            }
+            tracing::warn!(
+                why,
+                "refresh failed; keeping the session until its access token expires"
+            );
+            Upkeep::Keep(record)
+        }
+    }
+}
+
+/// Whether `current` holds other tokens than `read` (another instance refreshed them). Not
+/// "no longer due": with a refresh margin longer than the provider's token lifetime, fresh
+/// tokens are due at once.
+fn refreshed_since(read: &Record<SessionData>, current: &Record<SessionData>) -> bool {
+    current.data.refresh_token != read.data.refresh_token
+        || current.data.access_expires_at != read.data.access_expires_at
+}
+
+/// Writes `data` as the session's new record (same tags), unless it was deleted meanwhile.
+async fn save(
+    shared: &Shared,
+    id: &SessionId,
+    record: Arc<Record<SessionData>>,
+    data: SessionData,
+) -> Upkeep {
+    let expires_at = session::deadline(&shared.config, &data);
     let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
     match shared.store.save(id, updated.clone()).await {
         Ok(true) => Upkeep::Keep(Arc::new(updated)),
@@ -151,38 +232,6 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
     }
 }
 
-/// After the provider refused `refused`: the session as another instance saved it with a new
-/// refresh token (it redeemed the same token first, so the provider saw ours as a replay), if
-/// that shows up in the store within [`RACE_GRACE`]. `None` when the record still holds the
-/// refused token (a real refusal: revoked, expired), is gone, or cannot be read.
-async fn refreshed_elsewhere(
-    shared: &Shared,
-    id: &SessionId,
-    refused: Option<&str>,
-) -> Option<Arc<Record<SessionData>>> {
-    let deadline = Instant::now() + RACE_GRACE;
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match shared.store.load_fresh(id).await {
-            Ok(Some(record)) if record.data.refresh_token.as_deref() != refused => {
-                return Some(record);
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(error = %e, "session store failed after a refused refresh");
-                return None;
-            }
-        }
-        // The winner's save lands a round trip to the provider after its refresh started.
-        if Instant::now() + pause > deadline {
-            return None;
-        }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-    }
-}
-
 async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
     if let Err(e) = shared.store.delete(id).await {
         tracing::error!(error = %e, "could not delete an ended session");
@@ -191,12 +240,10 @@ async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
 }
 
 enum Failed {
-    /// The session cannot be refreshed (no refresh token, provider gone, the refreshed claims
-    /// fail admission, the answer failed validation): it must end.
+    /// The session cannot be refreshed (no refresh token, provider gone, the provider refused
+    /// the refresh token, the refreshed claims fail admission, the answer failed validation):
+    /// it must end.
     End(String),
-    /// The provider refused the refresh token (`invalid_grant`...): the session ends, unless
-    /// another instance refreshed it meanwhile (see [`refreshed_elsewhere`]).
-    Refused(String),
     /// The provider could not be asked.
     Unreachable(String),
 }
@@ -231,10 +278,9 @@ async fn refresh_tokens(
         ProviderError::Unavailable(_) | ProviderError::BadResponse(_) => {
             Failed::Unreachable(e.to_string())
         }
-        ProviderError::Rejected { .. } => Failed::Refused(e.to_string()),
-        ProviderError::InvalidToken(_) | ProviderError::BadMetadata(_) => {
-            Failed::End(e.to_string())
-        }
+        ProviderError::Rejected { .. }
+        | ProviderError::InvalidToken(_)
+        | ProviderError::BadMetadata(_) => Failed::End(e.to_string()),
     })?;
     let mut data = data.clone();
     if let Some((raw, claims)) = refreshed.id_token {
@@ -250,7 +296,10 @@ async fn refresh_tokens(
         };
         data.id_token = Some(raw);
     }
-    data.access_token = Some(AccessToken::new(refreshed.access_token));
+    data.access_token = shared
+        .config
+        .expose_access_token
+        .then(|| AccessToken::new(refreshed.access_token));
     if let Some(rotated) = refreshed.refresh_token {
         data.refresh_token = Some(rotated);
     }

@@ -1,18 +1,16 @@
 //! The cross-instance refresh race: two instances (two `OidcLayer`s, each with its own
-//! single-flight) share one store, and the provider rotates refresh tokens. Instance A
-//! refreshes the session; instance B, which read the record just before A saved it, redeems
-//! the same (now spent) refresh token and is refused. B must keep the session with A's tokens,
-//! not end it.
-//!
-//! The race is made deterministic with a store wrapper that hands B the record as it was
-//! before A's refresh, for B's first reads only.
+//! single-flight) share one store, and the provider rotates refresh tokens and, like real
+//! ones, revokes the whole grant when a spent refresh token comes back. Instance A is in the
+//! middle of a refresh (its save is held back) when a request of the same session reaches
+//! instance B. B must not redeem the refresh token A is redeeming: it goes on with the live
+//! access token, or, when that has expired, waits for A's refresh. Afterwards the grant is
+//! intact: a third instance refreshes with A's rotated token.
 
 #![allow(clippy::unwrap_used)]
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,56 +18,32 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
-    Identity, MemoryStore, OidcConfig, OidcLayer, Record, ResponseBody, SessionData, SessionId,
-    SessionStore,
+    Identity, Lease, MemoryStore, OidcConfig, OidcLayer, Record, ResponseBody, SessionData,
+    SessionId, SessionStore,
 };
 use session_store::Error;
+use tokio::sync::Semaphore;
 use tower::{Layer, Service, ServiceExt};
 
 type Shared = Arc<MemoryStore<SessionData>>;
 
-/// Another instance's view of the shared store: its first `lagging` reads return `stale` (the
-/// record as it was before the other instance refreshed it).
-struct Lagging {
+/// Instance A's view of the shared store: its saves wait for the test to open the gate, so
+/// its refresh is caught between redeeming the refresh token and storing the new one.
+struct Gated {
     store: Shared,
-    stale: Mutex<Option<Arc<Record<SessionData>>>>,
-    lagging: AtomicUsize,
-    reads: AtomicUsize,
-}
-
-impl Lagging {
-    fn read(&self) -> Option<Arc<Record<SessionData>>> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        let lag = self
-            .lagging
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if lag {
-            self.stale.lock().unwrap().clone()
-        } else {
-            None
-        }
-    }
+    gate: Semaphore,
 }
 
 #[async_trait]
-impl SessionStore<SessionData> for Lagging {
+impl SessionStore<SessionData> for Gated {
     async fn create(&self, record: Record<SessionData>) -> Result<SessionId, Error> {
         self.store.create(record).await
     }
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<SessionData>>>, Error> {
-        match self.read() {
-            Some(stale) => Ok(Some(stale)),
-            None => self.store.load(id).await,
-        }
-    }
-    async fn load_fresh(&self, id: &SessionId) -> Result<Option<Arc<Record<SessionData>>>, Error> {
-        match self.read() {
-            Some(stale) => Ok(Some(stale)),
-            None => self.store.load_fresh(id).await,
-        }
+        self.store.load(id).await
     }
     async fn save(&self, id: &SessionId, record: Record<SessionData>) -> Result<bool, Error> {
+        let _permit = self.gate.acquire().await.unwrap();
         self.store.save(id, record).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
@@ -77,6 +51,12 @@ impl SessionStore<SessionData> for Lagging {
     }
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
         self.store.delete_tagged(tag).await
+    }
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        self.store.try_lock(id, ttl).await
+    }
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
+        self.store.unlock(id, lease).await
     }
 }
 
@@ -144,15 +124,19 @@ where
         .expect("a session cookie")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_instance_that_loses_a_refresh_race_keeps_the_session() {
-    let provider = TestProvider::builder()
-        .auto_login("alice")
-        .allow_any_loopback_redirect()
-        .start()
-        .await
-        .unwrap();
-    // Every access token is due for a refresh (the margin exceeds its 300 s lifetime).
+/// A layer over `store` whose sessions are always due for a refresh (the margin exceeds any
+/// token lifetime the test provider issues).
+fn instance(
+    provider: &TestProvider,
+    store: impl SessionStore<SessionData>,
+) -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<ResponseBody<Full<Bytes>>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
++ Send
++ 'static {
     let config = OidcConfig::builder()
         .issuer(provider.issuer())
         .client_id(provider.client_id())
@@ -161,90 +145,118 @@ async fn the_instance_that_loses_a_refresh_race_keeps_the_session() {
         .refresh_margin(Duration::from_secs(3600))
         .build()
         .unwrap();
+    OidcLayer::new(config)
+        .with_store(store)
+        .layer(tower::service_fn(whoami))
+}
+
+/// Waits until the provider has answered `count` token requests.
+async fn token_requests_reach(provider: &TestProvider, count: usize) {
+    let started = Instant::now();
+    while provider.token_requests() < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the provider saw {} token requests, expected {count}",
+            provider.token_requests()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The race, with access tokens living `ttl`; `expired` waits them out before the race.
+async fn race(ttl: Duration, expired: bool) {
+    let provider = TestProvider::builder()
+        .auto_login("alice")
+        .allow_any_loopback_redirect()
+        .access_token_ttl(ttl)
+        .start()
+        .await
+        .unwrap();
     let shared: Shared = Arc::new(MemoryStore::new());
-    let lagging = Arc::new(Lagging {
+    let gated = Arc::new(Gated {
         store: shared.clone(),
-        stale: Mutex::new(None),
-        lagging: AtomicUsize::new(0),
-        reads: AtomicUsize::new(0),
+        gate: Semaphore::new(0),
     });
-    let a = OidcLayer::new(config.clone())
-        .with_store(shared.clone())
-        .layer(tower::service_fn(whoami));
-    let b = OidcLayer::new(config)
-        .with_store(lagging.clone())
-        .layer(tower::service_fn(whoami));
+    let login_instance = instance(&provider, shared.clone());
+    let a = instance(&provider, gated.clone());
+    let b = instance(&provider, shared.clone());
 
-    let cookie = login(&a).await;
+    let cookie = login(&login_instance).await;
     let id = SessionId::parse(cookie.trim_start_matches("oidc_session=")).unwrap();
-    let before = shared.load(&id).await.unwrap().unwrap();
-    let spent = before.data_refresh_token();
-
-    // A refreshes: the refresh token B is about to use is spent.
-    let requests = provider.token_requests();
-    let response = a
-        .clone()
-        .oneshot(get("/whoami", Some(&cookie)))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(provider.token_requests(), requests + 1, "A refreshed");
-    let after_a = shared.load(&id).await.unwrap().unwrap();
-    assert_ne!(after_a.data_refresh_token(), spent, "rotated");
-
-    // B read the record before A saved it: its request, and its upkeep's re-read, see the
-    // spent token.
-    *lagging.stale.lock().unwrap() = Some(before);
-    lagging.lagging.store(2, Ordering::SeqCst);
-    let response = b
-        .clone()
-        .oneshot(get("/whoami", Some(&cookie)))
-        .await
-        .unwrap();
-    assert_eq!(
-        provider.token_requests(),
-        requests + 2,
-        "B redeemed the spent token"
-    );
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "the instance that lost the race must keep the session"
-    );
-    assert!(
-        lagging.reads.load(Ordering::SeqCst) >= 3,
-        "B re-read the record after the refusal"
-    );
-    let kept = shared
+    let before = shared
         .load(&id)
         .await
         .unwrap()
-        .expect("the session lives on");
-    assert_eq!(kept.data_refresh_token(), after_a.data_refresh_token());
+        .unwrap()
+        .data_refresh_token();
+    if expired {
+        tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    }
 
-    // A real refusal still ends the session: the test provider, like real ones, revoked the
-    // whole grant when it saw the spent token again, so the next instance to refresh (a third
-    // one, whose single-flight has no outcome to reuse) is refused and nobody refreshed.
-    let c = OidcLayer::new(
-        OidcConfig::builder()
-            .issuer(provider.issuer())
-            .client_id(provider.client_id())
-            .client_secret(provider.client_secret())
-            .external_url("http://127.0.0.1:8080")
-            .refresh_margin(Duration::from_secs(3600))
-            .build()
-            .unwrap(),
-    )
-    .with_store(shared.clone())
-    .layer(tower::service_fn(whoami));
-    let response = c.oneshot(get("/whoami", Some(&cookie))).await.unwrap();
-    assert_ne!(
-        response.status(),
+    // A redeems the refresh token; its save waits at the gate, holding the session's lock.
+    let requests = provider.token_requests();
+    let on_a = tokio::spawn(a.oneshot(get("/whoami", Some(&cookie))));
+    token_requests_reach(&provider, requests + 1).await;
+
+    let on_b = tokio::spawn(b.oneshot(get("/whoami", Some(&cookie))));
+    if expired {
+        // B has nothing valid to go on with: it waits for A.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!on_b.is_finished(), "B answered before A's refresh landed");
+        gated.gate.add_permits(1);
+    }
+    let b_response = on_b.await.unwrap().unwrap();
+    assert_eq!(b_response.status(), StatusCode::OK, "B keeps the session");
+    if !expired {
+        // B answered with the live access token while A's refresh was still in flight.
+        assert!(!on_a.is_finished(), "A finished before the gate opened");
+        gated.gate.add_permits(1);
+    }
+    assert_eq!(
+        on_a.await.unwrap().unwrap().status(),
         StatusCode::OK,
-        "a real refusal ends the session"
+        "A keeps the session"
     );
-    assert!(shared.load(&id).await.unwrap().is_none());
+    assert_eq!(
+        provider.token_requests(),
+        requests + 1,
+        "the refresh token was redeemed once, by A"
+    );
+    let after_a = shared
+        .load(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .data_refresh_token();
+    assert_ne!(after_a, before, "A's refresh rotated the refresh token");
+
+    // The grant is intact: a third instance (no single-flight outcome to reuse) refreshes
+    // with A's token.
+    let c = instance(&provider, shared.clone());
+    let response = c.oneshot(get("/whoami", Some(&cookie))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "C refreshed the session");
+    assert_eq!(provider.token_requests(), requests + 2, "C refreshed");
+    let after_c = shared
+        .load(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .data_refresh_token();
+    assert!(
+        after_c.is_some() && after_c != after_a,
+        "C rotated it again"
+    );
     provider.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_finds_a_refresh_running_elsewhere_goes_on_with_the_live_token() {
+    race(Duration::from_secs(300), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_finds_a_refresh_running_elsewhere_waits_for_it_once_the_token_expired() {
+    race(Duration::from_secs(1), true).await;
 }
 
 /// The refresh token of a record, through the public serde form of [`SessionData`].

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Record, SessionId, SessionStore};
+use crate::{Error, Lease, Record, SessionId, SessionStore};
 
 /// How far apart a stored and a loaded expiry may be: backends may keep it with millisecond
 /// precision.
@@ -73,6 +73,7 @@ pub async fn run<S: SessionStore<ConformanceData>>(store: &S) {
     tags_round_trip(store).await;
     delete_tagged(store).await;
     delete_tagged_follows_saves(store).await;
+    locks(store).await;
     // Last: it sleeps.
     expiry(store).await;
 }
@@ -598,6 +599,68 @@ pub async fn delete_tagged_follows_saves<S: SessionStore<ConformanceData>>(store
         must(CHECK, "load", store.load(&id).await).is_none(),
         "{CHECK}: the record survived delete_tagged"
     );
+}
+
+/// A session's lock is held by one lease at a time (also when 32 try at once) until unlocked
+/// or expired; a lease that is not the holder's unlocks nothing; sessions lock independently.
+pub async fn locks<S: SessionStore<ConformanceData>>(store: &S) {
+    const CHECK: &str = "locks";
+    const MINUTE: Duration = Duration::from_secs(60);
+    let try_lock = |id: &SessionId, ttl: Duration| {
+        let id = id.clone();
+        async move { must(CHECK, "try_lock", store.try_lock(&id, ttl).await) }
+    };
+    let unlock = |id: &SessionId, lease: &Lease| {
+        let (id, lease) = (id.clone(), lease.clone());
+        async move { must(CHECK, "unlock", store.unlock(&id, &lease).await) }
+    };
+    let id = random_id(CHECK);
+    let attempts = join_all((0..32).map(|_| try_lock(&id, MINUTE))).await;
+    let mut taken = attempts.into_iter().flatten();
+    let lease = taken
+        .next()
+        .unwrap_or_else(|| panic!("{CHECK}: nobody took a free lock"));
+    assert!(
+        taken.next().is_none(),
+        "{CHECK}: two of 32 concurrent try_lock took the same lock"
+    );
+    assert!(
+        try_lock(&id, MINUTE).await.is_none(),
+        "{CHECK}: a held lock was taken again"
+    );
+    let other = random_id(CHECK);
+    let other_lease = try_lock(&other, MINUTE)
+        .await
+        .unwrap_or_else(|| panic!("{CHECK}: one session's lock blocked another's"));
+
+    unlock(&id, &must(CHECK, "Lease::generate", Lease::generate())).await;
+    assert!(
+        try_lock(&id, MINUTE).await.is_none(),
+        "{CHECK}: a stranger's lease unlocked a held lock"
+    );
+    unlock(&id, &lease).await;
+    let again = try_lock(&id, MINUTE)
+        .await
+        .unwrap_or_else(|| panic!("{CHECK}: an unlocked lock cannot be taken"));
+    assert!(again != lease, "{CHECK}: a lease was handed out twice");
+
+    // Expiry: a lock lives `ttl` at most, and its old lease does not unlock the next holder.
+    let brief = random_id(CHECK);
+    let old = try_lock(&brief, Duration::from_millis(200))
+        .await
+        .unwrap_or_else(|| panic!("{CHECK}: nobody took a free lock"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let next = try_lock(&brief, MINUTE)
+        .await
+        .unwrap_or_else(|| panic!("{CHECK}: an expired lock cannot be taken"));
+    unlock(&brief, &old).await;
+    assert!(
+        try_lock(&brief, MINUTE).await.is_none(),
+        "{CHECK}: the lease of an expired lock unlocked the next holder"
+    );
+    for (id, lease) in [(&id, &again), (&other, &other_lease), (&brief, &next)] {
+        unlock(id, lease).await;
+    }
 }
 
 /// 32 concurrent saves on one id all succeed and leave exactly one of their records, whole.

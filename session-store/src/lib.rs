@@ -38,8 +38,9 @@ pub mod conformance;
 #[cfg(all(feature = "conformance", feature = "redis"))]
 pub mod redis_server;
 
+use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
@@ -84,6 +85,35 @@ impl<T> Record<T> {
     /// Whether the record has expired at `now`.
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         self.expires_at <= now
+    }
+}
+
+/// Proof of holding a session's lock (see [`SessionStore::try_lock`]): 128 random bits only
+/// the holder knows, so that unlocking a lock that already expired and was taken by someone
+/// else releases nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Lease(String);
+
+impl Lease {
+    /// A fresh lease from the operating system's random number generator.
+    pub fn generate() -> Result<Self, Error> {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|err| Error::Random(err.to_string()))?;
+        Ok(Self(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        ))
+    }
+
+    /// The lease as text (22 characters of base64url), for backends that store it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lease(..)")
     }
 }
 
@@ -139,6 +169,21 @@ where
     /// many live records it deleted. Records without the tag are untouched; an unknown tag
     /// deletes nothing.
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error>;
+
+    /// Takes the lock of session `id` for at most `ttl`: `Some(lease)` when taken, `None` when
+    /// someone holds it. Every process sharing the store sees the same lock, so work on a
+    /// session that must not run twice at once runs in one instance: redeeming a rotating
+    /// refresh token, which a provider that detects reuse would otherwise take for a stolen
+    /// token (revoking the whole grant).
+    ///
+    /// The lock is independent of the record (it needs none). It ends at
+    /// [`unlock`](Self::unlock) or after `ttl`, whichever comes first, so a holder that died
+    /// blocks the others for at most `ttl`.
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error>;
+
+    /// Releases the lock of `id` if `lease` still holds it; does nothing otherwise (the lock
+    /// expired, and perhaps someone else took it).
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error>;
 }
 
 #[async_trait]
@@ -164,5 +209,11 @@ where
     }
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
         (**self).delete_tagged(tag).await
+    }
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        (**self).try_lock(id, ttl).await
+    }
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
+        (**self).unlock(id, lease).await
     }
 }

@@ -12,7 +12,7 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 
-use crate::{Error, Record, SessionId, SessionStore};
+use crate::{Error, Lease, Record, SessionId, SessionStore};
 
 /// An in-memory [`SessionStore`]: records live in a concurrent [`moka`] cache, each one
 /// removed when its [`Record::expires_at`] passes.
@@ -46,6 +46,43 @@ pub struct MemoryStore<T> {
     /// visible and removed when moka drops the record, so [`MemoryStore::delete_tagged`]
     /// never misses one.
     tags: Arc<TagIndex>,
+    /// Session locks (see [`SessionStore::try_lock`]): held ones, and expired ones not yet
+    /// swept.
+    locks: Arc<Locks>,
+}
+
+#[derive(Default)]
+struct Locks(Mutex<HashMap<SessionId, (Lease, Instant)>>);
+
+impl Locks {
+    /// How many locks may pile up (expired, never unlocked: their holder was cancelled)
+    /// before a sweep; live locks are as many as refreshes in flight.
+    const SWEEP_AT: usize = 1024;
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (Lease, Instant)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        let now = Instant::now();
+        let mut locks = self.map();
+        if locks.get(id).is_some_and(|(_, until)| *until > now) {
+            return Ok(None);
+        }
+        if locks.len() >= Self::SWEEP_AT {
+            locks.retain(|_, (_, until)| *until > now);
+        }
+        let lease = Lease::generate()?;
+        locks.insert(id.clone(), (lease.clone(), now + ttl));
+        Ok(Some(lease))
+    }
+
+    fn unlock(&self, id: &SessionId, lease: &Lease) {
+        let mut locks = self.map();
+        if locks.get(id).is_some_and(|(held, _)| held == lease) {
+            locks.remove(id);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -124,7 +161,11 @@ where
                 },
             )
             .build();
-        Self { records, tags }
+        Self {
+            records,
+            tags,
+            locks: Arc::default(),
+        }
     }
 
     /// The number of live (stored and unexpired) records.
@@ -162,6 +203,7 @@ impl<T> Clone for MemoryStore<T> {
         Self {
             records: self.records.clone(),
             tags: Arc::clone(&self.tags),
+            locks: Arc::clone(&self.locks),
         }
     }
 }
@@ -280,6 +322,15 @@ where
             }
         }
         Ok(deleted)
+    }
+
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        self.locks.try_lock(id, ttl)
+    }
+
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
+        self.locks.unlock(id, lease);
+        Ok(())
     }
 }
 

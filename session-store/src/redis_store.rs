@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
 //! | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
+//! | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live. |
 //! | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
 //!
 //! Keys hold the session id's [`Fingerprint`] (SHA-256), never the id itself: reading Redis
@@ -31,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::two_tier::{ChangeFeed, Invalidate};
-use crate::{Error, Fingerprint, Record, SessionId, SessionStore};
+use crate::{Error, Fingerprint, Lease, Record, SessionId, SessionStore};
 
 /// The first byte of every stored value: the encoding that follows (JSON, version 1).
 const FORMAT_JSON_V1: u8 = 1;
@@ -258,6 +259,10 @@ impl<T> RedisStore<T> {
         format!("{}s:{fingerprint}", self.inner.prefix)
     }
 
+    fn lock_key(&self, id: &SessionId) -> String {
+        format!("{}l:{}", self.inner.prefix, id.fingerprint().encode())
+    }
+
     fn tag_key(&self, tag: &str) -> Vec<u8> {
         let mut key = self.inner.prefix.as_bytes().to_vec();
         key.extend_from_slice(b"t:");
@@ -430,6 +435,14 @@ return deleted",
     )
 });
 
+/// Deletes the lock `KEYS[1]` if it holds the lease `ARGV[1]`.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0",
+    )
+});
+
 #[async_trait]
 impl<T> SessionStore<T> for RedisStore<T>
 where
@@ -521,6 +534,32 @@ where
         let invocation = &invocation;
         self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await
+    }
+
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        let lease = Lease::generate()?;
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.lock_key(id))
+            .arg(lease.as_str())
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let command = &command;
+        let taken: Option<String> = self
+            .run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await?;
+        Ok(taken.map(|_| lease))
+    }
+
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
+        let mut invocation = UNLOCK.key(self.lock_key(id));
+        invocation.arg(lease.as_str());
+        let invocation = &invocation;
+        let _: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        Ok(())
     }
 }
 

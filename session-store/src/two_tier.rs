@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use moka::sync::Cache;
 
-use crate::{Error, Fingerprint, Record, SessionId, SessionStore};
+use crate::{Error, Fingerprint, Lease, Record, SessionId, SessionStore};
 
 /// Where a [`TwoTierStore`] hears about records changed through other handles (other
 /// instances): implemented by [`RedisStore`](crate::RedisStore) with Redis pub/sub.
@@ -356,6 +356,15 @@ where
             self.inner.invalidate_all();
         }
         outcome
+    }
+
+    /// The remote store's lock: the one every instance sees.
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        self.inner.remote.try_lock(id, ttl).await
+    }
+
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
+        self.inner.remote.unlock(id, lease).await
     }
 }
 

@@ -311,3 +311,35 @@ async fn dropping_the_store_stops_its_subscription() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_lock_taken_on_one_instance_holds_on_the_other() {
+    let server = RedisServer::start();
+    let (a, b) = (
+        instance(&server, Duration::from_secs(60)),
+        instance(&server, Duration::from_secs(60)),
+    );
+    let id = a
+        .create(Record::new(data("locked"), in_a_minute()))
+        .await
+        .unwrap();
+    let lease = a
+        .try_lock(&id, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a free lock");
+    assert!(
+        b.try_lock(&id, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "B took the lock A holds"
+    );
+    a.unlock(&id, &lease).await.unwrap();
+    let lease = b
+        .try_lock(&id, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("A released the lock");
+    b.unlock(&id, &lease).await.unwrap();
+}

@@ -54,6 +54,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(b_feed: Feed) -> Cluster {
+        Self::start_with(b_feed, None).await
+    }
+
+    /// [`Cluster::start`] with the provider's access tokens living `access_token_ttl` seconds.
+    async fn start_with(b_feed: Feed, access_token_ttl: Option<u64>) -> Cluster {
         init_tracing();
         let redis = RedisServer::start();
         let listener_a = AppListener::bind().await;
@@ -67,6 +72,7 @@ impl Cluster {
             .extend([format!("{b_url}/"), format!("{b_url}/auth/logged-out")]);
         // The provider posts logout tokens to the external URL (A).
         options.backchannel_logout_uri = Some(format!("{external}/auth/backchannel-logout"));
+        options.access_token_ttl = access_token_ttl;
         let op = Op::start(options).await;
         let store = |feed: Feed| {
             let remote = RedisStore::open(RedisConfig::new(redis.url()).key_prefix("e2e:"))
@@ -332,4 +338,37 @@ async fn a_back_channel_logout_received_by_one_instance_ends_the_session_everywh
         "pub/sub: at once, not {took:?}"
     );
     logged_out_within(&browser, &cluster.a, Duration::from_millis(100), "A").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_racing_on_both_instances_refresh_once_and_keep_the_grant() {
+    // Access tokens live 3 s and the refresh margin is 60 s: every request finds its session
+    // due for a refresh, on both instances at once.
+    const TTL: u64 = 3;
+    let cluster = Cluster::start_with(Feed::PubSub, Some(TTL)).await;
+    let browser = Browser::new();
+    cluster.log_in_on_a(&browser).await;
+    for round in 1..=2 {
+        // Expired: nobody may go on with the old token; each instance refreshes or waits.
+        tokio::time::sleep(Duration::from_secs(TTL) + Duration::from_millis(300)).await;
+        let fetches = (0..6).map(|n| {
+            let app = if n % 2 == 0 { &cluster.a } else { &cluster.b };
+            browser.fetch(app.url("/whoami"))
+        });
+        for page in futures_util::future::join_all(fetches).await {
+            assert_eq!(page.status, 200, "round {round}: {page}\n{}", page.body);
+        }
+        cluster.op.sync_log().await;
+        assert_eq!(
+            cluster.op.count_log_lines("grant.error"),
+            0,
+            "round {round}: a refresh token was redeemed twice (the provider revokes the grant):\n{}",
+            cluster.op.log_tail()
+        );
+    }
+    assert!(
+        cluster.op.count_log_lines("grant.success refresh_token") >= 2,
+        "each round refreshed:\n{}",
+        cluster.op.log_tail()
+    );
 }
