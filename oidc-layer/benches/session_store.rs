@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use criterion::Criterion;
-use oidc_layer::{MemoryStore, Record, SessionData, SessionId, SessionStore};
+use oidc_layer::{Lease, MemoryStore, Record, SessionData, SessionId, SessionStore};
 use session_store::redis_server::RedisServer;
 use session_store::{Error, RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -27,57 +27,61 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// How many records the memory measurement stores.
 const RECORDS: usize = 100_000;
 
-/// Token sizes of a session: JWT access and refresh tokens (Keycloak, Entra ID...) or opaque
-/// ones (Google, Authelia, oidc-provider...). ID tokens are JWTs everywhere.
+/// Token sizes of a session. ID tokens are JWTs everywhere; refresh tokens are JWTs at
+/// Keycloak and Entra ID, opaque at Google, Authelia or oidc-provider. The access token is kept
+/// only with `expose_access_token` (0: not kept).
 #[derive(Clone, Copy)]
 struct Profile {
     name: &'static str,
     id_token: usize,
     access_token: usize,
     refresh_token: usize,
-    /// Whether the identity keeps the ID token's raw claims (it does: `Identity::claims`).
-    claims: bool,
 }
 
 const JWT_TOKENS: Profile = Profile {
-    name: "JWT access + refresh tokens (Keycloak-like)",
+    name: "JWT ID and refresh tokens (Keycloak-like), default configuration",
     id_token: 1_150,
-    access_token: 1_350,
+    access_token: 0,
     refresh_token: 750,
-    claims: true,
+};
+
+const JWT_TOKENS_EXPOSED: Profile = Profile {
+    name: "the same with expose_access_token (a 1,350-byte JWT access token kept)",
+    access_token: 1_350,
+    ..JWT_TOKENS
 };
 
 const OPAQUE_TOKENS: Profile = Profile {
-    name: "opaque access + refresh tokens",
+    name: "JWT ID token, opaque refresh token, default configuration",
     id_token: 1_000,
-    access_token: 43,
+    access_token: 0,
     refresh_token: 43,
-    claims: true,
 };
 
-/// [`OPAQUE_TOKENS`] without the raw claims: what the claims map costs.
-const OPAQUE_TOKENS_NO_CLAIMS: Profile = Profile {
-    name: "opaque tokens, raw claims not kept (for comparison)",
-    claims: false,
-    ..OPAQUE_TOKENS
-};
-
-/// `len` characters of base64url shaped like a JWT (three dot-separated parts), unique per
-/// `seed`.
+/// About `len` characters, unique per `seed`: a JWT's shape (three dot-separated segments of
+/// base64url-encoded bytes, as a provider issues them) above 100 characters, an opaque
+/// base64url string below.
 fn token(len: usize, seed: u64, salt: u64) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt);
-    (0..len)
-        .map(|i| {
-            if len > 100 && (i == len / 5 || i == len * 4 / 5) {
-                return '.';
-            }
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(ALPHABET[usize::try_from(state % 64).unwrap_or_default()])
-        })
-        .collect()
+    use base64::Engine as _;
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt) | 1;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let bytes = |n: usize, random: &mut dyn FnMut() -> u64| -> Vec<u8> {
+        (0..n).map(|_| random().to_le_bytes()[0]).collect()
+    };
+    let encode = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    if len <= 100 {
+        return encode(bytes(len * 3 / 4, &mut random));
+    }
+    let outer = len / 5 * 3 / 4;
+    let middle = (len - 2 - 2 * (len / 5)) * 3 / 4;
+    [outer, middle, outer]
+        .map(|n| encode(bytes(n, &mut random)))
+        .join(".")
 }
 
 /// A logged-in user's session as the layer stores it: identity (with the ID token's claims,
@@ -113,17 +117,18 @@ fn session_data(n: u64, profile: Profile) -> SessionData {
             "implied_roles": ["admin", "trusted", "untrusted"],
             "role_explanation": "group admins → admin",
             "groups": ["admins", "users", "media"],
-            "claims": if profile.claims { claims } else { serde_json::json!({}) },
+            "claims": claims,
         },
         "sid": sid,
         "id_token": token(profile.id_token, n, 4),
-        "access_token": token(profile.access_token, n, 5),
+        "access_token": (profile.access_token > 0).then(|| token(profile.access_token, n, 5)),
         "refresh_token": token(profile.refresh_token, n, 6),
         "access_expires_at": now + Duration::from_secs(300),
         "created_at": now,
         "last_seen": now,
     });
-    serde_json::from_value(json).expect("the session data JSON matches SessionData")
+    // Through text, as from Redis (the identity keeps its claims as JSON text).
+    serde_json::from_str(&json.to_string()).expect("the session data JSON matches SessionData")
 }
 
 fn record(n: u64, profile: Profile) -> Record<SessionData> {
@@ -262,6 +267,12 @@ impl SessionStore<SessionData> for Discard {
     async fn delete_tagged(&self, _tag: &str) -> Result<u64, Error> {
         Ok(0)
     }
+    async fn try_lock(&self, _id: &SessionId, _ttl: Duration) -> Result<Option<Lease>, Error> {
+        Lease::generate().map(Some)
+    }
+    async fn unlock(&self, _id: &SessionId, _lease: &Lease) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Resident memory of this process, from `/proc/self/statm` (0 elsewhere).
@@ -277,7 +288,7 @@ fn memory_per_session(rt: &tokio::runtime::Runtime) {
     println!(
         "memory per session, {RECORDS} records (heap: bytes requested and kept, counted by the allocator; RSS: resident growth, 0 when the allocator reused memory freed earlier)"
     );
-    for profile in [JWT_TOKENS, OPAQUE_TOKENS, OPAQUE_TOKENS_NO_CLAIMS] {
+    for profile in [JWT_TOKENS, JWT_TOKENS_EXPOSED, OPAQUE_TOKENS] {
         let sample = serde_json::to_vec(&session_data(0, profile)).map_or(0, |json| json.len());
         // The records alone, in a Vec: what any in-process store keeps at least.
         let mut records = Vec::with_capacity(RECORDS);
@@ -336,9 +347,10 @@ fn measure(fill: impl FnOnce()) -> (i64, i64) {
     fill();
     let change = region.change();
     let rss_after = rss_bytes();
+    // stats_alloc already counts a realloc's growth (or shrink) in bytes_allocated (or
+    // bytes_deallocated); bytes_reallocated is the same change again.
     let kept = i64::try_from(change.bytes_allocated).unwrap_or(i64::MAX)
-        - i64::try_from(change.bytes_deallocated).unwrap_or(i64::MAX)
-        + i64::try_from(change.bytes_reallocated).unwrap_or(0);
+        - i64::try_from(change.bytes_deallocated).unwrap_or(i64::MAX);
     let records = i64::try_from(RECORDS).unwrap_or(i64::MAX);
     let rss = i64::try_from(rss_after).unwrap_or(0) - i64::try_from(rss_before).unwrap_or(0);
     (kept / records, rss / records)

@@ -17,7 +17,7 @@ use crate::layer::Shared;
 use crate::login::{login_url, provider_problem};
 use crate::pages::{PageBody, Problem};
 use crate::provider::ProviderError;
-use crate::session::{self, AccessToken, SessionData};
+use crate::session::{self, AccessToken, SessionData, StoredToken};
 
 /// Authorization responses longer than this are refused.
 const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -296,19 +296,22 @@ async fn complete(
         admission::Admitted::Identity(identity) => identity,
     };
     let now = SystemTime::now();
-    let sid = identity
-        .claims()
-        .get("sid")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let sid = match identity.claim("sid") {
+        Some(serde_json::Value::String(sid)) => Some(sid),
+        _ => None,
+    };
     tracing::info!(provider = %provider.settings.slug, sub = identity.sub(), roles = ?identity.roles(), "login succeeded");
     let tags = session::tags(identity.iss(), identity.sub(), sid.as_deref());
     let data = SessionData {
         identity,
         sid,
-        id_token: Some(tokens.id_token),
-        access_token: Some(AccessToken::new(tokens.access_token)),
-        refresh_token: tokens.refresh_token,
+        id_token: Some(StoredToken::new(tokens.id_token)),
+        // Kept only for apps that asked for it: a refresh needs the refresh token alone.
+        access_token: shared
+            .config
+            .expose_access_token
+            .then(|| AccessToken::new(tokens.access_token)),
+        refresh_token: tokens.refresh_token.map(StoredToken::new),
         access_expires_at: tokens.expires_in.map(|d| now + d),
         created_at: now,
         last_seen: now,

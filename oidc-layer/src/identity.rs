@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::roles::{ClaimPath, claim_values};
@@ -27,11 +28,11 @@ use crate::roles::{ClaimPath, claim_values};
 ///
 /// Cheap to clone (an `Arc`). Serializes to the JSON an app usually shows (`sub`, `iss`,
 /// `username`, `name`, `email`, `email_verified`, `roles`, `groups`); the raw claims are
-/// available through [`Identity::claims`].
+/// available through [`Identity::claims`] and [`Identity::claim`].
 #[derive(Clone, PartialEq)]
 pub struct Identity(Arc<IdentityInner>);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IdentityInner {
     /// The slug of the provider the user logged in with (`local` for the app's own login).
     pub(crate) provider: String,
@@ -52,7 +53,49 @@ pub(crate) struct IdentityInner {
     #[serde(default)]
     pub(crate) role_explanation: Option<String>,
     pub(crate) groups: Vec<String>,
-    pub(crate) claims: Map<String, Value>,
+    /// Every verified claim, kept as compact JSON text: a parsed map costs about five times
+    /// the memory (a `String` and a `Value` per claim), for every session in the store, while
+    /// apps read raw claims rarely. Parsed on demand by [`Identity::claims`].
+    pub(crate) claims: Box<RawValue>,
+}
+
+impl PartialEq for IdentityInner {
+    fn eq(&self, other: &Self) -> bool {
+        let Self {
+            provider,
+            account,
+            sub,
+            iss,
+            username,
+            name,
+            email,
+            email_verified,
+            roles,
+            implied_roles,
+            role_explanation,
+            groups,
+            claims,
+        } = self;
+        *provider == other.provider
+            && *account == other.account
+            && *sub == other.sub
+            && *iss == other.iss
+            && *username == other.username
+            && *name == other.name
+            && *email == other.email
+            && *email_verified == other.email_verified
+            && *roles == other.roles
+            && *implied_roles == other.implied_roles
+            && *role_explanation == other.role_explanation
+            && *groups == other.groups
+            && claims.get() == other.claims.get()
+    }
+}
+
+/// `claims` as compact JSON text (a map of JSON values always serializes; `null`, read as no
+/// claims, if it somehow did not).
+pub(crate) fn compact_claims(claims: &Map<String, Value>) -> Box<RawValue> {
+    serde_json::value::to_raw_value(claims).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 impl Identity {
@@ -111,7 +154,7 @@ impl Identity {
             implied_roles: Vec::new(),
             role_explanation: None,
             groups,
-            claims,
+            claims: compact_claims(&claims),
         })))
     }
 
@@ -168,9 +211,19 @@ impl Identity {
     pub fn groups(&self) -> &[String] {
         &self.0.groups
     }
-    /// Every claim of the verified ID token.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+    /// Every verified claim: the ID token's, and the userinfo endpoint's when
+    /// `fetch_userinfo` is on (updated at each refresh that brings a new ID token).
+    ///
+    /// Parsed from the compact copy the session keeps (about a microsecond for twenty
+    /// claims): read it once per request, or use [`Identity::claim`] for one claim.
+    pub fn claims(&self) -> Map<String, Value> {
+        serde_json::from_str(self.0.claims.get()).unwrap_or_default()
+    }
+    /// One verified claim by name (top level), e.g. `identity.claim("locale")`.
+    pub fn claim(&self, name: &str) -> Option<Value> {
+        let claims: std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue> =
+            serde_json::from_str(self.0.claims.get()).ok()?;
+        serde_json::from_str(claims.get(name)?.get()).ok()
     }
 
     /// A copy with roles set (done once at login).

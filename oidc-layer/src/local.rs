@@ -84,7 +84,7 @@ impl OidcLayer {
             role_explanation: Some("granted by the app's local login".into()),
             roles: user.roles,
             groups: Vec::new(),
-            claims: Map::new(),
+            claims: crate::identity::compact_claims(&Map::new()),
         });
         tracing::info!(user = identity.username(), "local sign-in");
         let data = SessionData {

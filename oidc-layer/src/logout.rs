@@ -153,7 +153,8 @@ fn done_page(shared: &Shared) -> Response<PageBody> {
 /// The provider's logout URL for this session, or `None` when it has none (or is down).
 async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Option<String> {
     let (_, provider) = shared.provider(data.identity.provider())?;
-    let id_token = data.id_token.as_deref()?;
+    let id_token = data.id_token.as_ref()?.text();
+    let id_token = id_token.as_str();
     let settings: &ProviderConfig = &provider.settings;
     let post_logout = format!(
         "{}{}{}",

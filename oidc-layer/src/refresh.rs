@@ -30,7 +30,7 @@ use crate::admission;
 use crate::config::RefreshFailure;
 use crate::layer::Shared;
 use crate::provider::ProviderError;
-use crate::session::{self, AccessToken, SessionData};
+use crate::session::{self, AccessToken, SessionData, StoredToken};
 
 /// How long an upkeep outcome is handed to further requests of the same session.
 pub(crate) const UPKEEP_REUSE: Duration = Duration::from_secs(5);
@@ -253,7 +253,7 @@ async fn refresh_tokens(
     data: &SessionData,
     now: SystemTime,
 ) -> Result<SessionData, Failed> {
-    let Some(refresh_token) = data.refresh_token.as_deref() else {
+    let Some(refresh_token) = data.refresh_token.as_ref().map(StoredToken::text) else {
         return Err(Failed::End("no refresh token".into()));
     };
     let identity = &data.identity;
@@ -267,7 +267,7 @@ async fn refresh_tokens(
         let discovered = provider.client.discovered().await?;
         provider
             .client
-            .refresh(&discovered, refresh_token, identity.iss(), identity.sub())
+            .refresh(&discovered, &refresh_token, identity.iss(), identity.sub())
             .await
     }
     .await;
@@ -294,14 +294,14 @@ async fn refresh_tokens(
             ),
             None => renewed,
         };
-        data.id_token = Some(raw);
+        data.id_token = Some(StoredToken::new(raw));
     }
     data.access_token = shared
         .config
         .expose_access_token
         .then(|| AccessToken::new(refreshed.access_token));
     if let Some(rotated) = refreshed.refresh_token {
-        data.refresh_token = Some(rotated);
+        data.refresh_token = Some(StoredToken::new(rotated));
     }
     data.access_expires_at = refreshed.expires_in.map(|d| now + d);
     tracing::info!(sub = data.identity.sub(), "access token refreshed");

@@ -1,8 +1,10 @@
 //! [`MemoryStore`]: an in-process [`SessionStore`] on a moka cache with per-record expiry.
 
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::ready;
+use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -85,22 +87,56 @@ impl Locks {
     }
 }
 
+/// Tag -> ids of the records carrying it, for [`MemoryStore::delete_tagged`].
+///
+/// Keyed by a keyed hash of the tag (SipHash with a random key per store), not its text: the
+/// text is in the record already, and `delete_tagged` checks each candidate record's own tags,
+/// so a collision costs a look at one more record, never a wrong delete. A tag (a provider
+/// session, a user) names one session most of the time: that id is kept inline. About 70
+/// bytes per tag instead of about 300.
 #[derive(Default)]
-struct TagIndex(Mutex<HashMap<String, HashSet<SessionId>>>);
+struct TagIndex {
+    hasher: RandomState,
+    map: Mutex<HashMap<u64, Ids>>,
+}
+
+enum Ids {
+    One(SessionId),
+    Many(HashSet<SessionId>),
+}
 
 impl TagIndex {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<SessionId>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Ids>> {
         // The map stays consistent even if a holder panicked (every update is one call).
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn key(&self, tag: &str) -> u64 {
+        self.hasher.hash_one(tag)
     }
 
     fn add(&self, id: &SessionId, tags: &[String]) {
         if tags.is_empty() {
             return;
         }
+        let keys: Vec<u64> = tags.iter().map(|tag| self.key(tag)).collect();
         let mut map = self.map();
-        for tag in tags {
-            map.entry(tag.clone()).or_default().insert(id.clone());
+        for key in keys {
+            match map.entry(key) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(Ids::One(id.clone()));
+                }
+                Entry::Occupied(mut occupied) => match occupied.get_mut() {
+                    Ids::One(one) if one == id => {}
+                    Ids::One(one) => {
+                        let many = HashSet::from([one.clone(), id.clone()]);
+                        occupied.insert(Ids::Many(many));
+                    }
+                    Ids::Many(many) => {
+                        many.insert(id.clone());
+                    }
+                },
+            }
         }
     }
 
@@ -108,22 +144,41 @@ impl TagIndex {
         if tags.is_empty() {
             return;
         }
+        let keys: Vec<u64> = tags.iter().map(|tag| self.key(tag)).collect();
         let mut map = self.map();
-        for tag in tags {
-            if let Some(ids) = map.get_mut(tag) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    map.remove(tag);
+        for key in keys {
+            let Entry::Occupied(mut occupied) = map.entry(key) else {
+                continue;
+            };
+            match occupied.get_mut() {
+                Ids::One(one) if one == id => {
+                    occupied.remove();
+                }
+                Ids::One(_) => {}
+                Ids::Many(many) => {
+                    many.remove(id);
+                    if many.len() <= 1 {
+                        match many.iter().next().cloned() {
+                            Some(last) => {
+                                occupied.insert(Ids::One(last));
+                            }
+                            None => {
+                                occupied.remove();
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
     fn ids(&self, tag: &str) -> Vec<SessionId> {
-        self.map()
-            .get(tag)
-            .map(|ids| ids.iter().cloned().collect())
-            .unwrap_or_default()
+        let key = self.key(tag);
+        match self.map().get(&key) {
+            Some(Ids::One(one)) => vec![one.clone()],
+            Some(Ids::Many(many)) => many.iter().cloned().collect(),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -485,8 +540,37 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eventually_holds(&store, 1).await;
-        let tags: Vec<String> = store.tags.map().keys().cloned().collect();
-        assert_eq!(tags, ["sid:d"], "index entries of removed records must go");
+        let keys: Vec<u64> = store.tags.map().keys().copied().collect();
+        assert_eq!(
+            keys,
+            [store.tags.key("sid:d")],
+            "index entries of removed records must go"
+        );
+    }
+
+    #[test]
+    fn the_tag_index_keeps_one_id_inline_and_many_in_a_set() {
+        let index = TagIndex::default();
+        let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate().unwrap()).collect();
+        let tag = ["sub x".to_owned()];
+        for id in &ids {
+            index.add(id, &tag);
+            index.add(id, &tag);
+        }
+        let mut found = index.ids("sub x");
+        found.sort_by_key(SessionId::encode);
+        let mut expected = ids.clone();
+        expected.sort_by_key(SessionId::encode);
+        assert_eq!(found, expected);
+        index.remove(&ids[0], &tag);
+        index.remove(&ids[1], &tag);
+        assert!(
+            matches!(index.map().get(&index.key("sub x")), Some(Ids::One(one)) if *one == ids[2])
+        );
+        index.remove(&ids[0], &tag);
+        assert_eq!(index.ids("sub x"), [ids[2].clone()]);
+        index.remove(&ids[2], &tag);
+        assert!(index.ids("sub x").is_empty() && index.map().is_empty());
     }
 
     #[tokio::test]

@@ -563,7 +563,9 @@ impl OidcConfigBuilder {
         self
     }
     /// Puts the session's [`AccessToken`](crate::AccessToken) in each request's extensions,
-    /// for apps that call APIs on the user's behalf (default `false`).
+    /// for apps that call APIs on the user's behalf (default `false`). Sessions keep the access
+    /// token only when this is on (a refresh needs only the refresh token): turning it on
+    /// later gives existing sessions their token at their next refresh.
     pub fn expose_access_token(mut self, expose: bool) -> Self {
         self.global.expose_access_token = Some(expose);
         self
