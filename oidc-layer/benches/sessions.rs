@@ -8,7 +8,8 @@
 //!     cargo bench -p oidc-layer --features testkit --bench sessions
 //!
 //! Every session is a real, independent record: the one a login through the in-process test
-//! provider created (alice's claims, a ~1 KB RS256 ID token, access and refresh tokens),
+//! provider created (alice's claims, a ~1 KB RS256 ID token, a refresh token; no access
+//! token, as by default),
 //! deep-copied through serde with distinct tags. Requests pick sessions at random among all of
 //! them, so the cache lookups miss the CPU caches as they would in production.
 
