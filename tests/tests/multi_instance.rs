@@ -49,7 +49,7 @@ struct Cluster {
     /// A's store, to look at Redis through.
     store: Store,
     op: Op,
-    _redis: RedisServer,
+    redis: RedisServer,
 }
 
 impl Cluster {
@@ -90,7 +90,7 @@ impl Cluster {
             b,
             store: store_a,
             op,
-            _redis: redis,
+            redis,
         }
     }
 
@@ -371,4 +371,75 @@ async fn requests_racing_on_both_instances_refresh_once_and_keep_the_grant() {
         "each round refreshed:\n{}",
         cluster.op.log_tail()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers() {
+    let mut cluster = Cluster::start(Feed::PubSub).await;
+    let browser = Browser::new();
+    cluster.log_in_on_a(&browser).await;
+    assert_logged_in(&browser, &cluster.a, "before Redis stops").await;
+    cluster.redis.stop();
+    let stopped = Instant::now();
+
+    // A serves the session it has in memory, for at most the bound.
+    let page = browser.fetch(cluster.a.url("/whoami")).await;
+    if stopped.elapsed() < BOUND / 2 {
+        assert_eq!(page.status, 200, "within the bound: {page}\n{}", page.body);
+    }
+
+    // A new login goes through the provider and fails at the callback with the 503 page.
+    let newcomer = Browser::new();
+    let first = newcomer.get(cluster.a.url("/whoami")).await;
+    let journey = newcomer.follow_with(first, AtProvider::log_in("bob")).await;
+    let last = journey.last();
+    assert_eq!(
+        (last.status.as_u16(), last.url.path()),
+        (503, CALLBACK),
+        "a login while Redis is down:\n{journey}"
+    );
+    assert!(
+        last.content_type().starts_with("text/html")
+            && last.body.contains("Sign-in is unavailable"),
+        "the 503 page: {}",
+        last.body
+    );
+
+    // Past the bound the session cannot be read: a 503 page, not a login loop; public paths work.
+    tokio::time::sleep(
+        (stopped + BOUND + Duration::from_millis(300)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    let page = browser.get(cluster.a.url("/whoami")).await;
+    assert_eq!(page.status, 503, "past the bound: {page}\n{}", page.body);
+    assert!(
+        page.body.contains("Sessions cannot be read right now"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        browser.get(cluster.a.url("/")).await.status,
+        200,
+        "a public path"
+    );
+
+    // Redis comes back (empty: no persistence, so everybody signs in again); the instances
+    // reconnect by themselves and logins work again.
+    cluster.redis.restart();
+    let started = Instant::now();
+    loop {
+        let again = Browser::new();
+        let first = again.get(cluster.a.url("/whoami")).await;
+        let journey = again.follow_with(first, AtProvider::log_in("alice")).await;
+        let last = journey.last();
+        if (last.status.as_u16(), last.url.path()) == (200, "/whoami") {
+            assert_logged_in(&again, &cluster.b, "a login after Redis came back, on B").await;
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "logins still fail 10 s after Redis came back:\n{journey}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
