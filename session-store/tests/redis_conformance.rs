@@ -334,3 +334,52 @@ async fn tls_urls_are_understood() {
         Err(Error::Backend(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passwords_acl_users_and_database_numbers_in_the_url_are_used() {
+    let server = RedisServer::start();
+    let port = server.port();
+    assert_eq!(
+        server.command("ACL SETUSER sessions on >user-pass ~* &* +@all"),
+        "+OK"
+    );
+    assert_eq!(server.command("CONFIG SET requirepass s3cret"), "+OK");
+    let connect = |url: String| async move {
+        RedisStore::<ConformanceData>::connect(RedisConfig::new(url).key_prefix("auth:")).await
+    };
+
+    // The default user's password, database 3.
+    let store = connect(format!("redis://:s3cret@127.0.0.1:{port}/3"))
+        .await
+        .unwrap();
+    conformance::run(&store).await;
+    let count_keys = |db: u8| async move {
+        let mut raw = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{port}/{db}"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = raw.keys("auth:*").await.unwrap();
+        keys.len()
+    };
+    assert!(count_keys(3).await > 0, "the records are in database 3");
+    assert_eq!(count_keys(0).await, 0, "nothing in database 0");
+
+    // An ACL user (Redis 6+).
+    let store = connect(format!("redis://sessions:user-pass@127.0.0.1:{port}/1"))
+        .await
+        .unwrap();
+    conformance::create_then_load(&store).await;
+
+    // A wrong password is a clear backend error, which does not repeat the password.
+    let Err(error) = connect(format!("redis://:wrong-pass@127.0.0.1:{port}/")).await else {
+        panic!("a wrong password connected");
+    };
+    assert!(matches!(error, Error::Backend(_)), "{error}");
+    assert!(!error.to_string().contains("wrong-pass"), "{error}");
+    // Without a password at all: the same.
+    let Err(error) = connect(format!("redis://127.0.0.1:{port}/")).await else {
+        panic!("no password connected");
+    };
+    assert!(matches!(error, Error::Backend(_)), "{error}");
+}
