@@ -230,6 +230,24 @@ mod tests {
     }
 
     #[test]
+    fn a_previous_key_still_opens_what_it_sealed() {
+        let (old, new) = (Key::generate(), Key::generate());
+        let settings = || CookieSettings::new(true);
+        let before = AttemptCookies::new(vec![old.clone()], settings());
+        let during = AttemptCookies::new(vec![new.clone(), old], settings());
+        let after = AttemptCookies::new(vec![new], settings());
+        let attempt = Attempt::new("kc", "/".into(), None).unwrap();
+        let sealed_before = headers_with(&[before.seal(&attempt).unwrap()]);
+        assert!(during.open(&sealed_before, &attempt.state).is_some());
+        assert!(after.open(&sealed_before, &attempt.state).is_none());
+        // New cookies are sealed with the new key: instances still on the old key alone
+        // cannot open them (roll out the new key as a previous key first).
+        let sealed_during = headers_with(&[during.seal(&attempt).unwrap()]);
+        assert!(after.open(&sealed_during, &attempt.state).is_some());
+        assert!(before.open(&sealed_during, &attempt.state).is_none());
+    }
+
+    #[test]
     fn garbage_states_have_no_cookie_name() {
         let jar = cookies();
         for s in [

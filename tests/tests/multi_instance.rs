@@ -29,6 +29,22 @@ const ALICE_SUB: &str = "u-1001-alice";
 /// The cookie key both instances share (test-only).
 const COOKIE_KEY: &str =
     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+/// Another test-only key, for a rotation.
+const NEW_COOKIE_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
+
+/// The cookie keys of an instance: the one that seals, then previous ones still accepted.
+#[derive(Clone, Copy)]
+struct Keys {
+    key: &'static str,
+    previous: &'static [&'static str],
+}
+
+/// What both instances use unless a test says otherwise.
+const SHARED_KEY: Keys = Keys {
+    key: COOKIE_KEY,
+    previous: &[],
+};
+
 /// The documented staleness bound of the two-tier store (`TwoTierConfig` default).
 const BOUND: Duration = TwoTierConfig::DEFAULT_MAX_STALENESS;
 
@@ -54,11 +70,12 @@ struct Cluster {
 
 impl Cluster {
     async fn start(b_feed: Feed) -> Cluster {
-        Self::start_with(b_feed, None).await
+        Self::start_with(b_feed, None, SHARED_KEY).await
     }
 
-    /// [`Cluster::start`] with the provider's access tokens living `access_token_ttl` seconds.
-    async fn start_with(b_feed: Feed, access_token_ttl: Option<u64>) -> Cluster {
+    /// [`Cluster::start`] with the provider's access tokens living `access_token_ttl` seconds,
+    /// and B's cookie keys (A has [`SHARED_KEY`]).
+    async fn start_with(b_feed: Feed, access_token_ttl: Option<u64>, b_keys: Keys) -> Cluster {
         init_tracing();
         let redis = RedisServer::start();
         let listener_a = AppListener::bind().await;
@@ -83,8 +100,8 @@ impl Cluster {
             }
         };
         let store_a = store(Feed::PubSub);
-        let a = App::spawn(app(&op, &external, store_a.clone()), listener_a);
-        let b = App::spawn(app(&op, &external, store(b_feed)), listener_b);
+        let a = App::spawn(app(&op, &external, store_a.clone(), SHARED_KEY), listener_a);
+        let b = App::spawn(app(&op, &external, store(b_feed), b_keys), listener_b);
         Cluster {
             a,
             b,
@@ -118,7 +135,7 @@ impl Cluster {
     }
 }
 
-fn app(op: &Op, external_url: &str, store: Store) -> Router {
+fn app(op: &Op, external_url: &str, store: Store, keys: Keys) -> Router {
     let config = OidcConfig::builder()
         .issuer(op.issuer())
         .client_id(op.client_id())
@@ -126,7 +143,8 @@ fn app(op: &Op, external_url: &str, store: Store) -> Router {
         .external_url(external_url)
         .scopes(["openid", "profile", "email"])
         .public_paths(["/"])
-        .cookie_key(COOKIE_KEY)
+        .cookie_key(keys.key)
+        .previous_cookie_keys(keys.previous.iter().copied())
         .build()
         .expect("a valid configuration");
     Router::new()
@@ -226,6 +244,22 @@ async fn a_session_made_on_one_instance_works_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_started_on_one_instance_finishes_on_the_other() {
     let cluster = Cluster::start(Feed::PubSub).await;
+    login_started_on_a_finishes_on_b(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_cookie_key_rotation_a_login_started_with_the_old_key_finishes_with_the_new() {
+    // B already seals with the new key and still accepts the old one; A is not updated yet.
+    let rotating = Keys {
+        key: NEW_COOKIE_KEY,
+        previous: &[COOKIE_KEY],
+    };
+    let cluster = Cluster::start_with(Feed::PubSub, None, rotating).await;
+    login_started_on_a_finishes_on_b(&cluster).await;
+}
+
+/// A login started on A (which sets the attempt cookie) whose callback lands on B.
+async fn login_started_on_a_finishes_on_b(cluster: &Cluster) {
     let browser = Browser::new();
     // Started on A (A sets the attempt cookie, sealed with the shared key)...
     let first = browser.get(cluster.a.url("/whoami")).await;
@@ -238,7 +272,7 @@ async fn a_login_started_on_one_instance_finishes_on_the_other() {
         .clone()
         .unwrap_or_else(|| panic!("never reached the callback:\n{journey}"));
     // ...the callback lands on B, which finishes the login.
-    let landing = browser.get(on_b(&cluster, &callback)).await;
+    let landing = browser.get(on_b(cluster, &callback)).await;
     let journey = browser.follow(landing).await;
     journey.assert_no_server_error();
     let last = journey.last();
@@ -345,7 +379,7 @@ async fn requests_racing_on_both_instances_refresh_once_and_keep_the_grant() {
     // Access tokens live 3 s and the refresh margin is 60 s: every request finds its session
     // due for a refresh, on both instances at once.
     const TTL: u64 = 3;
-    let cluster = Cluster::start_with(Feed::PubSub, Some(TTL)).await;
+    let cluster = Cluster::start_with(Feed::PubSub, Some(TTL), SHARED_KEY).await;
     let browser = Browser::new();
     cluster.log_in_on_a(&browser).await;
     for round in 1..=2 {
