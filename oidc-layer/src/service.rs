@@ -161,6 +161,13 @@ where
                 }
             }
             Ok(None) => None,
+            // A record this version cannot read (written by a newer version during a rolling
+            // deploy, or damaged): signed out here, so the browser signs in again instead of
+            // getting an error page until the record expires. The record is left alone.
+            Err(session_store::Error::Codec(e)) => {
+                tracing::warn!(error = %e, "unreadable session record; treating the request as signed out");
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "session store failed");
                 if !is_public(&shared, request.uri().path()) {

@@ -477,3 +477,45 @@ async fn with_redis_down_logins_get_a_503_page_local_sessions_last_the_bound_and
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_record_the_instance_cannot_read_means_signing_in_again_not_an_error() {
+    let cluster = Cluster::start(Feed::PubSub).await;
+    let browser = Browser::new();
+    let id = cluster.log_in_on_a(&browser).await;
+    // A newer version's format (or a damaged record), written behind the instances' backs;
+    // the change feed tells both to drop their copies.
+    let key = format!("e2e:s:{}", id.fingerprint().encode());
+    assert_eq!(
+        cluster
+            .redis
+            .command(&format!("HSET {key} v \"\\x09{{}}\"")),
+        ":0"
+    );
+    assert_eq!(
+        cluster.redis.command(&format!(
+            "PUBLISH e2e:changes {}",
+            id.fingerprint().encode()
+        )),
+        ":2"
+    );
+    for app in [&cluster.a, &cluster.b] {
+        // The change feed drops the local copies at once; the bound, at the latest.
+        let started = Instant::now();
+        let page = loop {
+            let page = browser.fetch(app.url("/whoami")).await;
+            if page.status != 200 || started.elapsed() > BOUND + Duration::from_millis(500) {
+                break page;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(page.status, 401, "an API call: {page}\n{}", page.body);
+        let page = browser.get(app.url("/whoami")).await;
+        let location = page.header("location").and_then(|l| Url::parse(l).ok());
+        assert_eq!(
+            (page.status.as_u16(), location.map(|l| l.origin())),
+            (302, Some(cluster.op.origin())),
+            "a page: off to sign in again, {page}"
+        );
+    }
+}
