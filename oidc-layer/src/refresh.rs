@@ -74,17 +74,35 @@ pub(crate) fn due(shared: &Shared, record: &Record<SessionData>, now: SystemTime
 }
 
 /// Brings the session `id` up to date (single-flight per session).
+///
+/// The upkeep runs as a task of its own: a request that goes away (the browser moved on)
+/// must not cancel a refresh half-way, after the provider rotated the refresh token and
+/// before the new one is saved, which would leave the session with a spent token.
 pub(crate) async fn upkeep(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     id: &SessionId,
     seen: Arc<Record<SessionData>>,
 ) -> Upkeep {
     let key = UpkeepKey::new(id, &seen, SystemTime::now());
     let span = tracing::info_span!("oidc.session_upkeep", session = %id);
-    shared
-        .upkeeps
-        .get_with(key, run(shared, id, seen).instrument(span))
-        .await
+    // Spawned when moka runs this (once for all the requests it coalesces). Should the request
+    // running it go away, another waiting one runs it again, which the session's lock keeps
+    // from refreshing twice.
+    let (task_shared, task_id) = (Arc::clone(shared), id.clone());
+    let init = async move {
+        let task = tokio::spawn(
+            {
+                let seen = Arc::clone(&seen);
+                async move { run(&task_shared, &task_id, seen).await }
+            }
+            .instrument(span),
+        );
+        task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "session upkeep failed; keeping the session as read");
+            Upkeep::Keep(seen)
+        })
+    };
+    shared.upkeeps.get_with(key, init).await
 }
 
 async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) -> Upkeep {

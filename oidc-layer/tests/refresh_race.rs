@@ -4,7 +4,8 @@
 //! middle of a refresh (its save is held back) when a request of the same session reaches
 //! instance B. B must not redeem the refresh token A is redeeming: it goes on with the live
 //! access token, or, when that has expired, waits for A's refresh. Afterwards the grant is
-//! intact: a third instance refreshes with A's rotated token.
+//! intact: a third instance refreshes with A's rotated token. And a refresh is not cancelled
+//! with the request that started it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -257,6 +258,73 @@ async fn an_instance_that_finds_a_refresh_running_elsewhere_goes_on_with_the_liv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_finds_a_refresh_running_elsewhere_waits_for_it_once_the_token_expired() {
     race(Duration::from_secs(1), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_outlives_the_request_that_started_it() {
+    let provider = TestProvider::builder()
+        .auto_login("alice")
+        .allow_any_loopback_redirect()
+        .start()
+        .await
+        .unwrap();
+    let shared: Shared = Arc::new(MemoryStore::new());
+    let gated = Arc::new(Gated {
+        store: shared.clone(),
+        gate: Semaphore::new(0),
+    });
+    let cookie = login(&instance(&provider, shared.clone())).await;
+    let id = SessionId::parse(cookie.trim_start_matches("oidc_session=")).unwrap();
+    let before = shared
+        .load(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .data_refresh_token();
+
+    // The request redeems the refresh token, then goes away (the browser moved on) before
+    // the rotated token is saved.
+    let requests = provider.token_requests();
+    let a = instance(&provider, gated.clone());
+    let request = tokio::spawn(a.oneshot(get("/whoami", Some(&cookie))));
+    token_requests_reach(&provider, requests + 1).await;
+    request.abort();
+    assert!(request.await.is_err_and(|e| e.is_cancelled()));
+    gated.gate.add_permits(1);
+
+    // The refresh finishes anyway: the rotated token is saved and the lock released.
+    let started = Instant::now();
+    let saved = loop {
+        let now = shared
+            .load(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .data_refresh_token();
+        if now != before {
+            break now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the rotated refresh token was never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let c = instance(&provider, shared.clone());
+    let response = c.oneshot(get("/whoami", Some(&cookie))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the session lives on");
+    assert_eq!(provider.token_requests(), requests + 2);
+    let after = shared
+        .load(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .data_refresh_token();
+    assert!(
+        after.is_some() && after != saved,
+        "refreshed with the saved token"
+    );
+    provider.shutdown().await;
 }
 
 /// The refresh token of a record, through the public serde form of [`SessionData`].
