@@ -33,6 +33,7 @@ a.button,button{font:inherit;display:inline-block;padding:.55rem 1.1rem;border-r
 a.secondary{background:#fff;color:#0b57d0}\
 a.button:focus,button:focus{outline:3px solid #f5b400;outline-offset:2px}\
 .detail{color:#555;font-size:.95rem}a{color:#0b57d0}\
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;background:#f0f1f3;padding:.05em .3em;border-radius:4px}\
 .providers{list-style:none;margin:1.25rem 0 0;padding:0;display:flex;flex-direction:column;gap:.6rem}\
 a.provider{display:flex;align-items:center;gap:.85rem;line-height:1.35;padding:.7rem 1rem;border:1px solid #c4c7c5;border-radius:8px;background:#fff;color:#1c1e21;text-decoration:none;font-weight:500}\
 a.provider:hover{border-color:#0b57d0;background:#f3f7fe}\
@@ -41,6 +42,27 @@ a.provider:focus{outline:3px solid #f5b400;outline-offset:2px}\
 span.logo{display:flex;align-items:center;justify-content:center;border-radius:50%;background:#e8eef9;color:#0b57d0;font-weight:600}\
 span.logo::before{content:attr(data-initial)}\
 .backup{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid #e3e5e8;font-size:.95rem}";
+
+/// Escaped `text` whose backtick-quoted names (a claim, a role, a parameter) show as code,
+/// as the same text reads in problem+json and logs. An unpaired backtick stays as it is.
+pub(crate) fn escape_with_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let paired = parts.len() - (parts.len() + 1) % 2;
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i >= paired {
+            out.push('`');
+            out.push_str(&escape(part));
+        } else if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&escape(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
 
 /// A complete, self-contained HTML document with the layer's look.
 pub(crate) fn page(title: &str, body_html: &str) -> String {
@@ -207,7 +229,7 @@ impl Problem {
         let body = format!(
             "<h1>{}</h1><p class=\"detail\" id=\"detail\">{}</p><div class=\"actions\">{actions}</div>",
             escape(self.title),
-            escape(&self.detail)
+            escape_with_code(&self.detail)
         );
         retry_after(html_response(self.status, page(self.title, &body)))
     }
@@ -267,6 +289,25 @@ mod tests {
         assert_eq!(
             logout.headers()[header::CONTENT_SECURITY_POLICY],
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https://id.example.com; frame-ancestors 'none'"
+        );
+    }
+
+    #[test]
+    fn backtick_quoted_names_show_as_code_and_stay_escaped() {
+        assert_eq!(
+            escape_with_code("its `is_admin` claim"),
+            "its <code>is_admin</code> claim"
+        );
+        assert_eq!(
+            escape_with_code("a `<b>` and `x"),
+            "a <code>&lt;b&gt;</code> and `x"
+        );
+        assert_eq!(escape_with_code("`"), "`");
+        assert_eq!(escape_with_code("``"), "<code></code>");
+        assert_eq!(escape_with_code("no code"), "no code");
+        assert_eq!(
+            escape_with_code("`a` `b` `c"),
+            "<code>a</code> <code>b</code> `c"
         );
     }
 

@@ -52,7 +52,7 @@ async fn a_required_claim_that_is_false_is_explained() {
         &site,
         "bob",
         "Access denied",
-        "`is_admin` claim is not true",
+        "its is_admin claim is not true",
         "error-required-claim",
     )
     .await;

@@ -173,7 +173,7 @@ async fn required_claim_must_be_true() {
     assert_eq!(heading(&page), "Access denied");
     let why = detail(&page);
     assert!(
-        why.contains("its `is_admin` claim is not true"),
+        why.contains("its <code>is_admin</code> claim is not true"),
         "the page should name the claim: {why}"
     );
     assert_eq!(
@@ -220,7 +220,11 @@ async fn required_claim_the_scopes_do_not_release_refuses_everyone() {
     let browser = Browser::new();
     let page = site.refused_login(&browser, "/whoami", "alice").await;
     assert_eq!(page.status, 403, "{page}");
-    assert!(detail(&page).contains("`is_admin`"), "{}", detail(&page));
+    assert!(
+        detail(&page).contains("<code>is_admin</code>"),
+        "{}",
+        detail(&page)
+    );
     assert_eq!(site.sessions().await, 0);
 }
 
