@@ -144,6 +144,27 @@ async fn without_new_users_only_known_users_get_in() {
     let me = carol.fetch(site.app.url("/whoami")).await;
     assert_eq!(me.status, 401, "{me}");
 
+    // The same refusal delivered to a script: problem+json with the reason, no session.
+    let script = Browser::new();
+    let callback = site.callback_for(&script, "/whoami", "carol").await;
+    let page = script.fetch(&callback).await;
+    assert_eq!(page.status, 403, "{page}");
+    assert!(
+        page.content_type().starts_with("application/problem+json"),
+        "{:?}: {}",
+        page.content_type(),
+        page.body
+    );
+    let problem = page.json();
+    assert_eq!(problem["title"], "Sign-in refused", "{problem}");
+    assert_eq!(
+        problem["detail"],
+        "New users are not allowed; ask an administrator to create your account.",
+        "{problem}"
+    );
+    assert_no_session_cookie_set(&page, "carol's callback fetched by a script");
+    assert_eq!(site.sessions().await, 0);
+
     // alice's verified address matches the account an administrator made for her.
     let me = site.identity_of(&Browser::new(), "alice").await;
     assert_eq!(me["account"], existing.id, "{me}");
