@@ -28,6 +28,25 @@ pub struct RedisServer {
     port: u16,
     log: PathBuf,
     child: Option<Child>,
+    tls: Option<TlsListener>,
+}
+
+/// What [`RedisServer::start_tls`] serves TLS with (PEM text).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The server's certificate (for `127.0.0.1`).
+    pub certificate_pem: String,
+    /// The server certificate's private key.
+    pub key_pem: String,
+    /// The CA that client certificates must chain to (Redis requires one by default).
+    pub client_ca_pem: String,
+}
+
+#[derive(Debug)]
+struct TlsListener {
+    port: u16,
+    /// Certificate, key and client CA, in files for `redis-server`.
+    files: [PathBuf; 3],
 }
 
 impl RedisServer {
@@ -40,19 +59,50 @@ impl RedisServer {
     ///
     /// When no binary is found (with [`INSTALL_HINT`]), or the server does not start.
     pub fn start() -> RedisServer {
+        Self::start_with(None)
+    }
+
+    /// [`start`](Self::start), plus a TLS port on 127.0.0.1 serving `tls` (see
+    /// [`tls_url`](Self::tls_url)); the plain port stays, for set-up and [`command`](Self::command).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), or when the certificate files cannot be written.
+    pub fn start_tls(tls: &ServerTls) -> RedisServer {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&ServerTls>) -> RedisServer {
         let binary = binary();
         let mut last_error = String::new();
         // A port found free can be taken before the server binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
+            let base = std::env::temp_dir()
+                .join(format!("session-store-redis-{}-{port}", std::process::id()));
+            let tls = tls.map(|tls| {
+                let files = [
+                    (&tls.certificate_pem, "cert.pem"),
+                    (&tls.key_pem, "key.pem"),
+                    (&tls.client_ca_pem, "ca.pem"),
+                ]
+                .map(|(pem, name)| {
+                    let path = base.with_extension(name);
+                    std::fs::write(&path, pem)
+                        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+                    path
+                });
+                TlsListener {
+                    port: free_port(),
+                    files,
+                }
+            });
             let mut server = RedisServer {
                 binary: binary.clone(),
                 port,
-                log: std::env::temp_dir().join(format!(
-                    "session-store-redis-{}-{port}.log",
-                    std::process::id()
-                )),
+                log: base.with_extension("log"),
                 child: None,
+                tls,
             };
             match server.spawn() {
                 Ok(()) => return server,
@@ -70,6 +120,13 @@ impl RedisServer {
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/` for a server made by [`start_tls`](Self::start_tls).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|tls| format!("rediss://127.0.0.1:{}/", tls.port))
     }
 
     /// Whether the server process is running.
@@ -123,7 +180,16 @@ impl RedisServer {
 
     fn spawn(&mut self) -> Result<(), String> {
         let _ = std::fs::remove_file(&self.log);
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(tls) = &self.tls {
+            let [certificate, key, ca] = &tls.files;
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .args(["--tls-cert-file", &certificate.display().to_string()])
+                .args(["--tls-key-file", &key.display().to_string()])
+                .args(["--tls-ca-cert-file", &ca.display().to_string()]);
+        }
+        let mut child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -166,6 +232,9 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(&self.log);
+        for file in self.tls.iter().flat_map(|tls| &tls.files) {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 

@@ -55,6 +55,10 @@ pub struct RedisConfig {
     key_prefix: String,
     connect_timeout: Duration,
     response_timeout: Duration,
+    /// PEM certificates trusted instead of the system's roots (`rediss://`).
+    tls_roots: Option<Vec<u8>>,
+    /// PEM certificate and key presented to Redis (`rediss://`).
+    tls_client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl RedisConfig {
@@ -70,6 +74,8 @@ impl RedisConfig {
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
+            tls_roots: None,
+            tls_client: None,
         }
     }
 
@@ -93,6 +99,26 @@ impl RedisConfig {
     #[must_use]
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// For `rediss://`: trusts the CA certificates in `pem` (one or more PEM blocks) instead of
+    /// the system's roots, for a Redis whose certificate comes from a private CA.
+    #[must_use]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots = Some(pem.into());
+        self
+    }
+
+    /// For `rediss://`: presents this client certificate and its private key (both PEM) to
+    /// Redis, which asks for one by default when TLS is on (`tls-auth-clients yes`).
+    #[must_use]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls_client = Some((certificate_pem.into(), key_pem.into()));
         self
     }
 
@@ -123,6 +149,8 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("tls_root_certificates", &self.tls_roots.is_some())
+            .field("tls_client_certificate", &self.tls_client.is_some())
             .finish()
     }
 }
@@ -186,7 +214,21 @@ where
     ///
     /// Needs a Tokio runtime.
     pub fn open(config: RedisConfig) -> Result<Self, Error> {
-        let client = redis::Client::open(config.url.as_str()).map_err(backend)?;
+        let client = if config.tls_roots.is_some() || config.tls_client.is_some() {
+            let certificates = redis::TlsCertificates {
+                client_tls: config.tls_client.as_ref().map(|(certificate, key)| {
+                    redis::ClientTlsConfig {
+                        client_cert: certificate.clone(),
+                        client_key: key.clone(),
+                    }
+                }),
+                root_cert: config.tls_roots.clone(),
+            };
+            redis::Client::build_with_tls(config.url.as_str(), certificates)
+        } else {
+            redis::Client::open(config.url.as_str())
+        }
+        .map_err(backend)?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout))

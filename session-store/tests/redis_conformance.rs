@@ -319,9 +319,115 @@ async fn redis_down_fails_cleanly_and_recovers_by_itself() {
     assert_eq!(store.delete_tagged("t").await.unwrap(), 1);
 }
 
+/// A throwaway PKI: a CA, a certificate for 127.0.0.1 and a client certificate it signed.
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    };
+    // Distinct subjects: with rcgen's default one everywhere, a leaf looks self-signed.
+    let named = |common_name: &str| {
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, common_name);
+        name
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name = named("session-store test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose| {
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params.distinguished_name = named(&names[0]);
+        params.extended_key_usages = vec![purpose];
+        let key = KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &ca).unwrap();
+        (certificate.pem(), key.serialize_pem())
+    };
+    Pki {
+        server: leaf(
+            vec!["127.0.0.1".into(), "localhost".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ),
+        client: leaf(vec!["sessions".into()], ExtendedKeyUsagePurpose::ClientAuth),
+        ca: ca.pem(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn tls_urls_are_understood() {
-    // Built with the TLS feature: a `rediss://` URL opens (lazily); nothing listens there.
+async fn rediss_with_a_private_ca_and_a_client_certificate() {
+    let pki = pki();
+    let server = RedisServer::start_tls(&session_store::redis_server::ServerTls {
+        certificate_pem: pki.server.0.clone(),
+        key_pem: pki.server.1.clone(),
+        client_ca_pem: pki.ca.clone(),
+    });
+    let url = server.tls_url().unwrap();
+    let config = || {
+        RedisConfig::new(url.clone())
+            .key_prefix("tls:")
+            .connect_timeout(Duration::from_secs(1))
+    };
+
+    // Trusting the private CA and presenting a client certificate: the whole suite, over TLS.
+    let store = RedisStore::<ConformanceData>::connect(
+        config()
+            .tls_root_certificates(pki.ca.clone())
+            .tls_client_certificate(pki.client.0.clone(), pki.client.1.clone()),
+    )
+    .await
+    .unwrap();
+    conformance::run(&store).await;
+    let debug = format!("{:?}", store.config());
+    assert!(
+        debug.contains("tls_client_certificate: true") && !debug.contains("PRIVATE KEY"),
+        "{debug}"
+    );
+
+    // The change feed subscribes over TLS too.
+    let _watching = session_store::TwoTierStore::with_changes(
+        store.clone(),
+        session_store::TwoTierConfig::new(),
+    );
+    let mut plain = raw(&server).await;
+    let started = Instant::now();
+    loop {
+        let subscribers: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("tls:changes")
+            .query_async(&mut plain)
+            .await
+            .unwrap();
+        if subscribers.first().is_some_and(|(_, n)| *n == 1) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no TLS subscription to the change feed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The system's roots do not know the private CA; Redis wants a client certificate.
+    let without_ca = RedisStore::<ConformanceData>::connect(
+        config().tls_client_certificate(pki.client.0.clone(), pki.client.1.clone()),
+    )
+    .await;
+    assert!(matches!(without_ca, Err(Error::Backend(_))));
+    let without_client_certificate =
+        RedisStore::<ConformanceData>::connect(config().tls_root_certificates(pki.ca.clone()))
+            .await;
+    assert!(matches!(without_client_certificate, Err(Error::Backend(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_urls_are_refused_and_passwords_never_shown() {
     let store = RedisStore::<ConformanceData>::open(
         RedisConfig::new("rediss://:password@127.0.0.1:1/3")
             .connect_timeout(Duration::from_millis(200)),

@@ -11,7 +11,9 @@
 //! for TLS) sessions live in Redis behind an in-process tier (`TwoTierStore`: a hot session
 //! costs no round trip; a change made on another instance shows at once through pub/sub, and
 //! within `SESSION_STALENESS_MS`, default 2000, even when pub/sub is down). `REDIS_KEY_PREFIX`
-//! (default `oidc-demo:`) separates apps sharing one Redis. Every instance needs the same
+//! (default `oidc-demo:`) separates apps sharing one Redis. With `rediss://`, `REDIS_TLS_CA_FILE`
+//! trusts a private CA (PEM) instead of the system's roots, and `REDIS_TLS_CERT_FILE` with
+//! `REDIS_TLS_KEY_FILE` present a client certificate (PEM). Every instance needs the same
 //! `OIDC_COOKIE_KEY` (and `OIDC_PREVIOUS_COOKIE_KEYS`, comma-separated, while rotating) and the
 //! same provider (`OIDC_ISSUER`: each embedded provider is another issuer) and `APP_URL`.
 //!
@@ -141,8 +143,21 @@ async fn doctor(layer: &OidcLayer) -> Result<(), Box<dyn std::error::Error>> {
 async fn redis_sessions(
     url: String,
 ) -> Result<TwoTierStore<RedisStore<SessionData>, SessionData>, Box<dyn std::error::Error>> {
-    let config = RedisConfig::new(url)
+    let mut config = RedisConfig::new(url)
         .key_prefix(env("REDIS_KEY_PREFIX").unwrap_or_else(|| "oidc-demo:".into()));
+    let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
+        env(name)
+            .map(|path| std::fs::read(&path).map_err(|e| format!("{name}: {path}: {e}")))
+            .transpose()
+    };
+    if let Some(ca) = read("REDIS_TLS_CA_FILE")? {
+        config = config.tls_root_certificates(ca);
+    }
+    match (read("REDIS_TLS_CERT_FILE")?, read("REDIS_TLS_KEY_FILE")?) {
+        (Some(certificate), Some(key)) => config = config.tls_client_certificate(certificate, key),
+        (None, None) => {}
+        _ => return Err("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together".into()),
+    }
     let shown = config.redacted_url();
     let redis = RedisStore::connect(config)
         .await
