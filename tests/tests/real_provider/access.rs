@@ -28,7 +28,14 @@ fn assert_forbidden(page: &Page, role: &str, html: bool, context: &str) {
             "You do not have access to this page",
             "{context}"
         );
-        assert_eq!(detail(page), expected_detail, "{context}");
+        // The page shows the backtick-quoted role as code.
+        assert_eq!(
+            detail(page),
+            format!(
+                "This page needs the <code>{role}</code> role, which your account does not have."
+            ),
+            "{context}"
+        );
         assert_eq!(
             link_with_text(page, "Home"),
             Some(page.url.join("/").expect("the app's root")),
