@@ -2,11 +2,13 @@
 //! nonce, PKCE) in its sealed cookie, and the 302 to the provider's authorization endpoint.
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use session_store::{SessionId, SessionStore as _};
+use tracing::Instrument as _;
 use url::form_urlencoded;
 
 use crate::attempt::Attempt;
 use crate::cookies::append_set_cookie;
-use crate::layer::Shared;
+use crate::layer::{ProviderRuntime, Shared};
 use crate::pages::{self, PageBody, Problem, escape};
 use crate::provider::ProviderError;
 use crate::return_to;
@@ -217,7 +219,21 @@ async fn start_prompting(
         .into_response(true);
     };
     let span = tracing::info_span!("oidc.login", provider = %provider.settings.slug, return_to = %return_to, link = link_to.is_some());
-    let _guard = span.enter();
+    redirect_to_provider(shared, provider, headers, return_to, link_to, reauth)
+        .instrument(span)
+        .await
+}
+
+/// The redirect to `provider`'s authorization endpoint, with the attempt cookie; or the page
+/// saying why sign-in cannot start now.
+async fn redirect_to_provider(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    headers: &HeaderMap,
+    return_to: String,
+    link_to: Option<String>,
+    reauth: bool,
+) -> Response<PageBody> {
     let html = crate::challenge::wants_html(headers);
     let discovered = match provider.client.discovered().await {
         Ok(d) => d,
@@ -238,6 +254,16 @@ async fn start_prompting(
             "Please try again in a moment.",
         )
     };
+    // The session must be storable at the end, or the user signs in at the provider for
+    // nothing: one read of an unknown id asks the store (a Redis round trip) first.
+    let probe = match SessionId::generate() {
+        Ok(id) => shared.store.load(&id).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = probe {
+        tracing::error!(error = %e, "cannot start a login: the session store is unavailable");
+        return unavailable().into_response(html);
+    }
     let attempt = match Attempt::new(&provider.settings.slug, return_to, link_to) {
         Ok(a) => a,
         Err(e) => {
