@@ -55,13 +55,12 @@ pub(crate) fn invalid(description: &str) -> Response<PageBody> {
 
 /// Handles a back-channel logout request whose body has been read (at most
 /// [`MAX_BODY_BYTES`]).
+#[tracing::instrument(name = "oidc.backchannel_logout", level = "info", skip_all)]
 pub(crate) async fn backchannel_logout(
     shared: &Shared,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response<PageBody> {
-    let span = tracing::info_span!("oidc.backchannel_logout");
-    let _guard = span.enter();
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

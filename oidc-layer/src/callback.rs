@@ -73,14 +73,13 @@ fn bad_request(detail: &str, shared: &Shared) -> Problem {
 }
 
 /// Handles the callback; never panics and never touches the store on failure.
+#[tracing::instrument(name = "oidc.callback", level = "info", skip_all)]
 pub(crate) async fn callback(
     shared: &Shared,
     index: usize,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
-    let span = tracing::info_span!("oidc.callback");
-    let _guard = span.enter();
     let html = crate::challenge::wants_html(headers);
     match complete(shared, index, query.unwrap_or(""), headers).await {
         Ok(response) => response,

@@ -192,9 +192,8 @@ fn random_state() -> Option<String> {
 }
 
 /// `POST {prefix}/logout`: ends the session of this browser.
+#[tracing::instrument(name = "oidc.logout", level = "info", skip_all)]
 pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<PageBody> {
-    let span = tracing::info_span!("oidc.logout");
-    let _guard = span.enter();
     let html = crate::challenge::wants_html(headers);
     if !is_same_origin(shared, headers) {
         tracing::warn!("cross-site logout refused");
