@@ -109,13 +109,9 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
     let now = SystemTime::now();
     // Another request (or instance) may have refreshed it already: start from the latest,
     // read around any local cache (a two-tier store's copy may be seconds old).
-    let record = match shared.store.load_fresh(id).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return Upkeep::Ended,
-        Err(e) => {
-            tracing::warn!(error = %e, "session store failed; keeping the session as read");
-            return Upkeep::Keep(seen);
-        }
+    let record = match reread(shared, id, &seen).await {
+        Ok(record) => record,
+        Err(outcome) => return outcome,
     };
     if session::needs_refresh(&shared.config, &record.data, now) {
         return refresh(shared, id, record).await;
@@ -165,16 +161,10 @@ async fn refresh(shared: &Shared, id: &SessionId, mut record: Arc<Record<Session
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));
-        match shared.store.load_fresh(id).await {
-            Ok(Some(current)) if refreshed_since(&record, &current) => {
-                return Upkeep::Keep(current);
-            }
-            Ok(Some(current)) => record = current,
-            Ok(None) => return Upkeep::Ended,
-            Err(e) => {
-                tracing::warn!(error = %e, "session store failed; keeping the session as read");
-                return Upkeep::Keep(record);
-            }
+        match reread(shared, id, &record).await {
+            Ok(current) if refreshed_since(&record, &current) => return Upkeep::Keep(current),
+            Ok(current) => record = current,
+            Err(outcome) => return outcome,
         }
     }
 }
@@ -183,13 +173,9 @@ async fn refresh(shared: &Shared, id: &SessionId, mut record: Arc<Record<Session
 async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<SessionData>>) -> Upkeep {
     let now = SystemTime::now();
     // The lock's previous holder may have refreshed the session since it was read.
-    let record = match shared.store.load_fresh(id).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return Upkeep::Ended,
-        Err(e) => {
-            tracing::warn!(error = %e, "session store failed; keeping the session as read");
-            return Upkeep::Keep(read);
-        }
+    let record = match reread(shared, id, &read).await {
+        Ok(record) => record,
+        Err(outcome) => return outcome,
     };
     if refreshed_since(&read, &record) {
         return Upkeep::Keep(record);
@@ -217,6 +203,23 @@ async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<Sessio
                 "refresh failed; keeping the session until its access token expires"
             );
             Upkeep::Keep(record)
+        }
+    }
+}
+
+/// The session as the store has it now, around any local cache; or, when there is none to go
+/// on with, the upkeep's outcome: ended when it is gone, `read` kept when the store failed.
+async fn reread(
+    shared: &Shared,
+    id: &SessionId,
+    read: &Arc<Record<SessionData>>,
+) -> Result<Arc<Record<SessionData>>, Upkeep> {
+    match shared.store.load_fresh(id).await {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(Upkeep::Ended),
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed; keeping the session as read");
+            Err(Upkeep::Keep(Arc::clone(read)))
         }
     }
 }

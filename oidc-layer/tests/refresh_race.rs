@@ -164,26 +164,59 @@ async fn token_requests_reach(provider: &TestProvider, count: usize) {
     }
 }
 
+/// A provider issuing access tokens for `ttl`, the shared store, instance A's gated view of
+/// it, and alice's session (logged in through a plain instance).
+struct Setup {
+    provider: TestProvider,
+    shared: Shared,
+    gated: Arc<Gated>,
+    cookie: String,
+    id: SessionId,
+}
+
+impl Setup {
+    async fn start(ttl: Duration) -> Setup {
+        let provider = TestProvider::builder()
+            .auto_login("alice")
+            .allow_any_loopback_redirect()
+            .access_token_ttl(ttl)
+            .start()
+            .await
+            .unwrap();
+        let shared: Shared = Arc::new(MemoryStore::new());
+        let gated = Arc::new(Gated {
+            store: shared.clone(),
+            gate: Semaphore::new(0),
+        });
+        let cookie = login(&instance(&provider, shared.clone())).await;
+        let id = SessionId::parse(cookie.trim_start_matches("oidc_session=")).unwrap();
+        Setup {
+            provider,
+            shared,
+            gated,
+            cookie,
+            id,
+        }
+    }
+
+    /// The session's refresh token in the store now.
+    async fn refresh_token(&self) -> Option<String> {
+        let record = self.shared.load(&self.id).await.unwrap();
+        record.expect("the session lives").data_refresh_token()
+    }
+}
+
 /// The race, with access tokens living `ttl`; `expired` waits them out before the race.
 async fn race(ttl: Duration, expired: bool) {
-    let provider = TestProvider::builder()
-        .auto_login("alice")
-        .allow_any_loopback_redirect()
-        .access_token_ttl(ttl)
-        .start()
-        .await
-        .unwrap();
-    let shared: Shared = Arc::new(MemoryStore::new());
-    let gated = Arc::new(Gated {
-        store: shared.clone(),
-        gate: Semaphore::new(0),
-    });
-    let login_instance = instance(&provider, shared.clone());
+    let Setup {
+        provider,
+        shared,
+        gated,
+        cookie,
+        id,
+    } = Setup::start(ttl).await;
     let a = instance(&provider, gated.clone());
     let b = instance(&provider, shared.clone());
-
-    let cookie = login(&login_instance).await;
-    let id = SessionId::parse(cookie.trim_start_matches("oidc_session=")).unwrap();
     let before = shared
         .load(&id)
         .await
@@ -262,32 +295,16 @@ async fn an_instance_that_finds_a_refresh_running_elsewhere_waits_for_it_once_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_outlives_the_request_that_started_it() {
-    let provider = TestProvider::builder()
-        .auto_login("alice")
-        .allow_any_loopback_redirect()
-        .start()
-        .await
-        .unwrap();
-    let shared: Shared = Arc::new(MemoryStore::new());
-    let gated = Arc::new(Gated {
-        store: shared.clone(),
-        gate: Semaphore::new(0),
-    });
-    let cookie = login(&instance(&provider, shared.clone())).await;
-    let id = SessionId::parse(cookie.trim_start_matches("oidc_session=")).unwrap();
-    let before = shared
-        .load(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .data_refresh_token();
+    let setup = Setup::start(Duration::from_secs(300)).await;
+    let (provider, gated, cookie) = (&setup.provider, &setup.gated, &setup.cookie);
+    let before = setup.refresh_token().await;
 
     // The request redeems the refresh token, then goes away (the browser moved on) before
     // the rotated token is saved.
     let requests = provider.token_requests();
-    let a = instance(&provider, gated.clone());
-    let request = tokio::spawn(a.oneshot(get("/whoami", Some(&cookie))));
-    token_requests_reach(&provider, requests + 1).await;
+    let a = instance(provider, gated.clone());
+    let request = tokio::spawn(a.oneshot(get("/whoami", Some(cookie))));
+    token_requests_reach(provider, requests + 1).await;
     request.abort();
     assert!(request.await.is_err_and(|e| e.is_cancelled()));
     gated.gate.add_permits(1);
@@ -295,12 +312,7 @@ async fn a_refresh_outlives_the_request_that_started_it() {
     // The refresh finishes anyway: the rotated token is saved and the lock released.
     let started = Instant::now();
     let saved = loop {
-        let now = shared
-            .load(&id)
-            .await
-            .unwrap()
-            .unwrap()
-            .data_refresh_token();
+        let now = setup.refresh_token().await;
         if now != before {
             break now;
         }
@@ -310,21 +322,16 @@ async fn a_refresh_outlives_the_request_that_started_it() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let c = instance(&provider, shared.clone());
-    let response = c.oneshot(get("/whoami", Some(&cookie))).await.unwrap();
+    let c = instance(provider, setup.shared.clone());
+    let response = c.oneshot(get("/whoami", Some(cookie))).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "the session lives on");
     assert_eq!(provider.token_requests(), requests + 2);
-    let after = shared
-        .load(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .data_refresh_token();
+    let after = setup.refresh_token().await;
     assert!(
         after.is_some() && after != saved,
         "refreshed with the saved token"
     );
-    provider.shutdown().await;
+    setup.provider.shutdown().await;
 }
 
 /// The refresh token of a record, through the public serde form of [`SessionData`].

@@ -125,6 +125,21 @@ impl Page {
             .unwrap_or_else(|err| panic!("not JSON ({err}):\n{self}\n{}", self.body))
     }
 
+    /// The body of an `application/problem+json` answer with `status` (checked, with the
+    /// `status` member); panics with the page otherwise.
+    pub fn problem(&self, status: u16) -> serde_json::Value {
+        assert_eq!(self.status.as_u16(), status, "{self}\n{}", self.body);
+        assert!(
+            self.content_type().starts_with("application/problem+json"),
+            "{self}: content type {:?}, body {}",
+            self.content_type(),
+            self.body
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], status, "{problem}");
+        problem
+    }
+
     /// A query parameter of the request URL.
     pub fn query(&self, name: &str) -> Option<String> {
         query_param(&self.url, name)

@@ -148,14 +148,7 @@ async fn without_new_users_only_known_users_get_in() {
     let script = Browser::new();
     let callback = site.callback_for(&script, "/whoami", "carol").await;
     let page = script.fetch(&callback).await;
-    assert_eq!(page.status, 403, "{page}");
-    assert!(
-        page.content_type().starts_with("application/problem+json"),
-        "{:?}: {}",
-        page.content_type(),
-        page.body
-    );
-    let problem = page.json();
+    let problem = page.problem(403);
     assert_eq!(problem["title"], "Sign-in refused", "{problem}");
     assert_eq!(
         problem["detail"],

@@ -186,15 +186,7 @@ async fn required_claim_must_be_true() {
     let script = Browser::new();
     let callback = site.callback_for(&script, "/whoami", "bob").await;
     let page = script.fetch(&callback).await;
-    assert_eq!(page.status, 403, "{page}");
-    assert!(
-        page.content_type().starts_with("application/problem+json"),
-        "{:?}: {}",
-        page.content_type(),
-        page.body
-    );
-    let problem = page.json();
-    assert_eq!(problem["status"], 403, "{problem}");
+    let problem = page.problem(403);
     assert_eq!(problem["title"], "Access denied", "{problem}");
     assert!(
         problem["detail"]
