@@ -3,8 +3,8 @@
 //! however many requests arrive together; a refused refresh ends the session; without a
 //! refresh token the session ends with its access token; a provider outage keeps sessions
 //! until their access token really expires, and the layer recovers when the provider comes
-//! back on the same address. (The idle timeout, at least a minute, is unit-tested in
-//! `oidc-layer/src/session.rs`.)
+//! back on the same address; an idle session ends after the idle timeout (at least a minute,
+//! so that test takes 70 s) while an active one lives on.
 //!
 //! Every wait is "until a known expiry has passed", never a bound on how long something took.
 
@@ -513,4 +513,48 @@ async fn a_provider_outage_keeps_sessions_until_their_access_token_expires() {
     );
     assert_eq!(journey.last().json()["sub"], "u-1002-bob");
     assert_eq!(env.sessions().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends_after_the_idle_timeout_and_an_active_one_lives_on() {
+    const IDLE: Duration = Duration::from_secs(60);
+    // Long-lived access tokens: only the idle timeout can end these sessions.
+    let env = start(3600, true, |c| c.session_idle_timeout(IDLE)).await;
+    let active = Browser::new();
+    env.log_in_alice(&active).await;
+    let idle = Browser::new();
+    env.log_in_alice(&idle).await;
+    let idle_since = Instant::now();
+
+    let keep_active = async {
+        // A request every 10 s is activity (written at most every tenth of the timeout).
+        while idle_since.elapsed() < IDLE + Duration::from_secs(10) {
+            env.assert_logged_in(&active, ALICE_SUB, "the active session")
+                .await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+    };
+    let check_idle = async {
+        tokio::time::sleep(IDLE / 2).await;
+        assert!(
+            env.has_session(&env.session_cookie(&idle).expect("a cookie"))
+                .await,
+            "half-way through the timeout"
+        );
+        tokio::time::sleep(
+            (idle_since + IDLE + Duration::from_secs(1)).saturating_duration_since(Instant::now()),
+        )
+        .await;
+        let page = idle.fetch(env.app.url("/whoami")).await;
+        assert_eq!(page.status, 401, "an API call after {IDLE:?} idle: {page}");
+        let page = idle.get(env.app.url("/whoami")).await;
+        assert_eq!(
+            page.status, 302,
+            "a page after {IDLE:?} idle: off to sign in, {page}"
+        );
+    };
+    tokio::join!(keep_active, check_idle);
+    // Past the timeout since its login, the active session still works.
+    env.assert_logged_in(&active, ALICE_SUB, "the active session after the timeout")
+        .await;
 }
