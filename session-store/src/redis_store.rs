@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
 //! | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
-//! | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live. |
+//! | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live; taken and released by scripts. |
 //! | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
 //!
 //! Keys hold the session id's [`Fingerprint`] (SHA-256), never the id itself: reading Redis
@@ -477,6 +477,21 @@ return deleted",
     )
 });
 
+/// Takes the lock `KEYS[1]` for lease `ARGV[1]` for `ARGV[2]` ms unless another lease holds it;
+/// 1 when the lease holds it now. Idempotent, so a retry after a lost answer (`run` retries
+/// once on a broken connection) does not mistake the first attempt's lock for someone else's.
+static TRY_LOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local held = redis.call('GET', KEYS[1])
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if held == ARGV[1] then return 1 end
+return 0",
+    )
+});
+
 /// Deletes the lock `KEYS[1]` if it holds the lease `ARGV[1]`.
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -580,18 +595,15 @@ where
 
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         let lease = Lease::generate()?;
-        let mut command = redis::cmd("SET");
-        command
-            .arg(self.lock_key(id))
+        let mut invocation = TRY_LOCK.key(self.lock_key(id));
+        invocation
             .arg(lease.as_str())
-            .arg("NX")
-            .arg("PX")
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
-        let command = &command;
-        let taken: Option<String> = self
-            .run(|mut connection| async move { command.query_async(&mut connection).await })
+        let invocation = &invocation;
+        let taken: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await?;
-        Ok(taken.map(|_| lease))
+        Ok((taken == 1).then_some(lease))
     }
 
     async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
