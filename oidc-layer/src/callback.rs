@@ -95,7 +95,7 @@ pub(crate) async fn callback(
 }
 
 async fn current_session(shared: &Shared, headers: &HeaderMap) -> Option<SessionId> {
-    let id = SessionId::parse(cookies::find(headers, &shared.cookies.session_name)?)?;
+    let id = cookies::session_id(headers, &shared.cookies.session_name)?;
     shared
         .store
         .load(&id)
@@ -333,8 +333,7 @@ async fn complete(
             )
         })?;
     // No fixation and no orphan: the browser's previous session (if any) ends here.
-    if let Some(old) =
-        cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse)
+    if let Some(old) = cookies::session_id(headers, &shared.cookies.session_name)
         && let Err(e) = shared.store.delete(&old).await
     {
         tracing::warn!(error = %e, "could not delete the previous session");

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 use http::HeaderMap;
+use session_store::SessionId;
 
 /// Names and flags of the layer's cookies, fixed by the configuration.
 #[derive(Debug, Clone)]
@@ -73,24 +74,43 @@ pub(crate) fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str
         })
 }
 
-/// The first value of cookie `name` (what [`request_cookies`] yields for it).
-///
-/// On the hot path (the session cookie of every request): names are compared as bytes and
-/// only the matching pair's value is checked for UTF-8, so the other cookies of the header
-/// cost a byte scan each. Whitespace around names and values is the `Cookie` header's own
-/// (spaces and tabs).
+/// The first value of cookie `name` that is UTF-8 (what [`request_cookies`] yields for it).
 pub(crate) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    values(headers, name).find_map(|value| std::str::from_utf8(value).ok())
+}
+
+/// The session id in cookie `name`: the first value of that name that is one.
+///
+/// On the hot path (every request): bytes only. Names are compared as bytes, the other
+/// cookies of the header cost a byte scan each, and the value goes to the id's decoder as it
+/// is, which accepts only its own ASCII alphabet (no UTF-8 check needed).
+pub(crate) fn session_id(headers: &HeaderMap, name: &str) -> Option<SessionId> {
+    values(headers, name).find_map(SessionId::parse_bytes)
+}
+
+/// The values of the cookies named `name`, in header order, without the whitespace and
+/// quotes around them (whitespace is the `Cookie` header's own: spaces and tabs).
+fn values<'h>(headers: &'h HeaderMap, name: &str) -> impl Iterator<Item = &'h [u8]> {
     let name = name.as_bytes();
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
-        .find_map(|pair| {
+        .filter_map(move |pair| {
             let rest = pair.trim_ascii_start().strip_prefix(name)?;
             let value = rest.trim_ascii_start().strip_prefix(b"=")?;
-            let value = std::str::from_utf8(value).ok()?;
-            Some(value.trim_ascii().trim_matches('"'))
+            Some(trim_quotes(value.trim_ascii()))
         })
+}
+
+fn trim_quotes(mut value: &[u8]) -> &[u8] {
+    while let [b'"', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b'"'] = value {
+        value = rest;
+    }
+    value
 }
 
 #[cfg(test)]
@@ -126,6 +146,25 @@ mod tests {
             "a non-UTF-8 pair must not hide its neighbours"
         );
         assert_eq!(find(&h, "junk"), None);
+    }
+
+    #[test]
+    fn the_session_id_is_the_first_value_that_is_one() {
+        let id = SessionId::generate().unwrap();
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(b"oidc_session=\xff\xfe; oidc_session=short").unwrap(),
+        );
+        assert_eq!(session_id(&h, "oidc_session"), None);
+        h.append(
+            http::header::COOKIE,
+            format!("other=1; oidc_session = \"{}\" ", id.encode())
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_id(&h, "oidc_session"), Some(id));
+        assert_eq!(session_id(&h, "oidc_sessio"), None);
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! login, the account resolver links `(provider, sub)` to it and nobody else is signed in.
 
 use http::{HeaderMap, Response, StatusCode};
-use session_store::SessionId;
 use url::form_urlencoded;
 
 use crate::cookies;
@@ -46,11 +45,10 @@ pub(crate) async fn link_route(
         }
     }
     let return_to = return_to.unwrap_or_else(|| "/".to_owned());
-    let session =
-        match cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse) {
-            Some(id) => shared.store.load(&id).await.ok().flatten(),
-            None => None,
-        };
+    let session = match cookies::session_id(headers, &shared.cookies.session_name) {
+        Some(id) => shared.store.load(&id).await.ok().flatten(),
+        None => None,
+    };
     let Some(account) = session
         .as_ref()
         .and_then(|s| s.data.identity.account().map(str::to_owned))

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use http::{HeaderMap, Response, StatusCode, header};
-use session_store::SessionId;
 use subtle::ConstantTimeEq;
 use url::{Url, form_urlencoded};
 
@@ -212,9 +211,7 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         .into_response(html);
     }
     let mut provider_logout = None;
-    if let Some(id) =
-        cookies::find(headers, &shared.cookies.session_name).and_then(SessionId::parse)
-    {
+    if let Some(id) = cookies::session_id(headers, &shared.cookies.session_name) {
         let record = shared.store.load(&id).await.ok().flatten();
         if let Some(record) = &record
             && let Some(state) = random_state()

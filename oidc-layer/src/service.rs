@@ -13,7 +13,6 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use session_store::SessionId;
 use tower_service::Service;
 
 use crate::body::{BoxError, ResponseBody};
@@ -142,8 +141,7 @@ where
         }
         request = Request::from_parts(parts, body);
     }
-    let session_id =
-        cookies::find(request.headers(), &shared.cookies.session_name).and_then(SessionId::parse);
+    let session_id = cookies::session_id(request.headers(), &shared.cookies.session_name);
     let session = match session_id {
         Some(id) => match shared.store.load(&id).await {
             Ok(Some(record)) => {

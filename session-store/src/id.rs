@@ -1,7 +1,7 @@
 //! [`SessionId`]: 256 random bits, carried as 43 characters of unpadded base64url.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher as _, Hash, Hasher};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +17,32 @@ const ENCODED_LEN: usize = 43;
 /// How many characters of the encoding `Debug` and `Display` show: enough to tell ids apart in
 /// logs, far too few to hijack a session.
 const SHOWN_PREFIX_LEN: usize = 6;
+
+/// Each base64url character's 6 bits; `INVALID` for anything else.
+const DECODE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0xFF;
+
+/// The 6-bit values of up to 4 base64url characters, big-endian in the low bits; `None` when
+/// one is not base64url.
+fn sextets(chars: &[u8]) -> Option<u32> {
+    let mut n = 0u32;
+    let mut seen = 0u8;
+    for &c in chars {
+        let value = DECODE[usize::from(c)];
+        seen |= value;
+        n = (n << 6) | u32::from(value & 0x3F);
+    }
+    (seen & 0xC0 == 0).then_some(n)
+}
 
 /// A session id: 32 bytes from the operating system's CSPRNG.
 ///
@@ -45,17 +71,32 @@ impl SessionId {
     /// Returns `None` for anything else (other lengths, padding, characters outside the
     /// base64url alphabet, non-zero trailing bits). Never panics, whatever the input.
     pub fn parse(encoded: &str) -> Option<Self> {
+        Self::parse_bytes(encoded.as_bytes())
+    }
+
+    /// [`SessionId::parse`] on raw bytes (a cookie value as it arrived): anything that is not
+    /// the canonical encoding, including non-ASCII bytes, is `None`.
+    pub fn parse_bytes(encoded: &[u8]) -> Option<Self> {
         // Checked first so that oversized input is rejected without being decoded.
-        if encoded.len() != ENCODED_LEN {
+        let input: &[u8; ENCODED_LEN] = encoded.try_into().ok()?;
+        // By hand, on the request path: a table lookup per character (a general base64 engine
+        // costs about twice as much for these 43). Agrees with the `base64` crate's strict
+        // decoding, which the tests check for every kind of input.
+        let mut bytes = [0u8; ID_BYTES];
+        let (groups, tail) = input.split_at(40);
+        for (chunk, out) in groups.chunks_exact(4).zip(bytes.chunks_exact_mut(3)) {
+            let n = sextets(chunk)?;
+            out.copy_from_slice(&n.to_be_bytes()[1..]);
+        }
+        // 3 characters: 18 bits, of which the last 2 must be zero (one encoding per id).
+        let n = sextets(tail)?;
+        if n & 0b11 != 0 {
             return None;
         }
-        let mut bytes = [0u8; ID_BYTES];
-        // The engine rejects padding and non-canonical trailing bits, so each id has exactly
-        // one accepted encoding.
-        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
-            Ok(ID_BYTES) => Some(Self(bytes)),
-            _ => None,
-        }
+        let [_, _, high, low] = (n >> 2).to_be_bytes();
+        bytes[30] = high;
+        bytes[31] = low;
+        Some(Self(bytes))
     }
 
     /// The id as 43 characters of unpadded base64url (the form [`SessionId::parse`] accepts).
@@ -119,6 +160,58 @@ impl fmt::Debug for SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_prefix(f)
+    }
+}
+
+/// Builds the hashers of in-memory tables keyed by [`SessionId`]s or [`Fingerprint`]s.
+///
+/// Both are uniformly random (a CSPRNG, SHA-256), so their first eight bytes, mixed with a
+/// random key of the table and a 64-bit finalizer, spread as well as SipHash in a fraction of
+/// its instructions (the request path hashes the session id on every request). Only for such
+/// keys: a table hashed this way holds ids the server made; a request can look any id up, but
+/// cannot choose where entries go.
+#[derive(Clone)]
+pub(crate) struct RandomIdHasher {
+    key: u64,
+}
+
+impl RandomIdHasher {
+    pub(crate) fn new() -> Self {
+        Self {
+            key: std::collections::hash_map::RandomState::new().hash_one(0u8),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for RandomIdHasher {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher { state: self.key }
+    }
+}
+
+/// See [`RandomIdHasher`].
+pub(crate) struct IdHasher {
+    state: u64,
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut first = [0u8; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.state = self.state.rotate_left(23) ^ u64::from_le_bytes(first);
+    }
+    fn write_usize(&mut self, n: usize) {
+        // The slice length `Hash` writes first (always 32 here).
+        self.state = self.state.rotate_left(23) ^ n as u64;
+    }
+    fn finish(&self) -> u64 {
+        // splitmix64's finalizer: every output bit depends on every input bit.
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 }
 
@@ -264,6 +357,27 @@ mod tests {
     }
 
     #[test]
+    fn the_id_hasher_spreads_random_ids_and_differs_per_table() {
+        use std::hash::BuildHasher as _;
+        let (a, b) = (RandomIdHasher::new(), RandomIdHasher::new());
+        let ids: Vec<SessionId> = (0..4096).map(|_| SessionId::generate().unwrap()).collect();
+        // 4096 ids into 1024 buckets by the low bits (as hash tables index): about 4 each, and
+        // never the dozens a poor spread would pile up.
+        let mut buckets = [0u32; 1024];
+        for id in &ids {
+            buckets[usize::try_from(a.hash_one(id) % 1024).unwrap()] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&n| n < 30),
+            "{:?}",
+            buckets.iter().max()
+        );
+        assert!(ids.iter().any(|id| a.hash_one(id) != b.hash_one(id)));
+        let fingerprint = ids[0].fingerprint();
+        assert_eq!(a.hash_one(fingerprint), a.hash_one(fingerprint));
+    }
+
+    #[test]
     fn fingerprints_are_sha256_and_round_trip() {
         let id = SessionId([0; ID_BYTES]);
         // SHA-256 of 32 zero bytes.
@@ -294,6 +408,32 @@ mod tests {
                 // Whatever is accepted is canonical: it re-encodes to itself.
                 prop_assert_eq!(id.encode(), input);
             }
+        }
+
+        #[test]
+        fn parse_agrees_with_the_base64_crate(input in "[A-Za-z0-9_=+/.-]{43}") {
+            let mut expected = [0u8; ID_BYTES];
+            let strict = match URL_SAFE_NO_PAD.decode_slice(&input, &mut expected) {
+                Ok(ID_BYTES) => Some(expected),
+                _ => None,
+            };
+            prop_assert_eq!(SessionId::parse(&input).map(|id| id.0), strict);
+        }
+
+        #[test]
+        fn parse_agrees_with_the_base64_crate_on_canonical_tails(
+            bytes in any::<[u8; ID_BYTES]>(),
+            last in "[A-Za-z0-9_-]",
+        ) {
+            // Every possible last character after a valid prefix: only canonical ones pass.
+            let mut input = SessionId(bytes).encode();
+            input.replace_range(ENCODED_LEN - 1.., &last);
+            let mut expected = [0u8; ID_BYTES];
+            let strict = match URL_SAFE_NO_PAD.decode_slice(&input, &mut expected) {
+                Ok(ID_BYTES) => Some(expected),
+                _ => None,
+            };
+            prop_assert_eq!(SessionId::parse(&input).map(|id| id.0), strict);
         }
 
         #[test]

@@ -14,6 +14,7 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 
+use crate::id::RandomIdHasher;
 use crate::{Error, Lease, Record, SessionId, SessionStore};
 
 /// An in-memory [`SessionStore`]: records live in a concurrent [`moka`] cache, each one
@@ -42,7 +43,7 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 /// # });
 /// ```
 pub struct MemoryStore<T> {
-    records: Cache<SessionId, Arc<Record<T>>>,
+    records: Cache<SessionId, Arc<Record<T>>, RandomIdHasher>,
     /// Tag -> ids of the records carrying it. Touched on create, save and removal only (never
     /// by `load`); an id is added under the record's per-key lock before the record becomes
     /// visible and removed when moka drops the record, so [`MemoryStore::delete_tagged`]
@@ -215,7 +216,7 @@ where
                     }
                 },
             )
-            .build();
+            .build_with_hasher(RandomIdHasher::new());
         Self {
             records,
             tags,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use moka::sync::Cache;
 
+use crate::id::RandomIdHasher;
 use crate::{Error, Fingerprint, Lease, Record, SessionId, SessionStore};
 
 /// Where a [`TwoTierStore`] hears about records changed through other handles (other
@@ -111,12 +112,12 @@ struct Entry<T> {
 
 struct Inner<R, T> {
     remote: R,
-    local: Cache<Fingerprint, Arc<Entry<T>>>,
+    local: Cache<Fingerprint, Arc<Entry<T>>, RandomIdHasher>,
     max_staleness: Duration,
     /// Counts invalidations heard (each one and each "all").
     changes: AtomicU64,
     /// The `changes` count at which each record was last invalidated (recent ones only).
-    recent: Cache<Fingerprint, u64>,
+    recent: Cache<Fingerprint, u64, RandomIdHasher>,
     /// The `changes` count of the last "invalidate all".
     flushed: AtomicU64,
 }
@@ -155,11 +156,11 @@ where
             .max_capacity(config.capacity)
             .time_to_live(config.max_staleness)
             .support_invalidation_closures()
-            .build();
+            .build_with_hasher(RandomIdHasher::new());
         let recent = Cache::builder()
             .max_capacity(config.capacity.max(1_000))
             .time_to_live(RECENT_CHANGES)
-            .build();
+            .build_with_hasher(RandomIdHasher::new());
         Self {
             inner: Arc::new(Inner {
                 remote,
