@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use session_store::{Record, SessionId, SessionStore as _};
 use tower_service::Service;
 
 use crate::body::{BoxError, ResponseBody};
@@ -22,6 +23,7 @@ use crate::layer::Shared;
 use crate::login::{self, login_url};
 use crate::pages::{PageBody, Problem};
 use crate::return_to;
+use crate::session::SessionData;
 use crate::{backchannel, callback, link, logout, refresh};
 
 /// The service produced by [`OidcLayer`](crate::OidcLayer).
@@ -143,7 +145,7 @@ where
     }
     let session_id = cookies::session_id(request.headers(), &shared.cookies.session_name);
     let session = match session_id {
-        Some(id) => match shared.store.load(&id).await {
+        Some(id) => match load(&shared, &id).await {
             Ok(Some(record)) => {
                 let now = SystemTime::now();
                 if record.is_expired_at(now) {
@@ -208,6 +210,18 @@ where
         .call(request)
         .await
         .map(|r| r.map(ResponseBody::inner))
+}
+
+/// The session record of `id`: from memory when the store can answer so (no boxed future),
+/// else through its `load` (a round trip).
+async fn load(
+    shared: &Shared,
+    id: &SessionId,
+) -> Result<Option<Arc<Record<SessionData>>>, session_store::Error> {
+    match shared.store.load_now(id) {
+        Some(answer) => answer,
+        None => shared.store.load(id).await,
+    }
 }
 
 /// Whether `path` is served without a session (checked only for requests without one).

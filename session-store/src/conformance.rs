@@ -111,6 +111,8 @@ pub async fn create_then_load<S: SessionStore<ConformanceData>>(store: &S) {
         "{CHECK}: loading by the parsed id gives another record"
     );
 
+    assert_load_now_agrees(CHECK, store, &id, Some(&data));
+
     // Loading does not consume the record.
     let again = must(CHECK, "second load", store.load(&id).await);
     assert_eq!(
@@ -189,6 +191,8 @@ pub async fn expiry<S: SessionStore<ConformanceData>>(store: &S) {
     tokio::time::sleep(wake.duration_since(SystemTime::now()).unwrap_or_default()).await;
 
     for (name, id) in [("short-lived", &short), ("shortened", &shortened)] {
+        // Before `load`: a copy a store keeps in memory must not outlive the record either.
+        assert_load_now_agrees(CHECK, store, id, None);
         let loaded = must(CHECK, "load after expiry", store.load(id).await);
         assert!(
             loaded.is_none(),
@@ -330,6 +334,7 @@ pub async fn delete<S: SessionStore<ConformanceData>>(store: &S) {
         loaded.is_none(),
         "{CHECK}: a deleted record is still returned"
     );
+    assert_load_now_agrees(CHECK, store, &doomed, None);
     let loaded = must(CHECK, "load kept", store.load(&kept).await);
     assert_eq!(
         loaded.map(|record| record.data.clone()),
@@ -367,6 +372,7 @@ pub async fn unknown_ids<S: SessionStore<ConformanceData>>(store: &S) {
             loaded.is_none(),
             "{CHECK}: a never-created id loaded a record"
         );
+        assert_load_now_agrees(CHECK, store, &id, None);
     }
 
     let live = must(
@@ -824,6 +830,23 @@ async fn assert_each_id_loads_its_record<S: SessionStore<ConformanceData>>(
             loaded.map(|loaded| loaded.data.clone()),
             Some(record.data.clone()),
             "{check}: an id does not load the record it was created with"
+        );
+    }
+}
+
+/// [`SessionStore::load_now`], when it answers, answers what `load` does: `expected`.
+fn assert_load_now_agrees<S: SessionStore<ConformanceData>>(
+    check: &str,
+    store: &S,
+    id: &SessionId,
+    expected: Option<&ConformanceData>,
+) {
+    if let Some(answer) = store.load_now(id) {
+        let loaded = must(check, "load_now", answer);
+        assert_eq!(
+            loaded.as_ref().map(|record| &record.data),
+            expected,
+            "{check}: load_now disagrees with load"
         );
     }
 }

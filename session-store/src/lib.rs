@@ -148,6 +148,17 @@ where
     /// The record stored under `id`, or `None` when the id is unknown, deleted or expired.
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error>;
 
+    /// [`load`](Self::load) when the answer needs no waiting: `Some(answer)` from memory (a
+    /// [`MemoryStore`], a [`TwoTierStore`](crate::TwoTierStore)'s fresh local copy), `None`
+    /// when it takes `load` (a round trip). Callers on the request path try it first: a hit
+    /// then costs no boxed future. When `Some`, it must be what `load` would answer.
+    ///
+    /// The default is `None`: right for every store that cannot answer from memory.
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Record<T>>>, Error>> {
+        let _ = id;
+        None
+    }
+
     /// Like [`load`](Self::load), but straight from the authoritative tier: a store that
     /// caches (a [`TwoTierStore`](crate::TwoTierStore) may answer `load` with a copy up to its
     /// staleness bound old) reads its remote tier. For decisions that must see what another
@@ -197,6 +208,9 @@ where
     }
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
         (**self).load(id).await
+    }
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Record<T>>>, Error>> {
+        (**self).load_now(id)
     }
     async fn load_fresh(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
         (**self).load_fresh(id).await

@@ -3,16 +3,15 @@
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::future::ready;
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use moka::Expiry;
-use moka::future::Cache;
 use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
+use moka::sync::Cache;
 
 use crate::id::RandomIdHasher;
 use crate::{Error, Lease, Record, SessionId, SessionStore};
@@ -224,12 +223,21 @@ where
         }
     }
 
+    /// The unexpired record of `id`. moka's expiry is approximate (it runs on maintenance
+    /// ticks): the record's own deadline is checked, so an expired session is never handed out.
+    fn get(&self, id: &SessionId) -> Option<Arc<Record<T>>> {
+        let now = SystemTime::now();
+        self.records
+            .get(id)
+            .filter(|record| !record.is_expired_at(now))
+    }
+
     /// The number of live (stored and unexpired) records.
     ///
     /// Runs the cache's pending maintenance first and then walks every record, so this is
     /// meant for tests and metrics, not for the request path.
     pub async fn len(&self) -> u64 {
-        self.records.run_pending_tasks().await;
+        self.records.run_pending_tasks();
         let now = SystemTime::now();
         let live = self
             .records
@@ -285,19 +293,16 @@ where
             let candidate = Arc::clone(&record);
             // Insert only if the id is vacant, under moka's per-key lock, so two creates can
             // never share an id (with 256 random bits a retry is not expected to ever happen).
-            let outcome = self
-                .records
-                .entry_by_ref(&id)
-                .and_compute_with(|existing| {
-                    ready(match existing {
+            let outcome =
+                self.records
+                    .entry_by_ref(&id)
+                    .and_compute_with(|existing| match existing {
                         Some(_) => Op::Nop,
                         None => {
                             self.tags.add(&id, &candidate.tags);
                             Op::Put(candidate)
                         }
-                    })
-                })
-                .await;
+                    });
             if let CompResult::Inserted(_) = outcome {
                 return Ok(id);
             }
@@ -305,41 +310,35 @@ where
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
-        // moka's expiry is approximate (it runs on maintenance ticks): check the record's own
-        // deadline so an expired session is never handed out.
-        let now = SystemTime::now();
-        Ok(self
-            .records
-            .get(id)
-            .await
-            .filter(|record| !record.is_expired_at(now)))
+        Ok(self.get(id))
+    }
+
+    /// Always answers: the records are in memory.
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Record<T>>>, Error>> {
+        Some(Ok(self.get(id)))
     }
 
     async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error> {
         let record = Arc::new(record);
         // Under moka's per-key lock (shared with `create` and `delete`), so a concurrent
         // delete either happens before (and the save writes nothing) or after.
-        let outcome = self
-            .records
-            .entry_by_ref(id)
-            .and_compute_with(|existing| {
-                let now = SystemTime::now();
-                ready(match existing {
-                    Some(entry) if !entry.value().is_expired_at(now) => {
-                        let dropped: Vec<String> = (entry.value().tags.iter())
-                            .filter(|t| !record.tags.contains(t))
-                            .cloned()
-                            .collect();
-                        self.tags.remove(id, &dropped);
-                        self.tags.add(id, &record.tags);
-                        Op::Put(record)
-                    }
-                    // Expired but not yet evicted: drop it now rather than leave it around.
-                    Some(_) => Op::Remove,
-                    None => Op::Nop,
-                })
-            })
-            .await;
+        let outcome = self.records.entry_by_ref(id).and_compute_with(|existing| {
+            let now = SystemTime::now();
+            match existing {
+                Some(entry) if !entry.value().is_expired_at(now) => {
+                    let dropped: Vec<String> = (entry.value().tags.iter())
+                        .filter(|t| !record.tags.contains(t))
+                        .cloned()
+                        .collect();
+                    self.tags.remove(id, &dropped);
+                    self.tags.add(id, &record.tags);
+                    Op::Put(record)
+                }
+                // Expired but not yet evicted: drop it now rather than leave it around.
+                Some(_) => Op::Remove,
+                None => Op::Nop,
+            }
+        });
         Ok(matches!(outcome, CompResult::ReplacedWith(_)))
     }
 
@@ -348,8 +347,7 @@ where
         // save that had already read the record could write it back after the delete.
         self.records
             .entry_by_ref(id)
-            .and_compute_with(|_| ready(Op::Remove))
-            .await;
+            .and_compute_with(|_| Op::Remove);
         Ok(())
     }
 
@@ -360,19 +358,16 @@ where
             let mut live = false;
             // Re-checked under the per-key lock: the index may name a record whose latest
             // save dropped the tag.
-            let outcome = self
-                .records
-                .entry_by_ref(&id)
-                .and_compute_with(|existing| {
-                    ready(match existing {
+            let outcome =
+                self.records
+                    .entry_by_ref(&id)
+                    .and_compute_with(|existing| match existing {
                         Some(entry) if entry.value().tags.iter().any(|t| t == tag) => {
                             live = !entry.value().is_expired_at(now);
                             Op::Remove
                         }
                         _ => Op::Nop,
-                    })
-                })
-                .await;
+                    });
             if live && matches!(outcome, CompResult::Removed(_)) {
                 deleted += 1;
             }
@@ -495,7 +490,7 @@ mod tests {
             store.create(Record::new(n, soon)).await.unwrap();
         }
         store.create(Record::new(10, in_secs(60))).await.unwrap();
-        store.records.run_pending_tasks().await;
+        store.records.run_pending_tasks();
         assert_eq!(store.records.entry_count(), 11);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eventually_holds(&store, 1).await;
@@ -505,7 +500,7 @@ mod tests {
     async fn assert_eventually_holds<T: Send + Sync + 'static>(store: &MemoryStore<T>, count: u64) {
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         loop {
-            store.records.run_pending_tasks().await;
+            store.records.run_pending_tasks();
             let held = store.records.entry_count();
             if held == count {
                 return;

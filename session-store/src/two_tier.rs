@@ -297,18 +297,15 @@ where
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
-        let inner = &self.inner;
-        let fingerprint = id.fingerprint();
-        if let Some(entry) = inner.local.get(&fingerprint) {
-            let age = entry.fetched.elapsed();
-            if age < inner.max_staleness && !entry.record.is_expired_at(SystemTime::now()) {
-                if age >= inner.max_staleness / 2 {
-                    self.refresh_ahead(id, fingerprint, &entry);
-                }
-                return Ok(Some(Arc::clone(&entry.record)));
-            }
+        match self.local_hit(id) {
+            Some(record) => Ok(Some(record)),
+            None => self.inner.fetch(id, id.fingerprint()).await,
         }
-        inner.fetch(id, fingerprint).await
+    }
+
+    /// A fresh local copy, when there is one (a hit costs no round trip).
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Record<T>>>, Error>> {
+        self.local_hit(id).map(|record| Ok(Some(record)))
     }
 
     async fn load_fresh(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
@@ -374,6 +371,22 @@ where
     R: SessionStore<T>,
     T: Clone + Send + Sync + 'static,
 {
+    /// The local copy of `id`, if it is within the staleness bound and unexpired; past half the
+    /// bound, a re-read starts in the background.
+    fn local_hit(&self, id: &SessionId) -> Option<Arc<Record<T>>> {
+        let inner = &self.inner;
+        let fingerprint = id.fingerprint();
+        let entry = inner.local.get(&fingerprint)?;
+        let age = entry.fetched.elapsed();
+        if age >= inner.max_staleness || entry.record.is_expired_at(SystemTime::now()) {
+            return None;
+        }
+        if age >= inner.max_staleness / 2 {
+            self.refresh_ahead(id, fingerprint, &entry);
+        }
+        Some(Arc::clone(&entry.record))
+    }
+
     /// Re-reads a hot entry in the background (once at a time), so the next request finds a
     /// fresh copy instead of waiting for the remote store.
     fn refresh_ahead(&self, id: &SessionId, fingerprint: Fingerprint, entry: &Entry<T>) {
