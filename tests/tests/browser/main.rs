@@ -105,6 +105,9 @@ async fn profile(identity: Identity) -> Html<String> {
 <script>\
 document.getElementById('check').addEventListener('click', async () => {{\
   const result = document.getElementById('result');\
+  delete result.dataset.status;\
+  delete result.dataset.contentType;\
+  delete result.dataset.loginUrl;\
   try {{\
     const r = await fetch('/api/me');\
     const body = await r.json();\
