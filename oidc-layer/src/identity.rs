@@ -16,7 +16,7 @@
 //! let app: Router = Router::new().route("/me", get(me)).route("/", get(home));
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -55,8 +55,12 @@ pub(crate) struct IdentityInner {
     pub(crate) groups: Vec<String>,
     /// Every verified claim, kept as compact JSON text: a parsed map costs about five times
     /// the memory (a `String` and a `Value` per claim), for every session in the store, while
-    /// apps read raw claims rarely. Parsed on demand by [`Identity::claims`].
+    /// apps read raw claims rarely.
     pub(crate) claims: Box<RawValue>,
+    /// `claims` parsed, the first time an app asks ([`Identity::claims`]); kept with the
+    /// session from then on.
+    #[serde(skip)]
+    pub(crate) parsed_claims: OnceLock<Map<String, Value>>,
 }
 
 impl PartialEq for IdentityInner {
@@ -75,6 +79,7 @@ impl PartialEq for IdentityInner {
             role_explanation,
             groups,
             claims,
+            parsed_claims: _,
         } = self;
         *provider == other.provider
             && *account == other.account
@@ -155,6 +160,7 @@ impl Identity {
             role_explanation: None,
             groups,
             claims: compact_claims(&claims),
+            parsed_claims: OnceLock::new(),
         })))
     }
 
@@ -214,10 +220,13 @@ impl Identity {
     /// Every verified claim: the ID token's, and the userinfo endpoint's when
     /// `fetch_userinfo` is on (updated at each refresh that brings a new ID token).
     ///
-    /// Parsed from the compact copy the session keeps (about a microsecond for twenty
-    /// claims): read it once per request, or use [`Identity::claim`] for one claim.
-    pub fn claims(&self) -> Map<String, Value> {
-        serde_json::from_str(self.0.claims.get()).unwrap_or_default()
+    /// Sessions keep the claims as compact JSON text; the first call parses them and keeps the
+    /// map with the session (about 3 KB more for twenty claims). [`Identity::claim`] reads one
+    /// claim without keeping anything.
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.0
+            .parsed_claims
+            .get_or_init(|| serde_json::from_str(self.0.claims.get()).unwrap_or_default())
     }
     /// One verified claim by name (top level), e.g. `identity.claim("locale")`.
     pub fn claim(&self, name: &str) -> Option<Value> {
@@ -384,6 +393,20 @@ mod tests {
         assert_eq!(id.groups(), ["a", "b"]);
         assert!(Identity::from_claims(claims(json!({"iss": "i"}))).is_none());
         assert!(Identity::from_claims(claims(json!({"iss": "i", "sub": ""}))).is_none());
+    }
+
+    #[test]
+    fn claims_are_parsed_once_and_kept() {
+        let id =
+            Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "locale": "fr"}))).unwrap();
+        assert_eq!(id.claims()["locale"], "fr");
+        assert!(std::ptr::eq(id.claims(), id.claims()));
+        assert_eq!(id.claim("locale"), Some(json!("fr")));
+        // A copy made before the first parse compares equal and parses on its own.
+        let other =
+            Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "locale": "fr"}))).unwrap();
+        assert_eq!(id, other);
+        assert_eq!(other.claims(), id.claims());
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl OidcLayer {
             roles: user.roles,
             groups: Vec::new(),
             claims: crate::identity::compact_claims(&Map::new()),
+            parsed_claims: std::sync::OnceLock::new(),
         });
         tracing::info!(user = identity.username(), "local sign-in");
         let data = SessionData {
