@@ -88,19 +88,19 @@ pub(crate) async fn upkeep(
     // Spawned when moka runs this (once for all the requests it coalesces). Should the request
     // running it go away, another waiting one runs it again, which the session's lock keeps
     // from refreshing twice.
-    let (task_shared, task_id) = (Arc::clone(shared), id.clone());
+    let task = {
+        let (shared, id, seen) = (Arc::clone(shared), id.clone(), Arc::clone(&seen));
+        async move { run(&shared, &id, seen).await }.instrument(span)
+    };
     let init = async move {
-        let task = tokio::spawn(
-            {
-                let seen = Arc::clone(&seen);
-                async move { run(&task_shared, &task_id, seen).await }
-            }
-            .instrument(span),
-        );
-        task.await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "session upkeep failed; keeping the session as read");
-            Upkeep::Keep(seen)
-        })
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn(task).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "session upkeep failed; keeping the session as read");
+                Upkeep::Keep(seen)
+            }),
+            // No Tokio runtime to spawn on: within the request, as the rest of the layer.
+            Err(_) => task.await,
+        }
     };
     shared.upkeeps.get_with(key, init).await
 }
