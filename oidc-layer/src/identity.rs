@@ -32,7 +32,7 @@ use crate::roles::{ClaimPath, claim_values};
 #[derive(Clone, PartialEq)]
 pub struct Identity(Arc<IdentityInner>);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct IdentityInner {
     /// The slug of the provider the user logged in with (`local` for the app's own login).
     pub(crate) provider: String,
@@ -53,54 +53,49 @@ pub(crate) struct IdentityInner {
     #[serde(default)]
     pub(crate) role_explanation: Option<String>,
     pub(crate) groups: Vec<String>,
-    /// Every verified claim, kept as compact JSON text: a parsed map costs about five times
-    /// the memory (a `String` and a `Value` per claim), for every session in the store, while
-    /// apps read raw claims rarely.
-    pub(crate) claims: Box<RawValue>,
-    /// `claims` parsed, the first time an app asks ([`Identity::claims`]); kept with the
-    /// session from then on.
-    #[serde(skip)]
-    pub(crate) parsed_claims: OnceLock<Map<String, Value>>,
+    pub(crate) claims: Claims,
 }
 
-impl PartialEq for IdentityInner {
-    fn eq(&self, other: &Self) -> bool {
-        let Self {
-            provider,
-            account,
-            sub,
-            iss,
-            username,
-            name,
-            email,
-            email_verified,
-            roles,
-            implied_roles,
-            role_explanation,
-            groups,
-            claims,
-            parsed_claims: _,
-        } = self;
-        *provider == other.provider
-            && *account == other.account
-            && *sub == other.sub
-            && *iss == other.iss
-            && *username == other.username
-            && *name == other.name
-            && *email == other.email
-            && *email_verified == other.email_verified
-            && *roles == other.roles
-            && *implied_roles == other.implied_roles
-            && *role_explanation == other.role_explanation
-            && *groups == other.groups
-            && claims.get() == other.claims.get()
+/// Every verified claim, kept as compact JSON text: a parsed map costs about five times the
+/// memory (a `String` and a `Value` per claim), for every session in the store, while apps
+/// read raw claims rarely. Parsed the first time an app asks ([`Identity::claims`]) and kept
+/// with the session from then on. Serializes as the claims' JSON object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Claims {
+    text: Box<RawValue>,
+    #[serde(skip)]
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl Claims {
+    /// `claims` as compact JSON text (a map of JSON values always serializes; `null`, read as
+    /// no claims, if it somehow did not).
+    pub(crate) fn new(claims: &Map<String, Value>) -> Self {
+        Self {
+            text: serde_json::value::to_raw_value(claims)
+                .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    fn map(&self) -> &Map<String, Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.text.get()).unwrap_or_default())
+    }
+
+    fn get(&self, name: &str) -> Option<Value> {
+        let claims: std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue> =
+            serde_json::from_str(self.text.get()).ok()?;
+        serde_json::from_str(claims.get(name)?.get()).ok()
     }
 }
 
-/// `claims` as compact JSON text (a map of JSON values always serializes; `null`, read as no
-/// claims, if it somehow did not).
-pub(crate) fn compact_claims(claims: &Map<String, Value>) -> Box<RawValue> {
-    serde_json::value::to_raw_value(claims).unwrap_or_else(|_| RawValue::NULL.to_owned())
+/// Equal when the JSON text is (parsed or not).
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.text.get() == other.text.get()
+    }
 }
 
 impl Identity {
@@ -159,8 +154,7 @@ impl Identity {
             implied_roles: Vec::new(),
             role_explanation: None,
             groups,
-            claims: compact_claims(&claims),
-            parsed_claims: OnceLock::new(),
+            claims: Claims::new(&claims),
         })))
     }
 
@@ -224,15 +218,11 @@ impl Identity {
     /// map with the session (about 3 KB more for twenty claims). [`Identity::claim`] reads one
     /// claim without keeping anything.
     pub fn claims(&self) -> &Map<String, Value> {
-        self.0
-            .parsed_claims
-            .get_or_init(|| serde_json::from_str(self.0.claims.get()).unwrap_or_default())
+        self.0.claims.map()
     }
     /// One verified claim by name (top level), e.g. `identity.claim("locale")`.
     pub fn claim(&self, name: &str) -> Option<Value> {
-        let claims: std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue> =
-            serde_json::from_str(self.0.claims.get()).ok()?;
-        serde_json::from_str(claims.get(name)?.get()).ok()
+        self.0.claims.get(name)
     }
 
     /// A copy with roles set (done once at login).

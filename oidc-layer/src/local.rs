@@ -9,7 +9,7 @@ use http_body_util::Full;
 use serde_json::Map;
 use session_store::Record;
 
-use crate::identity::{Identity, IdentityInner};
+use crate::identity::{Claims, Identity, IdentityInner};
 use crate::layer::OidcLayer;
 use crate::return_to;
 use crate::session::{self, SessionData};
@@ -84,8 +84,7 @@ impl OidcLayer {
             role_explanation: Some("granted by the app's local login".into()),
             roles: user.roles,
             groups: Vec::new(),
-            claims: crate::identity::compact_claims(&Map::new()),
-            parsed_claims: std::sync::OnceLock::new(),
+            claims: Claims::new(&Map::new()),
         });
         tracing::info!(user = identity.username(), "local sign-in");
         let data = SessionData {
