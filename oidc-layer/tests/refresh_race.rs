@@ -204,35 +204,39 @@ impl Setup {
         let record = self.shared.load(&self.id).await.unwrap();
         record.expect("the session lives").data_refresh_token()
     }
+
+    /// The grant is intact: a third instance (no single-flight outcome to reuse) refreshes
+    /// with the stored token `saved`, the provider's token request number `requests`.
+    async fn assert_another_instance_refreshes(&self, saved: Option<String>, requests: usize) {
+        let c = instance(&self.provider, self.shared.clone());
+        let response = c.oneshot(get("/whoami", Some(&self.cookie))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the session lives on");
+        assert_eq!(self.provider.token_requests(), requests, "C refreshed");
+        let after = self.refresh_token().await;
+        assert!(
+            after.is_some() && after != saved,
+            "C refreshed with the saved token"
+        );
+    }
 }
 
 /// The race, with access tokens living `ttl`; `expired` waits them out before the race.
 async fn race(ttl: Duration, expired: bool) {
-    let Setup {
-        provider,
-        shared,
-        gated,
-        cookie,
-        id,
-    } = Setup::start(ttl).await;
-    let a = instance(&provider, gated.clone());
-    let b = instance(&provider, shared.clone());
-    let before = shared
-        .load(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .data_refresh_token();
+    let setup = Setup::start(ttl).await;
+    let (provider, gated, cookie) = (&setup.provider, &setup.gated, &setup.cookie);
+    let a = instance(provider, gated.clone());
+    let b = instance(provider, setup.shared.clone());
+    let before = setup.refresh_token().await;
     if expired {
         tokio::time::sleep(ttl + Duration::from_millis(200)).await;
     }
 
     // A redeems the refresh token; its save waits at the gate, holding the session's lock.
     let requests = provider.token_requests();
-    let on_a = tokio::spawn(a.oneshot(get("/whoami", Some(&cookie))));
-    token_requests_reach(&provider, requests + 1).await;
+    let on_a = tokio::spawn(a.oneshot(get("/whoami", Some(cookie))));
+    token_requests_reach(provider, requests + 1).await;
 
-    let on_b = tokio::spawn(b.oneshot(get("/whoami", Some(&cookie))));
+    let on_b = tokio::spawn(b.oneshot(get("/whoami", Some(cookie))));
     if expired {
         // B has nothing valid to go on with: it waits for A.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -256,31 +260,13 @@ async fn race(ttl: Duration, expired: bool) {
         requests + 1,
         "the refresh token was redeemed once, by A"
     );
-    let after_a = shared
-        .load(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .data_refresh_token();
+    let after_a = setup.refresh_token().await;
     assert_ne!(after_a, before, "A's refresh rotated the refresh token");
 
-    // The grant is intact: a third instance (no single-flight outcome to reuse) refreshes
-    // with A's token.
-    let c = instance(&provider, shared.clone());
-    let response = c.oneshot(get("/whoami", Some(&cookie))).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "C refreshed the session");
-    assert_eq!(provider.token_requests(), requests + 2, "C refreshed");
-    let after_c = shared
-        .load(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .data_refresh_token();
-    assert!(
-        after_c.is_some() && after_c != after_a,
-        "C rotated it again"
-    );
-    provider.shutdown().await;
+    setup
+        .assert_another_instance_refreshes(after_a, requests + 2)
+        .await;
+    setup.provider.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,15 +308,9 @@ async fn a_refresh_outlives_the_request_that_started_it() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let c = instance(provider, setup.shared.clone());
-    let response = c.oneshot(get("/whoami", Some(cookie))).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "the session lives on");
-    assert_eq!(provider.token_requests(), requests + 2);
-    let after = setup.refresh_token().await;
-    assert!(
-        after.is_some() && after != saved,
-        "refreshed with the saved token"
-    );
+    setup
+        .assert_another_instance_refreshes(saved, requests + 2)
+        .await;
     setup.provider.shutdown().await;
 }
 
