@@ -44,6 +44,9 @@ mod challenge;
 mod config;
 mod cookies;
 pub mod doctor;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http_client;
 mod identity;
 mod layer;

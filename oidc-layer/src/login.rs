@@ -2,6 +2,7 @@
 //! nonce, PKCE) in its sealed cookie, and the 302 to the provider's authorization endpoint.
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use maud::html;
 use session_store::{SessionId, SessionStore as _};
 use tracing::Instrument as _;
 use url::form_urlencoded;
@@ -9,7 +10,7 @@ use url::form_urlencoded;
 use crate::attempt::Attempt;
 use crate::cookies::append_set_cookie;
 use crate::layer::{ProviderRuntime, Shared};
-use crate::pages::{self, PageBody, Problem, escape};
+use crate::pages::{self, PageBody, Problem};
 use crate::provider::ProviderError;
 use crate::return_to;
 
@@ -120,58 +121,45 @@ pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
 
 /// [`chooser`]; with `reauth` its links ask the provider for a fresh sign-in.
 fn chooser_page(shared: &Shared, return_to: &str, reauth: bool) -> Response<PageBody> {
-    let items: String = shared
-        .providers
-        .iter()
-        .map(|p| {
-            // The link text names the provider, so the logo is decorative (empty alt). Without
-            // a logo, the name's first letter (drawn by CSS, hidden from screen readers) keeps
-            // the rows aligned.
-            let logo = match p.settings.logo.as_deref() {
-                Some(src) => {
-                    // A `/path` logo is the app's own file: behind the external URL's prefix.
-                    let src = if src.starts_with('/') {
-                        format!("{}{src}", shared.config.external.base_path)
-                    } else {
-                        src.to_owned()
-                    };
-                    format!(
-                        "<img class=\"logo\" src=\"{}\" alt=\"\" width=\"28\" height=\"28\">",
-                        escape(&src)
-                    )
+    // The link text names the provider, so the logo is decorative (empty alt). Without a logo,
+    // the name's first letter (drawn by CSS, hidden from screen readers) keeps the rows aligned.
+    // A `/path` logo is the app's own file: behind the external URL's prefix.
+    let base = &shared.config.external.base_path;
+    let body = html! {
+        h1 { "Sign in" }
+        p { "Choose how you want to sign in." }
+        nav aria-label="Sign-in providers" {
+            ul class="providers" {
+                @for p in &shared.providers {
+                    li {
+                        a class="provider" id={ "provider-" (p.settings.slug) }
+                            href={
+                                (provider_login_url(shared, &p.settings.slug, return_to))
+                                @if reauth { "&prompt=login" }
+                            } {
+                            @match p.settings.logo.as_deref() {
+                                Some(src) => {
+                                    img class="logo"
+                                        src={ @if src.starts_with('/') { (base) } (src) }
+                                        alt="" width="28" height="28";
+                                }
+                                None => {
+                                    span class="logo" aria-hidden="true"
+                                        data-initial=(initial(&p.settings.name)) {}
+                                }
+                            }
+                            span { "Sign in with " (p.settings.name) }
+                        }
+                    }
                 }
-                None => format!(
-                    "<span class=\"logo\" aria-hidden=\"true\" data-initial=\"{}\"></span>",
-                    escape(&initial(&p.settings.name))
-                ),
-            };
-            format!(
-                "<li><a class=\"provider\" id=\"provider-{slug}\" href=\"{href}\">{logo}<span>Sign in with {name}</span></a></li>",
-                slug = escape(&p.settings.slug),
-                href = escape(&format!(
-                    "{}{}",
-                    provider_login_url(shared, &p.settings.slug, return_to),
-                    if reauth { "&prompt=login" } else { "" }
-                )),
-                name = escape(&p.settings.name),
-            )
-        })
-        .collect();
-    let backup = shared
-        .config
-        .backup_login_path
-        .as_deref()
-        .map(|path| {
-            format!(
-                "<p class=\"backup\"><a href=\"{}{}\" id=\"backup-login\">Administrator sign-in</a></p>",
-                escape(&shared.config.external.base_path),
-                escape(path)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Sign in</h1><p>Choose how you want to sign in.</p><nav aria-label=\"Sign-in providers\"><ul class=\"providers\">{items}</ul></nav>{backup}"
-    );
+            }
+        }
+        @if let Some(path) = &shared.config.backup_login_path {
+            p class="backup" {
+                a href={ (base) (path) } id="backup-login" { "Administrator sign-in" }
+            }
+        }
+    };
     // The page's CSP allows images from these origins too, so logos at https URLs show.
     let mut logo_origins: Vec<String> = shared
         .providers
@@ -184,7 +172,7 @@ fn chooser_page(shared: &Shared, return_to: &str, reauth: bool) -> Response<Page
     logo_origins.sort();
     logo_origins.dedup();
     pages::allow_images_from(
-        pages::html_response(StatusCode::OK, pages::page("Sign in", &body)),
+        pages::html_response(StatusCode::OK, pages::page("Sign in", body)),
         &logo_origins,
     )
 }

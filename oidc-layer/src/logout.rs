@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use http::{HeaderMap, Response, StatusCode, header};
+use maud::html;
 use subtle::ConstantTimeEq;
 use url::{Url, form_urlencoded};
 
@@ -21,7 +22,7 @@ use crate::callback::redirect;
 use crate::cookies;
 use crate::layer::Shared;
 use crate::login::login_url;
-use crate::pages::{self, PageBody, Problem, escape};
+use crate::pages::{self, PageBody, Problem};
 
 /// Whether a state-changing request comes from this app's own pages: `Sec-Fetch-Site:
 /// same-origin` when the browser sends it, else an `Origin` equal to the external origin.
@@ -79,15 +80,18 @@ pub(crate) async fn confirm_page(shared: &Shared) -> Response<PageBody> {
         "{}{}/logout",
         shared.config.external.base_path, shared.routes.prefix
     );
-    let body = format!(
-        "<h1>Sign out?</h1><p>You will be signed out of this app.</p>\
-<form id=\"logout\" method=\"post\" action=\"{}\"><div class=\"actions\"><button type=\"submit\">Sign out</button>\
-<a class=\"button secondary\" href=\"{}/\">Cancel</a></div></form>",
-        escape(&action),
-        escape(&shared.config.external.base_path)
-    );
+    let body = html! {
+        h1 { "Sign out?" }
+        p { "You will be signed out of this app." }
+        form id="logout" method="post" action=(action) {
+            div class="actions" {
+                button type="submit" { "Sign out" }
+                a class="button secondary" href={ (shared.config.external.base_path) "/" } { "Cancel" }
+            }
+        }
+    };
     pages::allow_form_targets(
-        pages::html_response(StatusCode::OK, pages::page("Sign out", &body)),
+        pages::html_response(StatusCode::OK, pages::page("Sign out", body)),
         &end_session_origins(shared).await,
     )
 }
@@ -139,14 +143,15 @@ fn done_page(shared: &Shared) -> Response<PageBody> {
     if let Some(path) = &shared.config.post_logout_path {
         return redirect(&format!("{}{path}", shared.config.external.base_path));
     }
-    let body = format!(
-        "<h1>You are signed out</h1><p>You have been signed out of this app.</p>\
-<div class=\"actions\"><a class=\"button\" id=\"login\" href=\"{}\">Sign in again</a>\
-<a class=\"button secondary\" href=\"{}/\">Home</a></div>",
-        escape(&login_url(shared, "/")),
-        escape(&shared.config.external.base_path)
-    );
-    pages::html_response(StatusCode::OK, pages::page("Signed out", &body))
+    let body = html! {
+        h1 { "You are signed out" }
+        p { "You have been signed out of this app." }
+        div class="actions" {
+            a class="button" id="login" href=(login_url(shared, "/")) { "Sign in again" }
+            a class="button secondary" href={ (shared.config.external.base_path) "/" } { "Home" }
+        }
+    };
+    pages::html_response(StatusCode::OK, pages::page("Signed out", body))
 }
 
 /// The provider's logout URL for this session, or `None` when it has none (or is down).

@@ -5,25 +5,10 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// A response body the layer writes itself.
 pub(crate) type PageBody = Full<Bytes>;
-
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:0 1rem;background:#f4f5f7;color:#1c1e21}\
 main{max-width:32rem;margin:12vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
@@ -43,35 +28,40 @@ span.logo{display:flex;align-items:center;justify-content:center;border-radius:5
 span.logo::before{content:attr(data-initial)}\
 .backup{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid #e3e5e8;font-size:.95rem}";
 
-/// Escaped `text` whose backtick-quoted names (a claim, a role, a parameter) show as code,
-/// as the same text reads in problem+json and logs. An unpaired backtick stays as it is.
-pub(crate) fn escape_with_code(text: &str) -> String {
+/// `text` whose backtick-quoted names (a claim, a role, a parameter) show as code, as the
+/// same text reads in problem+json and logs. An unpaired backtick stays as it is.
+pub(crate) fn with_code(text: &str) -> Markup {
     let parts: Vec<&str> = text.split('`').collect();
     let paired = parts.len() - (parts.len() + 1) % 2;
-    let mut out = String::with_capacity(text.len() + 16);
-    for (i, part) in parts.iter().enumerate() {
-        if i >= paired {
-            out.push('`');
-            out.push_str(&escape(part));
-        } else if i % 2 == 1 {
-            out.push_str("<code>");
-            out.push_str(&escape(part));
-            out.push_str("</code>");
-        } else {
-            out.push_str(&escape(part));
+    html! {
+        @for (i, part) in parts.iter().enumerate() {
+            @if i >= paired {
+                "`" (part)
+            } @else if i % 2 == 1 {
+                code { (part) }
+            } @else {
+                (part)
+            }
         }
     }
-    out
 }
 
 /// A complete, self-contained HTML document with the layer's look.
-pub(crate) fn page(title: &str, body_html: &str) -> String {
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\">\
-<title>{title}</title><style>{STYLE}</style></head><body><main>{body_html}</main></body></html>",
-        title = escape(title)
-    )
+pub(crate) fn page(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { main { (body) } }
+        }
+    }
+    .into_string()
 }
 
 /// Headers every page and problem answer carries: never cached, never framed, no scripts.
@@ -213,25 +203,18 @@ impl Problem {
     }
 
     pub(crate) fn into_html_response(self) -> Response<PageBody> {
-        let actions: String = self
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let class = if i == 0 { "button" } else { "button secondary" };
-                format!(
-                    "<a class=\"{class}\" href=\"{}\">{}</a>",
-                    escape(&a.href),
-                    escape(a.label)
-                )
-            })
-            .collect();
-        let body = format!(
-            "<h1>{}</h1><p class=\"detail\" id=\"detail\">{}</p><div class=\"actions\">{actions}</div>",
-            escape(self.title),
-            escape_with_code(&self.detail)
-        );
-        retry_after(html_response(self.status, page(self.title, &body)))
+        let body = html! {
+            h1 { (self.title) }
+            p class="detail" id="detail" { (with_code(&self.detail)) }
+            div class="actions" {
+                @for (i, action) in self.actions.iter().enumerate() {
+                    a class=(if i == 0 { "button" } else { "button secondary" }) href=(action.href) {
+                        (action.label)
+                    }
+                }
+            }
+        };
+        retry_after(html_response(self.status, page(self.title, body)))
     }
 
     pub(crate) fn into_json_response(self) -> Response<PageBody> {
@@ -294,21 +277,16 @@ mod tests {
 
     #[test]
     fn backtick_quoted_names_show_as_code_and_stay_escaped() {
+        let code = |text: &str| with_code(text).into_string();
         assert_eq!(
-            escape_with_code("its `is_admin` claim"),
+            code("its `is_admin` claim"),
             "its <code>is_admin</code> claim"
         );
-        assert_eq!(
-            escape_with_code("a `<b>` and `x"),
-            "a <code>&lt;b&gt;</code> and `x"
-        );
-        assert_eq!(escape_with_code("`"), "`");
-        assert_eq!(escape_with_code("``"), "<code></code>");
-        assert_eq!(escape_with_code("no code"), "no code");
-        assert_eq!(
-            escape_with_code("`a` `b` `c"),
-            "<code>a</code> <code>b</code> `c"
-        );
+        assert_eq!(code("a `<b>` and `x"), "a <code>&lt;b&gt;</code> and `x");
+        assert_eq!(code("`"), "`");
+        assert_eq!(code("``"), "<code></code>");
+        assert_eq!(code("no code"), "no code");
+        assert_eq!(code("`a` `b` `c"), "<code>a</code> <code>b</code> `c");
     }
 
     #[tokio::test]

@@ -48,6 +48,12 @@ pub use id::{Fingerprint, SessionId};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisConfig, RedisStore};
+/// The Redis record codec, for the fuzz targets in `fuzz/`: not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::redis_store::{decode_record, encode_record};
+}
 #[cfg(feature = "two-tier")]
 pub use two_tier::{ChangeFeed, Invalidate, TwoTierConfig, TwoTierStore};
 

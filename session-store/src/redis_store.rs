@@ -352,6 +352,21 @@ fn encode<T: Serialize>(record: &Record<T>) -> Result<(Vec<u8>, Vec<u8>), Error>
     Ok((value, tags))
 }
 
+/// [`decode`], for the fuzz targets (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub fn decode_record<T: DeserializeOwned>(
+    value: &[u8],
+    tags: Option<&[u8]>,
+) -> Result<Record<T>, Error> {
+    decode(value, tags)
+}
+
+/// [`encode`], for the fuzz targets (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub fn encode_record<T: Serialize>(record: &Record<T>) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    encode(record)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("unknown record format {0} (written by a newer version?)")]
 struct UnknownFormat(u8);

@@ -23,6 +23,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::accounts::{Account, AccountRepository, InMemoryAccounts, LinkingResolver};
 use oidc_layer::testkit::{TestProvider, TestUser};
 use oidc_layer::{Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder};
@@ -50,27 +51,30 @@ struct Credentials {
     password: String,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}\
+a.button,button{display:inline-block;font:inherit;line-height:1.5;padding:.45rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
+button.secondary{background:#fff;color:#0b57d0}form{display:inline;margin:0}\
+table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #ddd}\
+code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}input{font:inherit;padding:.3rem}\
+.error{background:#fdecea;border:1px solid #d93025;border-radius:8px;padding:.75rem 1rem}";
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} · accounts demo</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}}\
-a.button,button{{display:inline-block;font:inherit;line-height:1.5;padding:.45rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}\
-button.secondary{{background:#fff;color:#0b57d0}}form{{display:inline;margin:0}}\
-table{{border-collapse:collapse;width:100%;margin:1rem 0}}th,td{{text-align:left;padding:.5rem;border-bottom:1px solid #ddd}}\
-code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inherit;padding:.3rem}}\
-.error{{background:#fdecea;border:1px solid #d93025;border-radius:8px;padding:.75rem 1rem}}</style>\
-</head><body><main>{body}</main></body></html>",
-        escape(title)
-    ))
+/// A page of the demo with its look (maud escapes every value put into it).
+fn page(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · accounts demo" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body { main { (body) } }
+            }
+        }
+        .into_string(),
+    )
 }
 
 /// Whether a form post comes from this app's own pages (as the layer checks its own routes).
@@ -101,26 +105,43 @@ async fn home(State(app): State<App>, identity: Option<Identity>) -> Html<String
     let Some(id) = identity else {
         return page(
             "Home",
-            "<h1>Accounts demo</h1><p id=\"status\">You are not signed in.</p>\
-<p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=/linked\">Sign in</a> \
-<a href=\"/auth/login?backup=1\">Administrator sign-in</a></p>\
-<p>Try alice at Company SSO (linked to the account <code>alice</code> by her verified email), \
-then bob or carol (refused: unknown to this app), or root at the administrator sign-in.</p>",
+            html! {
+                h1 { "Accounts demo" }
+                p id="status" { "You are not signed in." }
+                p {
+                    a class="button" id="login" href="/auth/login?return_to=/linked" { "Sign in" }
+                    " "
+                    a href="/auth/login?backup=1" { "Administrator sign-in" }
+                }
+                p {
+                    "Try alice at Company SSO (linked to the account " code { "alice" }
+                    " by her verified email), then bob or carol (refused: unknown to this app), \
+                     or root at the administrator sign-in."
+                }
+            },
         );
     };
     let account = account_of(&app, &id).await;
     page(
         "Home",
-        &format!(
-            "<h1>Accounts demo</h1><p id=\"status\">Signed in as <strong>{user}</strong> with {provider} \
-(subject <code>{sub}</code>).</p><p>Account id: <code id=\"account\">{account}</code></p>\
-<div><a class=\"button\" href=\"/linked\">Linked accounts</a> \
-<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" class=\"secondary\">Sign out</button></form></div>",
-            user = escape(id.username()),
-            provider = escape(&provider_name(&app, id.provider())),
-            sub = escape(id.sub()),
-            account = escape(account.as_ref().map_or("none", |a| a.id.as_str())),
-        ),
+        html! {
+            h1 { "Accounts demo" }
+            p id="status" {
+                "Signed in as " strong { (id.username()) } " with "
+                (provider_name(&app, id.provider())) " (subject " code { (id.sub()) } ")."
+            }
+            p {
+                "Account id: "
+                code id="account" { (account.as_ref().map_or("none", |a| a.id.as_str())) }
+            }
+            div {
+                a class="button" href="/linked" { "Linked accounts" }
+                " "
+                form method="post" action="/auth/logout" {
+                    button type="submit" class="secondary" { "Sign out" }
+                }
+            }
+        },
     )
 }
 
@@ -128,53 +149,57 @@ async fn linked_page(app: &App, identity: &Identity, error: Option<&str>) -> Res
     let Some(account) = account_of(app, identity).await else {
         return (
             StatusCode::NOT_FOUND,
-            page("Linked accounts", "<h1>No account</h1>"),
+            page("Linked accounts", html! { h1 { "No account" } }),
         )
             .into_response();
     };
-    let rows: String = app
-        .layer
-        .config()
-        .providers()
-        .iter()
-        .map(|p| {
-            let (slug, name) = (escape(p.slug()), escape(p.name()));
-            match account.identity_of(p.slug()) {
-                Some(linked) => format!(
-                    "<tr><td>{name}</td><td><code>{sub}</code></td><td><form method=\"post\" action=\"/linked/unlink\">\
-<input type=\"hidden\" name=\"provider\" value=\"{slug}\">\
-<button type=\"submit\" class=\"secondary\" id=\"unlink-{slug}\">Unlink</button></form></td></tr>",
-                    sub = escape(&linked.sub),
-                ),
-                // The layer links the identity the user signs in with next to the account of
-                // their session (same-origin POST only), then brings them back here.
-                None => format!(
-                    "<tr><td>{name}</td><td>not linked</td><td>\
-<form method=\"post\" action=\"/auth/link?provider={slug}&amp;return_to=/linked\">\
-<button type=\"submit\" id=\"link-{slug}\">Link account</button></form></td></tr>"
-                ),
-            }
-        })
-        .collect();
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
+    let config = app.layer.config();
     page(
         "Linked accounts",
-        &format!(
-            "<h1>Linked accounts</h1><p>Account <code>{id}</code> (<strong>{user}</strong>). \
-Local password: {password}.</p>{error}\
-<table><thead><tr><th>Provider</th><th>Subject</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
-<p><a href=\"/\">Home</a></p>",
-            id = escape(&account.id),
-            user = escape(&account.username),
-            password = if account.has_local_login { "yes" } else { "no" },
-        ),
+        html! {
+            h1 { "Linked accounts" }
+            p {
+                "Account " code { (account.id) } " (" strong { (account.username) } "). Local password: "
+                (if account.has_local_login { "yes" } else { "no" }) "."
+            }
+            @if let Some(error) = error {
+                p class="error" role="alert" id="error" { (error) }
+            }
+            table {
+                thead { tr { th { "Provider" } th { "Subject" } th {} } }
+                tbody {
+                    @for p in config.providers() {
+                        tr {
+                            td { (p.name()) }
+                            @match account.identity_of(p.slug()) {
+                                Some(linked) => {
+                                    td { code { (linked.sub) } }
+                                    td {
+                                        form method="post" action="/linked/unlink" {
+                                            input type="hidden" name="provider" value=(p.slug());
+                                            button type="submit" class="secondary" id={ "unlink-" (p.slug()) } { "Unlink" }
+                                        }
+                                    }
+                                }
+                                // The layer links the identity the user signs in with next to
+                                // the account of their session (same-origin POST only), then
+                                // brings them back here.
+                                None => {
+                                    td { "not linked" }
+                                    td {
+                                        form method="post"
+                                            action={ "/auth/link?provider=" (p.slug()) "&return_to=/linked" } {
+                                            button type="submit" id={ "link-" (p.slug()) } { "Link account" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/" { "Home" } }
+        },
     )
     .into_response()
 }
@@ -210,11 +235,20 @@ async fn unlink(
 async fn local_form() -> Html<String> {
     page(
         "Administrator sign-in",
-        "<h1>Administrator sign-in</h1><p>The break-glass login, for when the identity providers are unavailable.</p>\
-<form id=\"local-login\" method=\"post\" action=\"/login/local\" style=\"display:block\">\
-<p><label>Username <input name=\"username\" autocomplete=\"username\" required></label></p>\
-<p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-<button type=\"submit\">Sign in</button></form>",
+        html! {
+            h1 { "Administrator sign-in" }
+            p { "The break-glass login, for when the identity providers are unavailable." }
+            form id="local-login" method="post" action="/login/local" style="display:block" {
+                p { label { "Username " input name="username" autocomplete="username" required; } }
+                p {
+                    label {
+                        "Password "
+                        input name="password" type="password" autocomplete="current-password" required;
+                    }
+                }
+                button type="submit" { "Sign in" }
+            }
+        },
     )
 }
 
@@ -234,8 +268,10 @@ async fn local_submit(
                 .ct_eq(app.root_password.as_bytes()),
         );
     if !ok {
-        let body =
-            "<h1>Wrong username or password</h1><p><a href=\"/login/local\">Try again</a></p>";
+        let body = html! {
+            h1 { "Wrong username or password" }
+            p { a href="/login/local" { "Try again" } }
+        };
         return (
             StatusCode::UNAUTHORIZED,
             page("Administrator sign-in", body),

@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::html;
 use oidc_layer::{LocalUser, OidcLayer};
 use subtle::ConstantTimeEq;
 
@@ -27,11 +28,20 @@ pub struct Credentials {
 pub async fn form() -> Html<String> {
     page(
         "Administrator sign-in",
-        "<h1>Administrator sign-in</h1><p>The backup login for when the identity provider is unavailable or misconfigured.</p>\
-<form id=\"local-login\" method=\"post\" action=\"/login/local\">\
-<p><label>Username <input name=\"username\" autocomplete=\"username\" required></label></p>\
-<p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-<button type=\"submit\">Sign in</button></form>",
+        html! {
+            h1 { "Administrator sign-in" }
+            p { "The backup login for when the identity provider is unavailable or misconfigured." }
+            form id="local-login" method="post" action="/login/local" {
+                p { label { "Username " input name="username" autocomplete="username" required; } }
+                p {
+                    label {
+                        "Password "
+                        input name="password" type="password" autocomplete="current-password" required;
+                    }
+                }
+                button type="submit" { "Sign in" }
+            }
+        },
     )
 }
 
@@ -67,7 +77,10 @@ pub async fn submit(
             StatusCode::UNAUTHORIZED,
             page(
                 "Administrator sign-in",
-                "<h1>Wrong username or password</h1><p><a href=\"/login/local\">Try again</a></p>",
+                html! {
+                    h1 { "Wrong username or password" }
+                    p { a href="/login/local" { "Try again" } }
+                },
             ),
         )
             .into_response();

@@ -32,6 +32,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
@@ -43,24 +44,27 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}\
+a.button,button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
+code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}input{font:inherit;padding:.3rem}";
 
-/// A page of the demo with its look.
-pub fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · oidc-layer demo</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}}\
-a.button,button{{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}\
-code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inherit;padding:.3rem}}</style>\
-</head><body><main>{body}</main></body></html>",
-        title = escape(title)
-    ))
+/// A page of the demo with its look (maud escapes every value put into it).
+pub fn page(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · oidc-layer demo" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body { main { (body) } }
+            }
+        }
+        .into_string(),
+    )
 }
 
 fn role_map() -> RoleMapConfig {
@@ -76,39 +80,46 @@ async fn home(
     identity: Option<Identity>,
     registrations: axum::extract::State<Vec<Registration>>,
 ) -> Html<String> {
-    let status = match identity {
-        Some(id) => format!(
-            "<p id=\"status\">Signed in as <strong>{}</strong> ({}) with role <strong id=\"role\">{}</strong>.</p>\
-<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Sign out</button></form>",
-            escape(id.name().unwrap_or(id.username())),
-            escape(id.email().unwrap_or("no email")),
-            escape(&id.roles().join(", ")),
-        ),
-        None => "<p id=\"status\">You are not signed in.</p><p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=/whoami\">Sign in</a></p>".to_owned(),
+    let body = html! {
+        h1 { "oidc-layer demo" }
+        @match identity {
+            Some(id) => {
+                p id="status" {
+                    "Signed in as " strong { (id.name().unwrap_or(id.username())) }
+                    " (" (id.email().unwrap_or("no email")) ") with role "
+                    strong id="role" { (id.roles().join(", ")) } "."
+                }
+                form method="post" action="/auth/logout" {
+                    button type="submit" id="logout" { "Sign out" }
+                }
+            }
+            None => {
+                p id="status" { "You are not signed in." }
+                p { a class="button" id="login" href="/auth/login?return_to=/whoami" { "Sign in" } }
+            }
+        }
+        h2 { "Try" }
+        ul {
+            li { a href="/whoami" { "/whoami" } ": protected; your identity, roles and groups as JSON" }
+            li {
+                a href="/admin" { "/admin" } ": needs the " code { "admin" } " role (alice has it; bob is "
+                code { "trusted" } ", carol " code { "untrusted" } ")"
+            }
+            li { a href="/api/me" { "/api/me" } ": for API clients (401 with a login URL, never a redirect)" }
+            li { a href="/auth/logout" { "/auth/logout" } ": sign out" }
+            li { a href="/auth/login?backup=1" { "Administrator backup login" } ": works even when the provider is broken" }
+        }
+        h2 { "Register at your provider" }
+        ul {
+            @for r in registrations.iter() {
+                li {
+                    (r.provider) ": redirect URI " code { (r.redirect_uri) }
+                    ", post-logout URI " code { (r.post_logout_redirect_uri) }
+                }
+            }
+        }
     };
-    let registrations: String = registrations
-        .iter()
-        .map(|r| {
-            format!(
-                "<li>{}: redirect URI <code>{}</code>, post-logout URI <code>{}</code></li>",
-                escape(&r.provider),
-                escape(&r.redirect_uri),
-                escape(&r.post_logout_redirect_uri)
-            )
-        })
-        .collect();
-    page(
-        "Home",
-        &format!(
-            "<h1>oidc-layer demo</h1>{status}\
-<h2>Try</h2><ul><li><a href=\"/whoami\">/whoami</a>: protected; your identity, roles and groups as JSON</li>\
-<li><a href=\"/admin\">/admin</a>: needs the <code>admin</code> role (alice has it; bob is <code>trusted</code>, carol <code>untrusted</code>)</li>\
-<li><a href=\"/api/me\">/api/me</a>: for API clients (401 with a login URL, never a redirect)</li>\
-<li><a href=\"/auth/logout\">/auth/logout</a>: sign out</li>\
-<li><a href=\"/auth/login?backup=1\">Administrator backup login</a>: works even when the provider is broken</li></ul>\
-<h2>Register at your provider</h2><ul>{registrations}</ul>"
-        ),
-    )
+    page("Home", body)
 }
 
 async fn whoami(identity: Identity) -> impl IntoResponse {
@@ -118,11 +129,15 @@ async fn whoami(identity: Identity) -> impl IntoResponse {
 async fn admin(identity: Identity) -> Html<String> {
     page(
         "Admin",
-        &format!(
-            "<h1>Admin</h1><p id=\"admin\">Welcome, {}. You have the <code>admin</code> role.</p><h2>Why these roles</h2><pre id=\"why\">{}</pre><p><a href=\"/\">Home</a></p>",
-            escape(identity.username()),
-            escape(identity.role_explanation().unwrap_or("")),
-        ),
+        html! {
+            h1 { "Admin" }
+            p id="admin" {
+                "Welcome, " (identity.username()) ". You have the " code { "admin" } " role."
+            }
+            h2 { "Why these roles" }
+            pre id="why" { (identity.role_explanation().unwrap_or("")) }
+            p { a href="/" { "Home" } }
+        },
     )
 }
 

@@ -9,6 +9,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use maud::html;
 use oidc_layer::testkit::{TestProvider, TestUser};
 use oidc_layer::{Identity, OidcConfig, OidcLayer, ProviderBuilder};
 
@@ -54,7 +55,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route(
             "/",
-            get(|| async { axum::response::Html("<p><a href=\"/whoami\">Who am I?</a></p>") }),
+            get(|| async {
+                axum::response::Html(html! { p { a href="/whoami" { "Who am I?" } } }.into_string())
+            }),
         )
         .route("/whoami", get(|id: Identity| async move { Json(id) }))
         .layer(layer);

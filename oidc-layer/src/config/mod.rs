@@ -252,7 +252,15 @@ impl OidcConfig {
     /// nested keys joined with `__` (`OIDC_ROLES__RULES__ADMINS=admin`,
     /// `OIDC_PROVIDERS__0__ISSUER=...`, `OIDC_PROVIDERS__1__NAME=Google`).
     pub fn from_env(prefix: &str) -> Result<Self, ConfigError> {
-        Self::from_table(env::table_from_vars(prefix, std::env::vars())?)
+        Self::from_vars(prefix, std::env::vars())
+    }
+
+    /// [`Self::from_env`] on the given variables (the fuzz targets pass their own).
+    pub(crate) fn from_vars(
+        prefix: &str,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_table(env::table_from_vars(prefix, vars)?)
     }
 
     /// Splits a table into app-wide keys and the provider(s), then validates.

@@ -243,6 +243,27 @@ fn encode_and_sign(keys: &Keys, payload: &Value, tamper: Tamper) -> Result<Strin
     ))
 }
 
+/// A JWS over `payload` signed with the published key, under `header` or the usual one: the
+/// fuzz targets sign inputs of their own, so that mutations get past the signature check.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn sign_for_fuzzing(header: Option<&[u8]>, payload: &[u8]) -> Option<String> {
+    let usual = json!({ "alg": "RS256", "typ": "JWT", "kid": SIGNING_KID }).to_string();
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.unwrap_or(usual.as_bytes())),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = Keys::get()
+        .ok()?
+        .signing
+        .sign(&RS256, signing_input.as_bytes())
+        .ok()?;
+    Some(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
 /// Checks an `id_token_hint`: signed by this provider's key (expiry ignored, as OIDC
 /// RP-Initiated Logout allows) and issued by `issuer`. Returns its claims.
 pub(super) fn verify_id_token_hint(

@@ -104,6 +104,8 @@ mod user;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use jwt::sign_for_fuzzing;
 pub use provider::{TestProvider, TestProviderBuilder};
 pub use tamper::Tamper;
 pub use user::TestUser;
