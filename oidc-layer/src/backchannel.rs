@@ -15,11 +15,35 @@ use url::form_urlencoded;
 
 use crate::layer::Shared;
 use crate::pages::PageBody;
-use crate::provider::unverified_issuer;
+use crate::provider::{issuers_match, unverified_addressee};
 use crate::session;
 
-/// How long accepted `jti`s are remembered; older logout tokens are refused by their `iat`.
-pub(crate) const JTI_MEMORY: Duration = Duration::from_secs(10 * 60);
+/// The accepted logout tokens' `issuer jti`, each remembered for as long as its token stays
+/// acceptable (`iat` + max age + leeway, see `provider::logout_token`): a replay is refused
+/// however late within that window it comes.
+pub(crate) type JtiMemory = moka::future::Cache<String, Duration>;
+
+/// Entries live for the duration they hold.
+struct UntilUnacceptable;
+
+impl moka::Expiry<String, Duration> for UntilUnacceptable {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        acceptable_for: &Duration,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(*acceptable_for)
+    }
+}
+
+/// An empty [`JtiMemory`].
+pub(crate) fn jti_memory() -> JtiMemory {
+    moka::future::Cache::builder()
+        .max_capacity(1_000_000)
+        .expire_after(UntilUnacceptable)
+        .build()
+}
 
 /// Request bodies longer than this are refused.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -81,14 +105,20 @@ pub(crate) async fn backchannel_logout(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return invalid("logout_token is missing");
     };
-    let Some(iss) = unverified_issuer(&token) else {
+    let Some((iss, aud)) = unverified_addressee(&token) else {
         return invalid("the logout token is not a JWT with an issuer");
     };
-    let normalize = |s: &str| s.trim_end_matches('/').to_owned();
-    let Some(provider) = shared
-        .providers
-        .iter()
-        .find(|p| normalize(&p.settings.issuer) == normalize(&iss))
+    // The issuer's provider whose client the token is for (one issuer may be configured with
+    // several clients); the verification checks `aud` again.
+    let of_issuer = || {
+        shared
+            .providers
+            .iter()
+            .filter(|p| issuers_match(&p.settings.issuer, &iss))
+    };
+    let Some(provider) = of_issuer()
+        .find(|p| aud.contains(&p.settings.client_id))
+        .or_else(|| of_issuer().next())
     else {
         return invalid("the logout token comes from an unknown issuer");
     };
@@ -101,11 +131,7 @@ pub(crate) async fn backchannel_logout(
     };
     let claims = match provider
         .client
-        .verify_logout_token(
-            &discovered,
-            &token,
-            JTI_MEMORY - shared.config.clock_leeway.min(JTI_MEMORY / 2),
-        )
+        .verify_logout_token(&discovered, &token)
         .await
     {
         Ok(claims) => claims,
@@ -115,7 +141,7 @@ pub(crate) async fn backchannel_logout(
     let fresh = shared
         .logout_jtis
         .entry(replay_key.clone())
-        .or_insert(())
+        .or_insert(claims.acceptable_for)
         .await
         .is_fresh();
     if !fresh {

@@ -13,7 +13,8 @@ use crate::attempt::{ATTEMPT_TTL, AttemptCookies};
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::cookies::CookieSettings;
 use crate::http_client::HttpClient;
-use crate::provider::{Provider, ProviderError};
+use crate::identity::Identity;
+use crate::provider::{Provider, ProviderError, issuers_match};
 use crate::refresh::{UPKEEP_REUSE, Upkeep, UpkeepKey};
 use crate::service::OidcService;
 use crate::session::SessionData;
@@ -47,7 +48,7 @@ pub(crate) struct Durable {
     /// Session upkeep in flight or just done (see [`crate::refresh`]).
     pub(crate) upkeeps: moka::future::Cache<UpkeepKey, Upkeep>,
     /// `jti`s of accepted logout tokens (replay defence), per issuer.
-    pub(crate) logout_jtis: moka::future::Cache<String, ()>,
+    pub(crate) logout_jtis: crate::backchannel::JtiMemory,
     pub(crate) http: HttpClient,
     /// The cookie key of this process when the configuration has none: made once, so that
     /// `with_store`, `with_account_resolver` and `reload` keep logins in flight working.
@@ -65,7 +66,7 @@ pub(crate) struct Shared {
     pub(crate) accounts: Arc<dyn AccountResolver>,
     pub(crate) used_states: moka::future::Cache<String, ()>,
     pub(crate) upkeeps: moka::future::Cache<UpkeepKey, Upkeep>,
-    pub(crate) logout_jtis: moka::future::Cache<String, ()>,
+    pub(crate) logout_jtis: crate::backchannel::JtiMemory,
 }
 
 impl Shared {
@@ -126,6 +127,14 @@ impl Shared {
             .iter()
             .enumerate()
             .find(|(_, p)| p.settings.slug == slug)
+    }
+
+    /// The provider `identity` signed in with: the one of its slug, if that still has its
+    /// issuer (a reload may point a slug at another issuer, which must never receive this
+    /// session's refresh token or `id_token_hint`).
+    pub(crate) fn provider_of(&self, identity: &Identity) -> Option<(usize, &ProviderRuntime)> {
+        self.provider(identity.provider())
+            .filter(|(_, p)| issuers_match(&p.settings.issuer, identity.iss()))
     }
 }
 
@@ -214,10 +223,7 @@ impl OidcLayer {
                 .max_capacity(100_000)
                 .time_to_live(UPKEEP_REUSE)
                 .build(),
-            logout_jtis: moka::future::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(crate::backchannel::JTI_MEMORY)
-                .build(),
+            logout_jtis: crate::backchannel::jti_memory(),
             http: http_client(),
             fallback_key: Key::generate(),
         };

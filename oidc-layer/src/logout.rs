@@ -156,7 +156,8 @@ fn done_page(shared: &Shared) -> Response<PageBody> {
 
 /// The provider's logout URL for this session, or `None` when it has none (or is down).
 async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Option<String> {
-    let (_, provider) = shared.provider(data.identity.provider())?;
+    // Found by slug and issuer: an `id_token_hint` never goes to another issuer.
+    let (_, provider) = shared.provider_of(&data.identity)?;
     let id_token = data.id_token.as_ref()?.text();
     let id_token = id_token.as_str();
     let settings: &ProviderConfig = &provider.settings;

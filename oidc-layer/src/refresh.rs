@@ -278,17 +278,18 @@ async fn refresh_tokens(
         return Err(Failed::End("no refresh token".into()));
     };
     let identity = &data.identity;
-    let Some((_, provider)) = shared.provider(identity.provider()) else {
+    let Some((_, provider)) = shared.provider_of(identity) else {
         return Err(Failed::End(format!(
-            "provider `{}` is no longer configured",
-            identity.provider()
+            "provider `{}` of issuer `{}` is no longer configured",
+            identity.provider(),
+            identity.iss()
         )));
     };
     let refreshed = async {
         let discovered = provider.client.discovered().await?;
         provider
             .client
-            .refresh(&discovered, &refresh_token, identity.iss(), identity.sub())
+            .refresh(&discovered, &refresh_token, identity)
             .await
     }
     .await;

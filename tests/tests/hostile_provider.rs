@@ -1,12 +1,16 @@
 //! oidc-layer against a hostile provider: the in-process testkit [`TestProvider`] switched at
-//! run time to every [`Tamper`] misbehaviour (forged, expired, mis-addressed or oversized ID
-//! tokens, a wrong or missing RFC 9207 `iss`, a broken token endpoint), driven by the scripted
+//! run time to every [`Tamper`] misbehaviour (forged, expired, not yet valid, stale,
+//! mis-addressed, wrongly signed or oversized ID tokens, a wrong or missing RFC 9207 `iss`, a
+//! token response of another type, a broken token endpoint), driven by the scripted
 //! [`Browser`]. Every test starts its own provider and app on loopback ports.
 //!
 //! For every variant a login must be refused at the callback with the exact status below, shown
 //! as an HTML page to a browser (problem+json to a script) that leaks no code, token or secret;
-//! no session cookie is set, nothing is written to the store, an existing session is untouched,
-//! and once the provider behaves again the same browser logs in (nothing was poisoned).
+//! userinfo is never asked, no session cookie is set, nothing is written to the store, an
+//! existing session is untouched, and once the provider behaves again the same browser logs in
+//! (nothing was poisoned). The variants a correct client accepts at a login (an absurd
+//! `expires_in`, no `kid` among several keys) log in; a refresh whose ID token is tampered with
+//! ends the session, and changed groups change the roles.
 //!
 //! The provider signs alice in at once (`auto_login`), so a login is a chain of redirects:
 //! app -> provider `/authorize` -> app `/auth/oidc` (the callback) -> the return-to path.
@@ -19,8 +23,14 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::{Json, Router};
 use oidc_e2e::{App, AppListener, Browser, Journey, Page, init_tracing, query_param};
-use oidc_layer::testkit::{Tamper, TestProvider};
-use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
+use std::time::{Duration, SystemTime};
+
+use oidc_layer::roles::RoleMapConfig;
+use oidc_layer::testkit::{Tamper, TestProvider, TestUser};
+use oidc_layer::{
+    Identity, MemoryStore, OidcConfig, OidcConfigBuilder, OidcLayer, Record, SessionData,
+    SessionId, SessionStore as _,
+};
 use reqwest::StatusCode;
 use url::Url;
 
@@ -66,6 +76,11 @@ impl Env {
     /// redirect URI (signing alice in without a page), then the layer with the provider's
     /// issuer. Routes: `/` public, `/whoami` (the identity as JSON) protected.
     async fn start() -> Env {
+        Self::start_with(|config| config).await
+    }
+
+    /// [`Env::start`] with more settings.
+    async fn start_with(configure: impl FnOnce(OidcConfigBuilder) -> OidcConfigBuilder) -> Env {
         init_tracing();
         let listener = AppListener::bind().await;
         let provider = TestProvider::builder()
@@ -74,14 +89,16 @@ impl Env {
             .start()
             .await
             .expect("start the testkit provider");
-        let config = OidcConfig::builder()
-            .issuer(provider.issuer())
-            .client_id(provider.client_id())
-            .client_secret(provider.client_secret())
-            .external_url(listener.external_url())
-            .public_paths(["/"])
-            .build()
-            .expect("a valid configuration");
+        let config = configure(
+            OidcConfig::builder()
+                .issuer(provider.issuer())
+                .client_id(provider.client_id())
+                .client_secret(provider.client_secret())
+                .external_url(listener.external_url())
+                .public_paths(["/"]),
+        )
+        .build()
+        .expect("a valid configuration");
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let layer = OidcLayer::new(config).with_store(store.clone());
         let router = Router::new()
@@ -142,6 +159,43 @@ impl Env {
         assert_eq!(last.json()["sub"], ALICE_SUB, "{context}: {}", last.body);
         self.session_cookie(browser)
             .unwrap_or_else(|| panic!("{context}: no session cookie after the login:\n{journey}"))
+    }
+
+    /// The stored session of `browser`, if any.
+    async fn stored_session(&self, browser: &Browser) -> Option<Arc<Record<SessionData>>> {
+        let cookie = self.session_cookie(browser)?;
+        let id = SessionId::parse(&cookie).expect("a well-formed session cookie");
+        self.store
+            .load(&id)
+            .await
+            .expect("the memory store answers")
+    }
+
+    /// Logs `browser` in up to and including the callback (alice, the provider behaving), but
+    /// sends no request with the new session yet: the next one is the session's first upkeep.
+    async fn log_in_without_upkeep(&self, browser: &Browser, context: &str) {
+        let first = browser.get(self.app.url("/whoami")).await;
+        let app_origin = self.app.origin();
+        let journey = browser
+            .follow_until(first, oidc_e2e::AtProvider::Stay, |u| {
+                u.origin() == app_origin && u.path() == CALLBACK
+            })
+            .await;
+        let callback = journey
+            .pending
+            .clone()
+            .unwrap_or_else(|| panic!("{context}: never reached the callback:\n{journey}"));
+        let page = browser.get(&callback).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{context}: the login should succeed: {page}\n{}",
+            page.body
+        );
+        assert!(
+            self.stored_session(browser).await.is_some(),
+            "{context}: a session after the login"
+        );
     }
 
     /// `fetch('/whoami')` answers 200 with alice's identity.
@@ -244,10 +298,10 @@ where
     let variants: Vec<Tamper> = Tamper::ALL
         .iter()
         .copied()
-        .filter(|t| *t != Tamper::None)
+        .filter(|t| t.refused_at_login())
         .collect();
     assert!(
-        variants.len() >= 17,
+        variants.len() >= 24,
         "Tamper::ALL lost variants: {variants:?}"
     );
     let mut failures = Vec::new();
@@ -312,6 +366,11 @@ layer if it went on to /whoami):\n{journey}\n{}",
             env.provider.token_requests(),
             expected_token_requests,
             "{context}: token endpoint requests"
+        );
+        assert_eq!(
+            env.provider.userinfo_requests(),
+            0,
+            "{context}: the access token of a refused answer must never be used"
         );
         assert_eq!(
             env.session_cookie(&browser),
@@ -442,4 +501,152 @@ async fn a_tampered_callback_answers_problem_json_to_scripts() {
         fail_on_status_mismatch(mismatch);
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_answers_a_client_must_cope_with_log_in() {
+    // An `expires_in` of u64::MAX (clamped, never an overflow) and an ID token without `kid`
+    // while two RSA keys are published (each is tried).
+    for tamper in [Tamper::HugeExpiresIn, Tamper::NoKidSeveralKeys] {
+        let context = format!("Tamper::{tamper:?}");
+        let env = Env::start().await;
+        env.provider.set_tamper(tamper);
+        let browser = Browser::new();
+        env.log_in(&browser, &context).await;
+        assert_eq!(env.sessions().await, 1, "{context}");
+        env.assert_logged_in_as_alice(&browser, &context).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_audiences_and_other_algorithms_only_when_configured() {
+    // Zitadel adds its project id to `aud`: accepted once it is a trusted audience.
+    let env = Env::start_with(|c| c.trusted_audiences(["testkit-project"])).await;
+    env.provider.set_tamper(Tamper::ExtraAudience);
+    env.log_in(&Browser::new(), "trusted extra audience").await;
+
+    // A client pinned to ES256 takes the ES256 token and refuses the provider's RS256 ones.
+    let env = Env::start_with(|c| c.id_token_signing_algs(["ES256"])).await;
+    env.provider.set_tamper(Tamper::Es256Signed);
+    env.log_in(&Browser::new(), "ES256 pinned, ES256 token")
+        .await;
+    env.provider.set_tamper(Tamper::None);
+    let browser = Browser::new();
+    let journey = env
+        .attempt(
+            &browser,
+            env.app.url("/whoami"),
+            "ES256 pinned, RS256 token",
+        )
+        .await;
+    assert_eq!(
+        journey.last().status,
+        StatusCode::BAD_REQUEST,
+        "an RS256 token for a client pinned to ES256:\n{journey}"
+    );
+    assert_eq!(env.sessions().await, 1, "only the ES256 login's session");
+}
+
+/// An app whose sessions are due for a refresh at once (the margin exceeds the provider's
+/// access-token lifetime), asking for the `groups` scope, with `admins` mapped to the role
+/// `admin`.
+async fn refreshing_env() -> Env {
+    Env::start_with(|c| {
+        c.refresh_margin(Duration::from_secs(3600))
+            .scopes(["openid", "profile", "groups"])
+            .roles(RoleMapConfig::new().rule("admins", "admin"))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_id_token_is_validated_like_the_first_and_keeps_the_login() {
+    for tamper in [
+        Tamper::WrongIssuer,
+        Tamper::BadSignature,
+        Tamper::OtherSubject,
+        Tamper::ChangedAuthTime,
+        Tamper::ExtraAudience,
+        Tamper::Es256Signed,
+        Tamper::StaleIssuedAt,
+        Tamper::NotYetValid,
+    ] {
+        let context = format!("refresh with Tamper::{tamper:?}");
+        let env = refreshing_env().await;
+        let browser = Browser::new();
+        env.log_in_without_upkeep(&browser, &context).await;
+        env.provider.set_tamper(tamper);
+        let page = browser.fetch(env.app.url("/whoami")).await;
+        assert_eq!(
+            page.status, 401,
+            "{context}: the session must end: {page}\n{}",
+            page.body
+        );
+        assert_eq!(env.provider.token_requests(), 2, "{context}: one refresh");
+        assert_eq!(
+            env.provider.userinfo_requests(),
+            1,
+            "{context}: userinfo only at the login, never for the refused refresh"
+        );
+        assert_eq!(env.sessions().await, 0, "{context}: the session is deleted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_decides_the_roles_again() {
+    let env = refreshing_env().await;
+    let browser = Browser::new();
+    env.log_in_without_upkeep(&browser, "login").await;
+    let stored = env.stored_session(&browser).await.expect("a session");
+    assert!(
+        stored.data.identity().has_role("admin"),
+        "alice is an admin at login"
+    );
+
+    // alice leaves `admins` at the provider: the refresh (ID token and userinfo) says so.
+    let alice = TestUser::alice().claim("groups", ["users"]);
+    assert!(env.provider.update_user(alice));
+    let page = browser.fetch(env.app.url("/whoami")).await;
+    assert_eq!(page.status, 200, "{page}\n{}", page.body);
+    assert_eq!(env.provider.token_requests(), 2, "one refresh");
+    let stored = env
+        .stored_session(&browser)
+        .await
+        .expect("the session stays");
+    assert!(
+        !stored.data.identity().has_role("admin"),
+        "the refreshed groups no longer give admin: {:?}",
+        stored.data.identity().roles()
+    );
+    assert_eq!(stored.data.identity().groups(), ["users"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_with_an_absurd_expires_in_keeps_the_rotated_refresh_token() {
+    let env = refreshing_env().await;
+    let browser = Browser::new();
+    env.log_in_without_upkeep(&browser, "login").await;
+    let stored_refresh_token = |record: &Record<SessionData>| {
+        serde_json::to_value(&record.data).expect("session data serializes")["refresh_token"]
+            .clone()
+    };
+    let before = stored_refresh_token(&env.stored_session(&browser).await.expect("a session"));
+
+    env.provider.set_tamper(Tamper::HugeExpiresIn);
+    let page = browser.fetch(env.app.url("/whoami")).await;
+    assert_eq!(page.status, 200, "{page}\n{}", page.body);
+    assert_eq!(env.provider.token_requests(), 2, "one refresh");
+    let after = env
+        .stored_session(&browser)
+        .await
+        .expect("the session stays");
+    assert_ne!(
+        stored_refresh_token(&after),
+        before,
+        "the provider rotated the refresh token: the new one must be stored"
+    );
+    assert!(
+        after.expires_at < SystemTime::now() + Duration::from_secs(367 * 24 * 3600),
+        "the session's deadline comes from a clamped lifetime"
+    );
 }

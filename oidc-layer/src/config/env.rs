@@ -19,6 +19,7 @@ const NUMBER_KEYS: &[&str] = &[
     "session_max_age_seconds",
     "session_idle_timeout_seconds",
     "refresh_margin_seconds",
+    "id_token_max_age_seconds",
 ];
 /// Keys whose value is a list but whose deserializer does not take a string.
 const WORD_LIST_KEYS: &[&str] = &["order"];

@@ -1,6 +1,8 @@
 //! One identity provider's settings: where it is, how the app is registered there, and how its
 //! claims become the app's identity and roles.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use url::Url;
 
@@ -27,6 +29,9 @@ pub(crate) struct RawProvider {
     pub(crate) allow_new_users: Option<bool>,
     #[serde(default, deserialize_with = "list_or_words")]
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list_or_words")]
+    pub(crate) trusted_audiences: Option<Vec<String>>,
+    pub(crate) id_token_max_age_seconds: Option<u64>,
     pub(crate) fetch_userinfo: Option<bool>,
     pub(crate) end_session_url: Option<String>,
 }
@@ -46,9 +51,22 @@ pub(crate) const PROVIDER_KEYS: &[&str] = &[
     "required_claims",
     "allow_new_users",
     "id_token_signing_algs",
+    "trusted_audiences",
+    "id_token_max_age_seconds",
     "fetch_userinfo",
     "end_session_url",
 ];
+
+/// The ID-token signature algorithms that can be configured: the asymmetric JWS algorithms the
+/// layer verifies. `none` and the HMAC ones are never accepted (an HMAC key is the client
+/// secret, or a public key an attacker mistakes for one).
+pub(crate) const SIGNING_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// How old (by its `iat`) an ID token may be when it arrives, by default: 10 minutes, as
+/// mod_auth_openidc's `OIDCIDTokenIatSlack`.
+pub(crate) const DEFAULT_ID_TOKEN_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// A validated provider.
 #[derive(Debug, Clone)]
@@ -66,7 +84,13 @@ pub struct ProviderConfig {
     pub(crate) role_map: Option<RoleMap>,
     pub(crate) required_claims: Vec<ClaimPath>,
     pub(crate) allow_new_users: bool,
+    /// The algorithms ID and logout tokens may be signed with (validated names from
+    /// [`SIGNING_ALGS`]); `None`: RS256 when the provider advertises it, else what it advertises.
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
+    /// Audiences an ID token may name besides the client (Core 3.1.3.7 item 3).
+    pub(crate) trusted_audiences: Vec<String>,
+    /// ID tokens whose `iat` is older than this are refused.
+    pub(crate) id_token_max_age: Duration,
     pub(crate) fetch_userinfo: bool,
     /// Overrides the discovered `end_session_endpoint`, with `{clientId}`, `{idToken}` and
     /// `{postLogoutRedirectUri}` placeholders.
@@ -254,6 +278,20 @@ impl RawProvider {
         if let Some(template) = &self.end_session_url {
             validate_end_session_url(&key("end_session_url"), template)?;
         }
+        let id_token_signing_algs = self
+            .id_token_signing_algs
+            .map(|algs| validate_signing_algs(&key("id_token_signing_algs"), algs))
+            .transpose()?;
+        let id_token_max_age = match self.id_token_max_age_seconds {
+            None => DEFAULT_ID_TOKEN_MAX_AGE,
+            Some(seconds @ 60..=86_400) => Duration::from_secs(seconds),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    &key("id_token_max_age_seconds"),
+                    "must be between 60 and 86400 seconds",
+                ));
+            }
+        };
         let role_map = self
             .roles
             .map(RoleMap::new)
@@ -282,11 +320,37 @@ impl RawProvider {
                 .map(ClaimPath::new)
                 .collect(),
             allow_new_users: self.allow_new_users.unwrap_or(true),
-            id_token_signing_algs: self.id_token_signing_algs,
+            id_token_signing_algs,
+            trusted_audiences: self.trusted_audiences.unwrap_or_default(),
+            id_token_max_age,
             fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
             end_session_url: self.end_session_url,
         })
     }
+}
+
+/// The configured algorithms, spelled as the JWS registry does; at least one, each asymmetric.
+fn validate_signing_algs(key: &str, algs: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if algs.is_empty() {
+        return Err(ConfigError::new(key, "must name at least one algorithm"));
+    }
+    algs.into_iter()
+        .map(|alg| {
+            match SIGNING_ALGS
+                .iter()
+                .find(|known| known.eq_ignore_ascii_case(&alg))
+            {
+                Some(known) => Ok((*known).to_owned()),
+                None => Err(ConfigError::new(
+                    key,
+                    format!(
+                        "`{alg}` is not accepted (one of {}; never `none` or HMAC)",
+                        SIGNING_ALGS.join(", ")
+                    ),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The placeholders an end-session URL template may hold.
@@ -372,9 +436,16 @@ provider_setters! {
     fn required_claims(claims: impl IntoIterator<Item = impl Into<String>>) => required_claims = claims.into_iter().map(Into::into).collect();
     /// Whether a first login may create a new account (default `true`).
     fn allow_new_users(allow: bool) => allow_new_users = allow;
-    /// The ID-token signature algorithms accepted (default: the asymmetric ones the provider
-    /// advertises). `none` and HMAC algorithms are never accepted.
+    /// The algorithms ID tokens and logout tokens may be signed with (default: RS256 when the
+    /// provider advertises it, the OpenID default, else the asymmetric ones it advertises).
+    /// `none` and HMAC algorithms are never accepted.
     fn id_token_signing_algs(algs: impl IntoIterator<Item = impl Into<String>>) => id_token_signing_algs = algs.into_iter().map(Into::into).collect();
+    /// Audiences an ID token may name besides this client (Zitadel adds its project id); such a
+    /// token must also name the client in `azp`. Default: none.
+    fn trusted_audiences(audiences: impl IntoIterator<Item = impl Into<String>>) => trusted_audiences = audiences.into_iter().map(Into::into).collect();
+    /// How old (by `iat`) an ID token may be when it arrives (default 10 minutes; 1 minute to
+    /// 1 day).
+    fn id_token_max_age(age: Duration) => id_token_max_age_seconds = age.as_secs();
     /// Whether to fetch userinfo at login and merge its claims over the ID token's (default `true`).
     fn fetch_userinfo(fetch: bool) => fetch_userinfo = fetch;
     /// The provider's logout URL when discovery has none or the wrong one, with `{clientId}`,

@@ -18,6 +18,9 @@ pub(crate) const MAX_LOGOUT_TOKEN_BYTES: usize = 16 * 1024;
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
+/// How old (by `iat`, beyond the clock leeway) a logout token may be.
+pub(crate) const MAX_LOGOUT_TOKEN_AGE: Duration = Duration::from_secs(10 * 60);
+
 /// The verified claims that say whom to log out.
 #[derive(Debug, Clone)]
 pub(crate) struct LogoutClaims {
@@ -25,6 +28,9 @@ pub(crate) struct LogoutClaims {
     pub(crate) sub: Option<String>,
     pub(crate) sid: Option<String>,
     pub(crate) jti: String,
+    /// How long from now the token stays acceptable (until `iat` + max age + leeway): its
+    /// `jti` must be remembered that long.
+    pub(crate) acceptable_for: Duration,
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, String> {
@@ -33,21 +39,30 @@ fn b64(part: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "a part is not base64url".to_owned())
 }
 
-/// The `iss` of a logout token before verification, to pick the provider that must verify it.
-pub(crate) fn unverified_issuer(jwt: &str) -> Option<String> {
+/// The `iss` and `aud` of a logout token before verification, to pick the provider (issuer and
+/// client) that must verify it.
+pub(crate) fn unverified_addressee(jwt: &str) -> Option<(String, Vec<String>)> {
     let payload = jwt.split('.').nth(1)?;
     let claims: Map<String, Value> = serde_json::from_slice(&b64(payload).ok()?).ok()?;
-    claims.get("iss")?.as_str().map(str::to_owned)
+    let iss = claims.get("iss")?.as_str()?.to_owned();
+    let aud = match claims.get("aud") {
+        Some(Value::String(aud)) => vec![aud.clone()],
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some((iss, aud))
 }
 
 impl Provider {
     /// Verifies a logout token completely; on an unknown key id the key set is refetched once
-    /// (rate-limited).
+    /// (rate-limited). The algorithm is pinned as for ID tokens.
     pub(crate) async fn verify_logout_token(
         &self,
         discovered: &Arc<Discovered>,
         jwt: &str,
-        max_age: Duration,
     ) -> Result<LogoutClaims, String> {
         if jwt.len() > MAX_LOGOUT_TOKEN_BYTES {
             return Err("the logout token is too large".into());
@@ -113,14 +128,13 @@ impl Provider {
         }
         let claims: Map<String, Value> = serde_json::from_slice(&b64(payload)?)
             .map_err(|_| "the payload is not a JSON object".to_owned())?;
-        self.check_logout_claims(&discovered, claims, max_age)
+        self.check_logout_claims(&discovered, claims)
     }
 
     fn check_logout_claims(
         &self,
         discovered: &Discovered,
         claims: Map<String, Value>,
-        max_age: Duration,
     ) -> Result<LogoutClaims, String> {
         let text = |name: &str| {
             claims
@@ -154,7 +168,8 @@ impl Provider {
         if iat > now + leeway {
             return Err("`iat` is in the future".into());
         }
-        if iat < now - max_age.as_secs_f64() {
+        let acceptable_until = iat + MAX_LOGOUT_TOKEN_AGE.as_secs_f64() + leeway;
+        if acceptable_until < now {
             return Err("the logout token is too old".into());
         }
         // Required by Back-Channel Logout 1.0 (final), sections 2.4 and 2.6.
@@ -181,12 +196,18 @@ impl Provider {
         if sub.is_none() && sid.is_none() {
             return Err("neither `sub` nor `sid`".into());
         }
-        Ok(LogoutClaims { iss, sub, sid, jti })
+        Ok(LogoutClaims {
+            iss,
+            sub,
+            sid,
+            jti,
+            acceptable_for: Duration::try_from_secs_f64(acceptable_until - now).unwrap_or_default(),
+        })
     }
 }
 
 /// The keys that may have signed a token with `alg` (and `kid`, when the token names one).
-fn signing_keys<'a>(
+pub(super) fn signing_keys<'a>(
     discovered: &'a Discovered,
     kid: Option<&str>,
     alg: &CoreJwsSigningAlgorithm,

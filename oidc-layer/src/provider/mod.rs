@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::CoreJsonWebKeySet;
 
-pub(crate) use logout_token::unverified_issuer;
-pub(crate) use metadata::Metadata;
+pub(crate) use logout_token::unverified_addressee;
+pub(crate) use metadata::{Metadata, issuers_match};
 
 use crate::config::ProviderConfig;
 use crate::http_client::{HttpClient, HttpError};

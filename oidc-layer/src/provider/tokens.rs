@@ -1,24 +1,41 @@
 //! Code exchange at the token endpoint and complete ID-token validation (OpenID Connect Core
-//! 3.1.3.5 and 3.1.3.7): signature with the algorithm pinned, `iss`, `aud`, `azp`, `exp` and
-//! `iat` with a small leeway, `nonce`, `at_hash`, and size limits.
+//! 3.1.3.5 and 3.1.3.7): `token_type`, signature with the algorithm pinned (each key that fits
+//! when the token names none), `iss`, `aud` (extra audiences only when trusted) and `azp`,
+//! `exp`, `nbf` and `iat` (not in the future, not older than the provider's maximum) with a
+//! small leeway, `nonce`, `at_hash`, `c_hash`, and size limits; all before the access token is
+//! used. A refreshed ID token must keep the login's `iss`, `sub`, `aud` and `auth_time`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use openidconnect::core::{CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm};
+use openidconnect::core::{
+    CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreTokenResponse,
+};
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId,
-    ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, SignatureVerificationError, TokenResponse, TokenUrl,
+    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, AuthorizationCodeHash,
+    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, JwsSigningAlgorithm as _, Nonce,
+    OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    SignatureVerificationError, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 
+use super::logout_token::signing_keys;
 use super::{Discovered, Provider, ProviderError};
 use crate::http_client::HttpError;
+use crate::identity::Identity;
 
 /// ID tokens longer than this are refused (real ones are a few KB, even with many groups).
 pub(crate) const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
+
+/// Access-token lifetimes beyond this are taken as this: `expires_in` is any JSON integer up to
+/// `u64::MAX`, and a deadline is computed from it.
+pub(crate) const MAX_EXPIRES_IN: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// How many keys are tried for an ID token that names no `kid` while several keys of its
+/// algorithm's type fit (each try is a signature verification).
+const MAX_KEYS_TRIED: usize = 8;
 
 /// What a successful code exchange yields, after every check passed.
 #[derive(Debug)]
@@ -29,6 +46,7 @@ pub(crate) struct VerifiedTokens {
     pub(crate) claims: Map<String, Value>,
     pub(crate) access_token: String,
     pub(crate) refresh_token: Option<String>,
+    /// At most [`MAX_EXPIRES_IN`].
     pub(crate) expires_in: Option<Duration>,
 }
 
@@ -38,9 +56,10 @@ pub(crate) struct RefreshedTokens {
     pub(crate) access_token: String,
     /// The new refresh token when the provider rotates them, else `None` (keep the old one).
     pub(crate) refresh_token: Option<String>,
+    /// At most [`MAX_EXPIRES_IN`].
     pub(crate) expires_in: Option<Duration>,
-    /// The new ID token and its claims, when the provider sent one (validated, same `iss`
-    /// and `sub` as at login).
+    /// The new ID token and its claims, when the provider sent one (validated, same `iss`,
+    /// `sub`, `aud` and `auth_time` as at login).
     pub(crate) id_token: Option<(String, Map<String, Value>)>,
 }
 
@@ -116,7 +135,7 @@ impl Provider {
     }
 
     /// Exchanges an authorization code (with its PKCE verifier) and validates the ID token
-    /// against the nonce of the login attempt.
+    /// against the nonce of the login attempt and the code, before userinfo is asked.
     pub(crate) async fn exchange_code(
         &self,
         discovered: &Arc<Discovered>,
@@ -128,20 +147,21 @@ impl Provider {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| ProviderError::BadMetadata(format!("redirect URI: {e}")))?;
         let client = self.token_client(discovered)?.set_redirect_uri(redirect);
+        let code = AuthorizationCode::new(code.to_owned());
         let response = client
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .exchange_code(code.clone())
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
-
+        check_token_type(&response)?;
         let id_token = response.id_token().ok_or_else(|| {
             ProviderError::InvalidToken("the token response has no id_token".into())
         })?;
         let access_token = response.access_token();
         let nonce = Nonce::new(nonce.to_owned());
         let (raw, mut claims) = self
-            .verify_id_token(discovered, id_token, &nonce, access_token)
+            .verify_id_token(discovered, id_token, &nonce, access_token, Some(&code))
             .await?;
         if self.settings().fetch_userinfo
             && let Some(endpoint) = &discovered.metadata.userinfo_endpoint
@@ -154,18 +174,18 @@ impl Provider {
             claims,
             access_token: access_token.secret().clone(),
             refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-            expires_in: response.expires_in(),
+            expires_in: expires_in(&response),
         })
     }
 
     /// Redeems a refresh token (OpenID Connect Core 12). A new ID token, when sent, is
-    /// validated like the first one and must keep the login's `iss` and `sub` (12.2).
+    /// validated like the first one and must keep the `iss`, `sub`, `aud` and `auth_time` of
+    /// `login` (12.2), all before userinfo is asked.
     pub(crate) async fn refresh(
         &self,
         discovered: &Arc<Discovered>,
         refresh_token: &str,
-        iss: &str,
-        sub: &str,
+        login: &Identity,
     ) -> Result<RefreshedTokens, ProviderError> {
         let response = self
             .token_client(discovered)?
@@ -173,6 +193,7 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
+        check_token_type(&response)?;
         let access_token = response.access_token();
         let id_token = match response.id_token() {
             None => None,
@@ -181,16 +202,9 @@ impl Provider {
                 // was checked then).
                 let any_nonce = |_: Option<&Nonce>| Ok(());
                 let (raw, mut claims) = self
-                    .verify_id_token(discovered, token, any_nonce, access_token)
+                    .verify_id_token(discovered, token, any_nonce, access_token, None)
                     .await?;
-                let same = |name: &str, expected: &str| {
-                    claims.get(name).and_then(Value::as_str) == Some(expected)
-                };
-                if !same("iss", iss) || !same("sub", sub) {
-                    return Err(ProviderError::InvalidToken(
-                        "the refreshed ID token names another issuer or subject".into(),
-                    ));
-                }
+                same_authentication(&claims, login)?;
                 // Claims that came from userinfo at login (groups, often) must not vanish.
                 if self.settings().fetch_userinfo
                     && let Some(endpoint) = &discovered.metadata.userinfo_endpoint
@@ -204,19 +218,21 @@ impl Provider {
         Ok(RefreshedTokens {
             access_token: access_token.secret().clone(),
             refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-            expires_in: response.expires_in(),
+            expires_in: expires_in(&response),
             id_token,
         })
     }
 
     /// Validates an ID token completely (refetching the JWKS once, rate-limited, when it names
-    /// an unknown key) and returns it with its claims.
+    /// an unknown key) and returns it with its claims. `code` is the authorization code it was
+    /// issued for (its `c_hash` is checked when present).
     pub(crate) async fn verify_id_token<N: openidconnect::NonceVerifier + Clone>(
         &self,
         discovered: &Arc<Discovered>,
         id_token: &CoreIdToken,
         nonce: N,
         access_token: &openidconnect::AccessToken,
+        code: Option<&AuthorizationCode>,
     ) -> Result<(String, Map<String, Value>), ProviderError> {
         let raw = id_token.to_string();
         if raw.len() > MAX_ID_TOKEN_BYTES {
@@ -224,124 +240,303 @@ impl Provider {
                 "ID token is larger than {MAX_ID_TOKEN_BYTES} bytes"
             )));
         }
-        let client_id = &self.settings().client_id;
+        let expected = Expected {
+            client_id: &self.settings().client_id,
+            access_token,
+            code,
+        };
         let mut discovered = discovered.clone();
         let mut refetched = false;
         loop {
-            let verifier = self.verifier(&discovered)?;
-            match verify(id_token, &verifier, nonce.clone(), access_token, client_id) {
-                Err(ProviderError::InvalidToken(reason))
-                    if reason == NO_MATCHING_KEY && !refetched =>
-                {
+            match self.verify_with_keys(id_token, &discovered, nonce.clone(), &expected) {
+                Err(Refusal::NoKey) if !refetched => {
                     refetched = true;
                     match self.refetch_jwks(&discovered).await {
                         Some(newer) => discovered = newer,
-                        None => return Err(ProviderError::InvalidToken(NO_MATCHING_KEY.into())),
+                        None => return Err(Refusal::NoKey.into()),
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
                 Ok(()) => break,
             }
         }
         let claims = decode_payload(&raw)?;
+        self.check_not_before(&claims)?;
         Ok((raw, claims))
+    }
+
+    /// [`verify`] against the provider's key set; when the token names no `kid` and several
+    /// keys fit, against each of them in turn (at most [`MAX_KEYS_TRIED`]).
+    fn verify_with_keys<N: openidconnect::NonceVerifier + Clone>(
+        &self,
+        id_token: &CoreIdToken,
+        discovered: &Discovered,
+        nonce: N,
+        expected: &Expected<'_>,
+    ) -> Result<(), Refusal> {
+        let verifier = self.verifier(discovered, discovered.jwks.clone())?;
+        match verify(id_token, &verifier, nonce.clone(), expected) {
+            Err(Refusal::SeveralKeys) => {}
+            other => return other,
+        }
+        let alg = id_token
+            .signing_alg()
+            .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        for key in signing_keys(discovered, None, alg)
+            .into_iter()
+            .take(MAX_KEYS_TRIED)
+        {
+            let verifier = self.verifier(discovered, CoreJsonWebKeySet::new(vec![key.clone()]))?;
+            match verify(id_token, &verifier, nonce.clone(), expected) {
+                Err(Refusal::BadSignature(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(Refusal::BadSignature(
+            "no key of the provider verifies the token's signature".into(),
+        ))
     }
 
     fn verifier(
         &self,
         discovered: &Discovered,
-    ) -> Result<CoreIdTokenVerifier<'static>, ProviderError> {
+        jwks: CoreJsonWebKeySet,
+    ) -> Result<CoreIdTokenVerifier<'static>, Refusal> {
         let config = self.settings();
         let leeway = chrono::Duration::from_std(self.leeway)
             .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let max_age = chrono::Duration::from_std(config.id_token_max_age)
+            .unwrap_or_else(|_| chrono::Duration::minutes(10));
         let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
-            .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
+            .map_err(|e| Refusal::Metadata(format!("issuer: {e}")))?;
         let algs = allowed_algs(
             config.id_token_signing_algs.as_deref(),
             &discovered.metadata.id_token_signing_algs,
         );
+        let trusted = config.trusted_audiences.clone();
         Ok(CoreIdTokenVerifier::new_public_client(
             ClientId::new(config.client_id.clone()),
             issuer,
-            discovered.jwks.clone(),
+            jwks,
         )
         .set_allowed_algs(algs)
+        // Core 3.1.3.7 item 3: other audiences only when the client trusts them.
+        .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t == aud.as_str()))
         // `exp` with leeway: the token counts as valid until exp + leeway.
         .set_time_fn(move || chrono::Utc::now() - leeway)
         .set_issue_time_verifier_fn(move |iat| {
-            if iat > chrono::Utc::now() + leeway {
+            let now = chrono::Utc::now();
+            if iat > now + leeway {
                 Err(format!("issued in the future ({iat})"))
+            } else if iat + max_age + leeway < now {
+                Err(format!("issued too long ago ({iat})"))
             } else {
                 Ok(())
             }
         }))
     }
+
+    /// `nbf`, when present, with the leeway (openidconnect leaves it alone).
+    fn check_not_before(&self, claims: &Map<String, Value>) -> Result<(), ProviderError> {
+        let Some(nbf) = claims.get("nbf") else {
+            return Ok(());
+        };
+        let nbf = nbf
+            .as_f64()
+            .ok_or_else(|| ProviderError::InvalidToken("`nbf` is not a number".into()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        if nbf > now + self.leeway.as_secs_f64() {
+            return Err(ProviderError::InvalidToken(
+                "the ID token is not valid yet (nbf)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
-const NO_MATCHING_KEY: &str = "no key in the provider's JWKS matches the token";
+/// What an ID token is checked against besides the verifier's settings.
+struct Expected<'a> {
+    client_id: &'a str,
+    access_token: &'a openidconnect::AccessToken,
+    code: Option<&'a AuthorizationCode>,
+}
 
+/// Why an ID token was refused, as far as the retry logic must tell apart.
+#[derive(Debug)]
+enum Refusal {
+    /// No key of the set fits the token's `kid` and algorithm (the keys may have rotated).
+    NoKey,
+    /// Several keys fit and the token names none (openidconnect will not choose).
+    SeveralKeys,
+    /// The signature does not verify with the key that was tried.
+    BadSignature(String),
+    /// Anything else: the token is invalid.
+    Invalid(String),
+    /// The provider's metadata cannot make a verifier.
+    Metadata(String),
+}
+
+impl From<Refusal> for ProviderError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NoKey => ProviderError::InvalidToken(
+                "no key in the provider's JWKS matches the token".into(),
+            ),
+            Refusal::SeveralKeys => {
+                ProviderError::InvalidToken("several keys fit a token without kid".into())
+            }
+            Refusal::BadSignature(why) | Refusal::Invalid(why) => ProviderError::InvalidToken(why),
+            Refusal::Metadata(why) => ProviderError::BadMetadata(why),
+        }
+    }
+}
+
+/// The checks of one verification: openidconnect's (signature, alg, iss, aud, exp, iat,
+/// nonce), then Core 3.1.3.7 items 4-5 (`azp`), `at_hash` and `c_hash`.
 fn verify<N: openidconnect::NonceVerifier>(
     id_token: &CoreIdToken,
     verifier: &CoreIdTokenVerifier<'_>,
     nonce: N,
-    access_token: &openidconnect::AccessToken,
-    client_id: &str,
-) -> Result<(), ProviderError> {
+    expected: &Expected<'_>,
+) -> Result<(), Refusal> {
     let claims = id_token.claims(verifier, nonce).map_err(|e| match e {
         ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey,
-        ) => ProviderError::InvalidToken(NO_MATCHING_KEY.into()),
-        other => ProviderError::InvalidToken(other.to_string()),
+        ) => Refusal::NoKey,
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::AmbiguousKeyId(_),
+        ) => Refusal::SeveralKeys,
+        ClaimsVerificationError::SignatureVerification(
+            e @ SignatureVerificationError::CryptoError(_),
+        ) => Refusal::BadSignature(e.to_string()),
+        other => Refusal::Invalid(other.to_string()),
     })?;
-    // OpenID Connect Core 3.1.3.7 steps 4-5, which openidconnect leaves to the client.
+    // Core 3.1.3.7 items 4-5, which openidconnect leaves to the client: with several
+    // audiences `azp` must be there, and whenever it is there it must be this client.
     if let Some(azp) = claims.authorized_party() {
-        if azp.as_str() != client_id {
-            return Err(ProviderError::InvalidToken(format!(
+        if azp.as_str() != expected.client_id {
+            return Err(Refusal::Invalid(format!(
                 "azp `{}` is not this client",
                 azp.as_str()
             )));
         }
     } else if claims.audiences().len() > 1 {
-        return Err(ProviderError::InvalidToken(
-            "several audiences but no azp".into(),
-        ));
+        return Err(Refusal::Invalid("several audiences but no azp".into()));
     }
-    if let Some(expected) = claims.access_token_hash() {
-        let alg = id_token
-            .signing_alg()
-            .map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
-        let key = id_token
-            .signing_key(verifier)
-            .map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
-        let actual = AccessTokenHash::from_token(access_token, alg, key)
-            .map_err(|e| ProviderError::InvalidToken(format!("at_hash: {e}")))?;
-        if actual != *expected {
-            return Err(ProviderError::InvalidToken(
+    let hashes = (claims.access_token_hash(), claims.code_hash());
+    if hashes == (None, None) {
+        return Ok(());
+    }
+    let alg = id_token
+        .signing_alg()
+        .map_err(|e| Refusal::Invalid(e.to_string()))?;
+    let key = id_token
+        .signing_key(verifier)
+        .map_err(|e| Refusal::Invalid(e.to_string()))?;
+    if let Some(claimed) = hashes.0 {
+        let actual = AccessTokenHash::from_token(expected.access_token, alg, key)
+            .map_err(|e| Refusal::Invalid(format!("at_hash: {e}")))?;
+        if actual != *claimed {
+            return Err(Refusal::Invalid(
                 "at_hash does not match the access token".into(),
+            ));
+        }
+    }
+    // c_hash (Core 3.3.2.11) binds the token to the code it was issued for; a refreshed ID
+    // token has no code to compare with.
+    if let (Some(claimed), Some(code)) = (hashes.1, expected.code) {
+        let actual = AuthorizationCodeHash::from_code(code, alg, key)
+            .map_err(|e| Refusal::Invalid(format!("c_hash: {e}")))?;
+        if actual != *claimed {
+            return Err(Refusal::Invalid(
+                "c_hash does not match the authorization code".into(),
             ));
         }
     }
     Ok(())
 }
 
-/// The algorithms an ID token may be signed with: the configured ones, else the provider's
-/// advertised ones, never `none` nor an HMAC algorithm (which would turn a public key or the
-/// client secret into a forgery key); RS256 (the OIDC default) when nothing else remains.
+/// RFC 6749 7.1 / RFC 6750: the layer uses bearer tokens only (the type is case-insensitive).
+fn check_token_type(response: &CoreTokenResponse) -> Result<(), ProviderError> {
+    if response
+        .token_type()
+        .as_ref()
+        .eq_ignore_ascii_case("bearer")
+    {
+        Ok(())
+    } else {
+        Err(ProviderError::InvalidToken(format!(
+            "token_type `{:.32}` is not Bearer",
+            response.token_type().as_ref()
+        )))
+    }
+}
+
+/// `expires_in`, at most [`MAX_EXPIRES_IN`].
+fn expires_in(response: &CoreTokenResponse) -> Option<Duration> {
+    response.expires_in().map(|d| d.min(MAX_EXPIRES_IN))
+}
+
+/// Core 12.2: a refreshed ID token is about the same authentication as the login's: same
+/// `iss`, `sub` and `aud`, and the same `auth_time` when the login had one.
+fn same_authentication(claims: &Map<String, Value>, login: &Identity) -> Result<(), ProviderError> {
+    let differs = |name: &str| claims.get(name) != login.claim(name).as_ref();
+    let changed = if differs("iss") || differs("sub") {
+        Some("issuer or subject")
+    } else if audiences(claims.get("aud")) != audiences(login.claim("aud").as_ref()) {
+        Some("audience")
+    } else if login.claim("auth_time").is_some() && differs("auth_time") {
+        Some("auth_time")
+    } else {
+        None
+    };
+    match changed {
+        Some(what) => Err(ProviderError::InvalidToken(format!(
+            "the refreshed ID token names another {what} than the login's"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `aud` as a sorted list, whether it is one string or an array.
+fn audiences(aud: Option<&Value>) -> Vec<&str> {
+    let mut list: Vec<&str> = match aud {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    list.sort_unstable();
+    list.dedup();
+    list
+}
+
+/// The algorithms an ID or logout token may be signed with: the configured ones; else RS256
+/// when the provider advertises it (the OpenID default for a client that registered none) or
+/// advertises nothing; else the ones it advertises. Never `none` nor an HMAC algorithm (which
+/// would turn a public key or the client secret into a forgery key).
 pub(crate) fn allowed_algs(
     configured: Option<&[String]>,
     advertised: &[String],
 ) -> Vec<CoreJwsSigningAlgorithm> {
-    let candidates = configured.unwrap_or(advertised);
-    let mut algs: Vec<CoreJwsSigningAlgorithm> = candidates
-        .iter()
-        .filter(|a| !a.eq_ignore_ascii_case("none") && !a.to_ascii_uppercase().starts_with("HS"))
-        .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
-        .filter(|a| !matches!(a, CoreJwsSigningAlgorithm::None))
-        .collect();
-    if algs.is_empty() {
-        algs.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
-    }
-    algs
+    const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+    let asymmetric = |names: &[String]| -> Vec<CoreJwsSigningAlgorithm> {
+        names
+            .iter()
+            .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
+            .filter(|a: &CoreJwsSigningAlgorithm| {
+                !a.uses_shared_secret() && *a != CoreJwsSigningAlgorithm::None
+            })
+            .collect()
+    };
+    let algs = match configured {
+        Some(configured) => asymmetric(configured),
+        None if advertised.is_empty() || advertised.iter().any(|a| a == "RS256") => vec![RS256],
+        None => asymmetric(advertised),
+    };
+    if algs.is_empty() { vec![RS256] } else { algs }
 }
 
 /// The claims of an already verified JWT, as JSON (custom claims included).
@@ -362,15 +557,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn none_and_hmac_are_never_allowed() {
+    fn rs256_is_pinned_when_advertised_and_none_and_hmac_are_never_allowed() {
         let advertised = ["none", "HS256", "RS256", "ES256", "bogus"].map(String::from);
-        let algs = allowed_algs(None, &advertised);
         assert_eq!(
-            algs,
+            allowed_algs(None, &advertised),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
+        let without_rs256 = ["none", "HS256", "ES256", "PS256"].map(String::from);
+        assert_eq!(
+            allowed_algs(None, &without_rs256),
             vec![
-                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                CoreJwsSigningAlgorithm::EcdsaP256Sha256
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                CoreJwsSigningAlgorithm::RsaSsaPssSha256
             ]
+        );
+        assert_eq!(
+            allowed_algs(None, &[]),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
         );
         let only_bad = ["none", "HS512"].map(String::from);
         assert_eq!(

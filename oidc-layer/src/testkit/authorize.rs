@@ -11,7 +11,7 @@ use url::Url;
 
 use super::store::{CODE_TTL, CodeGrant, random_token};
 use super::user::SUPPORTED_SCOPES;
-use super::{Params, Shared, html, jwt, redirect_with};
+use super::{Params, Shared, html, jwt, lock, redirect_with};
 
 /// A validated authorization request.
 struct AuthRequest {
@@ -98,7 +98,7 @@ fn show_or_answer(provider: &Shared, params: &Params) -> Response {
     };
     match &provider.auto_login {
         Some(username) => answer_with_code(provider, request, username),
-        None => html::sign_in_page(params, &provider.client_id, &provider.users),
+        None => html::sign_in_page(params, &provider.client_id, &lock(&provider.users)),
     }
 }
 

@@ -59,7 +59,13 @@ impl IdTokenCheck {
             .ok_or("the layer has no provider")?
             .client;
         let (_, claims) = provider
-            .verify_id_token(&self.discovered, &token, &self.nonce, &self.access_token)
+            .verify_id_token(
+                &self.discovered,
+                &token,
+                &self.nonce,
+                &self.access_token,
+                None,
+            )
             .await
             .map_err(|e| e.to_string())?;
         Ok(claims.len())

@@ -1,6 +1,7 @@
 //! Discovery, JWKS, userinfo and end-session endpoints.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -38,7 +39,9 @@ pub(super) async fn discovery(State(provider): State<Arc<Shared>>) -> Response {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        // ES256 too (its key is published), so that a client that accepts whatever is
+        // advertised takes Tamper::Es256Signed's token.
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "scopes_supported": SUPPORTED_SCOPES,
         "claims_supported": claims,
         "code_challenge_methods_supported": ["S256"],
@@ -58,6 +61,7 @@ pub(super) async fn jwks(State(provider): State<Arc<Shared>>) -> Response {
 
 /// `GET`/`POST /userinfo` with `Authorization: Bearer <access token>`.
 pub(super) async fn userinfo(State(provider): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    provider.userinfo_requests.fetch_add(1, Ordering::SeqCst);
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

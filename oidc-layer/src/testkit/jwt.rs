@@ -18,7 +18,12 @@ use openidconnect::{JsonWebKey as _, JsonWebKeyId, PrivateSigningKey as _};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::tamper::{OTHER_CLIENT, Tamper, wrong_issuer};
+use p256::ecdsa::signature::Signer as _;
+use p256::elliptic_curve::sec1::ToSec1Point as _;
+
+use super::tamper::{
+    EXTRA_AUDIENCE, OTHER_CLIENT, OTHER_SUBJECT, OVERSIZED_PADDING, Tamper, wrong_issuer,
+};
 use super::user::TestUser;
 
 /// TEST-ONLY RSA-2048 key: it is public (checked into the repository), never trust it.
@@ -27,11 +32,20 @@ const SIGNING_KEY_PEM: &str = include_str!("keys/test-only-signing-key.pem");
 const SIGNING_PUBLIC_KEY_PEM: &str = include_str!("keys/test-only-signing-key.pub.pem");
 /// TEST-ONLY second RSA-2048 key, never published in the JWKS ([`Tamper::UnknownKid`]).
 const UNKNOWN_KEY_PEM: &str = include_str!("keys/test-only-unknown-key.pem");
+/// TEST-ONLY third RSA-2048 key, published next to the signing key
+/// ([`Tamper::NoKidSeveralKeys`]).
+const SECOND_KEY_PEM: &str = include_str!("keys/test-only-second-key.pem");
+/// TEST-ONLY P-256 key, published ([`Tamper::Es256Signed`]).
+const ES256_KEY_PEM: &str = include_str!("keys/test-only-es256-key.pem");
 
 /// `kid` of the signing key, as published in the JWKS.
 pub(super) const SIGNING_KID: &str = "testkit-rs256-1";
 /// `kid` of the key that is not in the JWKS.
 pub(super) const UNKNOWN_KID: &str = "testkit-unknown-key";
+/// `kid` of the second published RSA key.
+pub(super) const SECOND_KID: &str = "testkit-rs256-2";
+/// `kid` of the published P-256 key.
+pub(super) const ES256_KID: &str = "testkit-es256-1";
 
 const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
 
@@ -39,6 +53,8 @@ const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sh
 pub(super) struct Keys {
     signing: CoreRsaPrivateSigningKey,
     unknown: CoreRsaPrivateSigningKey,
+    second: CoreRsaPrivateSigningKey,
+    es256: p256::ecdsa::SigningKey,
     jwks: Value,
 }
 
@@ -70,15 +86,35 @@ impl Keys {
             Some(JsonWebKeyId::new(UNKNOWN_KID.to_owned())),
         )
         .map_err(|e| invalid("test unknown key", e))?;
-        let mut jwk = serde_json::to_value(signing.as_verification_key())
-            .map_err(|e| invalid("test signing key JWK", e.to_string()))?;
-        if let Value::Object(fields) = &mut jwk {
-            fields.insert("alg".to_owned(), Value::String("RS256".to_owned()));
-        }
+        let second = CoreRsaPrivateSigningKey::from_pem(
+            SECOND_KEY_PEM,
+            Some(JsonWebKeyId::new(SECOND_KID.to_owned())),
+        )
+        .map_err(|e| invalid("test second key", e))?;
+        let rsa_jwk = |key: &CoreRsaPrivateSigningKey| {
+            let mut jwk = serde_json::to_value(key.as_verification_key())
+                .map_err(|e| invalid("test RSA key JWK", e.to_string()))?;
+            if let Value::Object(fields) = &mut jwk {
+                fields.insert("alg".to_owned(), Value::String("RS256".to_owned()));
+            }
+            Ok::<_, io::Error>(jwk)
+        };
+        let ec_secret = p256::SecretKey::from_sec1_pem(ES256_KEY_PEM)
+            .map_err(|e| invalid("test ES256 key", e.to_string()))?;
+        let point = ec_secret.public_key().to_sec1_point(false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            return Err(invalid("test ES256 key", "no affine point".to_owned()));
+        };
+        let ec_jwk = json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": ES256_KID,
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        });
         Ok(Keys {
+            jwks: json!({ "keys": [rsa_jwk(&signing)?, rsa_jwk(&second)?, ec_jwk] }),
             signing,
             unknown,
-            jwks: json!({ "keys": [jwk] }),
+            second,
+            es256: p256::ecdsa::SigningKey::from(ec_secret),
         })
     }
 
@@ -102,6 +138,8 @@ pub(super) struct IdTokenRequest<'a> {
     /// Seconds since the epoch of the (original) sign-in.
     pub auth_time: u64,
     pub access_token: &'a str,
+    /// The authorization code the token is issued for (its `c_hash`); `None` at refresh.
+    pub code: Option<&'a str>,
     pub ttl: Duration,
 }
 
@@ -112,7 +150,8 @@ pub(super) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// `at_hash`: left half of SHA-256 of the ASCII access token, base64url (OIDC Core 3.1.3.6).
+/// `at_hash` (OIDC Core 3.1.3.6) and `c_hash` (3.3.2.11): left half of SHA-256 of the ASCII
+/// access token or code, base64url.
 pub(super) fn at_hash(access_token: &str) -> String {
     let digest = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
@@ -138,6 +177,9 @@ pub(super) fn id_token(
         claims.insert("nonce".into(), nonce.into());
     }
     claims.insert("at_hash".into(), at_hash(req.access_token).into());
+    if let Some(code) = req.code {
+        claims.insert("c_hash".into(), at_hash(code).into());
+    }
     tamper_claims(&mut claims, req, tamper, now);
     let payload = Value::Object(claims);
     encode_and_sign(keys, &payload, tamper)
@@ -184,11 +226,35 @@ fn tamper_claims(
             claims.insert("at_hash".into(), at_hash(&other).into());
         }
         Tamper::OversizedIdToken => {
-            claims.insert("padding".into(), "x".repeat(1 << 20).into());
+            claims.insert("padding".into(), "x".repeat(OVERSIZED_PADDING).into());
         }
         Tamper::AzpMismatch => {
             claims.insert("aud".into(), json!([req.client_id, OTHER_CLIENT]));
             claims.insert("azp".into(), OTHER_CLIENT.into());
+        }
+        Tamper::ForeignAzp => {
+            claims.insert("azp".into(), OTHER_CLIENT.into());
+        }
+        Tamper::ExtraAudience => {
+            claims.insert("aud".into(), json!([req.client_id, EXTRA_AUDIENCE]));
+        }
+        Tamper::NotYetValid => {
+            claims.insert("nbf".into(), now.saturating_add(600).into());
+        }
+        Tamper::StaleIssuedAt => {
+            let iat = now.saturating_sub(3600);
+            claims.insert("iat".into(), iat.into());
+            claims.insert("exp".into(), now.saturating_add(ttl).into());
+        }
+        Tamper::WrongCodeHash => {
+            let other = format!("{}-tampered", req.code.unwrap_or("no-code"));
+            claims.insert("c_hash".into(), at_hash(&other).into());
+        }
+        Tamper::OtherSubject => {
+            claims.insert("sub".into(), OTHER_SUBJECT.into());
+        }
+        Tamper::ChangedAuthTime => {
+            claims.insert("auth_time".into(), req.auth_time.saturating_add(1).into());
         }
         _ => {}
     }
@@ -199,6 +265,8 @@ fn encode_and_sign(keys: &Keys, payload: &Value, tamper: Tamper) -> Result<Strin
         Tamper::AlgNone => json!({ "alg": "none", "typ": "JWT" }),
         Tamper::HmacWithPublicKey => json!({ "alg": "HS256", "typ": "JWT", "kid": SIGNING_KID }),
         Tamper::UnknownKid => json!({ "alg": "RS256", "typ": "JWT", "kid": UNKNOWN_KID }),
+        Tamper::NoKidSeveralKeys => json!({ "alg": "RS256", "typ": "JWT" }),
+        Tamper::Es256Signed => json!({ "alg": "ES256", "typ": "JWT", "kid": ES256_KID }),
         _ => json!({ "alg": "RS256", "typ": "JWT", "kid": SIGNING_KID }),
     };
     let signing_input = format!(
@@ -219,6 +287,16 @@ fn encode_and_sign(keys: &Keys, payload: &Value, tamper: Tamper) -> Result<Strin
             .unknown
             .sign(&RS256, signing_input.as_bytes())
             .map_err(sign_err)?,
+        // The second published key, listed after the first: a client that tries only the
+        // first key that fits fails.
+        Tamper::NoKidSeveralKeys => keys
+            .second
+            .sign(&RS256, signing_input.as_bytes())
+            .map_err(sign_err)?,
+        Tamper::Es256Signed => {
+            let signature: p256::ecdsa::Signature = keys.es256.sign(signing_input.as_bytes());
+            signature.to_bytes().to_vec()
+        }
         Tamper::BadSignature => {
             let mut sig = keys
                 .signing

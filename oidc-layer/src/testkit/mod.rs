@@ -127,7 +127,8 @@ struct Shared {
     redirect_uris: Vec<String>,
     post_logout_redirect_uris: Vec<String>,
     allow_any_loopback_redirect: bool,
-    users: Vec<TestUser>,
+    /// Changed at run time by [`TestProvider::update_user`].
+    users: Mutex<Vec<TestUser>>,
     access_token_ttl: Duration,
     id_token_ttl: Duration,
     refresh_token_ttl: Duration,
@@ -135,6 +136,7 @@ struct Shared {
     keys: &'static jwt::Keys,
     tamper: Mutex<Tamper>,
     token_requests: AtomicUsize,
+    userinfo_requests: AtomicUsize,
     store: Mutex<store::Store>,
 }
 
@@ -147,8 +149,11 @@ impl Shared {
         lock(&self.store)
     }
 
-    fn user(&self, username: &str) -> Option<&TestUser> {
-        self.users.iter().find(|u| u.username == username)
+    fn user(&self, username: &str) -> Option<TestUser> {
+        lock(&self.users)
+            .iter()
+            .find(|u| u.username == username)
+            .cloned()
     }
 
     fn count_token_request(&self) {

@@ -69,9 +69,26 @@ impl TestProvider {
         &self.shared.client_secret
     }
 
-    /// The users shown on the sign-in page.
-    pub fn users(&self) -> &[TestUser] {
-        &self.shared.users
+    /// The users shown on the sign-in page (as updated by [`TestProvider::update_user`]).
+    pub fn users(&self) -> Vec<TestUser> {
+        lock(&self.shared.users).clone()
+    }
+
+    /// Replaces the user with `user`'s username (their groups changed at the provider, say):
+    /// following ID tokens and userinfo answers carry the new claims. Returns `false`, changing
+    /// nothing, when there is no such user or `user` has no string `sub`.
+    pub fn update_user(&self, user: TestUser) -> bool {
+        if user.sub().is_empty() {
+            return false;
+        }
+        let mut users = lock(&self.shared.users);
+        match users.iter_mut().find(|u| u.username == user.username) {
+            Some(slot) => {
+                *slot = user;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Makes the following responses misbehave (see [`Tamper`]); [`Tamper::None`] restores
@@ -88,6 +105,11 @@ impl TestProvider {
     /// How many requests reached the token endpoint so far, successful or not.
     pub fn token_requests(&self) -> usize {
         self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many requests reached the userinfo endpoint so far, successful or not.
+    pub fn userinfo_requests(&self) -> usize {
+        self.shared.userinfo_requests.load(Ordering::SeqCst)
     }
 
     /// Stops accepting connections and waits (up to 5 s) for requests in flight to finish.
@@ -289,7 +311,7 @@ impl TestProviderBuilder {
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             allow_any_loopback_redirect: self.allow_any_loopback_redirect,
-            users: self.users,
+            users: Mutex::new(self.users),
             access_token_ttl: self.access_token_ttl,
             id_token_ttl: self.id_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
@@ -297,6 +319,7 @@ impl TestProviderBuilder {
             keys,
             tamper: Mutex::new(self.tamper),
             token_requests: AtomicUsize::new(0),
+            userinfo_requests: AtomicUsize::new(0),
             store: Mutex::new(store::Store::default()),
         });
         let router = Router::new()

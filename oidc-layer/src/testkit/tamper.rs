@@ -51,7 +51,8 @@ pub enum Tamper {
     UnknownKid,
     /// `at_hash` is computed over a different access token.
     WrongAtHash,
-    /// A correctly signed ID token carrying a 1 MiB `padding` claim.
+    /// A correctly signed ID token carrying a 100 KB `padding` claim: over the relying party's
+    /// 64 KiB ID-token cap, well under a 1 MiB HTTP body cap.
     OversizedIdToken,
     /// `aud` is `[client_id, "another-client"]` and `azp` is `another-client`.
     AzpMismatch,
@@ -65,6 +66,36 @@ pub enum Tamper {
     /// The token endpoint answers `200 OK`, `Content-Type: application/json`, with a body that is
     /// not JSON (the code is not consumed).
     GarbageTokenResponse,
+    /// A valid ID token signed with ES256 by a P-256 key the JWKS publishes (`kid`
+    /// `testkit-es256-1`; discovery advertises RS256 and ES256): a client that pinned RS256, the
+    /// OpenID default, refuses it.
+    Es256Signed,
+    /// The ID token's `nbf` is 10 minutes in the future.
+    NotYetValid,
+    /// The ID token's `iat` is an hour old (its `exp` is still in the future): older than the
+    /// 10 minutes a client accepts by default.
+    StaleIssuedAt,
+    /// `c_hash` is computed over a different authorization code.
+    WrongCodeHash,
+    /// The token response's `token_type` is `DPoP` instead of `Bearer`.
+    WrongTokenType,
+    /// The token response's `expires_in` is `u64::MAX` (a valid response otherwise: the client
+    /// must clamp it, and must not overflow).
+    HugeExpiresIn,
+    /// `aud` is `[client_id, "testkit-project"]` and `azp` is the client: acceptable only to a
+    /// client that trusts `testkit-project` as an extra audience (Zitadel adds its project id).
+    ExtraAudience,
+    /// `aud` is only the client, but `azp` is `another-client`.
+    ForeignAzp,
+    /// The ID token has no `kid` and is signed with the second of the two published RSA keys
+    /// (`testkit-rs256-2`): valid, the client must try each key that fits.
+    NoKidSeveralKeys,
+    /// The ID token's `sub` is `u-9999-someone-else` (acceptable at a login; a refreshed ID token
+    /// must keep the login's `sub`).
+    OtherSubject,
+    /// The ID token's `auth_time` is one second later than the sign-in (acceptable at a login;
+    /// a refreshed ID token must keep the login's `auth_time`).
+    ChangedAuthTime,
 }
 
 impl Tamper {
@@ -88,6 +119,17 @@ impl Tamper {
         Tamper::MissingIssInCallback,
         Tamper::TokenEndpointError,
         Tamper::GarbageTokenResponse,
+        Tamper::Es256Signed,
+        Tamper::NotYetValid,
+        Tamper::StaleIssuedAt,
+        Tamper::WrongCodeHash,
+        Tamper::WrongTokenType,
+        Tamper::HugeExpiresIn,
+        Tamper::ExtraAudience,
+        Tamper::ForeignAzp,
+        Tamper::NoKidSeveralKeys,
+        Tamper::OtherSubject,
+        Tamper::ChangedAuthTime,
     ];
 
     /// Whether this variant changes the ID token (as opposed to the authorization response or
@@ -100,9 +142,35 @@ impl Tamper {
                 | Tamper::MissingIssInCallback
                 | Tamper::TokenEndpointError
                 | Tamper::GarbageTokenResponse
+                | Tamper::WrongTokenType
+                | Tamper::HugeExpiresIn
+        )
+    }
+
+    /// Whether a correct client with the default configuration refuses a login through a
+    /// provider misbehaving like this. The others are valid answers a client must cope with
+    /// ([`Tamper::HugeExpiresIn`], [`Tamper::NoKidSeveralKeys`]) or that only a refresh must
+    /// refuse ([`Tamper::OtherSubject`], [`Tamper::ChangedAuthTime`]).
+    pub fn refused_at_login(self) -> bool {
+        !matches!(
+            self,
+            Tamper::None
+                | Tamper::HugeExpiresIn
+                | Tamper::NoKidSeveralKeys
+                | Tamper::OtherSubject
+                | Tamper::ChangedAuthTime
         )
     }
 }
+
+/// The extra audience of [`Tamper::ExtraAudience`].
+pub(super) const EXTRA_AUDIENCE: &str = "testkit-project";
+
+/// The `sub` of [`Tamper::OtherSubject`].
+pub(super) const OTHER_SUBJECT: &str = "u-9999-someone-else";
+
+/// The size of [`Tamper::OversizedIdToken`]'s padding claim.
+pub(super) const OVERSIZED_PADDING: usize = 100_000;
 
 /// The `aud`/`azp` value used by [`Tamper::WrongAudience`] and [`Tamper::AzpMismatch`].
 pub(super) const OTHER_CLIENT: &str = "another-client";

@@ -292,6 +292,7 @@ fn exchange_code(
         provider,
         &grant,
         nonce.as_deref(),
+        Some(code),
         &issued.access_token,
         &issued.refresh_token,
         tamper,
@@ -360,6 +361,7 @@ fn refresh(provider: &Shared, params: &Params, tamper: Tamper) -> Result<Respons
         provider,
         &grant,
         None,
+        None,
         &issued.access_token,
         &issued.refresh_token,
         tamper,
@@ -370,6 +372,7 @@ fn token_response(
     provider: &Shared,
     grant: &RefreshGrant,
     nonce: Option<&str>,
+    code: Option<&str>,
     access_token: &str,
     refresh_token: &str,
     tamper: Tamper,
@@ -382,20 +385,29 @@ fn token_response(
         &IdTokenRequest {
             issuer: &provider.issuer,
             client_id: &provider.client_id,
-            user,
+            user: &user,
             scopes: &grant.scopes,
             nonce,
             auth_time: grant.auth_time,
             access_token,
+            code,
             ttl: provider.id_token_ttl,
         },
         tamper,
     )
     .map_err(|err| OAuthError::server_error(format!("signing failed: {}", err.0)))?;
+    let token_type = match tamper {
+        Tamper::WrongTokenType => "DPoP",
+        _ => "Bearer",
+    };
+    let expires_in = match tamper {
+        Tamper::HugeExpiresIn => u64::MAX,
+        _ => provider.access_token_ttl.as_secs(),
+    };
     let body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": provider.access_token_ttl.as_secs(),
+        "token_type": token_type,
+        "expires_in": expires_in,
         "id_token": id_token,
         "refresh_token": refresh_token,
         "scope": grant.scopes.join(" "),

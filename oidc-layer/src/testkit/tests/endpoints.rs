@@ -26,7 +26,7 @@ async fn discovery_document_describes_the_provider() {
     assert_eq!(doc["subject_types_supported"], json!(["public"]));
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        json!(["RS256"])
+        json!(["RS256", "ES256"])
     );
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
@@ -67,7 +67,7 @@ async fn discovery_document_describes_the_provider() {
 }
 
 #[tokio::test]
-async fn jwks_publishes_only_the_public_signing_key() {
+async fn jwks_publishes_only_the_public_signing_keys() {
     let provider = TestProvider::start().await.unwrap();
     let jwks: Value = reqwest::get(format!("{}/jwks", provider.issuer()))
         .await
@@ -76,22 +76,44 @@ async fn jwks_publishes_only_the_public_signing_key() {
         .await
         .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    let key = &keys[0];
-    assert_eq!(key["kty"], "RSA");
-    assert_eq!(key["kid"], "testkit-rs256-1");
-    assert_eq!(key["use"], "sig");
-    assert_eq!(key["alg"], "RS256");
+    let kids: Vec<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(
-        URL_SAFE_NO_PAD
-            .decode(key["n"].as_str().unwrap())
-            .unwrap()
-            .len(),
-        256
+        kids,
+        ["testkit-rs256-1", "testkit-rs256-2", "testkit-es256-1"]
     );
-    assert_eq!(key["e"], "AQAB");
-    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-        assert!(key.get(private).is_none(), "{private}");
+    for key in &keys[..2] {
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["alg"], "RS256");
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(key["n"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            256
+        );
+        assert_eq!(key["e"], "AQAB");
+    }
+    let ec = &keys[2];
+    assert_eq!(
+        (&ec["kty"], &ec["crv"], &ec["use"], &ec["alg"]),
+        (
+            &json!("EC"),
+            &json!("P-256"),
+            &json!("sig"),
+            &json!("ES256")
+        )
+    );
+    for coordinate in ["x", "y"] {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(ec[coordinate].as_str().unwrap())
+            .unwrap();
+        assert_eq!(bytes.len(), 32, "{coordinate}");
+    }
+    for key in keys {
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(key.get(private).is_none(), "{private}");
+        }
     }
 }
 

@@ -268,7 +268,7 @@ async fn verify_id_token(
             (None, None) => Ok(()),
             _ => Err("nonce mismatch".to_owned()),
         })
-        .map_err(|e| format!("claims: {e}"))?
+        .map_err(|e| format!("claims: {e:?}"))?
         .clone();
     if let Some(access_token) = access_token {
         let alg = token.signing_alg().map_err(|e| e.to_string())?;

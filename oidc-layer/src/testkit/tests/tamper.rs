@@ -1,11 +1,11 @@
 //! Each [`Tamper`] variant produces what it says.
 
-use openidconnect::PrivateSigningKey as _;
 use openidconnect::core::{CoreHmacKey, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey as _, PrivateSigningKey as _};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::testkit::jwt::now_secs;
+use crate::testkit::jwt::{at_hash, now_secs};
 use crate::testkit::{Tamper, TestProvider};
 
 const PUBLIC_KEY_PEM: &str = include_str!("../keys/test-only-signing-key.pub.pem");
@@ -66,6 +66,9 @@ async fn every_tamper_variant_does_what_it_says() {
         match tamper {
             Tamper::None | Tamper::WrongIssInCallback | Tamper::MissingIssInCallback => {
                 verified.unwrap();
+                // Honest tokens of a code exchange carry the code's c_hash.
+                assert_eq!(payload["c_hash"], at_hash(&sign_in.code()), "{tamper:?}");
+                assert_eq!(tokens.body["token_type"], "Bearer");
             }
             Tamper::WrongAudience => {
                 assert_eq!(payload["aud"], json!(["another-client"]));
@@ -134,8 +137,10 @@ async fn every_tamper_variant_does_what_it_says() {
                 assert_eq!(verified.unwrap_err(), "at_hash mismatch");
             }
             Tamper::OversizedIdToken => {
-                assert!(tokens.id_token.len() > 1 << 20);
-                assert_eq!(payload["padding"].as_str().unwrap().len(), 1 << 20);
+                // Over a relying party's 64 KiB ID-token cap, under a 1 MiB body cap.
+                assert!((64 * 1024..1 << 20).contains(&tokens.id_token.len()));
+                assert!(tokens.body.to_string().len() < 1 << 20);
+                assert_eq!(payload["padding"].as_str().unwrap().len(), 100_000);
                 // Correctly signed: only a size limit protects the relying party.
                 verified.unwrap();
             }
@@ -143,13 +148,110 @@ async fn every_tamper_variant_does_what_it_says() {
                 assert_eq!(payload["aud"], json!(["test-client", "another-client"]));
                 assert_eq!(payload["azp"], "another-client");
             }
+            Tamper::Es256Signed => {
+                assert_eq!(header["alg"], "ES256");
+                assert_eq!(header["kid"], "testkit-es256-1");
+                // A valid signature by a published key: only alg pinning refuses it.
+                let jwks = fetch_jwks(&provider).await;
+                let key = jwks
+                    .keys()
+                    .iter()
+                    .find(|k| {
+                        k.key_id()
+                            .is_some_and(|id| id.as_str() == "testkit-es256-1")
+                    })
+                    .unwrap();
+                let (signing_input, _) = tokens.id_token.rsplit_once('.').unwrap();
+                key.verify_signature(
+                    &CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                    signing_input.as_bytes(),
+                    &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+                )
+                .unwrap();
+                assert!(verified.is_err(), "openidconnect pins RS256 by default");
+            }
+            Tamper::NotYetValid => {
+                let nbf = payload["nbf"].as_u64().unwrap();
+                assert!(
+                    (now + 590..=now + 610).contains(&nbf),
+                    "nbf {nbf} now {now}"
+                );
+                verified.unwrap();
+            }
+            Tamper::StaleIssuedAt => {
+                let iat = payload["iat"].as_u64().unwrap();
+                assert!(
+                    (now - 3610..=now - 3590).contains(&iat),
+                    "iat {iat} now {now}"
+                );
+                assert!(payload["exp"].as_u64().unwrap() > now);
+                verified.unwrap();
+            }
+            Tamper::WrongCodeHash => {
+                assert!(payload["c_hash"].is_string());
+                assert_ne!(payload["c_hash"], at_hash(&sign_in.code()));
+                verified.unwrap();
+            }
+            Tamper::WrongTokenType => {
+                assert_eq!(tokens.body["token_type"], "DPoP");
+                verified.unwrap();
+            }
+            Tamper::HugeExpiresIn => {
+                assert_eq!(tokens.body["expires_in"], u64::MAX);
+                verified.unwrap();
+            }
+            Tamper::ExtraAudience => {
+                assert_eq!(payload["aud"], json!(["test-client", "testkit-project"]));
+                assert_eq!(payload["azp"], "test-client");
+                assert!(verified.unwrap_err().contains("trusted"));
+            }
+            Tamper::ForeignAzp => {
+                assert_eq!(payload["aud"], json!(["test-client"]));
+                assert_eq!(payload["azp"], "another-client");
+                verified.unwrap();
+            }
+            Tamper::NoKidSeveralKeys => {
+                assert_eq!(header, json!({"alg": "RS256", "typ": "JWT"}));
+                // Two published RSA keys fit: openidconnect will not choose between them.
+                let error = verified.unwrap_err();
+                assert!(error.contains("AmbiguousKeyId"), "{error}");
+                let jwks = fetch_jwks(&provider).await;
+                let key = jwks
+                    .keys()
+                    .iter()
+                    .find(|k| {
+                        k.key_id()
+                            .is_some_and(|id| id.as_str() == "testkit-rs256-2")
+                    })
+                    .unwrap();
+                let (signing_input, _) = tokens.id_token.rsplit_once('.').unwrap();
+                key.verify_signature(
+                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    signing_input.as_bytes(),
+                    &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+                )
+                .unwrap();
+            }
+            Tamper::OtherSubject => {
+                assert_eq!(payload["sub"], "u-9999-someone-else");
+                verified.unwrap();
+            }
+            Tamper::ChangedAuthTime => {
+                let auth_time = payload["auth_time"].as_u64().unwrap();
+                assert!((now - 10..=now + 1).contains(&auth_time), "{auth_time}");
+                verified.unwrap();
+            }
             Tamper::TokenEndpointError | Tamper::GarbageTokenResponse => unreachable!(),
         }
         assert_eq!(
             tamper.affects_id_token(),
             !matches!(
                 tamper,
-                Tamper::None | Tamper::WrongIssInCallback | Tamper::MissingIssInCallback
+                Tamper::None
+                    | Tamper::WrongIssInCallback
+                    | Tamper::MissingIssInCallback
+                    | Tamper::WrongTokenType
+                    | Tamper::HugeExpiresIn
             )
         );
     }
