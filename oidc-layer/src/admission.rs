@@ -99,7 +99,8 @@ pub(crate) async fn admit(
         &identity,
         attempt.link_to.as_deref(),
     )
-    .with_provider_name(&settings.name);
+    .with_provider_name(&settings.name)
+    .with_link_by_verified_email(settings.link_by_verified_email);
     match shared.accounts.resolve(request).await {
         Ok(Resolution::Account(account)) if attempt.link_to.is_some() => {
             tracing::info!(account = %account.id, provider = %settings.slug, "provider identity linked");

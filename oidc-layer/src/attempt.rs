@@ -26,8 +26,8 @@ const NAME_CHARS: usize = 16;
 /// Length of a state we issued: 32 random bytes, base64url without padding.
 const STATE_LEN: usize = 43;
 
-/// One login in flight.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One login in flight. `Debug` shows neither the state, the nonce nor the PKCE verifier.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Attempt {
     pub(crate) state: String,
     pub(crate) nonce: String,
@@ -42,6 +42,17 @@ pub(crate) struct Attempt {
     pub(crate) link_to: Option<String>,
     /// Seconds since the Unix epoch.
     pub(crate) created: u64,
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("provider", &self.provider)
+            .field("return_to", &self.return_to)
+            .field("link_to", &self.link_to)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
 }
 
 fn random_token() -> Result<String, getrandom::Error> {
@@ -187,6 +198,16 @@ mod tests {
             .join("; ");
         h.insert(http::header::COOKIE, line.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let attempt = Attempt::new("kc", "/x".into(), Some("acct-7".into())).unwrap();
+        let printed = format!("{attempt:?}");
+        for secret in [&attempt.state, &attempt.nonce, &attempt.pkce_verifier] {
+            assert!(!printed.contains(secret.as_str()), "{printed}");
+        }
+        assert!(printed.contains("acct-7"), "{printed}");
     }
 
     #[test]

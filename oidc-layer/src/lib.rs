@@ -39,6 +39,7 @@ mod admission;
 mod attempt;
 mod backchannel;
 mod body;
+mod break_glass;
 mod callback;
 mod challenge;
 mod config;
@@ -54,6 +55,7 @@ mod link;
 mod local;
 mod login;
 mod logout;
+mod origin;
 mod pages;
 mod provider;
 mod refresh;
@@ -67,6 +69,7 @@ mod session;
 pub mod testkit;
 
 pub use body::{BoxError, ResponseBody};
+pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
     ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
     Secret,
@@ -77,6 +80,7 @@ pub use identity::Identity;
 pub use identity::MissingIdentity;
 pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use local::{LocalSignInError, LocalUser};
+pub use origin::is_same_origin;
 pub use require_role::{RequireRole, RequireRoleService};
 pub use service::{OidcService, ResponseFuture};
 pub use session::{AccessToken, SessionData};

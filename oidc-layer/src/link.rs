@@ -13,7 +13,7 @@ use url::form_urlencoded;
 use crate::cookies;
 use crate::layer::Shared;
 use crate::login;
-use crate::logout::is_same_origin;
+use crate::origin::is_same_origin;
 use crate::pages::{PageBody, Problem};
 use crate::return_to;
 
@@ -24,7 +24,7 @@ pub(crate) async fn link_route(
     headers: &HeaderMap,
 ) -> Response<PageBody> {
     let html = crate::challenge::wants_html(headers);
-    if !is_same_origin(shared, headers) {
+    if !is_same_origin(headers, &shared.config.external.origin) {
         tracing::warn!("cross-site link request refused");
         return Problem::new(
             StatusCode::FORBIDDEN,

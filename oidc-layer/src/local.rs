@@ -1,5 +1,6 @@
 //! What the app can do with the layer from its own handlers: sign in a user it authenticated
-//! itself (the break-glass local admin login), and start linking a provider to an account.
+//! itself (the break-glass local admin login), start linking a provider to an account, and
+//! check that a form post comes from the app's own pages.
 
 use std::time::SystemTime;
 
@@ -13,6 +14,11 @@ use crate::identity::{Claims, Identity, IdentityInner};
 use crate::layer::OidcLayer;
 use crate::return_to;
 use crate::session::{self, SessionData};
+use crate::{cookies, origin};
+
+/// The provider slug, issuer and subject prefix of sessions made by
+/// [`OidcLayer::sign_in_local`]; no configured provider may use it as its slug.
+pub(crate) const LOCAL_PROVIDER: &str = "local";
 
 /// A user the app authenticated itself (e.g. a local administrator password).
 #[derive(Debug, Clone, Default)]
@@ -44,14 +50,28 @@ pub enum LocalSignInError {
 impl OidcLayer {
     /// Creates a session for a user the app authenticated itself and returns the `Set-Cookie`
     /// value to send. Its [`Identity`] has provider and issuer `local` and subject
-    /// `local:{username}`. Use it for a root administrator's backup login
-    /// ([`OidcConfigBuilder::backup_login_path`](crate::OidcConfigBuilder::backup_login_path)).
-    pub async fn sign_in_local(&self, user: LocalUser) -> Result<HeaderValue, LocalSignInError> {
+    /// `local:{username}` (no provider may use the slug `local`). Use it for a root
+    /// administrator's backup login
+    /// ([`OidcConfigBuilder::backup_login_path`](crate::OidcConfigBuilder::backup_login_path)),
+    /// after checking the password with a [`BreakGlassGuard`](crate::BreakGlassGuard).
+    ///
+    /// `request_headers` are the sign-in request's: the session this browser had before (its
+    /// cookie) is deleted from the store, so a session cookie planted in or stolen from this
+    /// browser does not survive the sign-in.
+    pub async fn sign_in_local(
+        &self,
+        request_headers: &HeaderMap,
+        user: LocalUser,
+    ) -> Result<HeaderValue, LocalSignInError> {
         let username = user.username.trim().to_owned();
         if username.is_empty() {
             return Err(LocalSignInError::EmptyUsername);
         }
         let shared = self.current();
+        if let Some(previous) = cookies::session_id(request_headers, &shared.cookies.session_name) {
+            shared.store.delete(&previous).await?;
+            tracing::info!(session = %previous, "previous session ended by a local sign-in");
+        }
         let now = SystemTime::now();
         // The role order of any provider applies to local users too (an `admin` is `trusted`).
         let mut implied: Vec<String> = Vec::new();
@@ -67,15 +87,15 @@ impl OidcLayer {
             }
         }
         let identity = Identity::from_inner(IdentityInner {
-            provider: "local".into(),
+            provider: LOCAL_PROVIDER.into(),
             account: Some(
                 user.account
                     .map(|a| a.trim().to_owned())
                     .filter(|a| !a.is_empty())
                     .unwrap_or_else(|| username.clone()),
             ),
-            sub: format!("local:{username}"),
-            iss: "local".into(),
+            sub: format!("{LOCAL_PROVIDER}:{username}"),
+            iss: LOCAL_PROVIDER.into(),
             username,
             name: user.name,
             email: user.email,
@@ -106,6 +126,14 @@ impl OidcLayer {
                 .build(shared.cookies.session_name.clone(), id.encode(), max_age);
         Ok(HeaderValue::from_str(&cookie.to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("")))
+    }
+
+    /// Whether a request comes from the app's own pages: [`is_same_origin`](crate::is_same_origin)
+    /// against the configured external origin. Check it first in every handler of a
+    /// state-changing form (a local login, an "unlink" button), as the layer does for logout
+    /// and linking.
+    pub fn is_same_origin(&self, request_headers: &HeaderMap) -> bool {
+        origin::is_same_origin(request_headers, &self.current().config.external.origin)
     }
 
     /// Starts linking provider `provider` (its slug; `None` with a single provider) to the app's

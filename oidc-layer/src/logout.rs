@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use http::{HeaderMap, Response, StatusCode, header};
+use http::{HeaderMap, Response, StatusCode};
 use maud::html;
 use subtle::ConstantTimeEq;
 use url::{Url, form_urlencoded};
@@ -22,18 +22,8 @@ use crate::callback::redirect;
 use crate::cookies;
 use crate::layer::Shared;
 use crate::login::login_url;
+use crate::origin::is_same_origin;
 use crate::pages::{self, PageBody, Problem};
-
-/// Whether a state-changing request comes from this app's own pages: `Sec-Fetch-Site:
-/// same-origin` when the browser sends it, else an `Origin` equal to the external origin.
-pub(crate) fn is_same_origin(shared: &Shared, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return site.as_bytes() == b"same-origin";
-    }
-    headers
-        .get(header::ORIGIN)
-        .is_some_and(|o| o.as_bytes() == shared.config.external.origin.as_bytes())
-}
 
 /// How long the confirm page waits for a provider's metadata (normally cached: the person
 /// logged in through it) to learn where its end-session endpoint is.
@@ -200,7 +190,7 @@ fn random_state() -> Option<String> {
 #[tracing::instrument(name = "oidc.logout", level = "info", skip_all)]
 pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<PageBody> {
     let html = crate::challenge::wants_html(headers);
-    if !is_same_origin(shared, headers) {
+    if !is_same_origin(headers, &shared.config.external.origin) {
         tracing::warn!("cross-site logout refused");
         return Problem::new(
             StatusCode::FORBIDDEN,

@@ -295,8 +295,9 @@ pub fn check_required_claims(
 /// - `default`: the role of users no rule or override matches, or `"deny"` to refuse their
 ///   login; absent, they get no role.
 /// - `overrides`: `{ user, role }` entries matched against the `sub` (exact) or the username
-///   (case-insensitive). They add a role and never remove one. Prefer the `sub`: at some
-///   providers users can edit their username.
+///   (ignoring ASCII case only, so a look-alike such as the Kelvin sign `K` never matches
+///   `k`). They add a role and never remove one. Prefer the `sub`: at some providers users can
+///   edit their username.
 ///
 /// ```
 /// use oidc_layer::roles::RoleMapConfig;
@@ -356,7 +357,8 @@ impl RoleMapConfig {
         self.default = Some(Unmatched::Deny);
         self
     }
-    /// Gives `role` to the user whose `sub` is `user`, or whose username is `user` (ignoring case).
+    /// Gives `role` to the user whose `sub` is `user`, or whose username is `user` (ignoring ASCII
+    /// case; other characters must match exactly).
     pub fn user_override(mut self, user: impl Into<String>, role: impl Into<String>) -> Self {
         self.overrides.push(RoleOverride {
             user: user.into(),
@@ -589,7 +591,9 @@ impl RoleMap {
                 return Err(format!("{entry}: role `{role}` is not in `order`"));
             }
             compiled_overrides.push(Override {
-                user_lowercase: user.to_lowercase(),
+                // ASCII only: Unicode folding maps look-alikes (the Kelvin sign `K`) to ASCII
+                // letters, which would let a user pick a name that matches someone else's.
+                user_lowercase: user.to_ascii_lowercase(),
                 user,
                 role,
             });
@@ -698,7 +702,7 @@ impl RoleMap {
             });
         }
 
-        let username_lowercase = username.to_lowercase();
+        let username_lowercase = username.to_ascii_lowercase();
         let overrides: Vec<OverrideMatch> = self
             .overrides
             .iter()
@@ -953,7 +957,7 @@ pub struct OverrideMatch {
 pub enum MatchedOn {
     /// The subject (exact).
     Sub,
-    /// The username (ignoring case).
+    /// The username (ignoring ASCII case).
     Username,
 }
 
@@ -1535,6 +1539,22 @@ mod tests {
         );
         // Empty username or sub never match.
         assert_eq!(granted(&map.decide(&[], "", "")), ["untrusted"]);
+        // Only ASCII case is ignored: look-alikes that Unicode folds to ASCII never match.
+        let kate = RoleMapConfig::new()
+            .user_override("kate", "admin")
+            .build()
+            .unwrap();
+        assert_eq!(granted(&kate.decide(&[], "KATE", "s")), ["admin"]);
+        for spoof in ["\u{212A}ate", "\u{212A}ATE"] {
+            assert!(granted(&kate.decide(&[], spoof, "s")).is_empty(), "{spoof}");
+        }
+        // A non-ASCII override matches exactly that name, never another one it folds with.
+        let kelvin = RoleMapConfig::new()
+            .user_override("\u{212A}ate", "admin")
+            .build()
+            .unwrap();
+        assert!(granted(&kelvin.decide(&[], "kate", "s")).is_empty());
+        assert_eq!(granted(&kelvin.decide(&[], "\u{212A}ate", "s")), ["admin"]);
         // Without an order, override roles come after rule roles.
         let plain = RoleMapConfig::new()
             .rule("users", "user")

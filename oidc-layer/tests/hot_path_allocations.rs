@@ -124,10 +124,13 @@ fn an_authenticated_request_allocates_only_the_identity_and_writes_nothing() {
     let set_cookie = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
-        .block_on(layer.sign_in_local(LocalUser {
-            username: "alice".into(),
-            ..LocalUser::default()
-        }))
+        .block_on(layer.sign_in_local(
+            &Default::default(),
+            LocalUser {
+                username: "alice".into(),
+                ..LocalUser::default()
+            },
+        ))
         .expect("sign in");
     let session = set_cookie
         .to_str()

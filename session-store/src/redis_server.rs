@@ -31,8 +31,8 @@ pub struct RedisServer {
     tls: Option<TlsListener>,
 }
 
-/// What [`RedisServer::start_tls`] serves TLS with (PEM text).
-#[derive(Debug, Clone)]
+/// What [`RedisServer::start_tls`] serves TLS with (PEM text). `Debug` omits the private key.
+#[derive(Clone)]
 pub struct ServerTls {
     /// The server's certificate (for `127.0.0.1`).
     pub certificate_pem: String,
@@ -40,6 +40,15 @@ pub struct ServerTls {
     pub key_pem: String,
     /// The CA that client certificates must chain to (Redis requires one by default).
     pub client_ca_pem: String,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("certificate_pem", &self.certificate_pem)
+            .field("client_ca_pem", &self.client_ca_pem)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]

@@ -758,6 +758,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_shows_neither_the_password_nor_the_client_key() {
+        let config = RedisConfig::new("rediss://user:hunter2-secret@host:6380/0")
+            .tls_client_certificate("CERTIFICATE", "PRIVATE-KEY-secret");
+        let store_config = format!("{config:?}");
+        assert!(!store_config.contains("secret"), "{store_config}");
+        assert!(store_config.contains("rediss://user:***@host:6380/0"));
+    }
+
+    #[cfg(feature = "conformance")]
+    #[test]
+    fn the_test_servers_tls_settings_hide_the_private_key() {
+        let tls = crate::redis_server::ServerTls {
+            certificate_pem: "CERTIFICATE".into(),
+            key_pem: "PRIVATE-KEY-secret".into(),
+            client_ca_pem: "CA".into(),
+        };
+        assert!(!format!("{tls:?}").contains("secret"), "{tls:?}");
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         for (url, shown) in [
             ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),

@@ -8,26 +8,32 @@
 //! created:
 //!
 //! - `alice`, email `alice@example.test`: the embedded provider's alice has that verified
-//!   email, so her first "Company SSO" sign-in is linked to this account;
+//!   email, and "Company SSO" is trusted to link by verified email (`link_by_verified_email`:
+//!   its users cannot choose their address), so her first sign-in there is linked to this
+//!   account;
 //! - `root`, no provider at all: the break-glass login at `/login/local` (password printed at
-//!   start-up), signed in with `OidcLayer::sign_in_local`.
+//!   start-up), throttled by a `BreakGlassGuard`, signed in with `OidcLayer::sign_in_local`.
+//!   It has a local login, so no provider is ever linked to it by email.
 //!
 //! Neither provider admits new users, so bob (unverified email), carol and dana are refused
 //! until a signed-in user links them on the "Linked accounts" page. Unlinking the last way
 //! into an account is refused.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::accounts::{Account, AccountRepository, InMemoryAccounts, LinkingResolver};
 use oidc_layer::testkit::{TestProvider, TestUser};
-use oidc_layer::{Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder};
-use subtle::ConstantTimeEq;
+use oidc_layer::{
+    BreakGlassError, BreakGlassGuard, Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder,
+    password_matches,
+};
 
 const APP_URL: &str = "http://127.0.0.1:3002";
 
@@ -38,6 +44,8 @@ struct App {
     /// The account of the break-glass login, and its password.
     root_account: Arc<str>,
     root_password: Arc<str>,
+    /// Throttles guesses at the break-glass login.
+    guard: Arc<BreakGlassGuard>,
 }
 
 #[derive(serde::Deserialize)]
@@ -75,14 +83,6 @@ fn page(title: &str, body: Markup) -> Html<String> {
         }
         .into_string(),
     )
-}
-
-/// Whether a form post comes from this app's own pages (as the layer checks its own routes).
-fn same_origin(headers: &HeaderMap) -> bool {
-    match headers.get("sec-fetch-site") {
-        Some(site) => site == "same-origin",
-        None => headers.get(header::ORIGIN).is_some_and(|o| o == APP_URL),
-    }
 }
 
 /// The signed-in person's account: the session carries its id (chosen by the resolver, or
@@ -214,7 +214,7 @@ async fn unlink(
     headers: HeaderMap,
     Form(form): Form<ProviderForm>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !app.layer.is_same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }
     let Some(account) = account_of(&app, &identity).await else {
@@ -254,29 +254,53 @@ async fn local_form() -> Html<String> {
 
 async fn local_submit(
     State(app): State<App>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !app.layer.is_same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }
-    let ok = credentials.username == "root"
-        && bool::from(
-            credentials
-                .password
-                .as_bytes()
-                .ct_eq(app.root_password.as_bytes()),
-        );
-    if !ok {
-        let body = html! {
-            h1 { "Wrong username or password" }
-            p { a href="/login/local" { "Try again" } }
-        };
-        return (
-            StatusCode::UNAUTHORIZED,
-            page("Administrator sign-in", body),
-        )
-            .into_response();
+    let client = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(addr))| addr.ip(),
+    );
+    let checked = app
+        .guard
+        .check(client, async {
+            let username = password_matches(&credentials.username, "root");
+            let password = password_matches(&credentials.password, &app.root_password);
+            username & password
+        })
+        .await;
+    match checked {
+        Ok(()) => {}
+        Err(BreakGlassError::Throttled { retry_after }) => {
+            let body = html! {
+                h1 { "Too many failed sign-ins" }
+                p { "Please wait a while and try again." }
+            };
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(
+                    header::RETRY_AFTER,
+                    retry_after.as_secs().max(1).to_string(),
+                )],
+                page("Administrator sign-in", body),
+            )
+                .into_response();
+        }
+        Err(_) => {
+            let body = html! {
+                h1 { "Wrong username or password" }
+                p { a href="/login/local" { "Try again" } }
+            };
+            return (
+                StatusCode::UNAUTHORIZED,
+                page("Administrator sign-in", body),
+            )
+                .into_response();
+        }
     }
     let user = LocalUser {
         username: "root".into(),
@@ -284,7 +308,7 @@ async fn local_submit(
         name: Some("Root administrator".into()),
         ..LocalUser::default()
     };
-    match app.layer.sign_in_local(user).await {
+    match app.layer.sign_in_local(&headers, user).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/linked")).into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -325,7 +349,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .issuer(company.issuer())
                 .client_id(company.client_id())
                 .client_secret(company.client_secret())
-                .allow_new_users(false),
+                .allow_new_users(false)
+                // The company's provider sets every email itself: its verified email may link.
+                .link_by_verified_email(true),
         )
         .provider(
             ProviderBuilder::new("Partner login")
@@ -346,6 +372,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         accounts,
         root_account: root.id.into(),
         root_password: root_password.clone().into(),
+        guard: Arc::new(BreakGlassGuard::new()),
     };
     let app = Router::new()
         .route("/", get(home))
@@ -359,10 +386,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("accounts demo: open {APP_URL}/");
     // A one-off development password, shown once to the person who started the demo.
     println!("break-glass login: {APP_URL}/login/local (user root, password {root_password})");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // With the peer address, for the break-glass login's per-address throttle.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -1,22 +1,30 @@
 //! The demo's break-glass login: a local administrator password that works even when the
 //! identity provider is misconfigured. `OidcLayer` keeps `/login/local` reachable (it is the
 //! configured `backup_login_path`) and `/auth/login?backup=1` leads here.
+//!
+//! A password that works while the provider is down is a target: the form post must come from
+//! the app's own pages (`OidcLayer::is_same_origin`), guesses are throttled per client address
+//! and overall (`BreakGlassGuard`), and the comparison takes constant time.
 
-use axum::Form;
-use axum::extract::State;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::html;
-use oidc_layer::{LocalUser, OidcLayer};
-use subtle::ConstantTimeEq;
+use oidc_layer::{BreakGlassError, BreakGlassGuard, LocalUser, OidcLayer, password_matches};
 
 use crate::page;
 
-/// The local administrator's password and the layer that signs them in.
+/// The local administrator's password, the guard that throttles guesses, and the layer that
+/// signs the administrator in.
 #[derive(Clone)]
 pub struct LocalLogin {
     pub password: String,
     pub layer: OidcLayer,
+    pub guard: Arc<BreakGlassGuard>,
 }
 
 #[derive(serde::Deserialize)]
@@ -45,45 +53,63 @@ pub async fn form() -> Html<String> {
     )
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
-    match headers.get("sec-fetch-site") {
-        Some(site) => site == "same-origin",
-        None => headers.get(header::ORIGIN).is_none_or(|o| {
-            headers
-                .get(header::HOST)
-                .is_some_and(|h| o.as_bytes().ends_with(h.as_bytes()))
-        }),
-    }
-}
-
 pub async fn submit(
     State(login): State<LocalLogin>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !login.layer.is_same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site login refused").into_response();
     }
-    let ok = credentials.username == "admin"
-        && bool::from(
-            credentials
-                .password
-                .as_bytes()
-                .ct_eq(login.password.as_bytes()),
-        );
-    if !ok {
-        tracing::warn!("local administrator login failed");
-        return (
-            StatusCode::UNAUTHORIZED,
-            page(
-                "Administrator sign-in",
-                html! {
-                    h1 { "Wrong username or password" }
-                    p { a href="/login/local" { "Try again" } }
-                },
-            ),
-        )
-            .into_response();
+    // The peer address (the demo is served without a reverse proxy). Without connection info
+    // every client shares one address, and the overall limit still applies.
+    let client = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(addr))| addr.ip(),
+    );
+    let expected = login.password.as_str();
+    let checked = login
+        .guard
+        .check(client, async {
+            // Both compared every time, so the answer takes as long for a wrong username.
+            let username = password_matches(&credentials.username, "admin");
+            let password = password_matches(&credentials.password, expected);
+            username & password
+        })
+        .await;
+    match checked {
+        Ok(()) => {}
+        Err(BreakGlassError::Throttled { retry_after }) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(
+                    header::RETRY_AFTER,
+                    retry_after.as_secs().max(1).to_string(),
+                )],
+                page(
+                    "Administrator sign-in",
+                    html! {
+                        h1 { "Too many failed sign-ins" }
+                        p { "Please wait a while and try again." }
+                    },
+                ),
+            )
+                .into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                page(
+                    "Administrator sign-in",
+                    html! {
+                        h1 { "Wrong username or password" }
+                        p { a href="/login/local" { "Try again" } }
+                    },
+                ),
+            )
+                .into_response();
+        }
     }
     let user = LocalUser {
         username: "admin".into(),
@@ -91,7 +117,7 @@ pub async fn submit(
         roles: vec!["admin".into()],
         ..LocalUser::default()
     };
-    match login.layer.sign_in_local(user).await {
+    match login.layer.sign_in_local(&headers, user).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "local sign-in failed");

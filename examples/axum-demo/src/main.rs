@@ -291,6 +291,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = local_login::LocalLogin {
         password: admin_password.clone(),
         layer: layer.clone(),
+        guard: std::sync::Arc::new(oidc_layer::BreakGlassGuard::new()),
     };
 
     let app = Router::new()
@@ -330,10 +331,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("open {app_url}/whoami to log in");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // With the peer address, for the break-glass login's per-address throttle.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -128,6 +128,31 @@ impl<R: AccountRepository> LinkingResolver<R> {
         }
     }
 
+    /// Rule 3, for the one account with the identity's verified email: link, unless the account
+    /// has a local login or the repository vetoes it.
+    async fn link_by_email(
+        &self,
+        account: &Account,
+        request: &ResolveRequest<'_>,
+    ) -> Result<Step, AccountError> {
+        let (repo, provider, sub) = (&self.repository, request.provider, request.identity.sub());
+        // An account with a local (break-glass) login is usually an administrator's: whoever
+        // controls an email address at some provider must not get it without its password.
+        if account.has_local_login || !repo.allows_link_by_email(account, provider).await? {
+            tracing::info!(account = %account.id, provider, sub, "verified email matches an account that must be linked explicitly");
+            return Ok(Step::Done(sign_in_and_link(request)));
+        }
+        match repo.link(&account.id, provider, sub).await? {
+            LinkOutcome::Linked => {
+                tracing::info!(account = %account.id, provider, sub, "provider identity linked by verified email");
+                Ok(Step::Done(Resolution::Account(AccountRef::from(account))))
+            }
+            // The subject was linked meanwhile, or the account got another identity of this
+            // provider: look again.
+            LinkOutcome::SubjectTaken | LinkOutcome::AlreadyLinkedToProvider => Ok(Step::Retry),
+        }
+    }
+
     /// Rules 2 to 5: a sign-in.
     async fn sign_in(&self, request: &ResolveRequest<'_>) -> Result<Step, AccountError> {
         let (repo, provider, identity) = (&self.repository, request.provider, request.identity);
@@ -139,39 +164,40 @@ impl<R: AccountRepository> LinkingResolver<R> {
             .email()
             .filter(|email| identity.email_verified() && !email.trim().is_empty());
         if let Some(email) = verified_email {
-            let mut candidates: Vec<Account> = repo
+            let mut matches: Vec<Account> = repo
                 .find_by_email(email)
                 .await?
                 .into_iter()
                 // Re-checked here: linking to an account whose email differs is a takeover.
                 .filter(|a| a.email.as_deref().is_some_and(|e| same_email(e, email)))
-                .filter(|a| a.identity_of(provider).is_none())
                 .collect();
-            candidates.sort_by(|a, b| a.id.cmp(&b.id));
-            candidates.dedup_by(|a, b| a.id == b.id);
-            match candidates.as_slice() {
-                [] => {}
-                [account] => {
-                    return match repo.link(&account.id, provider, sub).await? {
-                        LinkOutcome::Linked => {
-                            tracing::info!(account = %account.id, provider, sub, "provider identity linked by verified email");
-                            Ok(Step::Done(Resolution::Account(AccountRef::from(account))))
-                        }
-                        // The subject was linked meanwhile, or the account got another identity
-                        // of this provider: look again.
-                        LinkOutcome::SubjectTaken | LinkOutcome::AlreadyLinkedToProvider => {
-                            Ok(Step::Retry)
-                        }
-                    };
+            matches.sort_by(|a, b| a.id.cmp(&b.id));
+            matches.dedup_by(|a, b| a.id == b.id);
+            if !request.link_by_verified_email {
+                // Never a silent second account for someone the app knows: the person proves
+                // they own the account by signing in to it, then links this provider.
+                if !matches.is_empty() {
+                    tracing::info!(
+                        provider,
+                        sub,
+                        "verified email matches an account; linking by email is off for this provider"
+                    );
+                    return Ok(Step::Done(sign_in_and_link(request)));
                 }
-                several => {
-                    return Ok(Step::Done(Resolution::refused(format!(
-                        "{} accounts in this app use your email address, so your {} sign-in \
-                         cannot be matched to one of them. Ask an administrator to link it to \
-                         the right account.",
-                        several.len(),
-                        request.provider_name
-                    ))));
+            } else {
+                matches.retain(|a| a.identity_of(provider).is_none());
+                match matches.as_slice() {
+                    [] => {}
+                    [account] => return self.link_by_email(account, request).await,
+                    several => {
+                        return Ok(Step::Done(Resolution::refused(format!(
+                            "{} accounts in this app use your email address, so your {} sign-in \
+                             cannot be matched to one of them. Ask an administrator to link it to \
+                             the right account.",
+                            several.len(),
+                            request.provider_name
+                        ))));
+                    }
                 }
             }
         }
@@ -223,6 +249,16 @@ impl<R: AccountRepository> AccountResolver for LinkingResolver<R> {
             "the accounts kept changing while this sign-in was resolved".to_owned(),
         ))
     }
+}
+
+/// The refusal when the verified email belongs to an account this sign-in may not enter by
+/// itself: the way in is the explicit link from that account.
+fn sign_in_and_link(request: &ResolveRequest<'_>) -> Resolution {
+    Resolution::refused(format!(
+        "An account of this app already uses your email address. To use {name} with it, sign \
+         in to that account the way you usually do, then link {name} from your account page.",
+        name = request.provider_name
+    ))
 }
 
 fn already_has_provider(request: &ResolveRequest<'_>) -> Resolution {

@@ -24,6 +24,8 @@ pub struct InMemoryAccounts {
 struct State {
     accounts: Vec<Account>,
     last_id: u64,
+    /// Accounts that [`AccountRepository::allows_link_by_email`] vetoes.
+    no_link_by_email: Vec<String>,
 }
 
 impl State {
@@ -85,6 +87,12 @@ impl InMemoryAccounts {
         };
         state.accounts.push(account.clone());
         account
+    }
+
+    /// Vetoes linking a provider to the account by verified email
+    /// ([`AccountRepository::allows_link_by_email`]): it can then only be linked explicitly.
+    pub fn forbid_link_by_email(&self, account_id: &str) {
+        self.lock().no_link_by_email.push(account_id.to_owned());
     }
 
     /// Every account, in creation order.
@@ -179,5 +187,13 @@ impl AccountRepository for InMemoryAccounts {
         let before = account.identities.len();
         account.identities.retain(|i| i.provider != provider);
         Ok(account.identities.len() < before)
+    }
+
+    async fn allows_link_by_email(
+        &self,
+        account: &Account,
+        _provider: &str,
+    ) -> Result<bool, AccountError> {
+        Ok(!self.lock().no_link_by_email.contains(&account.id))
     }
 }

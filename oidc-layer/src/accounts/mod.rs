@@ -25,10 +25,18 @@
 //!    must not have another identity of this provider yet; then the identity is linked.
 //! 2. **Known identity**: the account `(provider, sub)` is linked to.
 //! 3. **Verified email** (only when the provider sent `email_verified: true` and a non-empty
-//!    email): the accounts with that email (case-insensitive) that have no identity of this
-//!    provider yet. Exactly one: the identity is linked to it and the user signs in to it. More
-//!    than one: refused, an administrator must link it. An unverified or missing email never
-//!    links.
+//!    email): the accounts whose trusted email is that address (case-insensitive).
+//!    - With the provider's [`link_by_verified_email`](crate::ProviderBuilder::link_by_verified_email)
+//!      off (the default), any such account refuses the sign-in: the person is asked to sign in
+//!      to that account and link this provider from there (rule 1). No second account is
+//!      created for them.
+//!    - With it on, the matching accounts that have no identity of this provider yet. Exactly
+//!      one: the identity is linked to it and the user signs in to it, unless the account has
+//!      a local (break-glass) login or the repository vetoes it
+//!      ([`AccountRepository::allows_link_by_email`]); then it is refused as above. More than
+//!      one: refused, an administrator must link it.
+//!
+//!    An unverified or missing email never links.
 //! 4. **New user**, when the provider allows new users: an account is created with this
 //!    identity. Its email is stored only when verified (see [`NewAccount::email`]).
 //! 5. Otherwise refused: "new users are not allowed; ask an administrator to create your
@@ -276,6 +284,10 @@ pub struct ResolveRequest<'a> {
     pub provider_name: &'a str,
     /// Whether this provider may create accounts for users the app does not know yet.
     pub allow_new_users: bool,
+    /// Whether a first sign-in may link to the account with the same verified email
+    /// ([`ProviderBuilder::link_by_verified_email`](crate::ProviderBuilder::link_by_verified_email));
+    /// `false` unless set with [`ResolveRequest::with_link_by_verified_email`].
+    pub link_by_verified_email: bool,
     /// The verified identity.
     pub identity: &'a Identity,
     /// The account id when the signed-in user is linking this provider to their account
@@ -295,9 +307,17 @@ impl<'a> ResolveRequest<'a> {
             provider,
             provider_name: provider,
             allow_new_users,
+            link_by_verified_email: false,
             identity,
             link_to,
         }
+    }
+
+    /// Lets a first sign-in link to the account with the same verified email (the provider's
+    /// [`link_by_verified_email`](crate::ProviderBuilder::link_by_verified_email) setting).
+    pub fn with_link_by_verified_email(mut self, link: bool) -> Self {
+        self.link_by_verified_email = link;
+        self
     }
 
     /// Names the provider in messages with `name` ("Google") rather than its slug.

@@ -141,6 +141,22 @@ pub trait AccountRepository: Send + Sync + 'static {
 
     /// Removes the account's identity of `provider`; `false` if it had none.
     async fn unlink(&self, account_id: &str, provider: &str) -> Result<bool, AccountError>;
+
+    /// Whether a first sign-in of `provider` may be linked to `account` because its verified
+    /// email matches (asked only for providers with
+    /// [`link_by_verified_email`](crate::ProviderBuilder::link_by_verified_email) on, and never
+    /// for accounts with a local login, which are not linked this way). `false` refuses the
+    /// sign-in and asks the person to sign in to the account and link from there. The default
+    /// allows it; return `false` for accounts that must only ever be linked explicitly
+    /// (administrators, accounts whose owner turned it off).
+    async fn allows_link_by_email(
+        &self,
+        account: &Account,
+        provider: &str,
+    ) -> Result<bool, AccountError> {
+        let _ = (account, provider);
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -171,5 +187,13 @@ impl<R: AccountRepository + ?Sized> AccountRepository for Arc<R> {
     }
     async fn unlink(&self, account_id: &str, provider: &str) -> Result<bool, AccountError> {
         (**self).unlink(account_id, provider).await
+    }
+
+    async fn allows_link_by_email(
+        &self,
+        account: &Account,
+        provider: &str,
+    ) -> Result<bool, AccountError> {
+        (**self).allows_link_by_email(account, provider).await
     }
 }

@@ -23,22 +23,46 @@ fn google(sub: &str, extra: Value) -> Identity {
     identity(claims)
 }
 
+/// A sign-in at a provider with `link_by_verified_email` off (the default).
 async fn sign_in(
     resolver: &impl AccountResolver,
     provider: &str,
     allow_new_users: bool,
     identity: &Identity,
 ) -> Resolution {
+    sign_in_with(resolver, provider, allow_new_users, false, identity).await
+}
+
+/// A sign-in at a provider with `link_by_verified_email` on.
+async fn sign_in_linking_email(
+    resolver: &impl AccountResolver,
+    provider: &str,
+    allow_new_users: bool,
+    identity: &Identity,
+) -> Resolution {
+    sign_in_with(resolver, provider, allow_new_users, true, identity).await
+}
+
+async fn sign_in_with(
+    resolver: &impl AccountResolver,
+    provider: &str,
+    allow_new_users: bool,
+    link_by_verified_email: bool,
+    identity: &Identity,
+) -> Resolution {
     resolver
-        .resolve(ResolveRequest::new(
-            provider,
-            allow_new_users,
-            identity,
-            None,
-        ))
+        .resolve(
+            ResolveRequest::new(provider, allow_new_users, identity, None)
+                .with_link_by_verified_email(link_by_verified_email),
+        )
         .await
         .expect("the store works")
 }
+
+/// What a sign-in refused for a verified email of an existing account says.
+const SIGN_IN_AND_LINK: &str = "An account of this app already uses your email address. To use \
+google with it, sign in to that account the way you usually do, then link google from your \
+account page.";
 
 async fn link(
     resolver: &impl AccountResolver,
@@ -147,16 +171,16 @@ async fn verified_email_links_the_one_unlinked_account_and_records_the_sub() {
     let resolver = linking();
     let alice = resolver
         .repository()
-        .add_account("alice", Some("Alice@Example.com"), true);
+        .add_account("alice", Some("Alice@Example.com"), false);
     let bob = resolver
         .repository()
-        .add_account("bob", Some("bob@example.com"), true);
+        .add_account("bob", Some("bob@example.com"), false);
 
     let id = google(
         "g-1",
         json!({"email": "alice@EXAMPLE.com", "email_verified": true, "preferred_username": "ally"}),
     );
-    let resolution = sign_in(&resolver, "google", false, &id).await;
+    let resolution = sign_in_linking_email(&resolver, "google", false, &id).await;
     assert_eq!(
         account_of(&resolution),
         &AccountRef {
@@ -204,7 +228,7 @@ async fn an_account_linked_to_another_provider_is_still_a_candidate() {
         json!({"email": "alice@example.com", "email_verified": true}),
     );
     assert_eq!(
-        account_of(&sign_in(&resolver, "google", false, &id).await).id,
+        account_of(&sign_in_linking_email(&resolver, "google", false, &id).await).id,
         alice.id
     );
     let account = resolver
@@ -278,7 +302,7 @@ async fn email_match_already_linked_to_this_provider_is_not_linked() {
     let resolver = linking();
     let alice = resolver
         .repository()
-        .add_account("alice", Some("alice@example.com"), true);
+        .add_account("alice", Some("alice@example.com"), false);
     resolver
         .repository()
         .link(&alice.id, "google", "g-old")
@@ -289,10 +313,17 @@ async fn email_match_already_linked_to_this_provider_is_not_linked() {
         json!({"email": "alice@example.com", "email_verified": true}),
     );
 
-    let refused = sign_in(&resolver, "google", false, &id).await;
+    // With linking by email off, the match is named and nothing is created.
+    for allow_new_users in [false, true] {
+        let refused = sign_in(&resolver, "google", allow_new_users, &id).await;
+        assert_eq!(reason(&refused), SIGN_IN_AND_LINK);
+    }
+    assert_eq!(resolver.repository().accounts().len(), 1);
+
+    let refused = sign_in_linking_email(&resolver, "google", false, &id).await;
     assert!(reason(&refused).starts_with("New users are not allowed"));
 
-    let created = sign_in(&resolver, "google", true, &id).await;
+    let created = sign_in_linking_email(&resolver, "google", true, &id).await;
     assert_ne!(account_of(&created).id, alice.id);
     let accounts = resolver.repository().accounts();
     assert_eq!(
@@ -322,8 +353,10 @@ async fn two_candidate_accounts_are_refused_as_ambiguous() {
         json!({"email": "alice@example.com", "email_verified": true}),
     );
     for allow_new_users in [false, true] {
-        let refused = sign_in(&resolver, "google", allow_new_users, &id).await;
+        let refused = sign_in_linking_email(&resolver, "google", allow_new_users, &id).await;
         assert!(reason(&refused).contains("2 accounts in this app use your email address"));
+        let refused = sign_in(&resolver, "google", allow_new_users, &id).await;
+        assert_eq!(reason(&refused), SIGN_IN_AND_LINK);
     }
     let accounts = resolver.repository().accounts();
     assert_eq!(accounts.len(), 2, "nothing created");
@@ -331,6 +364,93 @@ async fn two_candidate_accounts_are_refused_as_ambiguous() {
         accounts.iter().all(|a| a.identities.is_empty()),
         "nothing linked"
     );
+}
+
+#[tokio::test]
+async fn linking_by_email_is_off_by_default_and_never_creates_a_second_account() {
+    let resolver = linking();
+    let alice = resolver
+        .repository()
+        .add_account("alice", Some("alice@example.com"), false);
+    let id = google(
+        "g-1",
+        json!({"email": "ALICE@example.com", "email_verified": true, "preferred_username": "alice"}),
+    );
+    let request = ResolveRequest::new("google", true, &id, None);
+    assert!(
+        !request.link_by_verified_email,
+        "off unless the provider turns it on"
+    );
+    for allow_new_users in [false, true] {
+        let refused = sign_in(&resolver, "google", allow_new_users, &id).await;
+        assert_eq!(reason(&refused), SIGN_IN_AND_LINK, "{allow_new_users}");
+    }
+    assert_eq!(
+        resolver.repository().accounts(),
+        vec![alice.clone()],
+        "nothing linked, nothing created"
+    );
+
+    // The way in: alice signs in to her account and links the provider explicitly.
+    let linked = link(&resolver, "google", &id, &alice.id).await;
+    assert_eq!(account_of(&linked).id, alice.id);
+    let again = sign_in(&resolver, "google", false, &id).await;
+    assert_eq!(account_of(&again).id, alice.id);
+}
+
+#[tokio::test]
+async fn an_account_with_a_local_login_is_never_linked_by_email() {
+    let resolver = linking();
+    let root = resolver
+        .repository()
+        .add_account("root", Some("root@example.com"), true);
+    let id = google(
+        "g-1",
+        json!({"email": "root@example.com", "email_verified": true}),
+    );
+    for allow_new_users in [false, true] {
+        let refused = sign_in_linking_email(&resolver, "google", allow_new_users, &id).await;
+        assert_eq!(reason(&refused), SIGN_IN_AND_LINK, "{allow_new_users}");
+    }
+    assert_eq!(
+        resolver.repository().accounts(),
+        vec![root.clone()],
+        "nothing linked, nothing created"
+    );
+    // An explicit link from the signed-in account still works.
+    assert_eq!(
+        account_of(&link(&resolver, "google", &id, &root.id).await).id,
+        root.id
+    );
+}
+
+#[tokio::test]
+async fn the_repository_vetoes_a_link_by_email_per_account() {
+    let resolver = linking();
+    let alice = resolver
+        .repository()
+        .add_account("alice", Some("alice@example.com"), false);
+    let bob = resolver
+        .repository()
+        .add_account("bob", Some("bob@example.com"), false);
+    resolver.repository().forbid_link_by_email(&alice.id);
+    let alice_id = google(
+        "g-1",
+        json!({"email": "alice@example.com", "email_verified": true}),
+    );
+    let refused = sign_in_linking_email(&resolver, "google", true, &alice_id).await;
+    assert_eq!(reason(&refused), SIGN_IN_AND_LINK);
+    // Bob's account is not vetoed: his sign-in links.
+    let bob_id = google(
+        "g-2",
+        json!({"email": "bob@example.com", "email_verified": true}),
+    );
+    let signed_in = sign_in_linking_email(&resolver, "google", true, &bob_id).await;
+    assert_eq!(account_of(&signed_in).id, bob.id);
+    let accounts = resolver.repository().accounts();
+    assert_eq!(accounts.len(), 2, "nothing created");
+    assert!(accounts[0].identities.is_empty(), "alice not linked");
+    assert_eq!(accounts[1].identities, ids("google", "g-2"));
 }
 
 #[tokio::test]
@@ -543,7 +663,9 @@ async fn concurrent_sign_ins<R: AccountRepository>(
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (resolver, id) = (resolver.clone(), id.clone());
-            tokio::spawn(async move { sign_in(&*resolver, "google", true, &id).await })
+            tokio::spawn(
+                async move { sign_in_linking_email(&*resolver, "google", true, &id).await },
+            )
         })
         .collect();
     let mut resolutions = Vec::new();
@@ -589,7 +711,7 @@ async fn fifty_parallel_first_logins_create_one_account() {
 #[tokio::test]
 async fn concurrent_first_logins_by_verified_email_link_once() {
     let memory = InMemoryAccounts::new();
-    let alice = memory.add_account("alice", Some("alice@example.com"), true);
+    let alice = memory.add_account("alice", Some("alice@example.com"), false);
     let resolver = Arc::new(LinkingResolver::new(Yielding::new(memory)));
     let id = google(
         "g-1",
@@ -682,14 +804,14 @@ impl AccountRepository for AlwaysRacing {
 #[tokio::test]
 async fn a_repository_that_always_loses_races_is_an_error() {
     let memory = InMemoryAccounts::new();
-    memory.add_account("alice", Some("alice@example.com"), true);
+    memory.add_account("alice", Some("alice@example.com"), false);
     let resolver = LinkingResolver::new(AlwaysRacing(memory));
     let id = google(
         "g-1",
         json!({"email": "alice@example.com", "email_verified": true}),
     );
     let error = resolver
-        .resolve(ResolveRequest::new("google", true, &id, None))
+        .resolve(ResolveRequest::new("google", true, &id, None).with_link_by_verified_email(true))
         .await
         .expect_err("never settles");
     assert!(matches!(error, AccountError::Inconsistent(_)));

@@ -10,6 +10,7 @@ use super::ConfigError;
 const BOOLEAN_KEYS: &[&str] = &[
     "allow_insecure_http",
     "allow_new_users",
+    "link_by_verified_email",
     "fetch_userinfo",
     "session_follows_token",
     "expose_access_token",

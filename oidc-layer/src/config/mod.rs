@@ -92,6 +92,29 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A decoded cookie key: `Debug` never shows it (with the key, anyone can forge login-attempt
+/// cookies, including the account a link goes to).
+#[derive(Clone)]
+pub(crate) struct CookieKey(Vec<u8>);
+
+impl std::ops::Deref for CookieKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CookieKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CookieKey(***)")
+    }
+}
+
+/// [`list_or_words`] for secrets (previous cookie keys): each item a [`Secret`].
+fn secret_list_or_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Secret>>, D::Error> {
+    Ok(list_or_words(d)?.map(|items| items.into_iter().map(Secret::new).collect()))
+}
+
 /// The app-wide settings as written, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,8 +126,8 @@ struct RawGlobal {
     #[serde(default, deserialize_with = "list_or_words")]
     api_paths: Option<Vec<String>>,
     cookie_key: Option<Secret>,
-    #[serde(default, deserialize_with = "list_or_words")]
-    previous_cookie_keys: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "secret_list_or_words")]
+    previous_cookie_keys: Option<Vec<Secret>>,
     allow_insecure_http: Option<bool>,
     clock_leeway_seconds: Option<u64>,
     session_max_age_seconds: Option<u64>,
@@ -168,7 +191,7 @@ pub struct OidcConfig {
     pub(crate) public_paths: Vec<PathRule>,
     pub(crate) api_paths: Vec<PathRule>,
     /// The key that seals new cookies, then older keys still accepted (rotation).
-    pub(crate) cookie_keys: Vec<Vec<u8>>,
+    pub(crate) cookie_keys: Vec<CookieKey>,
     pub(crate) clock_leeway: Duration,
     pub(crate) session_max_age: Duration,
     /// Sessions idle longer than this end (none by default).
@@ -346,7 +369,7 @@ impl OidcConfig {
             cookie_keys.push(decode_cookie_key("cookie_key", key.expose())?);
         }
         for old in global.previous_cookie_keys.unwrap_or_default() {
-            cookie_keys.push(decode_cookie_key("previous_cookie_keys", &old)?);
+            cookie_keys.push(decode_cookie_key("previous_cookie_keys", old.expose())?);
         }
         let same_origin_path = |key: &str, value: Option<String>| match value {
             Some(p) if crate::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => Err(
@@ -457,7 +480,7 @@ fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<External
     })
 }
 
-fn decode_cookie_key(key: &str, value: &str) -> Result<Vec<u8>, ConfigError> {
+fn decode_cookie_key(key: &str, value: &str) -> Result<CookieKey, ConfigError> {
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let trimmed = value.trim().trim_end_matches('=');
     let bytes = STANDARD_NO_PAD
@@ -470,7 +493,7 @@ fn decode_cookie_key(key: &str, value: &str) -> Result<Vec<u8>, ConfigError> {
             "must be at least 32 random bytes (base64 of 32+ bytes)",
         ));
     }
-    Ok(bytes)
+    Ok(CookieKey(bytes))
 }
 
 /// Builds an [`OidcConfig`] in code; see the [module docs](self). The provider setters
@@ -530,7 +553,7 @@ impl OidcConfigBuilder {
         mut self,
         keys: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        self.global.previous_cookie_keys = Some(keys.into_iter().map(Into::into).collect());
+        self.global.previous_cookie_keys = Some(keys.into_iter().map(Secret::new).collect());
         self
     }
     /// Allows an `http://` external URL on a non-loopback host (cookies then lose `Secure`).

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host, list_or_words, split_words};
+use crate::local::LOCAL_PROVIDER;
 use crate::roles::{ClaimPath, RoleMap, RoleMapConfig};
 
 /// A provider's settings as written in TOML or the environment, before validation.
@@ -27,6 +28,7 @@ pub(crate) struct RawProvider {
     #[serde(default, deserialize_with = "list_or_words")]
     pub(crate) required_claims: Option<Vec<String>>,
     pub(crate) allow_new_users: Option<bool>,
+    pub(crate) link_by_verified_email: Option<bool>,
     #[serde(default, deserialize_with = "list_or_words")]
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "list_or_words")]
@@ -50,6 +52,7 @@ pub(crate) const PROVIDER_KEYS: &[&str] = &[
     "roles",
     "required_claims",
     "allow_new_users",
+    "link_by_verified_email",
     "id_token_signing_algs",
     "trusted_audiences",
     "id_token_max_age_seconds",
@@ -84,6 +87,8 @@ pub struct ProviderConfig {
     pub(crate) role_map: Option<RoleMap>,
     pub(crate) required_claims: Vec<ClaimPath>,
     pub(crate) allow_new_users: bool,
+    /// Whether a first sign-in links to the one account with the same verified email.
+    pub(crate) link_by_verified_email: bool,
     /// The algorithms ID and logout tokens may be signed with (validated names from
     /// [`SIGNING_ALGS`]); `None`: RS256 when the provider advertises it, else what it advertises.
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
@@ -121,6 +126,11 @@ impl ProviderConfig {
     /// Whether a first login may create a new account.
     pub fn allow_new_users(&self) -> bool {
         self.allow_new_users
+    }
+    /// Whether a first sign-in whose verified email matches an account links to it (see
+    /// [`ProviderBuilder::link_by_verified_email`]).
+    pub fn link_by_verified_email(&self) -> bool {
+        self.link_by_verified_email
     }
 }
 
@@ -257,6 +267,14 @@ impl RawProvider {
                 format!("`{slug}` must be lowercase letters, digits and dashes"),
             ));
         }
+        if slug == LOCAL_PROVIDER {
+            // Sessions of the app's own login carry this provider; a provider of the same slug
+            // would share their identities and account links.
+            return Err(ConfigError::new(
+                &key("slug"),
+                "`local` is reserved for the app's own login (`sign_in_local`); choose another slug",
+            ));
+        }
         if let Some(logo) = &self.logo {
             validate_logo(&key("logo"), logo)?;
         }
@@ -320,6 +338,7 @@ impl RawProvider {
                 .map(ClaimPath::new)
                 .collect(),
             allow_new_users: self.allow_new_users.unwrap_or(true),
+            link_by_verified_email: self.link_by_verified_email.unwrap_or(false),
             id_token_signing_algs,
             trusted_audiences: self.trusted_audiences.unwrap_or_default(),
             id_token_max_age,
@@ -436,6 +455,14 @@ provider_setters! {
     fn required_claims(claims: impl IntoIterator<Item = impl Into<String>>) => required_claims = claims.into_iter().map(Into::into).collect();
     /// Whether a first login may create a new account (default `true`).
     fn allow_new_users(allow: bool) => allow_new_users = allow;
+    /// Whether a first sign-in links to the one existing account with the same email when this
+    /// provider says it is verified (default `false`). Turn it on only for providers whose
+    /// users cannot choose their email address: at a provider with open sign-up, a "trust
+    /// email" setting or an editable email mapper, anyone can claim someone else's address and
+    /// be linked into their account. Accounts with a local login are never linked this way.
+    /// With it off, such a sign-in is refused with a page asking the person to sign in to the
+    /// account and link this provider from there.
+    fn link_by_verified_email(link: bool) => link_by_verified_email = link;
     /// The algorithms ID tokens and logout tokens may be signed with (default: RS256 when the
     /// provider advertises it, the OpenID default, else the asymmetric ones it advertises).
     /// `none` and HMAC algorithms are never accepted.

@@ -195,12 +195,14 @@ fn env_vars_single_and_nested() {
         ("OIDC_EXTERNAL_URL", "https://app.example.com"),
         ("OIDC_SCOPES", "openid,profile,groups"),
         ("OIDC_ALLOW_NEW_USERS", "false"),
+        ("OIDC_LINK_BY_VERIFIED_EMAIL", "yes"),
         ("OIDC_SESSION_MAX_AGE_SECONDS", "3600"),
         ("OTHER", "ignored"),
     ])
     .unwrap();
     assert_eq!(c.providers()[0].scopes(), ["openid", "profile", "groups"]);
     assert!(!c.providers()[0].allow_new_users());
+    assert!(c.providers()[0].link_by_verified_email());
     assert_eq!(c.session_max_age, Duration::from_secs(3600));
     assert!(format!("{c:?}").contains("Secret(***)"));
     assert!(!format!("{c:?}").contains("12345"));
@@ -250,4 +252,91 @@ fn cookie_keys_and_paths() {
             .key,
         "post_logout_path"
     );
+}
+
+#[test]
+fn the_slug_local_is_reserved_for_the_apps_own_login() {
+    for config in [
+        base().slug("local"),
+        base().slug(" local "),
+        base().name("Local").slug("local"),
+    ] {
+        let error = config.build().unwrap_err();
+        assert_eq!(error.key, "slug");
+        assert!(error.reason.contains("reserved"), "{error}");
+    }
+    // Derived from the name, too.
+    assert_eq!(base().name("Local").build().unwrap_err().key, "slug");
+    let error = OidcConfig::from_toml_str(
+        "external_url = 'https://app.example.com'\n[[providers]]\nissuer = 'https://id.example.com'\nclient_id = 'a'\nslug = 'local'",
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "providers[0].slug");
+    assert!(base().slug("local-ldap").build().is_ok());
+}
+
+#[test]
+fn linking_by_verified_email_is_off_unless_turned_on() {
+    assert!(!base().build().unwrap().providers()[0].link_by_verified_email());
+    assert!(
+        base()
+            .link_by_verified_email(true)
+            .build()
+            .unwrap()
+            .providers()[0]
+            .link_by_verified_email()
+    );
+    let c = OidcConfig::from_toml_str(
+        "external_url = 'https://app.example.com'\n[[providers]]\nissuer = 'https://a.example.com'\nclient_id = 'a'\nlink_by_verified_email = true\n[[providers]]\nissuer = 'https://b.example.com'\nclient_id = 'b'",
+    )
+    .unwrap();
+    assert!(c.providers()[0].link_by_verified_email());
+    assert!(!c.providers()[1].link_by_verified_email());
+}
+
+#[test]
+fn debug_never_shows_a_secret() {
+    // Base64 of 32 bytes, as a cookie key is written; the decoded bytes are checked too.
+    let key = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+    let old = "ASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mrze8=";
+    let builder = base()
+        .client_secret("client-secret-value")
+        .cookie_key(key)
+        .previous_cookie_keys([old]);
+    let config = builder.clone().build().unwrap();
+    let from_toml = OidcConfig::from_toml_str(&format!(
+        "external_url = 'https://app.example.com'\nissuer = 'https://id.example.com'\nclient_id = 'a'\nclient_secret = 'client-secret-value'\ncookie_key = '{key}'\nprevious_cookie_keys = ['{old}']"
+    ))
+    .unwrap();
+    use base64::Engine as _;
+    let decoded = |b64: &str| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        // How `{:?}` prints a byte vector.
+        format!("{bytes:?}").trim_matches(['[', ']']).to_owned()
+    };
+    for (what, printed) in [
+        ("builder", format!("{builder:?}")),
+        ("config", format!("{config:?}")),
+        ("config from TOML", format!("{from_toml:?}")),
+        ("provider", format!("{:?}", config.providers()[0])),
+        ("alternate", format!("{config:#?}")),
+    ] {
+        for secret in [
+            "client-secret-value",
+            key,
+            key.trim_end_matches('='),
+            old,
+            old.trim_end_matches('='),
+            &decoded(key),
+            &decoded(old),
+        ] {
+            assert!(
+                !printed.contains(secret),
+                "{what} prints {secret}: {printed}"
+            );
+        }
+    }
+    assert!(format!("{config:?}").contains("CookieKey(***)"));
 }

@@ -37,8 +37,7 @@ pub(crate) const MAX_EXPIRES_IN: Duration = Duration::from_secs(366 * 24 * 3600)
 /// algorithm's type fit (each try is a signature verification).
 const MAX_KEYS_TRIED: usize = 8;
 
-/// What a successful code exchange yields, after every check passed.
-#[derive(Debug)]
+/// What a successful code exchange yields, after every check passed. `Debug` shows no token.
 pub(crate) struct VerifiedTokens {
     /// The ID token as received (kept for `id_token_hint` at logout).
     pub(crate) id_token: String,
@@ -50,8 +49,7 @@ pub(crate) struct VerifiedTokens {
     pub(crate) expires_in: Option<Duration>,
 }
 
-/// What a successful refresh yields, after every check passed.
-#[derive(Debug)]
+/// What a successful refresh yields, after every check passed. `Debug` shows no token.
 pub(crate) struct RefreshedTokens {
     pub(crate) access_token: String,
     /// The new refresh token when the provider rotates them, else `None` (keep the old one).
@@ -61,6 +59,25 @@ pub(crate) struct RefreshedTokens {
     /// The new ID token and its claims, when the provider sent one (validated, same `iss`,
     /// `sub`, `aud` and `auth_time` as at login).
     pub(crate) id_token: Option<(String, Map<String, Value>)>,
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedTokens")
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RefreshedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshedTokens")
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("expires_in", &self.expires_in)
+            .field("id_token", &self.id_token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A token-endpoint client with the provider's endpoints and client authentication set.
@@ -555,6 +572,26 @@ fn decode_payload(jwt: &str) -> Result<Map<String, Value>, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_token() {
+        let verified = VerifiedTokens {
+            id_token: "eyJ.id-token-secret".into(),
+            claims: Map::new(),
+            access_token: "access-token-secret".into(),
+            refresh_token: Some("refresh-token-secret".into()),
+            expires_in: None,
+        };
+        let refreshed = RefreshedTokens {
+            access_token: "access-token-secret".into(),
+            refresh_token: Some("refresh-token-secret".into()),
+            expires_in: None,
+            id_token: Some(("eyJ.id-token-secret".into(), Map::new())),
+        };
+        for printed in [format!("{verified:?}"), format!("{refreshed:?}")] {
+            assert!(!printed.contains("secret"), "{printed}");
+        }
+    }
 
     #[test]
     fn rs256_is_pinned_when_advertised_and_none_and_hmac_are_never_allowed() {

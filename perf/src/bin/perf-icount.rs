@@ -20,7 +20,7 @@ async fn run(mode: &str, n: u32) -> Result<(), Error> {
         .build()?;
     let layer = OidcLayer::new(config);
     let cookie = layer
-        .sign_in_local(LocalUser {
+        .sign_in_local(&Default::default(), LocalUser {
             username: "alice".into(),
             ..LocalUser::default()
         })

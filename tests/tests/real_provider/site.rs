@@ -101,7 +101,9 @@ pub(crate) fn app_router(layer: &OidcLayer) -> Router {
         )
         .route(
             "/local-login",
-            post(move |body: String| local_login(local.clone(), body)),
+            post(move |headers: RequestHeaders, body: String| {
+                local_login(local.clone(), headers, body)
+            }),
         )
         .route(
             BACKUP_PATH,
@@ -113,7 +115,9 @@ pub(crate) fn app_router(layer: &OidcLayer) -> Router {
                      <button>Sign in</button></form>",
                 )
             })
-            .post(move |body: String| local_login(backup.clone(), body)),
+            .post(move |headers: RequestHeaders, body: String| {
+                local_login(backup.clone(), headers, body)
+            }),
         )
         .route(
             "/link-from-app",
@@ -144,7 +148,7 @@ fn parse_form(body: &str) -> std::collections::HashMap<String, String> {
 
 /// The app's own sign-in: checks the password, then [`OidcLayer::sign_in_local`] of `account`
 /// (default `root`).
-async fn local_login(layer: OidcLayer, body: String) -> Response {
+async fn local_login(layer: OidcLayer, headers: RequestHeaders, body: String) -> Response {
     let form = parse_form(&body);
     if form.get("password").map(String::as_str) != Some(LOCAL_PASSWORD) {
         return (StatusCode::UNAUTHORIZED, "wrong password").into_response();
@@ -162,7 +166,7 @@ async fn local_login(layer: OidcLayer, body: String) -> Response {
         .get("return_to")
         .cloned()
         .unwrap_or_else(|| "/settings".to_owned());
-    match layer.sign_in_local(user).await {
+    match layer.sign_in_local(&headers, user).await {
         Ok(cookie) => Response::builder()
             .status(StatusCode::SEE_OTHER)
             .header(header::LOCATION, return_to)
