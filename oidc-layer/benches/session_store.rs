@@ -267,6 +267,14 @@ impl SessionStore<SessionData> for Discard {
     async fn delete_tagged(&self, _tag: &str) -> Result<u64, Error> {
         Ok(0)
     }
+    async fn trim_tagged(
+        &self,
+        _tag: &str,
+        _keep: usize,
+        _spare: &SessionId,
+    ) -> Result<u64, Error> {
+        Ok(0)
+    }
     async fn try_lock(&self, _id: &SessionId, _ttl: Duration) -> Result<Option<Lease>, Error> {
         Lease::generate().map(Some)
     }

@@ -33,7 +33,7 @@ pub(crate) struct Routes {
 /// One provider at run time: its settings, its discovery cache and its callback.
 pub(crate) struct ProviderRuntime {
     pub(crate) settings: Arc<ProviderConfig>,
-    pub(crate) client: Provider,
+    pub(crate) client: Arc<Provider>,
     pub(crate) callback_path: String,
     pub(crate) redirect_uri: String,
 }

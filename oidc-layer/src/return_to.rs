@@ -10,7 +10,14 @@ pub(crate) const MAX_RETURN_TO: usize = 2048;
 
 /// Returns `value` if it is a safe same-origin path (with optional query), else `None`.
 pub(crate) fn sanitize(value: &str) -> Option<String> {
-    if value.is_empty() || value.len() > MAX_RETURN_TO || !value.starts_with('/') {
+    if value.len() > MAX_RETURN_TO {
+        tracing::info!(
+            length = value.len(),
+            "return_to longer than {MAX_RETURN_TO} bytes; falling back to /"
+        );
+        return None;
+    }
+    if value.is_empty() || !value.starts_with('/') {
         return None;
     }
     // Printable ASCII only: no spaces, controls, backslashes or non-ASCII that a browser might
@@ -31,6 +38,12 @@ pub(crate) fn sanitize(value: &str) -> Option<String> {
         return None;
     }
     Some(value.to_owned())
+}
+
+/// The path of a return-to value, without its query: all that logs may show, since a query
+/// can carry one-time tokens (a magic link, a password reset) that must not end up in logs.
+pub(crate) fn path_of(value: &str) -> &str {
+    value.split(['?', '#']).next().unwrap_or(value)
 }
 
 #[cfg(test)]
@@ -70,6 +83,13 @@ mod tests {
             assert_eq!(sanitize(bad), None, "{bad:?}");
         }
         assert_eq!(sanitize(&format!("/{}", "a".repeat(MAX_RETURN_TO))), None);
+    }
+
+    #[test]
+    fn logs_see_the_path_only() {
+        assert_eq!(path_of("/reset?token=s3cret"), "/reset");
+        assert_eq!(path_of("/a/b"), "/a/b");
+        assert_eq!(path_of("/a#x?y"), "/a");
     }
 
     proptest! {

@@ -53,6 +53,9 @@ impl SessionStore<SessionData> for Gated {
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
         self.store.delete_tagged(tag).await
     }
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        self.store.trim_tagged(tag, keep, spare).await
+    }
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         self.store.try_lock(id, ttl).await
     }

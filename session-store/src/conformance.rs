@@ -73,6 +73,7 @@ pub async fn run<S: SessionStore<ConformanceData>>(store: &S) {
     tags_round_trip(store).await;
     delete_tagged(store).await;
     delete_tagged_follows_saves(store).await;
+    trim_tagged(store).await;
     locks(store).await;
     // Last: it sleeps.
     expiry(store).await;
@@ -605,6 +606,83 @@ pub async fn delete_tagged_follows_saves<S: SessionStore<ConformanceData>>(store
         must(CHECK, "load", store.load(&id).await).is_none(),
         "{CHECK}: the record survived delete_tagged"
     );
+}
+
+/// `trim_tagged` keeps the spared record and the others carrying the tag that expire last,
+/// `keep` in all, deletes the rest (and counts them), and touches no record without the tag;
+/// a tag a save removed no longer counts. Trimming again deletes nothing.
+pub async fn trim_tagged<S: SessionStore<ConformanceData>>(store: &S) {
+    const CHECK: &str = "trim_tagged";
+    let (user, other) = (unique_tag(CHECK, "user"), unique_tag(CHECK, "other"));
+    let create = |n: u64, tags: Vec<String>| {
+        // Record `n` expires `n` minutes from now: the higher, the later.
+        let expires_at = SystemTime::now() + Duration::from_secs(60 * (n + 1));
+        let record =
+            Record::new(ConformanceData::new(format!("{CHECK}/{n}")), expires_at).with_tags(tags);
+        async move { must(CHECK, "create", store.create(record).await) }
+    };
+    let mut by_expiry = Vec::new();
+    for n in 0..5 {
+        by_expiry.push(create(n, vec![user.clone(), unique_tag(CHECK, "own")]).await);
+    }
+    // The newest session expires first of all (its lifetime follows a short token) and is
+    // spared anyway.
+    let spare = create(0, vec![user.clone()]).await;
+    let untouched = create(0, vec![other.clone()]).await;
+    // Once tagged, no longer: it does not count, and stays.
+    let moved = create(9, vec![user.clone()]).await;
+    let resaved = Record::new(ConformanceData::new(CHECK), in_a_minute()).with_tags([&other]);
+    assert!(
+        must(CHECK, "save", store.save(&moved, resaved).await),
+        "{CHECK}: save refused"
+    );
+
+    let deleted = must(
+        CHECK,
+        "trim_tagged",
+        store.trim_tagged(&user, 3, &spare).await,
+    );
+    assert_eq!(
+        deleted, 3,
+        "{CHECK}: 5 + the spared one, trimmed to 3: expected 3 deleted"
+    );
+    let live = |id: SessionId| async move { must(CHECK, "load", store.load(&id).await).is_some() };
+    for (n, id) in by_expiry.iter().enumerate() {
+        // The two that expire last stay with the spared one.
+        assert_eq!(
+            live(id.clone()).await,
+            n >= 3,
+            "{CHECK}: record {n} of 0..5 (by expiry) kept or deleted wrongly"
+        );
+    }
+    assert!(
+        live(spare.clone()).await,
+        "{CHECK}: the spared record was deleted"
+    );
+    assert!(
+        live(untouched).await,
+        "{CHECK}: a record without the tag was deleted"
+    );
+    assert!(
+        live(moved).await,
+        "{CHECK}: a record whose save dropped the tag was deleted"
+    );
+    let again = must(
+        CHECK,
+        "trim_tagged again",
+        store.trim_tagged(&user, 3, &spare).await,
+    );
+    assert_eq!(again, 0, "{CHECK}: trimming again deleted records");
+    let unknown = must(
+        CHECK,
+        "trim_tagged unknown",
+        store
+            .trim_tagged(&unique_tag(CHECK, "unknown"), 0, &spare)
+            .await,
+    );
+    assert_eq!(unknown, 0, "{CHECK}: an unknown tag deleted records");
+    must(CHECK, "cleanup", store.delete_tagged(&user).await);
+    must(CHECK, "cleanup", store.delete_tagged(&other).await);
 }
 
 /// A session's lock is held by one lease at a time (also when 32 try at once) until unlocked

@@ -187,6 +187,14 @@ where
     /// deletes nothing.
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error>;
 
+    /// Bounds how many live records carry `tag` (as last saved): keeps `spare` (if it carries
+    /// the tag) and, of the others, those that expire last, `keep` records in all, and deletes
+    /// the rest; returns how many live records it deleted. For a cap on sessions per user:
+    /// tag each session with its user, and after creating one, trim to the cap sparing it;
+    /// the sessions ending first (the oldest, or with an idle timeout the least recently used)
+    /// go. Records without the tag are untouched; `spare` is never deleted.
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error>;
+
     /// Takes the lock of session `id` for at most `ttl`: `Some(lease)` when taken, `None` when
     /// someone holds it. Every process sharing the store sees the same lock, so work on a
     /// session that must not run twice at once runs in one instance: redeeming a rotating
@@ -229,6 +237,9 @@ where
     }
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
         (**self).delete_tagged(tag).await
+    }
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        (**self).trim_tagged(tag, keep, spare).await
     }
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         (**self).try_lock(id, ttl).await

@@ -232,6 +232,25 @@ where
             .filter(|record| !record.is_expired_at(now))
     }
 
+    /// Removes the record `id` if it carries `tag`; whether a live record was removed. Checked
+    /// under moka's per-key lock: the tag index may name a record whose latest save dropped
+    /// the tag.
+    fn remove_tagged(&self, id: &SessionId, tag: &str) -> bool {
+        let now = SystemTime::now();
+        let mut live = false;
+        let outcome = self
+            .records
+            .entry_by_ref(id)
+            .and_compute_with(|existing| match existing {
+                Some(entry) if entry.value().tags.iter().any(|t| t == tag) => {
+                    live = !entry.value().is_expired_at(now);
+                    Op::Remove
+                }
+                _ => Op::Nop,
+            });
+        live && matches!(outcome, CompResult::Removed(_))
+    }
+
     /// The number of live (stored and unexpired) records.
     ///
     /// Runs the cache's pending maintenance first and then walks every record, so this is
@@ -352,27 +371,36 @@ where
     }
 
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
-        let mut deleted = 0;
-        for id in self.tags.ids(tag) {
-            let now = SystemTime::now();
-            let mut live = false;
-            // Re-checked under the per-key lock: the index may name a record whose latest
-            // save dropped the tag.
-            let outcome =
-                self.records
-                    .entry_by_ref(&id)
-                    .and_compute_with(|existing| match existing {
-                        Some(entry) if entry.value().tags.iter().any(|t| t == tag) => {
-                            live = !entry.value().is_expired_at(now);
-                            Op::Remove
-                        }
-                        _ => Op::Nop,
-                    });
-            if live && matches!(outcome, CompResult::Removed(_)) {
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+        let ids = self.tags.ids(tag);
+        let deleted = ids.iter().filter(|id| self.remove_tagged(id, tag)).count();
+        Ok(deleted as u64)
+    }
+
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        // The others carrying the tag, latest expiry first.
+        let mut others: Vec<(SystemTime, SessionId)> = self
+            .tags
+            .ids(tag)
+            .into_iter()
+            .filter(|id| id != spare)
+            .filter_map(|id| {
+                let record = self.get(&id)?;
+                record
+                    .tags
+                    .iter()
+                    .any(|t| t == tag)
+                    .then_some((record.expires_at, id))
+            })
+            .collect();
+        others.sort_by(|a, b| b.0.cmp(&a.0));
+        let spared = self
+            .get(spare)
+            .is_some_and(|record| record.tags.iter().any(|t| t == tag));
+        let keep_others = keep.saturating_sub(usize::from(spared));
+        let deleted = (others.iter().skip(keep_others))
+            .filter(|(_, id)| self.remove_tagged(id, tag))
+            .count();
+        Ok(deleted as u64)
     }
 
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {

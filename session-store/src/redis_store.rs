@@ -412,6 +412,17 @@ local function index(prefix, tag, fp, at)
     end
   end
 end
+local function carries(tags, tag)
+  for _, t in ipairs(tags) do
+    if t == tag then return true end
+  end
+  return false
+end
+local function remove(prefix, fp, tags, channel)
+  for _, tag in ipairs(tags) do redis.call('SREM', prefix .. 't:' .. tag, fp) end
+  redis.call('DEL', prefix .. 's:' .. fp)
+  redis.call('PUBLISH', channel, fp)
+end
 ";
 
 /// KEYS[1] record. ARGV: prefix, fingerprint, value, tags (JSON), expire at (ms), tag...
@@ -465,31 +476,58 @@ return 1",
 /// KEYS[1] the tag's set. ARGV: prefix, tag, channel. Deletes every live record that still
 /// carries the tag (a save may have dropped it), then the set; returns how many.
 static DELETE_TAGGED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+    Script::new(&format!(
+        "{LUA_HELPERS}
 local deleted = 0
 for _, fp in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. 's:' .. fp
-  local old = redis.call('HGET', key, 't')
+  local old = redis.call('HGET', ARGV[1] .. 's:' .. fp, 't')
   if old then
     local tags = cjson.decode(old)
-    local tagged = false
-    for _, tag in ipairs(tags) do
-      if tag == ARGV[2] then tagged = true end
-    end
-    if tagged then
-      for _, tag in ipairs(tags) do
-        if tag ~= ARGV[2] then redis.call('SREM', ARGV[1] .. 't:' .. tag, fp) end
-      end
-      redis.call('DEL', key)
-      redis.call('PUBLISH', ARGV[3], fp)
+    if carries(tags, ARGV[2]) then
+      remove(ARGV[1], fp, tags, ARGV[3])
       deleted = deleted + 1
     end
   end
 end
 redis.call('DEL', KEYS[1])
-return deleted",
-    )
+return deleted"
+    ))
+});
+
+/// KEYS[1] the tag's set. ARGV: prefix, tag, channel, keep, spared fingerprint. Keeps the
+/// spared record (if it carries the tag) and the others that expire last, `keep` in all;
+/// deletes the rest and prunes members whose record is gone. Returns how many it deleted.
+static TRIM_TAGGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{LUA_HELPERS}
+local others = {{}}
+local keep = tonumber(ARGV[4])
+for _, fp in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. 's:' .. fp
+  local old = redis.call('HGET', key, 't')
+  if not old then
+    redis.call('SREM', KEYS[1], fp)
+  else
+    local tags = cjson.decode(old)
+    if not carries(tags, ARGV[2]) then
+      redis.call('SREM', KEYS[1], fp)
+    elseif fp == ARGV[5] then
+      keep = keep - 1
+    else
+      table.insert(others, {{fp = fp, tags = tags, ttl = redis.call('PTTL', key)}})
+    end
+  end
+end
+table.sort(others, function(a, b) return a.ttl > b.ttl end)
+local deleted = 0
+for i, other in ipairs(others) do
+  if i > keep then
+    remove(ARGV[1], other.fp, other.tags, ARGV[3])
+    deleted = deleted + 1
+  end
+end
+return deleted"
+    ))
 });
 
 /// Takes the lock `KEYS[1]` for lease `ARGV[1]` for `ARGV[2]` ms unless another lease holds it;
@@ -603,6 +641,19 @@ where
             .arg(&self.inner.prefix)
             .arg(tag)
             .arg(&self.inner.channel);
+        let invocation = &invocation;
+        self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        let mut invocation = TRIM_TAGGED.key(self.tag_key(tag));
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(tag)
+            .arg(&self.inner.channel)
+            .arg(keep)
+            .arg(spare.fingerprint().encode());
         let invocation = &invocation;
         self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await

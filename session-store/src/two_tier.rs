@@ -341,17 +341,16 @@ where
 
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
         let outcome = self.inner.remote.delete_tagged(tag).await;
-        let tag = tag.to_owned();
-        // Rare (back-channel logout): a scan of the local tier is fine. Other instances hear
-        // of each deleted record from the change feed (or see it gone within the bound).
-        if let Err(e) = self
-            .inner
-            .local
-            .invalidate_entries_if(move |_, entry| entry.record.tags.contains(&tag))
-        {
-            // Only when invalidation closures are not enabled, which `new` does.
-            debug_assert!(false, "{e}");
-            self.inner.invalidate_all();
+        self.forget_tagged(tag);
+        outcome
+    }
+
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        let outcome = self.inner.remote.trim_tagged(tag, keep, spare).await;
+        // Which records went is the remote tier's business: drop the local copies of them
+        // all (they are read again on their next request), unless nothing was deleted.
+        if !matches!(outcome, Ok(0)) {
+            self.forget_tagged(tag);
         }
         outcome
     }
@@ -371,6 +370,23 @@ where
     R: SessionStore<T>,
     T: Clone + Send + Sync + 'static,
 {
+    /// Drops the local copies of every record carrying `tag`. Rare (a back-channel logout, a
+    /// login past the sessions-per-user cap): a scan of the local tier is fine. Other
+    /// instances hear of each deleted record from the change feed (or see it gone within the
+    /// bound).
+    fn forget_tagged(&self, tag: &str) {
+        let tag = tag.to_owned();
+        if let Err(e) = self
+            .inner
+            .local
+            .invalidate_entries_if(move |_, entry| entry.record.tags.contains(&tag))
+        {
+            // Only when invalidation closures are not enabled, which `new` does.
+            debug_assert!(false, "{e}");
+            self.inner.invalidate_all();
+        }
+    }
+
     /// The local copy of `id`, if it is within the staleness bound and unexpired; past half the
     /// bound, a re-read starts in the background.
     fn local_hit(&self, id: &SessionId) -> Option<Arc<Record<T>>> {

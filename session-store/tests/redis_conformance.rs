@@ -72,6 +72,7 @@ each_check!(
     tags_round_trip,
     delete_tagged,
     delete_tagged_follows_saves,
+    trim_tagged,
     locks,
 );
 
