@@ -173,13 +173,13 @@ fn attempt_cookies() -> &'static AttemptCookies {
     })
 }
 
-/// The attempt cookie: `a` then JSON of an attempt seals it and opens it again (it must come
-/// back the same, unless expired); anything else is a state, a newline and `Cookie` headers to
+/// The attempt cookie: `a` then JSON of an attempt (placeholders filled in, see [`fill_in`])
+/// seals it and opens it again (it must come back the same, unless expired); anything else is a state, a newline and `Cookie` headers to
 /// open an attempt from (only a sealed cookie opens), and to pick evictions from.
 pub fn attempt_cookie(data: &[u8]) {
     let jar = attempt_cookies();
     if let Some((b'a', json)) = data.split_first() {
-        let Ok(attempt) = serde_json::from_slice::<Attempt>(json) else {
+        let Ok(attempt) = serde_json::from_slice::<Attempt>(&fill_in(fixture(), json)) else {
             return;
         };
         let Some(cookie) = jar.seal(&attempt) else {

@@ -35,6 +35,7 @@
 //! assert_eq!(two.redirect_uris(), ["https://app.example.com/auth/oidc", "https://app.example.com/auth/oidc/google"]);
 //! ```
 
+#[cfg(feature = "toml")]
 mod env;
 mod provider;
 
@@ -46,7 +47,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use provider::{PROVIDER_KEYS, RawProvider};
+#[cfg(feature = "toml")]
+use provider::PROVIDER_KEYS;
+use provider::RawProvider;
 pub use provider::{ProviderBuilder, ProviderConfig};
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
@@ -264,6 +267,7 @@ impl OidcConfig {
     }
 
     /// Reads and validates a configuration from TOML; errors name the bad key.
+    #[cfg(feature = "toml")]
     pub fn from_toml_str(toml_text: &str) -> Result<Self, ConfigError> {
         let table: toml::Table =
             toml::from_str(toml_text).map_err(|e| ConfigError::new("toml", e.message()))?;
@@ -274,11 +278,13 @@ impl OidcConfig {
     /// after `prefix` (`OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_SCOPES="openid groups"`, ...);
     /// nested keys joined with `__` (`OIDC_ROLES__RULES__ADMINS=admin`,
     /// `OIDC_PROVIDERS__0__ISSUER=...`, `OIDC_PROVIDERS__1__NAME=Google`).
+    #[cfg(feature = "toml")]
     pub fn from_env(prefix: &str) -> Result<Self, ConfigError> {
         Self::from_vars(prefix, std::env::vars())
     }
 
     /// [`Self::from_env`] on the given variables (the fuzz targets pass their own).
+    #[cfg(feature = "toml")]
     pub(crate) fn from_vars(
         prefix: &str,
         vars: impl Iterator<Item = (String, String)>,
@@ -287,6 +293,7 @@ impl OidcConfig {
     }
 
     /// Splits a table into app-wide keys and the provider(s), then validates.
+    #[cfg(feature = "toml")]
     fn from_table(mut table: toml::Table) -> Result<Self, ConfigError> {
         let mut top_provider = toml::Table::new();
         for key in PROVIDER_KEYS {
@@ -632,5 +639,6 @@ impl OidcConfigBuilder {
     }
 }
 
-#[cfg(test)]
+// The tests read their configurations from TOML.
+#[cfg(all(test, feature = "toml"))]
 mod tests;

@@ -39,6 +39,7 @@ pub(crate) struct RawProvider {
 }
 
 /// The keys a provider takes (used to tell provider keys from global ones at the top level).
+#[cfg(feature = "toml")]
 pub(crate) const PROVIDER_KEYS: &[&str] = &[
     "name",
     "slug",
