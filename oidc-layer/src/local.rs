@@ -160,3 +160,113 @@ impl OidcLayer {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::header;
+    use session_store::{MemoryStore, SessionStore};
+
+    use super::*;
+    use crate::{OidcConfig, SessionId};
+
+    fn layer(store: Arc<MemoryStore<SessionData>>) -> OidcLayer {
+        let config = OidcConfig::builder()
+            .issuer("https://id.example.com")
+            .client_id("app")
+            .external_url("https://app.example.com")
+            .build()
+            .expect("a valid configuration");
+        OidcLayer::new(config).with_store(store)
+    }
+
+    /// The request headers of a browser that holds the session cookie `set_cookie`.
+    fn browser_with(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("name=value")
+            .to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, pair.parse().expect("a header value"));
+        headers
+    }
+
+    fn session_of(set_cookie: &HeaderValue) -> SessionId {
+        let headers = browser_with(set_cookie);
+        cookies::session_id(&headers, "__Host-oidc_session")
+            .or_else(|| cookies::session_id(&headers, "oidc_session"))
+            .expect("a session cookie")
+    }
+
+    fn root() -> LocalUser {
+        LocalUser {
+            username: "root".into(),
+            ..LocalUser::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_sign_in_ends_the_browsers_previous_session() {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = layer(store.clone());
+        let first = layer
+            .sign_in_local(&HeaderMap::new(), root())
+            .await
+            .expect("signed in");
+        let other_browser = layer
+            .sign_in_local(&HeaderMap::new(), root())
+            .await
+            .expect("signed in");
+        assert_eq!(store.len().await, 2);
+
+        let second = layer
+            .sign_in_local(&browser_with(&first), root())
+            .await
+            .expect("signed in");
+        let (first, second) = (session_of(&first), session_of(&second));
+        assert_ne!(first, second, "a new session id");
+        assert!(
+            store.load(&first).await.expect("store").is_none(),
+            "the old session is gone"
+        );
+        assert!(store.load(&second).await.expect("store").is_some());
+        assert!(
+            store
+                .load(&session_of(&other_browser))
+                .await
+                .expect("store")
+                .is_some(),
+            "another browser's session stays"
+        );
+        assert_eq!(store.len().await, 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_username_creates_no_session_and_ends_none() {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = layer(store.clone());
+        let first = layer
+            .sign_in_local(&HeaderMap::new(), root())
+            .await
+            .expect("signed in");
+        let empty = LocalUser {
+            username: " ".into(),
+            ..LocalUser::default()
+        };
+        assert!(matches!(
+            layer.sign_in_local(&browser_with(&first), empty).await,
+            Err(LocalSignInError::EmptyUsername)
+        ));
+        assert!(
+            store
+                .load(&session_of(&first))
+                .await
+                .expect("store")
+                .is_some()
+        );
+    }
+}
