@@ -169,16 +169,19 @@ mod tests {
     use session_store::{MemoryStore, SessionStore};
 
     use super::*;
-    use crate::{OidcConfig, SessionId};
+    use crate::SessionId;
+    use crate::config::tests::base;
 
-    fn layer(store: Arc<MemoryStore<SessionData>>) -> OidcLayer {
-        let config = OidcConfig::builder()
-            .issuer("https://id.example.com")
-            .client_id("app")
-            .external_url("https://app.example.com")
-            .build()
-            .expect("a valid configuration");
-        OidcLayer::new(config).with_store(store)
+    /// A layer over a fresh store, and the cookie of one local session made in it.
+    async fn layer_with_a_session() -> (OidcLayer, Arc<MemoryStore<SessionData>>, HeaderValue) {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let config = base().build().expect("a valid configuration");
+        let layer = OidcLayer::new(config).with_store(store.clone());
+        let cookie = layer
+            .sign_in_local(&HeaderMap::new(), root())
+            .await
+            .expect("signed in");
+        (layer, store, cookie)
     }
 
     /// The request headers of a browser that holds the session cookie `set_cookie`.
@@ -196,9 +199,8 @@ mod tests {
     }
 
     fn session_of(set_cookie: &HeaderValue) -> SessionId {
-        let headers = browser_with(set_cookie);
-        cookies::session_id(&headers, "__Host-oidc_session")
-            .or_else(|| cookies::session_id(&headers, "oidc_session"))
+        // The configuration's external URL is https: the cookie has the `__Host-` prefix.
+        cookies::session_id(&browser_with(set_cookie), "__Host-oidc_session")
             .expect("a session cookie")
     }
 
@@ -211,12 +213,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_local_sign_in_ends_the_browsers_previous_session() {
-        let store = Arc::new(MemoryStore::<SessionData>::new());
-        let layer = layer(store.clone());
-        let first = layer
-            .sign_in_local(&HeaderMap::new(), root())
-            .await
-            .expect("signed in");
+        let (layer, store, first) = layer_with_a_session().await;
         let other_browser = layer
             .sign_in_local(&HeaderMap::new(), root())
             .await
@@ -247,12 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_username_creates_no_session_and_ends_none() {
-        let store = Arc::new(MemoryStore::<SessionData>::new());
-        let layer = layer(store.clone());
-        let first = layer
-            .sign_in_local(&HeaderMap::new(), root())
-            .await
-            .expect("signed in");
+        let (layer, store, first) = layer_with_a_session().await;
         let empty = LocalUser {
             username: " ".into(),
             ..LocalUser::default()

@@ -358,14 +358,12 @@ pub(crate) fn provider_problem(error: &ProviderError, shared: &Shared, return_to
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{OidcConfig, OidcLayer};
+    use crate::OidcLayer;
+    use crate::config::tests::base;
 
     #[test]
     fn only_a_failing_provider_offers_the_backup_login() {
-        let config = OidcConfig::builder()
-            .issuer("https://id.example.com")
-            .client_id("app")
-            .external_url("https://app.example.com/base")
+        let config = base()
             .backup_login_path("/login/local")
             .build()
             .expect("a valid configuration");
@@ -390,12 +388,7 @@ mod tests {
             assert!(!problem.offers_backup_login(), "{error}");
         }
         // Without a backup login configured, no page offers one.
-        let config = OidcConfig::builder()
-            .issuer("https://id.example.com")
-            .client_id("app")
-            .external_url("https://app.example.com")
-            .build()
-            .expect("a valid configuration");
+        let config = base().build().expect("a valid configuration");
         let shared = OidcLayer::new(config).current();
         assert!(!provider_problem(&failing[0], &shared, "/").offers_backup_login());
     }

@@ -625,4 +625,4 @@ impl OidcConfigBuilder {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

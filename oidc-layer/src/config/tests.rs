@@ -1,6 +1,7 @@
 use super::*;
 
-fn base() -> OidcConfigBuilder {
+/// A valid single-provider configuration to adjust (also for other modules' tests).
+pub(crate) fn base() -> OidcConfigBuilder {
     OidcConfig::builder()
         .issuer("https://id.example.com")
         .client_id("app")
