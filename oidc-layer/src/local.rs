@@ -160,3 +160,105 @@ impl OidcLayer {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::header;
+    use session_store::{MemoryStore, SessionStore};
+
+    use super::*;
+    use crate::SessionId;
+    use crate::config::test_base as base;
+
+    /// A layer over a fresh store, and the cookie of one local session made in it.
+    async fn layer_with_a_session() -> (OidcLayer, Arc<MemoryStore<SessionData>>, HeaderValue) {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let config = base().build().expect("a valid configuration");
+        let layer = OidcLayer::new(config).with_store(store.clone());
+        let cookie = layer
+            .sign_in_local(&HeaderMap::new(), root())
+            .await
+            .expect("signed in");
+        (layer, store, cookie)
+    }
+
+    /// The request headers of a browser that holds the session cookie `set_cookie`.
+    fn browser_with(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("name=value")
+            .to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, pair.parse().expect("a header value"));
+        headers
+    }
+
+    fn session_of(set_cookie: &HeaderValue) -> SessionId {
+        // The configuration's external URL is https: the cookie has the `__Host-` prefix.
+        cookies::session_id(&browser_with(set_cookie), "__Host-oidc_session")
+            .expect("a session cookie")
+    }
+
+    fn root() -> LocalUser {
+        LocalUser {
+            username: "root".into(),
+            ..LocalUser::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_sign_in_ends_the_browsers_previous_session() {
+        let (layer, store, first) = layer_with_a_session().await;
+        let other_browser = layer
+            .sign_in_local(&HeaderMap::new(), root())
+            .await
+            .expect("signed in");
+        assert_eq!(store.len().await, 2);
+
+        let second = layer
+            .sign_in_local(&browser_with(&first), root())
+            .await
+            .expect("signed in");
+        let (first, second) = (session_of(&first), session_of(&second));
+        assert_ne!(first, second, "a new session id");
+        assert!(
+            store.load(&first).await.expect("store").is_none(),
+            "the old session is gone"
+        );
+        assert!(store.load(&second).await.expect("store").is_some());
+        assert!(
+            store
+                .load(&session_of(&other_browser))
+                .await
+                .expect("store")
+                .is_some(),
+            "another browser's session stays"
+        );
+        assert_eq!(store.len().await, 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_username_creates_no_session_and_ends_none() {
+        let (layer, store, first) = layer_with_a_session().await;
+        let empty = LocalUser {
+            username: " ".into(),
+            ..LocalUser::default()
+        };
+        assert!(matches!(
+            layer.sign_in_local(&browser_with(&first), empty).await,
+            Err(LocalSignInError::EmptyUsername)
+        ));
+        assert!(
+            store
+                .load(&session_of(&first))
+                .await
+                .expect("store")
+                .is_some()
+        );
+    }
+}

@@ -306,8 +306,16 @@ async fn redirect_to_provider(
 }
 
 /// The answer when the provider cannot be used: 503 while it is unreachable (with a retry
-/// link), 502 when its metadata is unusable; both offer the backup login when there is one.
+/// link), 502 when its answers or metadata are unusable; these offer the backup login when
+/// there is one. Any other error (a refused or invalid token) is not the provider failing, and
+/// does not.
 pub(crate) fn provider_problem(error: &ProviderError, shared: &Shared, return_to: &str) -> Problem {
+    let provider_failing = matches!(
+        error,
+        ProviderError::Unavailable(_)
+            | ProviderError::BadResponse(_)
+            | ProviderError::BadMetadata(_)
+    );
     let problem = match error {
         ProviderError::Unavailable(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -328,17 +336,50 @@ pub(crate) fn provider_problem(error: &ProviderError, shared: &Shared, return_to
         ),
     };
     match &shared.config.backup_login_path {
-        Some(path) => problem.with_link(
-            "Administrator sign-in",
-            format!("{}{path}", shared.config.external.base_path),
-        ),
-        None => problem,
+        Some(path) if provider_failing => {
+            problem.with_backup_login(format!("{}{path}", shared.config.external.base_path))
+        }
+        _ => problem,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OidcLayer;
+    use crate::config::test_base as base;
+
+    #[test]
+    fn only_a_failing_provider_offers_the_backup_login() {
+        let config = base()
+            .backup_login_path("/login/local")
+            .build()
+            .expect("a valid configuration");
+        let shared = OidcLayer::new(config).current();
+        let failing = [
+            ProviderError::Unavailable("connection refused".into()),
+            ProviderError::BadResponse("html".into()),
+            ProviderError::BadMetadata("no jwks".into()),
+        ];
+        for error in &failing {
+            let problem = provider_problem(error, &shared, "/");
+            assert!(problem.offers_backup_login(), "{error}");
+        }
+        let not_failing = [
+            ProviderError::Rejected {
+                error: "invalid_grant".into(),
+            },
+            ProviderError::InvalidToken("bad nonce".into()),
+        ];
+        for error in &not_failing {
+            let problem = provider_problem(error, &shared, "/");
+            assert!(!problem.offers_backup_login(), "{error}");
+        }
+        // Without a backup login configured, no page offers one.
+        let config = base().build().expect("a valid configuration");
+        let shared = OidcLayer::new(config).current();
+        assert!(!provider_problem(&failing[0], &shared, "/").offers_backup_login());
+    }
 
     #[test]
     fn google_gets_select_account_everyone_else_login() {

@@ -156,6 +156,8 @@ pub(crate) struct Problem {
     detail: String,
     login_url: Option<String>,
     actions: Vec<Action>,
+    /// The app's backup (break-glass) login, offered only when the provider is failing.
+    backup_login: Option<String>,
 }
 
 impl Problem {
@@ -166,6 +168,7 @@ impl Problem {
             detail: detail.into(),
             login_url: None,
             actions: Vec::new(),
+            backup_login: None,
         }
     }
 
@@ -190,6 +193,20 @@ impl Problem {
         self
     }
 
+    /// Offers the app's backup login at `href` ("Administrator sign-in", after the other
+    /// actions). Only for pages saying the provider is failing: elsewhere it would advertise a
+    /// password login to everyone who hits an ordinary error.
+    pub(crate) fn with_backup_login(mut self, href: String) -> Self {
+        self.backup_login = Some(href);
+        self
+    }
+
+    /// Whether the page offers the backup login.
+    #[cfg(test)]
+    pub(crate) fn offers_backup_login(&self) -> bool {
+        self.backup_login.is_some()
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
@@ -203,11 +220,15 @@ impl Problem {
     }
 
     pub(crate) fn into_html_response(self) -> Response<PageBody> {
+        let backup = self.backup_login.map(|href| Action {
+            label: "Administrator sign-in",
+            href,
+        });
         let body = html! {
             h1 { (self.title) }
             p class="detail" id="detail" { (with_code(&self.detail)) }
             div class="actions" {
-                @for (i, action) in self.actions.iter().enumerate() {
+                @for (i, action) in self.actions.iter().chain(&backup).enumerate() {
                     a class=(if i == 0 { "button" } else { "button secondary" }) href=(action.href) {
                         (action.label)
                     }
@@ -287,6 +308,26 @@ mod tests {
         assert_eq!(code("``"), "<code></code>");
         assert_eq!(code("no code"), "no code");
         assert_eq!(code("`a` `b` `c"), "<code>a</code> <code>b</code> `c");
+    }
+
+    #[tokio::test]
+    async fn the_backup_login_shows_only_when_offered() {
+        let plain = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Down", "d")
+            .with_login_action("Try again", "/auth/login".into());
+        let html = text(plain.clone().into_response(true)).await;
+        assert!(!html.contains("Administrator sign-in"), "{html}");
+        let offered = plain.with_backup_login("/base/login/local".into());
+        let html = text(offered.into_response(true)).await;
+        assert!(
+            html.contains(
+                "<a class=\"button secondary\" href=\"/base/login/local\">Administrator sign-in</a>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.find("Try again") < html.find("Administrator sign-in"),
+            "after the other actions: {html}"
+        );
     }
 
     #[tokio::test]

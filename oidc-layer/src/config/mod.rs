@@ -639,6 +639,15 @@ impl OidcConfigBuilder {
     }
 }
 
+/// A valid single-provider configuration for tests to adjust (this module's and others').
+#[cfg(test)]
+pub(crate) fn test_base() -> OidcConfigBuilder {
+    OidcConfig::builder()
+        .issuer("https://id.example.com")
+        .client_id("app")
+        .external_url("https://app.example.com")
+}
+
 // The tests read their configurations from TOML.
 #[cfg(all(test, feature = "toml"))]
 mod tests;

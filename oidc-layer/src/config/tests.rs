@@ -1,11 +1,6 @@
 use super::*;
 
-fn base() -> OidcConfigBuilder {
-    OidcConfig::builder()
-        .issuer("https://id.example.com")
-        .client_id("app")
-        .external_url("https://app.example.com")
-}
+use super::test_base as base;
 
 fn vars(pairs: &[(&str, &str)]) -> Result<OidcConfig, ConfigError> {
     let table = env::table_from_vars(

@@ -1,6 +1,7 @@
 //! The app's accounts with [`LinkingResolver`] over [`InMemoryAccounts`]: a verified email
-//! links a first login to an existing account, an unverified one never does, and
-//! `allow_new_users = false` admits only users the app already knows.
+//! links a first login to an existing account only at a provider with
+//! `link_by_verified_email` and never into an account with a local login, an unverified one
+//! never does, and `allow_new_users = false` admits only users the app already knows.
 
 use oidc_layer::accounts::{Account, InMemoryAccounts, LinkedIdentity, LinkingResolver};
 
@@ -18,9 +19,10 @@ fn identity(sub: &str) -> LinkedIdentity {
 async fn verified_email_links_an_existing_account_and_the_subject_finds_it_next_time() {
     let accounts = InMemoryAccounts::new();
     // Created by an administrator; the address differs in case from the provider's.
-    let existing = accounts.add_account("alice-local", Some("ALICE@example.test"), true);
+    let existing = accounts.add_account("alice-local", Some("ALICE@example.test"), false);
     let site = Site::builder()
         .accounts(LinkingResolver::new(accounts.clone()))
+        .configure(|c| c.link_by_verified_email(true))
         .start()
         .await;
 
@@ -64,9 +66,11 @@ async fn verified_email_links_an_existing_account_and_the_subject_finds_it_next_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_email_never_links_and_a_new_account_is_made() {
     let accounts = InMemoryAccounts::new();
-    let existing = accounts.add_account("bob-local", Some("bob@example.test"), true);
+    let existing = accounts.add_account("bob-local", Some("bob@example.test"), false);
+    // Linking by email is on: an unverified address still never links.
     let site = Site::builder()
         .accounts(LinkingResolver::new(accounts.clone()))
+        .configure(|c| c.link_by_verified_email(true))
         .start()
         .await;
 
@@ -95,10 +99,10 @@ async fn unverified_email_never_links_and_a_new_account_is_made() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_email_never_links_and_without_new_users_is_refused() {
     let accounts = InMemoryAccounts::new();
-    let existing = accounts.add_account("bob-local", Some("bob@example.test"), true);
+    let existing = accounts.add_account("bob-local", Some("bob@example.test"), false);
     let site = Site::builder()
         .accounts(LinkingResolver::new(accounts.clone()))
-        .configure(|c| c.allow_new_users(false))
+        .configure(|c| c.allow_new_users(false).link_by_verified_email(true))
         .start()
         .await;
 
@@ -122,7 +126,7 @@ async fn without_new_users_only_known_users_get_in() {
     let existing = accounts.add_account("alice", Some("alice@example.test"), false);
     let site = Site::builder()
         .accounts(LinkingResolver::new(accounts.clone()))
-        .configure(|c| c.allow_new_users(false))
+        .configure(|c| c.allow_new_users(false).link_by_verified_email(true))
         .start()
         .await;
 
@@ -169,4 +173,58 @@ async fn without_new_users_only_known_users_get_in() {
         }]
     );
     assert_eq!(site.sessions().await, 1);
+}
+
+/// What the refusal page says when a verified email belongs to an account the sign-in may not
+/// enter by itself (the provider's name is the issuer's host).
+const SIGN_IN_AND_LINK: &str = "An account of this app already uses your email address. To use \
+127.0.0.1 with it, sign in to that account the way you usually do, then link 127.0.0.1 from \
+your account page.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_link_by_verified_email_a_known_address_is_refused_not_made_a_second_account() {
+    let accounts = InMemoryAccounts::new();
+    let existing = accounts.add_account("alice", Some("alice@example.test"), false);
+    // New users are allowed: the refusal is about the address, not about sign-ups.
+    let site = Site::builder()
+        .accounts(LinkingResolver::new(accounts.clone()))
+        .start()
+        .await;
+
+    let browser = Browser::new();
+    let page = site.refused_login(&browser, "/whoami", "alice").await;
+    assert_eq!(page.status, 403, "{page}");
+    assert_eq!(heading(&page), "Sign-in refused");
+    assert_eq!(detail(&page), SIGN_IN_AND_LINK);
+    assert_no_session_cookie_set(&page, "alice's refused sign-in");
+    assert_eq!(
+        accounts.accounts(),
+        std::slice::from_ref(&existing),
+        "nothing linked, no second account"
+    );
+    assert_eq!(site.sessions().await, 0);
+    let me = browser.fetch(site.app.url("/whoami")).await;
+    assert_eq!(me.status, 401, "{me}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_with_a_local_login_is_never_linked_by_email() {
+    let accounts = InMemoryAccounts::new();
+    let admin = accounts.add_account("alice-admin", Some("alice@example.test"), true);
+    let site = Site::builder()
+        .accounts(LinkingResolver::new(accounts.clone()))
+        .configure(|c| c.link_by_verified_email(true))
+        .start()
+        .await;
+
+    let browser = Browser::new();
+    let page = site.refused_login(&browser, "/whoami", "alice").await;
+    assert_eq!(page.status, 403, "{page}");
+    assert_eq!(detail(&page), SIGN_IN_AND_LINK);
+    assert_eq!(
+        accounts.accounts(),
+        std::slice::from_ref(&admin),
+        "nothing linked, no second account"
+    );
+    assert_eq!(site.sessions().await, 0);
 }

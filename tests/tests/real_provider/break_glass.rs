@@ -54,6 +54,19 @@ async fn backup_login_works_while_the_provider_is_down() {
         Some(app.url("/auth/login?return_to=%2Fwhoami"))
     );
 
+    // Pages that are not about the provider failing do not offer it (here: a sign-in link this
+    // browser never started).
+    let page = browser
+        .get(app.url("/auth/oidc?state=not-ours&code=x"))
+        .await;
+    assert_eq!(page.status, 400, "{page}\n{}", page.body);
+    assert_eq!(
+        link_with_text(&page, "Administrator sign-in"),
+        None,
+        "{}",
+        page.body
+    );
+
     // The backup login page itself is reachable without a session and without the provider.
     let form = browser.click(&page, backup.clone()).await;
     assert_eq!(

@@ -143,7 +143,7 @@ async fn linking_needs_a_same_origin_post_from_a_signed_in_user() {
     let url = link_url(&site.app, SLUG);
     let op_origin = site.op.origin().ascii_serialization();
 
-    let cases: [(&str, &[(&str, &str)]); 4] = [
+    let cases: [(&str, &[(&str, &str)]); 7] = [
         (
             "cross-site form post",
             &[
@@ -166,11 +166,24 @@ async fn linking_needs_a_same_origin_post_from_a_signed_in_user() {
                 ("sec-fetch-site", "same-site"),
             ],
         ),
+        (
+            "neither Origin nor Sec-Fetch-Site",
+            &[("origin", ""), ("sec-fetch-site", "")],
+        ),
+        (
+            "Sec-Fetch-Site: same-site, no Origin",
+            &[("origin", ""), ("sec-fetch-site", "same-site")],
+        ),
+        (
+            "Origin of this host on another port, no Sec-Fetch-Site",
+            &[("origin", op_origin.as_str()), ("sec-fetch-site", "")],
+        ),
     ];
     for (what, headers) in cases {
         let page = browser.post_form_with(&url, &[], headers).await;
         assert_eq!(page.status, 403, "{what}: {page}\n{}", page.body);
         assert_eq!(heading(&page), "Linking refused", "{what}");
+        assert_eq!(site.sessions().await, 1, "{what}: the session must survive");
         assert!(page.location().is_none(), "{what}: no redirect");
         assert!(
             page.set_cookie_headers().is_empty(),

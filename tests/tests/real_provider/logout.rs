@@ -492,7 +492,9 @@ async fn cross_site_logout_is_refused() {
     let env = Env::start().await;
     let browser = Browser::new();
     env.log_in_alice(&browser).await;
-    let cases: [(&str, &[(&str, &str)]); 4] = [
+    // The provider runs on the same host (127.0.0.1), on another port: same site, not same origin.
+    let op_origin = env.op.origin().ascii_serialization();
+    let cases: [(&str, &[(&str, &str)]); 7] = [
         (
             "cross-site form post",
             &[
@@ -511,6 +513,18 @@ async fn cross_site_logout_is_refused() {
         (
             "Origin: null (sandboxed frame), no Sec-Fetch-Site",
             &[("origin", "null"), ("sec-fetch-site", "")],
+        ),
+        (
+            "neither Origin nor Sec-Fetch-Site",
+            &[("origin", ""), ("sec-fetch-site", "")],
+        ),
+        (
+            "Sec-Fetch-Site: same-site (another port of this host), no Origin",
+            &[("origin", ""), ("sec-fetch-site", "same-site")],
+        ),
+        (
+            "Origin of this host on another port, no Sec-Fetch-Site",
+            &[("origin", op_origin.as_str()), ("sec-fetch-site", "")],
         ),
     ];
     for (what, headers) in cases {
