@@ -18,6 +18,7 @@ const NUMBER_KEYS: &[&str] = &[
     "clock_leeway_seconds",
     "session_max_age_seconds",
     "session_idle_timeout_seconds",
+    "max_sessions_per_user",
     "refresh_margin_seconds",
 ];
 /// Keys whose value is a list but whose deserializer does not take a string.
