@@ -8,7 +8,7 @@
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use session_store::{Record, SessionId};
+use session_store::SessionId;
 use url::form_urlencoded;
 
 use crate::admission;
@@ -315,10 +315,7 @@ async fn complete(
         created_at: now,
         last_seen: now,
     };
-    let expires_at = session::deadline(&shared.config, &data);
-    let id = shared
-        .store
-        .create(Record::new(data, expires_at).with_tags(tags))
+    let id = crate::user_sessions::create(shared, data, tags)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "session store failed");

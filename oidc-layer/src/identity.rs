@@ -68,6 +68,57 @@ pub(crate) struct Claims {
     parsed: OnceLock<Map<String, Value>>,
 }
 
+/// The most a session keeps of verified claims (ID token and userinfo merged), as JSON text.
+/// Larger claims are trimmed by [`Claims::capped`]: a provider (or a user who can edit their
+/// profile) must not be able to make every session of a user, held in memory and in Redis,
+/// arbitrarily large.
+pub(crate) const MAX_STORED_CLAIMS: usize = 32 * 1024;
+
+/// Claims never dropped to fit [`MAX_STORED_CLAIMS`]: who the user is and which provider
+/// session it is (back-channel logout finds sessions by them).
+const ALWAYS_KEPT: [&str; 3] = ["iss", "sub", "sid"];
+
+/// Trims `claims` to [`MAX_STORED_CLAIMS`]: while their JSON is larger, the largest claim is
+/// dropped (never `iss`, `sub` or `sid`), with a log line naming what was dropped;
+/// [`Identity::claim`] then answers `None` for those.
+fn cap_claims(claims: &mut Map<String, Value>) {
+    let json_len = |v: &Value| serde_json::to_string(v).map_or(0, |text| text.len());
+    let total = serde_json::to_string(&*claims).map_or(0, |text| text.len());
+    if total <= MAX_STORED_CLAIMS {
+        return;
+    }
+    // Each claim is `"name":value,` in the JSON text.
+    let mut by_size: Vec<(usize, String)> = (claims.iter())
+        .filter(|(name, _)| !ALWAYS_KEPT.contains(&name.as_str()))
+        .map(|(name, value)| {
+            let name_len = json_len(&Value::String(name.clone()));
+            (name_len + json_len(value) + 2, name.clone())
+        })
+        .collect();
+    by_size.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut left = total;
+    let mut dropped = Vec::new();
+    for (size, name) in by_size {
+        if left <= MAX_STORED_CLAIMS {
+            break;
+        }
+        claims.remove(&name);
+        left = left.saturating_sub(size);
+        dropped.push(name);
+    }
+    tracing::warn!(
+        sub = claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default(),
+        bytes = total,
+        kept_bytes = left,
+        cap = MAX_STORED_CLAIMS,
+        ?dropped,
+        "claims larger than the cap: the largest were not kept with the session"
+    );
+}
+
 impl Claims {
     /// `claims` as compact JSON text (a map of JSON values always serializes; `null`, read as
     /// no claims, if it somehow did not).
@@ -114,11 +165,18 @@ impl Identity {
     /// Builds the identity from verified claims of `provider`, reading the username and the
     /// groups from the configured claims. `None` when `iss` or `sub` is missing or empty.
     pub(crate) fn build(
-        claims: Map<String, Value>,
+        mut claims: Map<String, Value>,
         provider: &str,
         username_claim: &ClaimPath,
         groups_claim: &ClaimPath,
     ) -> Option<Self> {
+        // Groups from every claim: the roles are decided from them at login.
+        let groups = groups_claim
+            .lookup(&claims)
+            .map(claim_values)
+            .unwrap_or_default();
+        // What is kept is read from the capped claims, so a dropped claim is gone everywhere.
+        cap_claims(&mut claims);
         let text = |name: &str| {
             claims
                 .get(name)
@@ -136,10 +194,6 @@ impl Identity {
                 _ => None,
             })
             .unwrap_or_else(|| sub.clone());
-        let groups = groups_claim
-            .lookup(&claims)
-            .map(claim_values)
-            .unwrap_or_default();
         Some(Self(Arc::new(IdentityInner {
             provider: provider.to_owned(),
             account: None,
@@ -383,6 +437,39 @@ mod tests {
         assert_eq!(id.groups(), ["a", "b"]);
         assert!(Identity::from_claims(claims(json!({"iss": "i"}))).is_none());
         assert!(Identity::from_claims(claims(json!({"iss": "i", "sub": ""}))).is_none());
+    }
+
+    #[test]
+    fn oversized_claims_lose_their_largest_never_iss_sub_sid() {
+        let big = "x".repeat(MAX_STORED_CLAIMS);
+        let half = "y".repeat(MAX_STORED_CLAIMS / 2);
+        let id = Identity::from_claims(claims(json!({
+            "iss": "i", "sub": "s", "sid": "p",
+            "picture": big, "name": half, "groups": ["a", "b"],
+            "preferred_username": "al", "locale": "fr",
+        })))
+        .unwrap();
+        let stored = serde_json::to_string(id.claims()).unwrap();
+        assert!(
+            stored.len() <= MAX_STORED_CLAIMS,
+            "{} bytes kept",
+            stored.len()
+        );
+        // The largest went; what fits next to the rest stayed.
+        assert_eq!(id.claim("picture"), None);
+        assert_eq!(id.claim("name"), Some(json!(half)));
+        assert_eq!(id.name(), Some(half.as_str()));
+        for kept in ["iss", "sub", "sid", "locale", "preferred_username"] {
+            assert!(id.claim(kept).is_some(), "{kept} was dropped");
+        }
+        assert_eq!(id.groups(), ["a", "b"]);
+        // A dropped claim is gone from the derived fields too.
+        let id =
+            Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "name": big}))).unwrap();
+        assert_eq!((id.claim("name"), id.name()), (None, None));
+        // Protocol claims stay even when they alone are over the cap.
+        let id = Identity::from_claims(claims(json!({"iss": "i", "sub": big}))).unwrap();
+        assert_eq!(id.sub(), big);
     }
 
     #[test]

@@ -64,6 +64,7 @@ mod return_to;
 pub mod roles;
 mod service;
 mod session;
+mod user_sessions;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -8,12 +8,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::Full;
 use serde_json::Map;
-use session_store::Record;
 
 use crate::identity::{Claims, Identity, IdentityInner};
 use crate::layer::OidcLayer;
 use crate::return_to;
-use crate::session::{self, SessionData};
+use crate::session::SessionData;
 use crate::{cookies, origin};
 
 /// The provider slug, issuer and subject prefix of sessions made by
@@ -118,8 +117,7 @@ impl OidcLayer {
             last_seen: now,
         };
         let max_age = shared.config.session_max_age;
-        let expires_at = session::deadline(&shared.config, &data);
-        let id = shared.store.create(Record::new(data, expires_at)).await?;
+        let id = crate::user_sessions::create(&shared, data, Vec::new()).await?;
         let cookie =
             shared
                 .cookies

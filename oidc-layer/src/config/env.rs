@@ -19,6 +19,7 @@ const NUMBER_KEYS: &[&str] = &[
     "clock_leeway_seconds",
     "session_max_age_seconds",
     "session_idle_timeout_seconds",
+    "max_sessions_per_user",
     "refresh_margin_seconds",
     "id_token_max_age_seconds",
 ];

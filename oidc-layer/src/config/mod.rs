@@ -118,6 +118,12 @@ fn secret_list_or_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Se
     Ok(list_or_words(d)?.map(|items| items.into_iter().map(Secret::new).collect()))
 }
 
+/// Sessions per user unless configured ([`OidcConfigBuilder::max_sessions_per_user`]).
+const DEFAULT_MAX_SESSIONS_PER_USER: u64 = 10;
+/// The highest sessions-per-user cap accepted: past it a user's sessions are unbounded in all
+/// but name.
+const MAX_SESSIONS_PER_USER_LIMIT: u64 = 1000;
+
 /// The app-wide settings as written, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +142,7 @@ struct RawGlobal {
     session_max_age_seconds: Option<u64>,
     session_idle_timeout_seconds: Option<u64>,
     session_follows_token: Option<bool>,
+    max_sessions_per_user: Option<u64>,
     refresh_margin_seconds: Option<u64>,
     refresh_failure: Option<RefreshFailure>,
     expose_access_token: Option<bool>,
@@ -201,6 +208,8 @@ pub struct OidcConfig {
     pub(crate) session_idle_timeout: Option<Duration>,
     /// Whether a session that cannot be refreshed ends when its access token expires.
     pub(crate) session_follows_token: bool,
+    /// How many sessions one user keeps at most; a login past it ends the user's oldest.
+    pub(crate) max_sessions_per_user: usize,
     /// How long before the access token expires a refresh is attempted.
     pub(crate) refresh_margin: Duration,
     pub(crate) refresh_failure: RefreshFailure,
@@ -399,6 +408,13 @@ impl OidcConfig {
                 .session_idle_timeout_seconds
                 .map(|s| Duration::from_secs(s.max(60))),
             session_follows_token: global.session_follows_token.unwrap_or(true),
+            max_sessions_per_user: usize::try_from(
+                global
+                    .max_sessions_per_user
+                    .unwrap_or(DEFAULT_MAX_SESSIONS_PER_USER)
+                    .clamp(1, MAX_SESSIONS_PER_USER_LIMIT),
+            )
+            .unwrap_or(usize::MAX),
             refresh_margin: Duration::from_secs(
                 global.refresh_margin_seconds.unwrap_or(60).min(3600),
             ),
@@ -588,6 +604,14 @@ impl OidcConfigBuilder {
     /// `true`; with `false` it lasts until [`session_max_age`](Self::session_max_age)).
     pub fn session_follows_token(mut self, follows: bool) -> Self {
         self.global.session_follows_token = Some(follows);
+        self
+    }
+    /// How many sessions one user keeps at most (default 10, between 1 and 1000): a login
+    /// past the cap ends that user's sessions that would end first (the oldest, or with an
+    /// idle timeout the least recently used). A user is a subject at one issuer (or one local
+    /// user name).
+    pub fn max_sessions_per_user(mut self, sessions: usize) -> Self {
+        self.global.max_sessions_per_user = Some(u64::try_from(sessions).unwrap_or(u64::MAX));
         self
     }
     /// How long before the access token expires it is refreshed (default 60 s, at most 1 h).

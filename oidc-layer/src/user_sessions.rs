@@ -1,0 +1,39 @@
+//! A user's sessions: every new session is tagged with its user (a subject at one issuer) and
+//! a login past [`max_sessions_per_user`](crate::OidcConfigBuilder::max_sessions_per_user)
+//! ends that user's sessions that would end first, so that nobody (a script logging in in a
+//! loop, a leaked password) piles up sessions without bound.
+
+use session_store::{Record, SessionId, SessionStore as _};
+
+use crate::layer::Shared;
+use crate::session::{self, SessionData};
+
+/// Stores a new session for `data`'s user, tagged with the user and `tags` (a provider
+/// session's `sid`), and ends the user's sessions past the cap, never this one.
+pub(crate) async fn create(
+    shared: &Shared,
+    data: SessionData,
+    mut tags: Vec<String>,
+) -> Result<SessionId, session_store::Error> {
+    let user = session::sub_tag(data.identity.iss(), data.identity.sub());
+    if !tags.contains(&user) {
+        tags.push(user.clone());
+    }
+    let expires_at = session::deadline(&shared.config, &data);
+    let id = shared
+        .store
+        .create(Record::new(data, expires_at).with_tags(tags))
+        .await?;
+    let cap = shared.config.max_sessions_per_user;
+    match shared.store.trim_tagged(&user, cap, &id).await {
+        Ok(0) => {}
+        Ok(ended) => tracing::info!(
+            ended,
+            cap,
+            "a login passed the sessions-per-user cap: the user's oldest sessions ended"
+        ),
+        // The login goes on; the cap is enforced again at the user's next login.
+        Err(e) => tracing::warn!(error = %e, "could not enforce the sessions-per-user cap"),
+    }
+    Ok(id)
+}
