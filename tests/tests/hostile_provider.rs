@@ -18,14 +18,16 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use oidc_e2e::{App, AppListener, Browser, Journey, Page, init_tracing, query_param};
+use oidc_e2e::{
+    App, AppListener, Browser, Journey, Page, init_tracing, is_attempt_cookie, is_session_cookie,
+    query_param,
+};
 use oidc_layer::testkit::{Tamper, TestProvider};
 use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
 use reqwest::StatusCode;
 use url::Url;
 
 const CALLBACK: &str = "/auth/oidc";
-const SESSION_COOKIE: &str = "oidc_session";
 const ALICE_SUB: &str = "u-1001-alice";
 
 /// The status a login through a provider misbehaving as `tamper` must end with.
@@ -102,7 +104,7 @@ impl Env {
     }
 
     fn session_cookie(&self, browser: &Browser) -> Option<String> {
-        browser.cookie(&self.app.url("/"), SESSION_COOKIE)
+        browser.find_cookie(&self.app.url("/"), is_session_cookie)
     }
 
     /// `/auth/login?return_to=...`.
@@ -212,7 +214,7 @@ status (a hostile provider must never cause a 500): {page}\n{}",
         );
     }
     assert!(
-        page.set_cookie(SESSION_COOKIE)
+        page.find_set_cookie(is_session_cookie)
             .is_none_or(|c| c.value().is_empty()),
         "{context}: a refused login must not set a session cookie: {:?}",
         page.set_cookie_headers()
@@ -322,7 +324,7 @@ layer if it went on to /whoami):\n{journey}\n{}",
             !browser
                 .cookie_names(&env.app.url(CALLBACK))
                 .iter()
-                .any(|n| n.contains("oidc_attempt_")),
+                .any(|n| is_attempt_cookie(n)),
             "{context}: the refused attempt's cookie should be removed: {:?}",
             browser.cookie_names(&env.app.url(CALLBACK))
         );
