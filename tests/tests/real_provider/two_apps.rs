@@ -151,11 +151,6 @@ async fn whoami(browser: &Browser, member: &Member) -> Option<Value> {
 async fn signing_in_to_one_app_leaves_the_other_signed_in(layout: Layout) {
     let apps = TwoApps::start(layout).await;
     let (a, b) = (&apps.a, &apps.b);
-    assert_ne!(
-        a.cookies.session(),
-        b.cookies.session(),
-        "{layout:?}: each app its own session cookie"
-    );
     let browser = Browser::new();
     apps.sign_in(&browser, a, "A").await;
     assert_eq!(whoami(&browser, a).await, Some(json!("u-1001-alice")));
@@ -169,6 +164,11 @@ async fn signing_in_to_one_app_leaves_the_other_signed_in(layout: Layout) {
         whoami(&browser, a).await,
         Some(json!("u-1001-alice")),
         "{layout:?}: A is still signed in after signing in to B"
+    );
+    assert_ne!(
+        a.cookies.session(),
+        b.cookies.session(),
+        "{layout:?}: each app its own session cookie"
     );
     let names = browser.cookie_names(&a.url("/"));
     for name in [a.cookies.session(), b.cookies.session()] {
