@@ -30,7 +30,8 @@ pub(crate) const MAX_ATTEMPTS: usize = 4;
 /// Longest attempt cookie (`name=value`) sent: ten of them, the session cookie and a few more
 /// stay under nginx's 8 KB header limit.
 pub(crate) const MAX_ATTEMPT_COOKIE: usize = 700;
-/// Attempt cookies of one request opened (decrypted) at most; more are removed unopened.
+/// Attempt cookies of one request opened (decrypted) at most; as many more are removed
+/// unopened per response (the rest at the next login).
 pub(crate) const MAX_SCANNED: usize = 16;
 /// Characters of the state that name the cookie (96 bits).
 const NAME_CHARS: usize = 16;
@@ -191,7 +192,8 @@ impl AttemptCookies {
 
     /// Removals for attempt cookies to drop before adding one more, so at most
     /// [`MAX_ATTEMPTS`] exist: unreadable and expired ones first, then the oldest. Only the
-    /// first [`MAX_SCANNED`] are opened; any further ones are removed unopened.
+    /// first [`MAX_SCANNED`] are opened; up to as many further ones are removed unopened (the
+    /// scan stops there: a header stuffed with thousands costs no more).
     pub(crate) fn evictions(&self, headers: &HeaderMap) -> Vec<Cookie<'static>> {
         // Each name once (the first value of a name counts), with its creation time; 0 for
         // an unreadable or expired one.
@@ -204,6 +206,9 @@ impl AttemptCookies {
                 continue;
             }
             if present.len() == MAX_SCANNED {
+                if unopened.len() == MAX_SCANNED {
+                    break;
+                }
                 unopened.push(name);
                 continue;
             }
@@ -217,7 +222,7 @@ impl AttemptCookies {
             tracing::warn!(
                 opened = MAX_SCANNED,
                 removed_unopened = unopened.len(),
-                "too many login-attempt cookies; removing those beyond the cap unopened"
+                "too many login-attempt cookies; removing some beyond the cap unopened"
             );
         }
         present.sort_by_key(|(_, created)| *created);
@@ -414,12 +419,18 @@ mod tests {
         let evicted = jar.evictions(&headers_with(&within));
         assert_eq!(evicted.len(), MAX_SCANNED - 1);
         assert!(evicted.iter().all(|c| c.name() != live.name()));
-        // Beyond the cap nothing is opened: everything there goes, the live one too.
-        let mut beyond: Vec<Cookie<'static>> = (0..MAX_SCANNED + 20).map(garbage).collect();
+        // Beyond the cap nothing is opened: what comes next goes, the live one too, and no more
+        // than the cap again per response (a stuffed header costs no more).
+        let mut beyond: Vec<Cookie<'static>> = (0..MAX_SCANNED + 5).map(garbage).collect();
         beyond.push(live.clone());
         let evicted = jar.evictions(&headers_with(&beyond));
-        assert_eq!(evicted.len(), MAX_SCANNED + 21);
+        assert_eq!(evicted.len(), MAX_SCANNED + 6);
         assert!(evicted.iter().any(|c| c.name() == live.name()));
+        let stuffed: Vec<Cookie<'static>> = (0..1000).map(garbage).collect();
+        assert_eq!(
+            jar.evictions(&headers_with(&stuffed)).len(),
+            2 * MAX_SCANNED
+        );
         // Another app's attempt cookies on the same host are not this app's to remove.
         let other = AttemptCookies::new(
             vec![Key::generate()],
