@@ -48,7 +48,8 @@ where
         > + Clone,
 {
     let pair = common::login(service, "/hello").await;
-    SessionId::parse(pair.trim_start_matches("oidc_session=")).expect("session id")
+    let (_, value) = pair.split_once('=').expect("a cookie pair");
+    SessionId::parse(value).expect("session id")
 }
 
 /// Resident memory of this process, in bytes (Linux; 0 elsewhere).
@@ -129,6 +130,7 @@ async fn run() {
         .build()
         .expect("config");
     let store = MemoryStore::<SessionData>::new();
+    let session_cookie = config.cookie_names().session().to_owned();
     let layered = OidcLayer::new(config)
         .with_store(store.clone())
         .layer(tower::service_fn(hello));
@@ -181,7 +183,7 @@ async fn run() {
         let cookies: Vec<HeaderValue> = ids
             .iter()
             .map(|id| {
-                HeaderValue::from_str(&format!("theme=dark; oidc_session={}", id.encode()))
+                HeaderValue::from_str(&format!("theme=dark; {session_cookie}={}", id.encode()))
                     .expect("header")
             })
             .collect();

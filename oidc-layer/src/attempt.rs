@@ -5,6 +5,12 @@
 //! tabs can log in at once. The cookie name carries a prefix of the `state`, so the callback
 //! finds its attempt directly; the full state is checked in constant time inside the sealed
 //! value. At most [`MAX_ATTEMPTS`] attempt cookies are kept: starting another drops the oldest.
+//!
+//! Every cookie of the host travels in every request's `Cookie` header, which servers and
+//! proxies cap (nginx: 8 KB by default). Logins started at once (a browser restoring ten tabs)
+//! each add a cookie before any can drop another, so each attempt cookie is kept under
+//! [`MAX_ATTEMPT_COOKIE`] bytes (a return-to path too long for it becomes `/`), and at most
+//! [`MAX_SCANNED`] attempt cookies of a request are opened.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +27,12 @@ use crate::cookies::{CookieSettings, request_cookies};
 pub(crate) const ATTEMPT_TTL: Duration = Duration::from_secs(10 * 60);
 /// Attempt cookies kept at once (tabs logging in concurrently).
 pub(crate) const MAX_ATTEMPTS: usize = 4;
+/// Longest attempt cookie (`name=value`) sent: ten of them, the session cookie and a few more
+/// stay under nginx's 8 KB header limit.
+pub(crate) const MAX_ATTEMPT_COOKIE: usize = 700;
+/// Attempt cookies of one request opened (decrypted) at most; as many more are removed
+/// unopened per response (the rest at the next login).
+pub(crate) const MAX_SCANNED: usize = 16;
 /// Characters of the state that name the cookie (96 bits).
 const NAME_CHARS: usize = 16;
 /// Length of a state we issued: 32 random bytes, base64url without padding.
@@ -98,6 +110,11 @@ impl Attempt {
     }
 }
 
+/// What `cookie` adds to a `Cookie` header: `name=value`.
+fn cookie_len(cookie: &Cookie<'_>) -> usize {
+    cookie.name().len() + 1 + cookie.value().len()
+}
+
 /// Seals and opens attempt cookies.
 pub(crate) struct AttemptCookies {
     /// The first key seals; every key opens (rotation).
@@ -119,8 +136,34 @@ impl AttemptCookies {
         well_formed.then(|| format!("{}{}", self.settings.attempt_prefix, &state[..NAME_CHARS]))
     }
 
-    /// The `Set-Cookie` carrying `attempt`, encrypted and authenticated (the name is bound in).
+    /// The `Set-Cookie` carrying `attempt`, encrypted and authenticated (the name is bound in),
+    /// at most [`MAX_ATTEMPT_COOKIE`] bytes: with a return-to path too long for that, the
+    /// attempt returns to `/`. `None` when even that is too long (or sealing failed).
     pub(crate) fn seal(&self, attempt: &Attempt) -> Option<Cookie<'static>> {
+        let sealed = self.seal_as_is(attempt)?;
+        if cookie_len(&sealed) <= MAX_ATTEMPT_COOKIE {
+            return Some(sealed);
+        }
+        tracing::warn!(
+            return_to_len = attempt.return_to.len(),
+            "return-to path too long for the login-attempt cookie; the login returns to /"
+        );
+        let shorter = Attempt {
+            return_to: "/".to_owned(),
+            ..attempt.clone()
+        };
+        let sealed = self.seal_as_is(&shorter)?;
+        if cookie_len(&sealed) <= MAX_ATTEMPT_COOKIE {
+            return Some(sealed);
+        }
+        tracing::error!(
+            len = cookie_len(&sealed),
+            "the login-attempt cookie is too long even without its return-to path"
+        );
+        None
+    }
+
+    fn seal_as_is(&self, attempt: &Attempt) -> Option<Cookie<'static>> {
         let name = self.name_for(&attempt.state)?;
         let json = serde_json::to_string(attempt).ok()?;
         let key = self.keys.first()?;
@@ -139,30 +182,61 @@ impl AttemptCookies {
         serde_json::from_str(plain.value()).ok()
     }
 
-    /// The unexpired attempt whose state equals `state`, from the request's cookies.
+    /// The unexpired attempt whose state equals `state`, from the request's cookies (at most
+    /// [`MAX_SCANNED`] of that name are opened: more come only from a tampered header).
     pub(crate) fn open(&self, headers: &HeaderMap, state: &str) -> Option<Attempt> {
         let name = self.name_for(state)?;
-        request_cookies(headers)
-            .filter(|(n, _)| *n == name)
+        let mut candidates = request_cookies(headers).filter(|(n, _)| *n == name);
+        let found = candidates
+            .by_ref()
+            .take(MAX_SCANNED)
             .filter_map(|(n, v)| self.open_value(n, v))
-            .find(|a| bool::from(a.state.as_bytes().ct_eq(state.as_bytes())) && !a.is_expired())
+            .find(|a| bool::from(a.state.as_bytes().ct_eq(state.as_bytes())) && !a.is_expired());
+        if found.is_none() && candidates.next().is_some() {
+            tracing::warn!(
+                scanned = MAX_SCANNED,
+                "more login-attempt cookies of one name than are opened; the rest were ignored"
+            );
+        }
+        found
     }
 
     /// Removals for attempt cookies to drop before adding one more, so at most
-    /// [`MAX_ATTEMPTS`] exist: unreadable and expired ones first, then the oldest.
+    /// [`MAX_ATTEMPTS`] exist: unreadable and expired ones first, then the oldest. Only the
+    /// first [`MAX_SCANNED`] are opened; up to as many further ones are removed unopened (the
+    /// scan stops there: a header stuffed with thousands costs no more).
     pub(crate) fn evictions(&self, headers: &HeaderMap) -> Vec<Cookie<'static>> {
-        let mut present: Vec<(String, u64)> = request_cookies(headers)
-            .filter(|(n, _)| n.starts_with(&self.settings.attempt_prefix))
-            .map(|(n, v)| {
-                let created = self
-                    .open_value(n, v)
-                    .filter(|a| !a.is_expired())
-                    .map_or(0, |a| a.created);
-                (n.to_owned(), created)
-            })
-            .collect();
+        // Each name once (the first value of a name counts), with its creation time; 0 for
+        // an unreadable or expired one.
+        let mut present: Vec<(&str, u64)> = Vec::new();
+        let mut unopened: Vec<&str> = Vec::new();
+        for (name, value) in
+            request_cookies(headers).filter(|(n, _)| n.starts_with(&self.settings.attempt_prefix))
+        {
+            if present.iter().any(|(n, _)| *n == name) || unopened.contains(&name) {
+                continue;
+            }
+            if present.len() == MAX_SCANNED {
+                if unopened.len() == MAX_SCANNED {
+                    break;
+                }
+                unopened.push(name);
+                continue;
+            }
+            let created = self
+                .open_value(name, value)
+                .filter(|a| !a.is_expired())
+                .map_or(0, |a| a.created);
+            present.push((name, created));
+        }
+        if !unopened.is_empty() {
+            tracing::warn!(
+                opened = MAX_SCANNED,
+                removed_unopened = unopened.len(),
+                "too many login-attempt cookies; removing some beyond the cap unopened"
+            );
+        }
         present.sort_by_key(|(_, created)| *created);
-        present.dedup_by(|a, b| a.0 == b.0);
         let stale = present
             .iter()
             .take_while(|(_, created)| *created == 0)
@@ -171,7 +245,9 @@ impl AttemptCookies {
         present
             .into_iter()
             .take(stale.max(over))
-            .map(|(n, _)| self.settings.removal(n))
+            .map(|(name, _)| name)
+            .chain(unopened)
+            .map(|name| self.settings.removal(name.to_owned()))
             .collect()
     }
 
@@ -185,8 +261,11 @@ impl AttemptCookies {
 mod tests {
     use super::*;
 
+    const APP: &str = "oidc_session_0a1b2c3d";
+    const PREFIX: &str = "__Host-oidc_session_0a1b2c3d-attempt-";
+
     fn cookies() -> AttemptCookies {
-        AttemptCookies::new(vec![Key::generate()], CookieSettings::new(true))
+        AttemptCookies::new(vec![Key::generate()], CookieSettings::new(APP, true))
     }
 
     fn headers_with(cookies: &[Cookie<'static>]) -> HeaderMap {
@@ -215,7 +294,7 @@ mod tests {
         let jar = cookies();
         let attempt = Attempt::new("kc", "/whoami?x=1".into(), None).unwrap();
         let sealed = jar.seal(&attempt).unwrap();
-        assert!(sealed.name().starts_with("__Host-oidc_attempt_"));
+        assert!(sealed.name().starts_with(PREFIX), "{}", sealed.name());
         assert!(!sealed.value().contains("whoami"), "the value is encrypted");
         let opened = jar
             .open(&headers_with(std::slice::from_ref(&sealed)), &attempt.state)
@@ -253,7 +332,7 @@ mod tests {
     #[test]
     fn a_previous_key_still_opens_what_it_sealed() {
         let (old, new) = (Key::generate(), Key::generate());
-        let settings = || CookieSettings::new(true);
+        let settings = || CookieSettings::new(APP, true);
         let before = AttemptCookies::new(vec![old.clone()], settings());
         let during = AttemptCookies::new(vec![new.clone(), old], settings());
         let after = AttemptCookies::new(vec![new], settings());
@@ -304,13 +383,86 @@ mod tests {
         assert_eq!(evicted.len(), 1);
         assert_eq!(evicted[0].name(), sealed[0].name());
         assert!(jar.evictions(&headers_with(&sealed[1..])).is_empty());
-        let garbage = Cookie::new(
-            format!("{}{}", "__Host-oidc_attempt_", "x".repeat(16)),
-            "garbage",
-        );
+        let garbage = Cookie::new(format!("{PREFIX}{}", "x".repeat(16)), "garbage");
         let evicted = jar.evictions(&headers_with(&[garbage.clone(), sealed[3].clone()]));
         assert_eq!(evicted.len(), 1);
         assert_eq!(evicted[0].name(), garbage.name());
+    }
+
+    #[test]
+    fn ten_logins_at_once_send_a_cookie_header_under_8_kb() {
+        let jar = cookies();
+        let session = format!("{}={}", jar.settings.session_name, "A".repeat(43));
+        // The longest return-to a browser can ask for, with the characters JSON escapes.
+        let longest = format!("/{}", "\"".repeat(crate::return_to::MAX_RETURN_TO - 1));
+        assert!(crate::return_to::sanitize(&longest).is_some());
+        for return_to in ["/", "/inbox?page=2", longest.as_str()] {
+            let sealed: Vec<Cookie<'static>> = (0..10)
+                .map(|_| {
+                    let a = Attempt::new("kc", return_to.into(), Some("x".repeat(64))).unwrap();
+                    jar.seal(&a).expect("sealed")
+                })
+                .collect();
+            let pairs: Vec<String> = sealed
+                .iter()
+                .map(|c| format!("{}={}", c.name(), c.value()))
+                .chain([session.clone()])
+                .collect();
+            let header = format!("Cookie: {}", pairs.join("; "));
+            assert!(header.len() < 8192, "{} bytes", header.len());
+            let opened = jar
+                .open(&headers_with(&sealed[..1]), &state_of(&jar, &sealed[0]))
+                .expect("opens");
+            let expected = if return_to.len() < 200 {
+                return_to
+            } else {
+                "/"
+            };
+            assert_eq!(opened.return_to, expected, "{return_to:.20}");
+        }
+    }
+
+    /// The state of a sealed attempt (test helper: opens it with the jar's key).
+    fn state_of(jar: &AttemptCookies, sealed: &Cookie<'static>) -> String {
+        jar.open_value(sealed.name(), sealed.value()).unwrap().state
+    }
+
+    #[test]
+    fn at_most_max_scanned_attempt_cookies_are_opened() {
+        let jar = cookies();
+        let garbage = |i: usize| Cookie::new(format!("{PREFIX}{i:016}"), "garbage");
+        let live = jar
+            .seal(&Attempt::new("kc", "/".into(), None).unwrap())
+            .unwrap();
+        // A live attempt within the cap is kept; the garbage around it goes.
+        let mut within: Vec<Cookie<'static>> = (0..MAX_SCANNED - 1).map(garbage).collect();
+        within.push(live.clone());
+        let evicted = jar.evictions(&headers_with(&within));
+        assert_eq!(evicted.len(), MAX_SCANNED - 1);
+        assert!(evicted.iter().all(|c| c.name() != live.name()));
+        // Beyond the cap nothing is opened: what comes next goes, the live one too, and no more
+        // than the cap again per response (a stuffed header costs no more).
+        let mut beyond: Vec<Cookie<'static>> = (0..MAX_SCANNED + 5).map(garbage).collect();
+        beyond.push(live.clone());
+        let evicted = jar.evictions(&headers_with(&beyond));
+        assert_eq!(evicted.len(), MAX_SCANNED + 6);
+        assert!(evicted.iter().any(|c| c.name() == live.name()));
+        let stuffed: Vec<Cookie<'static>> = (0..1000).map(garbage).collect();
+        assert_eq!(
+            jar.evictions(&headers_with(&stuffed)).len(),
+            2 * MAX_SCANNED
+        );
+        // Another app's attempt cookies on the same host are not this app's to remove.
+        let other = AttemptCookies::new(
+            vec![Key::generate()],
+            CookieSettings::new("oidc_session_99999999", true),
+        );
+        let theirs = other
+            .seal(&Attempt::new("kc", "/".into(), None).unwrap())
+            .unwrap();
+        let evicted = jar.evictions(&headers_with(&[theirs, garbage(1)]));
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].name(), garbage(1).name());
     }
 
     #[test]

@@ -312,6 +312,7 @@ async fn complete(
             .then(|| AccessToken::new(tokens.access_token)),
         refresh_token: tokens.refresh_token.map(StoredToken::new),
         access_expires_at: tokens.expires_in.map(|d| now + d),
+        access_issued_at: tokens.expires_in.map(|_| now),
         created_at: now,
         last_seen: now,
     };

@@ -6,6 +6,65 @@ use cookie::{Cookie, SameSite};
 use http::HeaderMap;
 use session_store::SessionId;
 
+/// Longest `cookie_name` accepted (cookie names are sent with every request).
+pub(crate) const MAX_COOKIE_NAME: usize = 64;
+
+/// The session cookie's name when `cookie_name` is not configured: `oidc_session_` and eight
+/// hex digits of SHA-256 over the first provider's client id and the external URL.
+///
+/// Browsers scope cookies by host, not by port or path prefix, so two apps on one host (two
+/// ports, or two prefixes of one origin, where `__Host-` cookies must all have `Path=/`)
+/// would overwrite each other's session with one fixed name. Derived from the configuration,
+/// the name differs between apps and is the same on every instance of one app.
+pub(crate) fn default_cookie_name(client_id: &str, external_url: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::new()
+        .chain_update(client_id.as_bytes())
+        .chain_update([0])
+        .chain_update(external_url.as_bytes())
+        .finalize();
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("oidc_session_{tag}")
+}
+
+/// Whether `name` is an acceptable `cookie_name`: 1 to [`MAX_COOKIE_NAME`] ASCII letters,
+/// digits and `_`. No `-`: the layer's other cookies are `{name}-attempt-...` and
+/// `{name}-logout`, and without a `-` in any app's name, no app's cookie can be taken for
+/// another app's on the same host.
+pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_COOKIE_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The names of the layer's cookies under one configuration: what to look for in a browser,
+/// a test, or a reverse proxy's rules. See [`OidcConfig::cookie_names`](crate::OidcConfig::cookie_names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieNames {
+    session: String,
+    attempt_prefix: String,
+    logout: String,
+}
+
+impl CookieNames {
+    /// The session cookie (`__Host-` prefixed on https).
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+    /// What the name of every login-attempt cookie starts with (the rest names the attempt).
+    pub fn attempt_prefix(&self) -> &str {
+        &self.attempt_prefix
+    }
+    /// The cookie holding the `state` of an RP-initiated logout in flight.
+    pub fn logout(&self) -> &str {
+        &self.logout
+    }
+    /// Whether `name` is one of this app's login-attempt cookies.
+    pub fn is_attempt(&self, name: &str) -> bool {
+        name.starts_with(&self.attempt_prefix)
+    }
+}
+
 /// Names and flags of the layer's cookies, fixed by the configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct CookieSettings {
@@ -18,15 +77,25 @@ pub(crate) struct CookieSettings {
 }
 
 impl CookieSettings {
+    /// The cookies of an app whose session cookie is `name` (a valid `cookie_name`):
     /// `__Host-` prefixed, `Secure` names when the app is served over https; plain names on
     /// http (loopback development), where browsers would refuse `Secure` cookies.
-    pub(crate) fn new(secure: bool) -> Self {
+    pub(crate) fn new(name: &str, secure: bool) -> Self {
         let prefix = if secure { "__Host-" } else { "" };
         Self {
-            session_name: format!("{prefix}oidc_session"),
-            attempt_prefix: format!("{prefix}oidc_attempt_"),
-            logout_state_name: format!("{prefix}oidc_logout"),
+            session_name: format!("{prefix}{name}"),
+            attempt_prefix: format!("{prefix}{name}-attempt-"),
+            logout_state_name: format!("{prefix}{name}-logout"),
             secure,
+        }
+    }
+
+    /// The names, for the public [`CookieNames`].
+    pub(crate) fn names(&self) -> CookieNames {
+        CookieNames {
+            session: self.session_name.clone(),
+            attempt_prefix: self.attempt_prefix.clone(),
+            logout: self.logout_state_name.clone(),
         }
     }
 
@@ -171,19 +240,77 @@ mod tests {
     fn every_cookie_name_is_host_prefixed_exactly_on_https() {
         // Browsers refuse `__Host-` and `Secure` cookies on plain http, so the loopback http
         // end-to-end suites (real browser included) only ever see the plain names.
-        let https = CookieSettings::new(true);
-        let http = CookieSettings::new(false);
+        let https = CookieSettings::new("app", true);
+        let http = CookieSettings::new("app", false);
         for (secure, plain) in [
             (&https.session_name, &http.session_name),
             (&https.attempt_prefix, &http.attempt_prefix),
             (&https.logout_state_name, &http.logout_state_name),
         ] {
             assert_eq!(secure, &format!("__Host-{plain}"));
-            assert!(!plain.starts_with("__"), "{plain}");
+            assert!(plain.starts_with("app"), "{plain}");
         }
+        assert_eq!(
+            (
+                http.session_name.as_str(),
+                http.attempt_prefix.as_str(),
+                http.logout_state_name.as_str()
+            ),
+            ("app", "app-attempt-", "app-logout")
+        );
         let removal = https.removal(https.logout_state_name.clone()).to_string();
-        for flag in ["__Host-oidc_logout=", "Secure", "Path=/", "HttpOnly"] {
+        for flag in ["__Host-app-logout=", "Secure", "Path=/", "HttpOnly"] {
             assert!(removal.contains(flag), "{removal} lacks {flag}");
+        }
+    }
+
+    #[test]
+    fn default_names_differ_between_apps_of_one_host_and_not_between_instances() {
+        let name = default_cookie_name;
+        let a = name("app", "http://127.0.0.1:3000");
+        assert!(is_valid_cookie_name(&a), "{a}");
+        assert!(a.starts_with("oidc_session_") && a.len() == 21, "{a}");
+        assert_eq!(a, name("app", "http://127.0.0.1:3000"), "every instance");
+        for other in [
+            name("app", "http://127.0.0.1:3001"),
+            name("app", "http://127.0.0.1:3000/b"),
+            name("other-app", "http://127.0.0.1:3000"),
+        ] {
+            assert_ne!(a, other);
+        }
+    }
+
+    #[test]
+    fn no_app_takes_another_apps_cookie_for_its_own() {
+        let names = [
+            "app",
+            "app_x",
+            "app_attempt",
+            "app_logout",
+            "x",
+            "oidc_session",
+        ];
+        for mine in names {
+            let mine = CookieSettings::new(mine, false);
+            for theirs in names.iter().filter(|t| **t != mine.session_name) {
+                let theirs = CookieSettings::new(theirs, false);
+                let attempt = format!("{}{}", theirs.attempt_prefix, "A".repeat(16));
+                for cookie in [&theirs.session_name, &theirs.logout_state_name, &attempt] {
+                    assert_ne!(cookie, &mine.session_name);
+                    assert_ne!(cookie, &mine.logout_state_name);
+                    assert!(!cookie.starts_with(&mine.attempt_prefix), "{cookie}");
+                }
+            }
+        }
+        for bad in [
+            "",
+            "a-b",
+            "a b",
+            "a;b",
+            "ü",
+            &"a".repeat(MAX_COOKIE_NAME + 1),
+        ] {
+            assert!(!is_valid_cookie_name(bad), "{bad:?}");
         }
     }
 
@@ -205,15 +332,15 @@ mod tests {
 
     #[test]
     fn flags() {
-        let s = CookieSettings::new(true);
+        let s = CookieSettings::new("app", true);
         let c = s
             .build(s.session_name.clone(), "v".into(), Duration::from_secs(60))
             .to_string();
-        assert!(c.starts_with("__Host-oidc_session=v"), "{c}");
+        assert!(c.starts_with("__Host-app=v"), "{c}");
         for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
             assert!(c.contains(flag), "{c} lacks {flag}");
         }
-        let insecure = CookieSettings::new(false);
+        let insecure = CookieSettings::new("app", false);
         let c = insecure
             .build(
                 insecure.session_name.clone(),
@@ -221,9 +348,6 @@ mod tests {
                 Duration::from_secs(60),
             )
             .to_string();
-        assert!(
-            c.starts_with("oidc_session=v") && !c.contains("Secure"),
-            "{c}"
-        );
+        assert!(c.starts_with("app=v") && !c.contains("Secure"), "{c}");
     }
 }

@@ -169,7 +169,10 @@ fn attempt_cookies() -> &'static AttemptCookies {
     static COOKIES: OnceLock<AttemptCookies> = OnceLock::new();
     COOKIES.get_or_init(|| {
         // A fixed key: a crash must reproduce from its input alone.
-        AttemptCookies::new(vec![Key::derive_from(&[7; 32])], CookieSettings::new(true))
+        AttemptCookies::new(
+            vec![Key::derive_from(&[7; 32])],
+            CookieSettings::new("fuzz_app", true),
+        )
     })
 }
 

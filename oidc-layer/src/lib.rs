@@ -75,6 +75,7 @@ pub use config::{
     ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
     Secret,
 };
+pub use cookies::CookieNames;
 pub use doctor::Report;
 pub use identity::Identity;
 #[cfg(feature = "axum")]

@@ -113,6 +113,7 @@ impl OidcLayer {
             access_token: None,
             refresh_token: None,
             access_expires_at: None,
+            access_issued_at: None,
             created_at: now,
             last_seen: now,
         };

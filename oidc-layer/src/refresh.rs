@@ -4,9 +4,10 @@
 //! Upkeep runs single-flight per session: concurrent requests of one session wait for one
 //! upkeep (moka's `get_with` coalesces them), which re-reads the record first, so with rotating
 //! refresh tokens no request ever redeems a spent token and a request that lost the race simply
-//! gets the refreshed record. Outcomes are kept for [`UPKEEP_REUSE`], which also spaces out
-//! refreshes (a refresh margin longer than the provider's token lifetime makes every refreshed
-//! token due at once) and retries while the provider is unreachable. An outcome is never reused
+//! gets the refreshed record. A token is due a refresh margin before it expires, but never
+//! before half its lifetime as issued ([`session::needs_refresh`]), so each token is refreshed
+//! once however short-lived the provider's tokens are. Outcomes are kept for [`UPKEEP_REUSE`],
+//! which also spaces out retries while the provider is unreachable. An outcome is never reused
 //! past an access token's expiry, though (see [`UpkeepKey`]): a session kept through a failed
 //! refresh ends once its token has expired, and a token that expires sooner than the outcome
 //! is kept is refreshed again instead of being handed out expired.
@@ -225,8 +226,7 @@ async fn reread(
 }
 
 /// Whether `current` holds other tokens than `read` (another instance refreshed them). Not
-/// "no longer due": with a refresh margin longer than the provider's token lifetime, fresh
-/// tokens are due at once.
+/// "no longer due": a token that lives only a few seconds may be due again by then.
 fn refreshed_since(read: &Record<SessionData>, current: &Record<SessionData>) -> bool {
     current.data.refresh_token != read.data.refresh_token
         || current.data.access_expires_at != read.data.access_expires_at
@@ -326,6 +326,7 @@ async fn refresh_tokens(
         data.refresh_token = Some(StoredToken::new(rotated));
     }
     data.access_expires_at = refreshed.expires_in.map(|d| now + d);
+    data.access_issued_at = refreshed.expires_in.map(|_| now);
     tracing::info!(sub = data.identity.sub(), "access token refreshed");
     Ok(data)
 }

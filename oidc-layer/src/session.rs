@@ -140,6 +140,10 @@ pub struct SessionData {
     pub(crate) refresh_token: Option<StoredToken>,
     /// When the access token expires (if the provider said).
     pub(crate) access_expires_at: Option<SystemTime>,
+    /// When the access token was issued (asked for): with `access_expires_at`, its lifetime,
+    /// which bounds the refresh margin. Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) access_issued_at: Option<SystemTime>,
     pub(crate) created_at: SystemTime,
     /// The last request seen (written at most every tenth of the idle timeout).
     #[serde(default = "unix_epoch")]
@@ -213,12 +217,31 @@ pub(crate) fn sid_tag(iss: &str, sid: &str) -> String {
     format!("sid {iss} {sid}")
 }
 
-/// Whether the access token is due for a refresh at `now`.
+/// Whether the access token is due for a refresh at `now`: once `refresh_margin` before it
+/// expires, but never earlier than half-way through its lifetime as issued.
+///
+/// A provider issuing tokens that live shorter than the margin (60-s tokens against the
+/// default 60-s margin) would otherwise have every token due the moment it is issued: a
+/// refresh right after login and again at every request. With at most half the lifetime as
+/// margin, each token is refreshed once. Records without an issue time keep the plain margin.
 pub(crate) fn needs_refresh(config: &OidcConfig, data: &SessionData, now: SystemTime) -> bool {
-    data.refresh_token.is_some()
-        && data
-            .access_expires_at
-            .is_some_and(|at| now + config.refresh_margin >= at)
+    data.refresh_token.is_some() && refresh_due_at(config, data).is_some_and(|due| now >= due)
+}
+
+/// When the access token becomes due for a refresh (see [`needs_refresh`]).
+fn refresh_due_at(config: &OidcConfig, data: &SessionData) -> Option<SystemTime> {
+    let expires = data.access_expires_at?;
+    let lifetime = data
+        .access_issued_at
+        .and_then(|issued| expires.duration_since(issued).ok());
+    let margin = lifetime.map_or(config.refresh_margin, |lifetime| {
+        config.refresh_margin.min(lifetime / 2)
+    });
+    Some(
+        expires
+            .checked_sub(margin)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    )
 }
 
 /// Whether the session's activity must be written (idle timeout), at `now`.
@@ -262,6 +285,7 @@ mod tests {
             access_token: Some(AccessToken::new("secret-access".into())),
             refresh_token: Some(StoredToken::new("secret-refresh".into())),
             access_expires_at: None,
+            access_issued_at: None,
             created_at: SystemTime::UNIX_EPOCH,
             last_seen: SystemTime::UNIX_EPOCH,
         };
@@ -358,6 +382,7 @@ mod tests {
             access_token: Some(AccessToken::new("at".into())),
             refresh_token: Some(StoredToken::new("rt".into())),
             access_expires_at: Some(t(300)),
+            access_issued_at: None,
             created_at: t(0),
             last_seen: t(0),
         }
@@ -499,5 +524,44 @@ mod tests {
             ..data()
         };
         assert!(!needs_refresh(&c, &unknown_expiry, t(0) + 24 * HOUR));
+    }
+
+    #[test]
+    fn the_margin_is_at_most_half_the_token_lifetime_as_issued() {
+        // Issued at t(0): a 300-s token, a 60-s token, a 10-s token.
+        let issued = |lifetime: u64| SessionData {
+            access_issued_at: Some(t(0)),
+            access_expires_at: Some(t(lifetime)),
+            ..data()
+        };
+        let c = config(|b| b);
+        // Longer than twice the margin: the margin applies.
+        assert!(!needs_refresh(&c, &issued(300), t(239)));
+        assert!(needs_refresh(&c, &issued(300), t(240)));
+        // As long as the margin: not right after it was issued, half-way through.
+        for lifetime in [60, 10] {
+            let data = issued(lifetime);
+            assert!(!needs_refresh(&c, &data, t(0)), "{lifetime} s, just issued");
+            assert!(
+                !needs_refresh(&c, &data, t(lifetime / 2 - 1)),
+                "{lifetime} s"
+            );
+            assert!(needs_refresh(&c, &data, t(lifetime / 2)), "{lifetime} s");
+            assert!(needs_refresh(&c, &data, t(lifetime)), "{lifetime} s");
+        }
+        // A smaller margin than half the lifetime stays.
+        let c = config(|b| b.refresh_margin(Duration::from_secs(10)));
+        assert!(!needs_refresh(&c, &issued(60), t(49)));
+        assert!(needs_refresh(&c, &issued(60), t(50)));
+        // Issued "after" its expiry (a clock step): no lifetime, the plain margin.
+        let odd = SessionData {
+            access_issued_at: Some(t(400)),
+            ..issued(300)
+        };
+        assert!(needs_refresh(&c, &odd, t(290)));
+        // The issue time survives the store.
+        let json = serde_json::to_string(&issued(60)).unwrap();
+        let back: SessionData = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.access_issued_at, Some(t(0)));
     }
 }

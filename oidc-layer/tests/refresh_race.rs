@@ -6,6 +6,10 @@
 //! access token, or, when that has expired, waits for A's refresh. Afterwards the grant is
 //! intact: a third instance refreshes with A's rotated token. And a refresh is not cancelled
 //! with the request that started it.
+//!
+//! Each test runs on the memory store and on Redis (a throwaway `redis-server` on a free
+//! loopback port, started by the test; it fails without `redis-server`, never skips): the
+//! session's lock and the re-reads are the store's, so both must hold the line.
 
 #![allow(clippy::unwrap_used)]
 
@@ -22,11 +26,34 @@ use oidc_layer::{
     Identity, Lease, MemoryStore, OidcConfig, OidcLayer, Record, ResponseBody, SessionData,
     SessionId, SessionStore,
 };
-use session_store::Error;
+use session_store::redis_server::RedisServer;
+use session_store::{Error, RedisConfig, RedisStore};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service, ServiceExt};
 
-type Shared = Arc<MemoryStore<SessionData>>;
+type Shared = Arc<dyn SessionStore<SessionData>>;
+
+/// The store the instances share.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Redis,
+}
+
+impl Backend {
+    /// The shared store, and the Redis server behind it (stopped when dropped).
+    fn start(self) -> (Shared, Option<RedisServer>) {
+        match self {
+            Backend::Memory => (Arc::new(MemoryStore::<SessionData>::new()), None),
+            Backend::Redis => {
+                let server = RedisServer::start();
+                let store = RedisStore::<SessionData>::open(RedisConfig::new(server.url()))
+                    .expect("a Redis store");
+                (Arc::new(store), Some(server))
+            }
+        }
+    }
+}
 
 /// Instance A's view of the shared store: its saves wait for the test to open the gate, so
 /// its refresh is caught between redeeming the refresh token and storing the new one.
@@ -92,8 +119,9 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Full<Bytes>> {
     builder.body(Full::default()).unwrap()
 }
 
-/// Logs alice in through `service` (the provider signs in at once); the session cookie pair.
-async fn login<S>(service: &S) -> String
+/// Logs alice in through `service` (the provider signs in at once); the pair of the session
+/// cookie `name`.
+async fn login<S>(service: &S, name: &str) -> String
 where
     S: Service<
             Request<Full<Bytes>>,
@@ -124,12 +152,30 @@ where
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "login failed");
     cookie_pairs(&response)
         .into_iter()
-        .find(|c| c.starts_with("oidc_session="))
+        .find(|c| c.starts_with(&format!("{name}=")))
         .expect("a session cookie")
 }
 
-/// A layer over `store` whose sessions are always due for a refresh (the margin exceeds any
-/// token lifetime the test provider issues).
+/// The configuration of every instance: the refresh margin exceeds any token lifetime the test
+/// provider issues, so a token is due half-way through its lifetime (the most a margin can be).
+fn config(provider: &TestProvider) -> OidcConfig {
+    OidcConfig::builder()
+        .issuer(provider.issuer())
+        .client_id(provider.client_id())
+        .client_secret(provider.client_secret())
+        .external_url("http://127.0.0.1:8080")
+        .refresh_margin(Duration::from_secs(3600))
+        .build()
+        .unwrap()
+}
+
+/// Sleeps until the access token issued at `issued` (living `ttl`) is due for a refresh: past
+/// half its lifetime.
+async fn until_due(issued: Instant, ttl: Duration) {
+    tokio::time::sleep_until((issued + ttl / 2 + Duration::from_millis(200)).into()).await;
+}
+
+/// A layer over `store` (see [`config`]).
 fn instance(
     provider: &TestProvider,
     store: impl SessionStore<SessionData>,
@@ -141,15 +187,7 @@ fn instance(
 > + Clone
 + Send
 + 'static {
-    let config = OidcConfig::builder()
-        .issuer(provider.issuer())
-        .client_id(provider.client_id())
-        .client_secret(provider.client_secret())
-        .external_url("http://127.0.0.1:8080")
-        .refresh_margin(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    OidcLayer::new(config)
+    OidcLayer::new(config(provider))
         .with_store(store)
         .layer(tower::service_fn(whoami))
 }
@@ -168,17 +206,20 @@ async fn token_requests_reach(provider: &TestProvider, count: usize) {
 }
 
 /// A provider issuing access tokens for `ttl`, the shared store, instance A's gated view of
-/// it, and alice's session (logged in through a plain instance).
+/// it, and alice's session (logged in through a plain instance at `logged_in`).
 struct Setup {
     provider: TestProvider,
+    ttl: Duration,
     shared: Shared,
     gated: Arc<Gated>,
     cookie: String,
     id: SessionId,
+    logged_in: Instant,
+    _redis: Option<RedisServer>,
 }
 
 impl Setup {
-    async fn start(ttl: Duration) -> Setup {
+    async fn start(ttl: Duration, backend: Backend) -> Setup {
         let provider = TestProvider::builder()
             .auto_login("alice")
             .allow_any_loopback_redirect()
@@ -186,19 +227,24 @@ impl Setup {
             .start()
             .await
             .unwrap();
-        let shared: Shared = Arc::new(MemoryStore::new());
+        let (shared, redis) = backend.start();
         let gated = Arc::new(Gated {
             store: shared.clone(),
             gate: Semaphore::new(0),
         });
-        let cookie = login(&instance(&provider, shared.clone())).await;
-        let id = SessionId::parse(cookie.trim_start_matches("oidc_session=")).unwrap();
+        let logged_in = Instant::now();
+        let name = config(&provider).cookie_names().session().to_owned();
+        let cookie = login(&instance(&provider, shared.clone()), &name).await;
+        let id = SessionId::parse(cookie.split_once('=').unwrap().1).unwrap();
         Setup {
             provider,
+            ttl,
             shared,
             gated,
             cookie,
             id,
+            logged_in,
+            _redis: redis,
         }
     }
 
@@ -208,10 +254,17 @@ impl Setup {
         record.expect("the session lives").data_refresh_token()
     }
 
-    /// The grant is intact: a third instance (no single-flight outcome to reuse) refreshes
-    /// with the stored token `saved`, the provider's token request number `requests`.
-    async fn assert_another_instance_refreshes(&self, saved: Option<String>, requests: usize) {
+    /// The grant is intact: once the token saved at `saved_at` is due, a third instance (no
+    /// single-flight outcome to reuse) refreshes with the stored token `saved`, the provider's
+    /// token request number `requests`.
+    async fn assert_another_instance_refreshes(
+        &self,
+        saved: Option<String>,
+        saved_at: Instant,
+        requests: usize,
+    ) {
         let c = instance(&self.provider, self.shared.clone());
+        until_due(saved_at, self.ttl).await;
         let response = c.oneshot(get("/whoami", Some(&self.cookie))).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "the session lives on");
         assert_eq!(self.provider.token_requests(), requests, "C refreshed");
@@ -223,21 +276,25 @@ impl Setup {
     }
 }
 
-/// The race, with access tokens living `ttl`; `expired` waits them out before the race.
-async fn race(ttl: Duration, expired: bool) {
-    let setup = Setup::start(ttl).await;
+/// The race, with access tokens living `ttl`, once they are due for a refresh; `expired`
+/// waits them out before the race.
+async fn race(ttl: Duration, expired: bool, backend: Backend) {
+    let setup = Setup::start(ttl, backend).await;
     let (provider, gated, cookie) = (&setup.provider, &setup.gated, &setup.cookie);
     let a = instance(provider, gated.clone());
     let b = instance(provider, setup.shared.clone());
     let before = setup.refresh_token().await;
     if expired {
-        tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+        tokio::time::sleep_until((setup.logged_in + ttl + Duration::from_millis(200)).into()).await;
+    } else {
+        until_due(setup.logged_in, ttl).await;
     }
 
     // A redeems the refresh token; its save waits at the gate, holding the session's lock.
     let requests = provider.token_requests();
     let on_a = tokio::spawn(a.oneshot(get("/whoami", Some(cookie))));
     token_requests_reach(provider, requests + 1).await;
+    let refreshed_at = Instant::now();
 
     let on_b = tokio::spawn(b.oneshot(get("/whoami", Some(cookie))));
     if expired {
@@ -267,26 +324,51 @@ async fn race(ttl: Duration, expired: bool) {
     assert_ne!(after_a, before, "A's refresh rotated the refresh token");
 
     setup
-        .assert_another_instance_refreshes(after_a, requests + 2)
+        .assert_another_instance_refreshes(after_a, refreshed_at, requests + 2)
         .await;
     setup.provider.shutdown().await;
 }
 
+/// Tokens that are due half-way through their 4 s: the race runs with 2 s of the old token
+/// left.
+const LIVE_TTL: Duration = Duration::from_secs(4);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_finds_a_refresh_running_elsewhere_goes_on_with_the_live_token() {
-    race(Duration::from_secs(300), false).await;
+    race(LIVE_TTL, false, Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_an_instance_that_finds_a_refresh_running_elsewhere_goes_on_with_the_live_token() {
+    race(LIVE_TTL, false, Backend::Redis).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_finds_a_refresh_running_elsewhere_waits_for_it_once_the_token_expired() {
-    race(Duration::from_secs(1), true).await;
+    race(Duration::from_secs(1), true, Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_an_instance_that_finds_a_refresh_running_elsewhere_waits_for_it_once_the_token_expired()
+ {
+    race(Duration::from_secs(1), true, Backend::Redis).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_outlives_the_request_that_started_it() {
-    let setup = Setup::start(Duration::from_secs(300)).await;
+    refresh_outlives_its_request(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_refresh_outlives_the_request_that_started_it() {
+    refresh_outlives_its_request(Backend::Redis).await;
+}
+
+async fn refresh_outlives_its_request(backend: Backend) {
+    let setup = Setup::start(LIVE_TTL, backend).await;
     let (provider, gated, cookie) = (&setup.provider, &setup.gated, &setup.cookie);
     let before = setup.refresh_token().await;
+    until_due(setup.logged_in, LIVE_TTL).await;
 
     // The request redeems the refresh token, then goes away (the browser moved on) before
     // the rotated token is saved.
@@ -294,6 +376,7 @@ async fn a_refresh_outlives_the_request_that_started_it() {
     let a = instance(provider, gated.clone());
     let request = tokio::spawn(a.oneshot(get("/whoami", Some(cookie))));
     token_requests_reach(provider, requests + 1).await;
+    let refreshed_at = Instant::now();
     request.abort();
     assert!(request.await.is_err_and(|e| e.is_cancelled()));
     gated.gate.add_permits(1);
@@ -312,7 +395,7 @@ async fn a_refresh_outlives_the_request_that_started_it() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     setup
-        .assert_another_instance_refreshes(saved, requests + 2)
+        .assert_another_instance_refreshes(saved, refreshed_at, requests + 2)
         .await;
     setup.provider.shutdown().await;
 }

@@ -133,7 +133,8 @@ pub async fn variant(mode: &str, base: &str) -> Result<(Router, Option<TestProvi
 /// For `bare`, a cookie of the same size (which the bare app ignores).
 pub async fn login(mode: &str, base: &str) -> Result<String, Error> {
     if mode == "bare" {
-        return Ok(format!("oidc_session={}", "A".repeat(43)));
+        // The layer's default name: `oidc_session_` and an eight-digit tag.
+        return Ok(format!("oidc_session_{}={}", "0".repeat(8), "A".repeat(43)));
     }
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let browser = reqwest::Client::builder()

@@ -13,6 +13,9 @@
 //   OP_REDIRECT_URIS             comma list                 (http://127.0.0.1:3000/auth/oidc)
 //   OP_POST_LOGOUT_REDIRECT_URIS comma list                 (http://127.0.0.1:3000/,http://127.0.0.1:3000/logged-out)
 //   OP_BACKCHANNEL_LOGOUT_URI    enables back-channel logout for the client when set
+//   OP_EXTRA_CLIENTS             JSON array of more clients, e.g. a second app on the same host:
+//                                [{client_id, client_secret, redirect_uris, post_logout_redirect_uris}],
+//                                otherwise like the first client (without back-channel logout) ([])
 //   OP_RP_LOGOUT                 0 = no RP-initiated logout: no end_session_endpoint in discovery (Authelia-like) (1)
 //   OP_ACCESS_TOKEN_TTL          seconds                    (300)
 //   OP_ID_TOKEN_TTL              seconds                    (3600)
@@ -55,6 +58,7 @@ const CLIENT_SECRET = env.OP_CLIENT_SECRET || 'test-secret';
 const REDIRECT_URIS = list(env.OP_REDIRECT_URIS, 'http://127.0.0.1:3000/auth/oidc');
 const POST_LOGOUT_REDIRECT_URIS = list(env.OP_POST_LOGOUT_REDIRECT_URIS, 'http://127.0.0.1:3000/,http://127.0.0.1:3000/logged-out');
 const BACKCHANNEL_LOGOUT_URI = env.OP_BACKCHANNEL_LOGOUT_URI || '';
+const EXTRA_CLIENTS = JSON.parse(env.OP_EXTRA_CLIENTS || '[]');
 const RP_LOGOUT = flag(env.OP_RP_LOGOUT, true);
 const ACCESS_TOKEN_TTL = num(env.OP_ACCESS_TOKEN_TTL, 300);
 const ID_TOKEN_TTL = num(env.OP_ID_TOKEN_TTL, 3600);
@@ -120,13 +124,15 @@ const client = {
   ...(RP_LOGOUT ? { post_logout_redirect_uris: POST_LOGOUT_REDIRECT_URIS } : {}),
   id_token_signed_response_alg: 'RS256',
 };
+// Copied from the first client before its back-channel logout settings are added.
+const extraClients = EXTRA_CLIENTS.map((extra) => ({ ...client, client_name: `Test RP ${extra.client_id}`, ...extra }));
 if (BACKCHANNEL_LOGOUT_URI) {
   client.backchannel_logout_uri = BACKCHANNEL_LOGOUT_URI;
   client.backchannel_logout_session_required = true;
 }
 
 const configuration = {
-  clients: [client],
+  clients: [client, ...extraClients],
   jwks: makeJwks(),
   cookies: {
     keys: [env.OP_COOKIE_KEY || 'dev-cookie-key'],

@@ -308,6 +308,15 @@ impl Browser {
             .map(|(_, v)| v)
     }
 
+    /// The value of the first cookie the jar would send to `url` whose name passes `is`
+    /// (e.g. [`is_session_cookie`](crate::is_session_cookie)).
+    pub fn find_cookie(&self, url: &Url, is: impl Fn(&str) -> bool) -> Option<String> {
+        self.cookies(url)
+            .into_iter()
+            .find(|(n, _)| is(n))
+            .map(|(_, v)| v)
+    }
+
     /// Every `(name, value)` the jar would send to `url`.
     pub fn cookies(&self, url: &Url) -> Vec<(String, String)> {
         let Some(header) = self.jar.cookies(url) else {

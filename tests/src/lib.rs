@@ -39,6 +39,28 @@ pub use cookie::Cookie;
 pub use op::{Op, OpOptions};
 pub use page::{Form, Journey, Page, query_param, with_query_param};
 
+/// Whether `name` is the session cookie of an app behind oidc-layer with the default cookie
+/// names: `oidc_session_` and eight hex digits derived from the app's client id and external
+/// URL (`__Host-` prefixed on https). See `OidcConfig::cookie_names` for one app's exact names.
+pub fn is_session_cookie(name: &str) -> bool {
+    let name = name.strip_prefix("__Host-").unwrap_or(name);
+    name.strip_prefix("oidc_session_")
+        .is_some_and(|tag| tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Whether `name` is a login-attempt cookie of an app with the default cookie names
+/// (`<session cookie>-attempt-<16 characters of the state>`).
+pub fn is_attempt_cookie(name: &str) -> bool {
+    name.split_once("-attempt-")
+        .is_some_and(|(session, _)| is_session_cookie(session))
+}
+
+/// Whether `name` is the logout-state cookie of an app with the default cookie names
+/// (`<session cookie>-logout`).
+pub fn is_logout_cookie(name: &str) -> bool {
+    name.strip_suffix("-logout").is_some_and(is_session_cookie)
+}
+
 /// The command that prepares the provider; quoted in every "cannot start" message.
 pub const SETUP_COMMAND: &str = "npm ci --prefix tests/provider && cargo test -p oidc-e2e";
 

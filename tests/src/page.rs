@@ -119,6 +119,12 @@ impl Page {
         self.set_cookies().into_iter().find(|c| c.name() == name)
     }
 
+    /// The parsed `Set-Cookie` of the first cookie whose name passes `is` (e.g.
+    /// [`is_session_cookie`](crate::is_session_cookie)), if this response sets one.
+    pub fn find_set_cookie(&self, is: impl Fn(&str) -> bool) -> Option<Cookie<'static>> {
+        self.set_cookies().into_iter().find(|c| is(c.name()))
+    }
+
     /// The body parsed as JSON; panics with the page when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)

@@ -22,7 +22,10 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use oidc_e2e::{App, AppListener, Browser, Journey, Page, init_tracing, query_param};
+use oidc_e2e::{
+    App, AppListener, Browser, Journey, Page, init_tracing, is_attempt_cookie, is_session_cookie,
+    query_param,
+};
 use std::time::{Duration, SystemTime};
 
 use oidc_layer::roles::RoleMapConfig;
@@ -35,7 +38,6 @@ use reqwest::StatusCode;
 use url::Url;
 
 const CALLBACK: &str = "/auth/oidc";
-const SESSION_COOKIE: &str = "oidc_session";
 const ALICE_SUB: &str = "u-1001-alice";
 
 /// The status a login through a provider misbehaving as `tamper` must end with.
@@ -119,7 +121,7 @@ impl Env {
     }
 
     fn session_cookie(&self, browser: &Browser) -> Option<String> {
-        browser.cookie(&self.app.url("/"), SESSION_COOKIE)
+        browser.find_cookie(&self.app.url("/"), is_session_cookie)
     }
 
     /// `/auth/login?return_to=...`.
@@ -266,7 +268,7 @@ status (a hostile provider must never cause a 500): {page}\n{}",
         );
     }
     assert!(
-        page.set_cookie(SESSION_COOKIE)
+        page.find_set_cookie(is_session_cookie)
             .is_none_or(|c| c.value().is_empty()),
         "{context}: a refused login must not set a session cookie: {:?}",
         page.set_cookie_headers()
@@ -381,7 +383,7 @@ layer if it went on to /whoami):\n{journey}\n{}",
             !browser
                 .cookie_names(&env.app.url(CALLBACK))
                 .iter()
-                .any(|n| n.contains("oidc_attempt_")),
+                .any(|n| is_attempt_cookie(n)),
             "{context}: the refused attempt's cookie should be removed: {:?}",
             browser.cookie_names(&env.app.url(CALLBACK))
         );

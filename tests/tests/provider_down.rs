@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::{Json, Router};
-use oidc_e2e::{App, AppListener, AtProvider, Browser, Page, init_tracing};
+use oidc_e2e::{
+    App, AppListener, AtProvider, Browser, Page, init_tracing, is_attempt_cookie, is_session_cookie,
+};
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
 use regex::Regex;
@@ -26,7 +28,6 @@ use reqwest::StatusCode;
 use url::Url;
 
 const CALLBACK: &str = "/auth/oidc";
-const SESSION_COOKIE: &str = "oidc_session";
 const ALICE_SUB: &str = "u-1001-alice";
 /// The layer retries discovery at most this often after a failure (`RETRY_AFTER_FAILURE`).
 const DISCOVERY_BACKOFF: Duration = Duration::from_secs(2);
@@ -114,14 +115,14 @@ impl Env {
     }
 
     fn session_cookie(&self, browser: &Browser) -> Option<String> {
-        browser.cookie(&self.app.url("/"), SESSION_COOKIE)
+        browser.find_cookie(&self.app.url("/"), is_session_cookie)
     }
 
     fn attempt_cookies(&self, browser: &Browser) -> Vec<String> {
         browser
             .cookie_names(&self.app.url(CALLBACK))
             .into_iter()
-            .filter(|n| n.contains("oidc_attempt_"))
+            .filter(|n| is_attempt_cookie(n))
             .collect()
     }
 
@@ -146,9 +147,9 @@ impl Env {
             page.header("cache-control")
         );
         assert!(
-            page.set_cookie_headers()
+            page.set_cookies()
                 .iter()
-                .all(|c| !c.contains("oidc_attempt_") && !c.starts_with(SESSION_COOKIE)),
+                .all(|c| !is_attempt_cookie(c.name()) && !is_session_cookie(c.name())),
             "{context}: no attempt and no session cookie on the 503: {:?}",
             page.set_cookie_headers()
         );
@@ -366,7 +367,7 @@ async fn login_recovers_when_the_provider_comes_up_and_sessions_outlive_it() {
         page.body
     );
     assert!(
-        page.set_cookie(SESSION_COOKIE).is_none(),
+        page.find_set_cookie(is_session_cookie).is_none(),
         "no session cookie: {:?}",
         page.set_cookie_headers()
     );

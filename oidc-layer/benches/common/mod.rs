@@ -21,7 +21,8 @@ pub fn cookie_pairs(response: &Response<impl Sized>) -> Vec<String> {
 }
 
 /// Logs alice in through the layer (starting at protected `path`) and the test provider, which
-/// must sign her in at once; returns the session cookie pair (`oidc_session=...`).
+/// must sign her in at once; returns the session cookie pair (`oidc_session_<tag>=...`: the
+/// layer's default name).
 pub async fn login<S>(service: &S, path: &str) -> String
 where
     S: Service<
@@ -75,6 +76,9 @@ where
     }
     cookie_pairs(&response)
         .into_iter()
-        .find(|c| c.starts_with("oidc_session="))
+        .find(|c| {
+            c.split_once('=')
+                .is_some_and(|(name, _)| name.starts_with("oidc_session_") && !name.contains('-'))
+        })
         .expect("session cookie")
 }

@@ -50,6 +50,8 @@ use url::Url;
 #[cfg(feature = "toml")]
 use provider::PROVIDER_KEYS;
 use provider::RawProvider;
+
+use crate::cookies::{CookieNames, CookieSettings};
 pub use provider::{ProviderBuilder, ProviderConfig};
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
@@ -134,6 +136,7 @@ struct RawGlobal {
     public_paths: Option<Vec<String>>,
     #[serde(default, deserialize_with = "list_or_words")]
     api_paths: Option<Vec<String>>,
+    cookie_name: Option<String>,
     cookie_key: Option<Secret>,
     #[serde(default, deserialize_with = "secret_list_or_words")]
     previous_cookie_keys: Option<Vec<Secret>>,
@@ -200,6 +203,8 @@ pub struct OidcConfig {
     pub(crate) route_prefix: String,
     pub(crate) public_paths: Vec<PathRule>,
     pub(crate) api_paths: Vec<PathRule>,
+    /// The session cookie's name, without `__Host-` (the other cookies are named after it).
+    pub(crate) cookie_name: String,
     /// The key that seals new cookies, then older keys still accepted (rotation).
     pub(crate) cookie_keys: Vec<CookieKey>,
     pub(crate) clock_leeway: Duration,
@@ -387,6 +392,22 @@ impl OidcConfig {
         for old in global.previous_cookie_keys.unwrap_or_default() {
             cookie_keys.push(decode_cookie_key("previous_cookie_keys", old.expose())?);
         }
+        let cookie_name = match global.cookie_name {
+            Some(name) if crate::cookies::is_valid_cookie_name(&name) => name,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "cookie_name",
+                    format!(
+                        "must be 1 to {} ASCII letters, digits and `_`",
+                        crate::cookies::MAX_COOKIE_NAME
+                    ),
+                ));
+            }
+            None => crate::cookies::default_cookie_name(
+                &providers[0].client_id,
+                &format!("{}{}", external.origin, external.base_path),
+            ),
+        };
         let same_origin_path = |key: &str, value: Option<String>| match value {
             Some(p) if crate::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => Err(
                 ConfigError::new(key, "must be a same-origin path like `/goodbye`"),
@@ -399,6 +420,7 @@ impl OidcConfig {
             public_paths: rules("public_paths", global.public_paths)?,
             api_paths: rules("api_paths", global.api_paths)?,
             route_prefix,
+            cookie_name,
             cookie_keys,
             clock_leeway: Duration::from_secs(global.clock_leeway_seconds.unwrap_or(30).min(600)),
             session_max_age: Duration::from_secs(
@@ -450,6 +472,12 @@ impl OidcConfig {
     /// Whether cookies are marked `Secure` (and `__Host-` prefixed).
     pub fn secure_cookies(&self) -> bool {
         self.external.secure
+    }
+    /// The names of the layer's cookies: the session cookie is `cookie_name` (by default
+    /// `oidc_session_` and a tag derived from the first provider's client id and the external
+    /// URL), `__Host-` prefixed on https; the others are named after it.
+    pub fn cookie_names(&self) -> CookieNames {
+        CookieSettings::new(&self.cookie_name, self.external.secure).names()
     }
     /// The app's own login page for administrators when the provider is misconfigured
     /// (never behind the login redirect), if configured.
@@ -562,6 +590,16 @@ impl OidcConfigBuilder {
             .api_paths
             .get_or_insert_with(Vec::new)
             .extend(paths.into_iter().map(Into::into));
+        self
+    }
+    /// The session cookie's name (1 to 64 ASCII letters, digits and `_`; `__Host-` is added on
+    /// https); the login-attempt and logout cookies are named after it (`{name}-attempt-...`,
+    /// `{name}-logout`). By default `oidc_session_` and a tag derived from the first provider's
+    /// client id and the external URL: unique per app on one host (browsers share cookies
+    /// across ports and path prefixes) and the same on every instance of the app. Changing it
+    /// (or what the default derives from) signs everyone out.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.global.cookie_name = Some(name.into());
         self
     }
     /// The key protecting the login-attempt cookie: base64 of at least 32 random bytes. Without

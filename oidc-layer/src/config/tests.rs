@@ -335,3 +335,75 @@ fn debug_never_shows_a_secret() {
     }
     assert!(format!("{config:?}").contains("CookieKey(***)"));
 }
+
+#[test]
+fn cookie_name_is_configurable_and_by_default_unique_per_app() {
+    let names = |b: OidcConfigBuilder| b.build().unwrap().cookie_names();
+    let default = names(base());
+    assert!(
+        default.session().starts_with("__Host-oidc_session_"),
+        "{default:?}"
+    );
+    assert_eq!(
+        default.attempt_prefix(),
+        format!("{}-attempt-", default.session())
+    );
+    assert_eq!(default.logout(), format!("{}-logout", default.session()));
+    // The same app (every instance) gets the same names; another app on the host, another.
+    assert_eq!(names(base()), default);
+    for other in [
+        base().external_url("https://app.example.com:8443"),
+        base().external_url("https://app.example.com/b"),
+        base().client_id("other-app"),
+    ] {
+        assert_ne!(names(other).session(), default.session());
+    }
+    // A second provider does not change the first one's app.
+    let two = base().provider(
+        ProviderBuilder::new("Google")
+            .issuer("https://accounts.google.com")
+            .client_id("g"),
+    );
+    assert_eq!(names(two), default);
+
+    let set = names(base().cookie_name("my_app"));
+    assert_eq!(
+        (set.session(), set.attempt_prefix(), set.logout()),
+        (
+            "__Host-my_app",
+            "__Host-my_app-attempt-",
+            "__Host-my_app-logout"
+        )
+    );
+    let http = names(
+        base()
+            .external_url("http://127.0.0.1:3000")
+            .cookie_name("my_app"),
+    );
+    assert_eq!(http.session(), "my_app");
+    let toml = OidcConfig::from_toml_str(
+        r#"
+        issuer = "https://id.example.com"
+        client_id = "app"
+        external_url = "https://app.example.com"
+        cookie_name = "from_toml"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(toml.cookie_names().session(), "__Host-from_toml");
+    let env = vars(&[
+        ("OIDC_ISSUER", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_COOKIE_NAME", "from_env"),
+    ])
+    .unwrap();
+    assert_eq!(env.cookie_names().session(), "__Host-from_env");
+    for bad in ["", "a-b", "__Host-x", "a b", "a;b", &"a".repeat(65)] {
+        assert_eq!(
+            base().cookie_name(bad).build().unwrap_err().key,
+            "cookie_name",
+            "{bad:?}"
+        );
+    }
+}

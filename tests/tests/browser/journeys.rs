@@ -196,7 +196,7 @@ async fn a_provider_login_page_used_after_the_attempt_expired_ends_in_a_fresh_lo
         .await
         .into_iter()
         .map(|c| c.name().to_owned())
-        .filter(|n| n.starts_with("oidc_attempt_"))
+        .filter(|n| oidc_e2e::is_attempt_cookie(n))
         .collect();
     assert_eq!(
         attempts.len(),

@@ -312,7 +312,7 @@ impl Site {
             .cookies()
             .await
             .into_iter()
-            .find(|c| c.name() == "oidc_session")
+            .find(|c| oidc_e2e::is_session_cookie(c.name()))
             .map(|c| c.value().to_owned())
     }
 

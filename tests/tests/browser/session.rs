@@ -130,7 +130,7 @@ async fn sign_out_with_provider_logout_asks_for_the_password_next_time() {
     let cookies = chrome.cookies().await;
     let state = cookies
         .iter()
-        .find(|c| c.name() == "oidc_logout")
+        .find(|c| oidc_e2e::is_logout_cookie(c.name()))
         .unwrap_or_else(|| panic!("the logout state cookie: {cookies:?}"));
     assert_eq!(state.http_only(), Some(true), "{state}");
     assert_eq!(state.same_site(), Some(cookie::SameSite::Lax), "{state}");
@@ -149,11 +149,9 @@ async fn sign_out_with_provider_logout_asks_for_the_password_next_time() {
     assert_eq!(chrome.heading().await, "You are signed out");
     chrome.screenshot("signed-out").await;
     assert!(
-        chrome
-            .cookies()
-            .await
-            .iter()
-            .all(|c| c.name() != "oidc_session" && c.name() != "oidc_logout"),
+        chrome.cookies().await.iter().all(
+            |c| !oidc_e2e::is_session_cookie(c.name()) && !oidc_e2e::is_logout_cookie(c.name())
+        ),
         "no session or logout-state cookie is left: {:?}",
         chrome.cookies().await
     );
@@ -191,17 +189,17 @@ async fn cookies_in_the_browser_have_the_promised_flags_and_stay_small() {
     let during = chrome.cookies().await;
     let attempt = during
         .iter()
-        .find(|c| c.name().starts_with("oidc_attempt_"))
+        .find(|c| oidc_e2e::is_attempt_cookie(c.name()))
         .unwrap_or_else(|| panic!("an attempt cookie during the login: {during:?}"));
     site.sign_in_at_provider("alice", None).await;
     site.assert_on("/profile", "Alice Anders").await;
     let after = chrome.cookies().await;
     let session = after
         .iter()
-        .find(|c| c.name() == "oidc_session")
+        .find(|c| oidc_e2e::is_session_cookie(c.name()))
         .unwrap_or_else(|| panic!("a session cookie after the login: {after:?}"));
     assert!(
-        after.iter().all(|c| !c.name().starts_with("oidc_attempt_")),
+        after.iter().all(|c| !oidc_e2e::is_attempt_cookie(c.name())),
         "the attempt cookie is removed after the login: {after:?}"
     );
 

@@ -19,14 +19,12 @@ async fn garbage_session_cookies_mean_no_session() {
         "==",
     ];
     for value in values {
-        let context = format!(
-            "oidc_session={}",
-            value.chars().take(40).collect::<String>()
-        );
+        let session = env.cookies.session();
+        let context = format!("{session}={}", value.chars().take(40).collect::<String>());
         let browser = Browser::new();
-        browser.add_cookie(&whoami, &format!("oidc_session={value}; Path=/"));
+        browser.add_cookie(&whoami, &format!("{session}={value}; Path=/"));
         assert!(
-            browser.cookie(&whoami, "oidc_session").is_some(),
+            browser.find_cookie(&whoami, is_session_cookie).is_some(),
             "{context}: the jar should send it"
         );
         let page = browser.get(&whoami).await;
@@ -35,16 +33,23 @@ async fn garbage_session_cookies_mean_no_session() {
         assert_eq!(page.status, 401, "fetch with {context}: {page}");
     }
     // Bytes that are not UTF-8, bypassing the jar.
+    let (session, attempt) = (env.cookies.session(), env.cookies.attempt_prefix());
     for raw in [
-        &b"oidc_session=\xff\xfe\x80"[..],
-        b"oidc_session=\xc3\x28; oidc_attempt_x=\xff",
-        b"\xff\xff=\xff",
+        [session.as_bytes(), b"=\xff\xfe\x80"].concat(),
+        [
+            session.as_bytes(),
+            b"=\xc3\x28; ",
+            attempt.as_bytes(),
+            b"x=\xff",
+        ]
+        .concat(),
+        b"\xff\xff=\xff".to_vec(),
     ] {
-        let context = format!("Cookie: {}", String::from_utf8_lossy(raw));
+        let context = format!("Cookie: {}", String::from_utf8_lossy(&raw));
         let mut headers = HeaderMap::new();
         headers.insert(
             "cookie",
-            HeaderValue::from_bytes(raw).expect("obs-text is a valid header value"),
+            HeaderValue::from_bytes(&raw).expect("obs-text is a valid header value"),
         );
         headers.insert("accept", HeaderValue::from_static("application/json"));
         let page = Browser::new()
@@ -66,8 +71,9 @@ async fn junk_cookies_next_to_a_session_do_not_break_it() {
     let browser = Browser::new();
     env.log_in_alice(&browser).await;
     browser.add_cookie(&whoami, &format!("junk={}; Path=/", "A".repeat(10 * 1024)));
-    browser.add_cookie(&whoami, "oidc_attempt_AAAAAAAA=garbage; Path=/");
-    browser.add_cookie(&whoami, "oidc_attempt_=; Path=/");
+    let attempt = env.cookies.attempt_prefix();
+    browser.add_cookie(&whoami, &format!("{attempt}AAAAAAAA=garbage; Path=/"));
+    browser.add_cookie(&whoami, &format!("{attempt}=; Path=/"));
     env.assert_logged_in(
         &browser,
         "u-1001-alice",
@@ -96,7 +102,7 @@ async fn non_utf8_cookies_next_to_a_session_do_not_break_it() {
     let browser = Browser::new();
     let session = env.log_in_alice(&browser).await;
     let mut raw = b"weird=\xff\xfe; ".to_vec();
-    raw.extend_from_slice(format!("oidc_session={session}").as_bytes());
+    raw.extend_from_slice(format!("{}={session}", env.cookies.session()).as_bytes());
     let mut headers = HeaderMap::new();
     headers.insert(
         "cookie",
@@ -105,8 +111,10 @@ async fn non_utf8_cookies_next_to_a_session_do_not_break_it() {
     headers.insert("accept", HeaderValue::from_static("application/json"));
     let page = browser.raw(Method::GET, &whoami, headers).await;
     assert_eq!(
-        page.status, 200,
-        "Cookie: weird=<0xff 0xfe>; oidc_session=<valid>: {page}"
+        page.status,
+        200,
+        "Cookie: weird=<0xff 0xfe>; {}=<valid>: {page}",
+        env.cookies.session()
     );
     assert_eq!(env.sessions().await, 1);
 }
@@ -198,7 +206,7 @@ fn assert_refused_or_redirected(env: &Env, page: &Page, context: &str) {
         );
     }
     assert!(
-        page.set_cookie("oidc_session")
+        page.find_set_cookie(is_session_cookie)
             .is_none_or(|c| c.value().is_empty()),
         "{context}: must not set a session cookie: {:?}",
         page.set_cookie_headers()

@@ -28,7 +28,7 @@ async fn sign_in_locally(app: &App, browser: &Browser, account: &str) -> String 
     assert_eq!(page.status, 303, "local sign-in: {page}\n{}", page.body);
     assert_eq!(page.location(), Some(app.url("/settings")));
     let cookie = browser
-        .cookie(&app.url("/"), "oidc_session")
+        .find_cookie(&app.url("/"), is_session_cookie)
         .expect("the local sign-in sets the session cookie");
     assert_local(app, browser, account, "after the local sign-in").await;
     cookie
@@ -108,7 +108,7 @@ async fn a_locally_signed_in_user_links_a_provider_identity() {
 
     // Nobody else signed in: same cookie, same local identity, one session.
     assert_eq!(
-        browser.cookie(&site.app.url("/"), "oidc_session"),
+        browser.find_cookie(&site.app.url("/"), is_session_cookie),
         Some(cookie)
     );
     assert_local(&site.app, &browser, &root.id, "after linking").await;
@@ -219,7 +219,7 @@ async fn linking_needs_a_same_origin_post_from_a_signed_in_user() {
     );
     assert_eq!(site.sessions().await, 1);
     assert_eq!(
-        browser.cookie(&site.app.url("/"), "oidc_session"),
+        browser.find_cookie(&site.app.url("/"), is_session_cookie),
         Some(cookie)
     );
     assert_local(&site.app, &browser, &root.id, "after the refused links").await;
@@ -261,7 +261,7 @@ async fn linking_a_subject_of_another_account_is_refused() {
     assert_eq!(accounts.accounts(), before, "nothing changed");
     assert_eq!(site.sessions().await, 1, "nobody signed in");
     assert_eq!(
-        browser.cookie(&site.app.url("/"), "oidc_session"),
+        browser.find_cookie(&site.app.url("/"), is_session_cookie),
         Some(cookie)
     );
     assert_local(&site.app, &browser, &root.id, "after the refused link").await;
@@ -297,7 +297,7 @@ async fn start_link_from_the_apps_handler_links_the_account() {
     assert_eq!(journey.pending.as_ref(), Some(&settings), "{journey}");
     assert_link_callback(&journey, &site.app, CALLBACK);
     assert!(
-        browser.cookie(&settings, "oidc_session").is_none(),
+        browser.find_cookie(&settings, is_session_cookie).is_none(),
         "linking signs nobody in"
     );
     assert_eq!(site.sessions().await, 0);
@@ -332,7 +332,7 @@ async fn a_provider_user_links_a_second_provider() {
     let me = journey.last().json();
     assert_eq!(me["provider"], "alpha", "{me}");
     let account = me["account"].as_str().expect("an account").to_owned();
-    let cookie = browser.cookie(&env.app.url("/"), "oidc_session");
+    let cookie = browser.find_cookie(&env.app.url("/"), is_session_cookie);
 
     // She links her beta identity (carol there: another person at beta, as far as emails go).
     let start = browser.post_form(link_url(&env.app, "beta"), &[]).await;
@@ -355,7 +355,10 @@ async fn a_provider_user_links_a_second_provider() {
         "alpha",
         "still alice's alpha session"
     );
-    assert_eq!(browser.cookie(&env.app.url("/"), "oidc_session"), cookie);
+    assert_eq!(
+        browser.find_cookie(&env.app.url("/"), is_session_cookie),
+        cookie
+    );
     assert_eq!(env.sessions().await, 1);
     let all = accounts.accounts();
     assert_eq!(all.len(), 1, "{all:?}");

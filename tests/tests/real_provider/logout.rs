@@ -10,8 +10,6 @@ use oidc_layer::{AccessToken, OidcConfigBuilder, SessionId, SessionStore};
 
 use super::*;
 
-const LOGOUT_STATE_COOKIE: &str = "oidc_logout";
-
 impl Env {
     /// [`Env::start`] with changes to the provider's options and to the layer's configuration
     /// (both start from `Env::start`'s). Besides `Env::start`'s routes the app serves `/token`:
@@ -33,6 +31,7 @@ impl Env {
             .scopes(["openid", "profile", "email"])
             .public_paths(["/", "/health"]);
         let config = config(&op, builder).build().expect("a valid configuration");
+        let cookies = config.cookie_names();
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let layer = OidcLayer::new(config).with_store(store.clone());
         let router = Router::new()
@@ -59,7 +58,12 @@ impl Env {
             )
             .layer(layer);
         let app = App::spawn(router, listener);
-        Env { app, op, store }
+        Env {
+            app,
+            op,
+            store,
+            cookies,
+        }
     }
 
     /// Whether the store still holds the session whose cookie value is `cookie`.
@@ -189,7 +193,7 @@ async fn logout_deletes_the_session() {
         page.body
     );
     let logout_response = page.clone();
-    assert_cookie_cleared(&page, "oidc_session", "logout");
+    assert_cookie_cleared(&page, env.cookies.session(), "logout");
     assert!(
         env.session_cookie(&browser).is_none(),
         "the browser no longer holds a session cookie"
@@ -204,7 +208,7 @@ async fn logout_deletes_the_session() {
     let replay = Browser::new();
     replay.add_cookie(
         &env.app.url("/"),
-        &format!("oidc_session={old_cookie}; Path=/"),
+        &format!("{}={old_cookie}; Path=/", env.cookies.session()),
     );
     env.assert_logged_out(&replay, "the old session cookie after logout")
         .await;
@@ -245,7 +249,7 @@ async fn logout_deletes_the_session() {
     let state = query_param(&location, "state").unwrap_or_else(|| panic!("no state: {location}"));
     assert!(state.len() >= 16, "an unguessable state: {state:?}");
     let state_cookie = logout_response
-        .set_cookie(LOGOUT_STATE_COOKIE)
+        .set_cookie(env.cookies.logout())
         .unwrap_or_else(|| {
             panic!(
                 "the logout state goes into a cookie: {:?}",
@@ -280,9 +284,9 @@ async fn logout_deletes_the_session() {
     journey.assert_no_server_error();
     let signed_out = journey.last();
     assert_signed_out_page(&env, signed_out, "back from the provider");
-    assert_cookie_cleared(signed_out, LOGOUT_STATE_COOKIE, "back from the provider");
+    assert_cookie_cleared(signed_out, env.cookies.logout(), "back from the provider");
     assert_eq!(
-        browser.cookie(&env.app.url("/"), LOGOUT_STATE_COOKIE),
+        browser.cookie(&env.app.url("/"), env.cookies.logout()),
         None,
         "the logout state is single-use"
     );
@@ -339,7 +343,7 @@ async fn the_logout_return_checks_its_state() {
         "{:?}",
         page.content_type()
     );
-    assert_cookie_cleared(&page, LOGOUT_STATE_COOKIE, "foreign state");
+    assert_cookie_cleared(&page, env.cookies.logout(), "foreign state");
     // Whatever the state, the user stays signed out and nobody is signed in.
     assert_eq!(env.sessions().await, 0);
     env.assert_logged_out(&browser, "after a foreign state")
@@ -382,7 +386,7 @@ async fn logout_without_an_end_session_endpoint_lands_on_the_signed_out_page() {
     );
     let browser = Browser::new();
     let (old_cookie, page) = log_in_and_post_logout(&env, &browser).await;
-    assert_cookie_cleared(&page, "oidc_session", "logout");
+    assert_cookie_cleared(&page, env.cookies.session(), "logout");
     assert_eq!(
         page.location(),
         Some(env.app.url("/auth/logged-out")),

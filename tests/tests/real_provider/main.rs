@@ -12,10 +12,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use cookie::SameSite;
 use oidc_e2e::{
-    App, AppListener, AtProvider, Browser, Journey, Op, OpOptions, Page, init_tracing, query_param,
-    with_query_param,
+    App, AppListener, AtProvider, Browser, Journey, Op, OpOptions, Page, init_tracing,
+    is_attempt_cookie, is_session_cookie, query_param, with_query_param,
 };
-use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
+use oidc_layer::{CookieNames, Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
@@ -27,6 +27,7 @@ mod backchannel;
 mod break_glass;
 mod claims;
 mod garbage;
+mod https_cookies;
 mod lifetime;
 mod linking;
 mod login;
@@ -36,6 +37,7 @@ mod rejected;
 mod reload;
 mod roles;
 mod site;
+mod two_apps;
 
 const CALLBACK: &str = "/auth/oidc";
 
@@ -44,6 +46,8 @@ struct Env {
     app: App,
     op: Op,
     store: Arc<MemoryStore<SessionData>>,
+    /// The names of the layer's cookies.
+    cookies: CookieNames,
 }
 
 impl Env {
@@ -63,6 +67,7 @@ impl Env {
             .public_paths(["/", "/health"])
             .build()
             .expect("a valid configuration");
+        let cookies = config.cookie_names();
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let layer = OidcLayer::new(config).with_store(store.clone());
         let router = Router::new()
@@ -77,7 +82,12 @@ impl Env {
             )
             .layer(layer);
         let app = App::spawn(router, listener);
-        Env { app, op, store }
+        Env {
+            app,
+            op,
+            store,
+            cookies,
+        }
     }
 
     /// Live sessions in the store.
@@ -114,7 +124,7 @@ impl Env {
     }
 
     fn session_cookie(&self, browser: &Browser) -> Option<String> {
-        browser.cookie(&self.app.url("/"), "oidc_session")
+        browser.find_cookie(&self.app.url("/"), is_session_cookie)
     }
 
     /// `fetch('/whoami')` answers 200 with `sub`.
@@ -165,7 +175,7 @@ impl Env {
             page.content_type()
         );
         assert!(
-            page.set_cookie("oidc_session")
+            page.find_set_cookie(is_session_cookie)
                 .is_none_or(|c| c.value().is_empty()),
             "{context}: a rejected callback must not set a session cookie: {:?}",
             page.set_cookie_headers()
@@ -189,10 +199,6 @@ impl Env {
         );
         location
     }
-}
-
-fn is_attempt_cookie(name: &str) -> bool {
-    name.starts_with("oidc_attempt_") || name.starts_with("__Host-oidc_attempt_")
 }
 
 /// `url` with the query parameter `name` set to `value`, form-encoded.

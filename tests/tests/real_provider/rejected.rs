@@ -241,7 +241,7 @@ async fn replayed_callback_creates_no_second_session() {
     // Same browser, same URL (back button, reload): the attempt is spent, so no code exchange
     // happens; the still logged-in user is sent home (not shown an error), and the existing
     // session is neither replaced nor duplicated.
-    let session_before = browser.cookie(&env.app.url("/"), "oidc_session");
+    let session_before = browser.find_cookie(&env.app.url("/"), is_session_cookie);
     let page = browser.get(&callback).await;
     assert_eq!(
         page.status, 303,
@@ -250,7 +250,7 @@ async fn replayed_callback_creates_no_second_session() {
     );
     assert_eq!(page.location(), Some(env.app.url("/")), "{page}");
     assert!(
-        page.set_cookie("oidc_session").is_none(),
+        page.find_set_cookie(is_session_cookie).is_none(),
         "no new session cookie: {page}"
     );
     assert_eq!(
@@ -259,7 +259,7 @@ async fn replayed_callback_creates_no_second_session() {
         "no second session from a replayed callback"
     );
     assert_eq!(
-        browser.cookie(&env.app.url("/"), "oidc_session"),
+        browser.find_cookie(&env.app.url("/"), is_session_cookie),
         session_before
     );
     let me = browser.fetch(env.app.url("/whoami")).await;

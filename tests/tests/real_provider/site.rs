@@ -390,7 +390,9 @@ pub(crate) async fn refused_login_at(
     );
     assert_refusal(&last, &format!("login of {user}"));
     assert!(
-        browser.cookie(&app.url("/"), "oidc_session").is_none(),
+        browser
+            .find_cookie(&app.url("/"), is_session_cookie)
+            .is_none(),
         "login of {user}: the browser holds no session cookie"
     );
     last
@@ -440,7 +442,7 @@ pub(crate) fn assert_refusal(page: &Page, context: &str) {
 /// Asserts `page` sets no (non-empty) session cookie.
 pub(crate) fn assert_no_session_cookie_set(page: &Page, context: &str) {
     assert!(
-        page.set_cookie("oidc_session")
+        page.find_set_cookie(is_session_cookie)
             .is_none_or(|c| c.value().is_empty()),
         "{context}: must not set a session cookie: {:?}",
         page.set_cookie_headers()
@@ -490,7 +492,7 @@ pub(crate) async fn session_in(
     app: &App,
     browser: &Browser,
 ) -> Option<SessionData> {
-    let cookie = browser.cookie(&app.url("/"), "oidc_session")?;
+    let cookie = browser.find_cookie(&app.url("/"), is_session_cookie)?;
     let id = SessionId::parse(&cookie)?;
     store
         .load(&id)
