@@ -129,7 +129,7 @@ const GUARDED_PATH: &str = "/login/guarded";
 /// shows: same-origin posts only, through a [`BreakGlassGuard`], compared in constant time.
 fn guarded_backup_login(layer: &OidcLayer, guard: Arc<BreakGlassGuard>) -> Router {
     use axum::http::{HeaderMap as RequestHeaders, StatusCode, header};
-    use axum::response::{IntoResponse, Response};
+    use axum::response::IntoResponse;
     use axum::routing::post;
 
     let handler_layer = layer.clone();
