@@ -17,21 +17,26 @@ fn closed_port_issuer() -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_login_works_while_the_provider_is_down() {
-    init_tracing();
-    let listener = AppListener::bind().await;
-    let config = OidcConfig::builder()
+/// The configuration of an app whose provider is down, with its backup login at `backup_path`.
+fn provider_down(listener: &AppListener, backup_path: &str) -> OidcConfig {
+    OidcConfig::builder()
         .issuer(closed_port_issuer())
         .client_id("test-client")
         .client_secret("test-secret")
         .external_url(listener.external_url())
         .roles(demo_roles())
         .public_paths(PUBLIC_PATHS)
-        // Not listed in the public paths: the layer must keep it reachable by itself.
-        .backup_login_path(BACKUP_PATH)
+        .backup_login_path(backup_path)
         .build()
-        .expect("a valid configuration");
+        .expect("a valid configuration")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_login_works_while_the_provider_is_down() {
+    init_tracing();
+    let listener = AppListener::bind().await;
+    // Not listed in the public paths: the layer must keep it reachable by itself.
+    let config = provider_down(&listener, BACKUP_PATH);
     assert!(!PUBLIC_PATHS.contains(&BACKUP_PATH));
     let store = Arc::new(MemoryStore::<SessionData>::new());
     let layer = OidcLayer::new(config).with_store(store.clone());
@@ -190,16 +195,7 @@ fn guarded_backup_login(layer: &OidcLayer, guard: Arc<BreakGlassGuard>) -> Route
 async fn the_backup_login_throttles_password_guesses() {
     init_tracing();
     let listener = AppListener::bind().await;
-    let config = OidcConfig::builder()
-        .issuer(closed_port_issuer())
-        .client_id("test-client")
-        .client_secret("test-secret")
-        .external_url(listener.external_url())
-        .roles(demo_roles())
-        .public_paths(PUBLIC_PATHS)
-        .backup_login_path(GUARDED_PATH)
-        .build()
-        .expect("a valid configuration");
+    let config = provider_down(&listener, GUARDED_PATH);
     let store = Arc::new(MemoryStore::<SessionData>::new());
     let layer = OidcLayer::new(config).with_store(store.clone());
     let guard = Arc::new(BreakGlassGuard::new().per_address(3, Duration::from_secs(600)));
