@@ -1,4 +1,5 @@
-//! [`LinkingResolver`]: one account across providers, linked by subject or verified email.
+//! [`LinkingResolver`]: one account across providers, linked by subject, explicitly, or (where
+//! the provider is trusted for it) by verified email.
 
 use async_trait::async_trait;
 

@@ -57,7 +57,8 @@
 //!
 //! fn with_accounts(layer: OidcLayer) -> (OidcLayer, Arc<LinkingResolver<InMemoryAccounts>>) {
 //!     let accounts = InMemoryAccounts::new();
-//!     // An account an administrator created: Alice's first verified sign-in links to it.
+//!     // An account an administrator created: Alice's first verified sign-in at a provider
+//!     // with `link_by_verified_email` links to it.
 //!     accounts.add_account("alice", Some("alice@example.com"), true);
 //!     let resolver = Arc::new(LinkingResolver::new(accounts));
 //!     (layer.with_account_resolver(resolver.clone()), resolver)

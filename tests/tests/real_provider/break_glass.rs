@@ -1,5 +1,10 @@
 //! Break glass: the provider is down (its issuer points at a closed port), and the app's own
-//! backup login (`backup_login_path`) still lets an administrator in.
+//! backup login (`backup_login_path`) still lets an administrator in, and throttles guesses.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use oidc_layer::{BreakGlassError, BreakGlassGuard, LocalUser, password_matches};
 
 use super::site::*;
 use super::*;
@@ -12,21 +17,26 @@ fn closed_port_issuer() -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_login_works_while_the_provider_is_down() {
-    init_tracing();
-    let listener = AppListener::bind().await;
-    let config = OidcConfig::builder()
+/// The configuration of an app whose provider is down, with its backup login at `backup_path`.
+fn provider_down(listener: &AppListener, backup_path: &str) -> OidcConfig {
+    OidcConfig::builder()
         .issuer(closed_port_issuer())
         .client_id("test-client")
         .client_secret("test-secret")
         .external_url(listener.external_url())
         .roles(demo_roles())
         .public_paths(PUBLIC_PATHS)
-        // Not listed in the public paths: the layer must keep it reachable by itself.
-        .backup_login_path(BACKUP_PATH)
+        .backup_login_path(backup_path)
         .build()
-        .expect("a valid configuration");
+        .expect("a valid configuration")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_login_works_while_the_provider_is_down() {
+    init_tracing();
+    let listener = AppListener::bind().await;
+    // Not listed in the public paths: the layer must keep it reachable by itself.
+    let config = provider_down(&listener, BACKUP_PATH);
     assert!(!PUBLIC_PATHS.contains(&BACKUP_PATH));
     let store = Arc::new(MemoryStore::<SessionData>::new());
     let layer = OidcLayer::new(config).with_store(store.clone());
@@ -115,4 +125,122 @@ async fn backup_login_works_while_the_provider_is_down() {
     let page = browser.fetch(app.url("/trusted")).await;
     assert_eq!(page.status, 200, "{page}");
     assert_eq!(store.len().await, 1);
+}
+
+/// The throttled backup login of [`the_backup_login_throttles_password_guesses`].
+const GUARDED_PATH: &str = "/login/guarded";
+
+/// An app whose backup login at [`GUARDED_PATH`] checks [`LOCAL_PASSWORD`] the way the README
+/// shows: same-origin posts only, through a [`BreakGlassGuard`], compared in constant time.
+fn guarded_backup_login(layer: &OidcLayer, guard: Arc<BreakGlassGuard>) -> Router {
+    use axum::http::{HeaderMap as RequestHeaders, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+
+    let handler_layer = layer.clone();
+    Router::new()
+        .route(
+            GUARDED_PATH,
+            post(move |headers: RequestHeaders, body: String| {
+                let (layer, guard) = (handler_layer.clone(), guard.clone());
+                async move {
+                    if !layer.is_same_origin(&headers) {
+                        return StatusCode::FORBIDDEN.into_response();
+                    }
+                    let password = url::form_urlencoded::parse(body.as_bytes())
+                        .find(|(k, _)| k == "password")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    // The app is served without connection info: every client is one address.
+                    let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+                    let checked = guard
+                        .check(client, async {
+                            password_matches(&password, LOCAL_PASSWORD)
+                        })
+                        .await;
+                    match checked {
+                        Ok(()) => {}
+                        Err(BreakGlassError::Throttled { retry_after }) => {
+                            let seconds = retry_after.as_secs().max(1).to_string();
+                            return (
+                                StatusCode::TOO_MANY_REQUESTS,
+                                [(header::RETRY_AFTER, seconds)],
+                            )
+                                .into_response();
+                        }
+                        Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
+                    }
+                    let user = LocalUser {
+                        username: "root".into(),
+                        roles: vec!["admin".into()],
+                        ..LocalUser::default()
+                    };
+                    match layer.sign_in_local(&headers, user).await {
+                        Ok(cookie) => (
+                            StatusCode::SEE_OTHER,
+                            [(header::SET_COOKIE, cookie)],
+                            [(header::LOCATION, "/admin")],
+                        )
+                            .into_response(),
+                        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                    }
+                }
+            }),
+        )
+        .merge(app_router(layer))
+        .layer(layer.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_login_throttles_password_guesses() {
+    init_tracing();
+    let listener = AppListener::bind().await;
+    let config = provider_down(&listener, GUARDED_PATH);
+    let store = Arc::new(MemoryStore::<SessionData>::new());
+    let layer = OidcLayer::new(config).with_store(store.clone());
+    let guard = Arc::new(BreakGlassGuard::new().per_address(3, Duration::from_secs(600)));
+    let app = App::spawn(guarded_backup_login(&layer, guard), listener);
+    let url = app.url(GUARDED_PATH);
+
+    // The right password signs in (and, in this browser, replaces nothing).
+    let admin = Browser::new();
+    let page = admin.post_form(&url, &[("password", LOCAL_PASSWORD)]).await;
+    assert_eq!(page.status, 303, "{page}\n{}", page.body);
+    assert_eq!(store.len().await, 1);
+
+    // A cross-site post is refused before the password is looked at, and not counted.
+    let guesser = Browser::new();
+    let page = guesser
+        .post_form_with(
+            &url,
+            &[("password", "guess")],
+            &[
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403, "{page}");
+
+    // Three wrong guesses, then even the right password is refused unchecked.
+    for n in 1..=3 {
+        let page = guesser
+            .post_form(&url, &[("password", &format!("guess-{n}"))])
+            .await;
+        assert_eq!(page.status, 401, "guess {n}: {page}");
+    }
+    let page = guesser
+        .post_form(&url, &[("password", LOCAL_PASSWORD)])
+        .await;
+    assert_eq!(page.status, 429, "{page}\n{}", page.body);
+    let retry_after: u64 = page
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!(
+        (1..=600).contains(&retry_after),
+        "within the window: {retry_after}"
+    );
+    assert_no_session_cookie_set(&page, "the throttled sign-in");
+    assert_eq!(store.len().await, 1, "only the administrator's session");
 }
