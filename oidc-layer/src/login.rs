@@ -206,7 +206,7 @@ async fn start_prompting(
         )
         .into_response(true);
     };
-    let span = tracing::info_span!("oidc.login", provider = %provider.settings.slug, return_to = return_to::path_of(&return_to), link = link_to.is_some());
+    let span = tracing::info_span!("oidc.login", provider = %provider.settings.slug, return_to = %return_to::path_of(&return_to), link = link_to.is_some());
     redirect_to_provider(shared, provider, headers, return_to, link_to, reauth)
         .instrument(span)
         .await

@@ -392,7 +392,7 @@ where
                     .then_some((record.expires_at, id))
             })
             .collect();
-        others.sort_by(|a, b| b.0.cmp(&a.0));
+        others.sort_by_key(|(expires_at, _)| std::cmp::Reverse(*expires_at));
         let spared = self
             .get(spare)
             .is_some_and(|record| record.tags.iter().any(|t| t == tag));

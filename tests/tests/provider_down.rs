@@ -106,6 +106,22 @@ impl Env {
         provider
     }
 
+    /// Takes `browser` from `/whoami` through the provider up to the app's callback (it then
+    /// holds a code); the callback URL, not yet requested.
+    async fn up_to_the_callback(&self, browser: &Browser) -> Url {
+        let first = browser.get(self.app.url("/whoami")).await;
+        let app_origin = self.app.origin();
+        let journey = browser
+            .follow_until(first, AtProvider::Stay, |u| {
+                u.origin() == app_origin && u.path() == CALLBACK
+            })
+            .await;
+        journey
+            .pending
+            .clone()
+            .unwrap_or_else(|| panic!("the browser never reached the callback:\n{journey}"))
+    }
+
     fn issuer(&self) -> String {
         format!("http://{}", self.provider_addr)
     }
@@ -311,17 +327,7 @@ async fn login_recovers_when_the_provider_comes_up_and_sessions_outlive_it() {
 
     // A second browser gets as far as the callback (it holds a code) before the provider goes.
     let late = Browser::new();
-    let first = late.get(env.app.url("/whoami")).await;
-    let app_origin = env.app.origin();
-    let journey = late
-        .follow_until(first, AtProvider::Stay, |u| {
-            u.origin() == app_origin && u.path() == CALLBACK
-        })
-        .await;
-    let late_callback = journey
-        .pending
-        .clone()
-        .unwrap_or_else(|| panic!("the second browser never reached the callback:\n{journey}"));
+    let late_callback = env.up_to_the_callback(&late).await;
 
     // 4. The provider goes down again.
     provider.shutdown().await;
@@ -493,17 +499,7 @@ async fn when_a_known_provider_stops_answering_logins_get_the_503_together_and_s
     // A second browser holds a code when the provider goes away; its failed code exchange
     // tells the layer the provider is down.
     let late = Browser::new();
-    let first = late.get(env.app.url("/whoami")).await;
-    let app_origin = env.app.origin();
-    let journey = late
-        .follow_until(first, AtProvider::Stay, |u| {
-            u.origin() == app_origin && u.path() == CALLBACK
-        })
-        .await;
-    let late_callback = journey
-        .pending
-        .clone()
-        .unwrap_or_else(|| panic!("the second browser never reached the callback:\n{journey}"));
+    let late_callback = env.up_to_the_callback(&late).await;
     provider.shutdown().await;
     let page = late.get(&late_callback).await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{page}");

@@ -407,3 +407,37 @@ fn cookie_name_is_configurable_and_by_default_unique_per_app() {
         );
     }
 }
+
+#[test]
+fn sessions_per_user_default_bounds_and_environment() {
+    assert_eq!(base().build().unwrap().max_sessions_per_user, 10);
+    assert_eq!(
+        base()
+            .max_sessions_per_user(3)
+            .build()
+            .unwrap()
+            .max_sessions_per_user,
+        3
+    );
+    // At least one (the new session), at most 1000.
+    assert_eq!(
+        base()
+            .max_sessions_per_user(0)
+            .build()
+            .unwrap()
+            .max_sessions_per_user,
+        1
+    );
+    assert_eq!(
+        (base().max_sessions_per_user(usize::MAX).build().unwrap()).max_sessions_per_user,
+        1000
+    );
+    let c = vars(&[
+        ("OIDC_ISSUER", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_MAX_SESSIONS_PER_USER", "4"),
+    ])
+    .unwrap();
+    assert_eq!(c.max_sessions_per_user, 4);
+}
