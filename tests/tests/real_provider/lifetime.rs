@@ -121,6 +121,21 @@ async fn refresh_grants(env: &Env) -> usize {
     env.op.count_log_lines(REFRESH_GRANT)
 }
 
+/// `count` requests, one after another, are all handed `expected` as the access token.
+async fn assert_token_stays(
+    env: &Env,
+    browser: &Browser,
+    expected: &str,
+    count: usize,
+    when: &str,
+) {
+    for i in 0..count {
+        let context = format!("request {i} {when}");
+        let token = access_token(env, browser, &context).await;
+        assert_eq!(token, expected, "{context}: the same token");
+    }
+}
+
 /// Sleeps until `seconds` (and half a second more) after `from`.
 async fn sleep_past(from: Instant, seconds: u64) {
     tokio::time::sleep_until(
@@ -257,10 +272,7 @@ async fn a_token_shorter_than_the_margin_is_refreshed_once_half_way() {
     // The token was issued during the login, so it is due by TTL / 2 after this.
     let logged_in = Instant::now();
     let first = access_token(&env, &browser, "right after login").await;
-    for i in 0..REQUESTS {
-        let token = access_token(&env, &browser, &format!("request {i} after login")).await;
-        assert_eq!(token, first, "request {i}: the token of the login");
-    }
+    assert_token_stays(&env, &browser, &first, REQUESTS, "after login").await;
     assert_eq!(
         refresh_grants(&env).await,
         0,
@@ -300,10 +312,7 @@ async fn a_token_shorter_than_the_margin_is_refreshed_once_half_way() {
     );
 
     // The refreshed token lives TTL again: not due at the next requests.
-    for i in 0..REQUESTS {
-        let token = access_token(&env, &browser, &format!("request {i} after the refresh")).await;
-        assert_eq!(token, refreshed, "request {i}: the refreshed token");
-    }
+    assert_token_stays(&env, &browser, &refreshed, REQUESTS, "after the refresh").await;
     assert_eq!(
         refresh_grants(&env).await,
         1,

@@ -98,22 +98,7 @@ impl Env {
     /// Navigates to `path`, logs in as `user` at the provider and returns the journey, after
     /// checking it ended on `path` with a 200 and no server error on the way.
     async fn log_in(&self, browser: &Browser, path: &str, user: &str) -> Journey {
-        let first = browser.get(self.app.url(path)).await;
-        let journey = browser.follow_with(first, AtProvider::log_in(user)).await;
-        journey.assert_no_server_error();
-        let last = journey.last();
-        assert_eq!(
-            last.url,
-            self.app.url(path),
-            "login as {user} should end on {path}:\n{journey}\n{}",
-            self.op.log_tail()
-        );
-        assert_eq!(
-            last.status, 200,
-            "login as {user} should end with a 200 on {path}:\n{journey}\n{}",
-            last.body
-        );
-        journey
+        log_in_at(browser, self.app.url(path), user, &self.op).await
     }
 
     /// Logs `browser` in as alice through `/whoami`; returns the session cookie's value.
@@ -199,6 +184,27 @@ impl Env {
         );
         location
     }
+}
+
+/// Navigates to `url`, logs in as `user` at `op` and returns the journey, after checking it
+/// ended on `url` with a 200 and no server error on the way.
+async fn log_in_at(browser: &Browser, url: Url, user: &str, op: &Op) -> Journey {
+    let first = browser.get(url.clone()).await;
+    let journey = browser.follow_with(first, AtProvider::log_in(user)).await;
+    journey.assert_no_server_error();
+    let last = journey.last();
+    assert_eq!(
+        last.url,
+        url,
+        "login as {user} should end on {url}:\n{journey}\n{}",
+        op.log_tail()
+    );
+    assert_eq!(
+        last.status, 200,
+        "login as {user} should end with a 200 on {url}:\n{journey}\n{}",
+        last.body
+    );
+    journey
 }
 
 /// `url` with the query parameter `name` set to `value`, form-encoded.

@@ -121,21 +121,6 @@ impl TwoApps {
             _apps: apps,
         }
     }
-
-    /// Navigates to `member`'s `/whoami` and signs in as alice (at the provider when it asks).
-    async fn sign_in(&self, browser: &Browser, member: &Member, context: &str) {
-        let first = browser.get(member.url("/whoami")).await;
-        let journey = browser
-            .follow_with(first, AtProvider::log_in("alice"))
-            .await;
-        journey.assert_no_server_error();
-        assert_eq!(
-            (journey.last().url.clone(), journey.last().status.as_u16()),
-            (member.url("/whoami"), 200),
-            "{context}: signing in should end on /whoami:\n{journey}\n{}",
-            self.op.log_tail()
-        );
-    }
 }
 
 /// `fetch('/whoami')` on `member`: alice's `sub`, or `None` when signed out (401).
@@ -152,9 +137,9 @@ async fn signing_in_to_one_app_leaves_the_other_signed_in(layout: Layout) {
     let apps = TwoApps::start(layout).await;
     let (a, b) = (&apps.a, &apps.b);
     let browser = Browser::new();
-    apps.sign_in(&browser, a, "A").await;
+    log_in_at(&browser, a.url("/whoami"), "alice", &apps.op).await;
     assert_eq!(whoami(&browser, a).await, Some(json!("u-1001-alice")));
-    apps.sign_in(&browser, b, "then B").await;
+    log_in_at(&browser, b.url("/whoami"), "alice", &apps.op).await;
     assert_eq!(
         whoami(&browser, b).await,
         Some(json!("u-1001-alice")),
