@@ -33,6 +33,7 @@ mod login;
 mod logout;
 mod providers;
 mod rejected;
+mod refresh_failure;
 mod reload;
 mod roles;
 mod site;
