@@ -21,109 +21,19 @@
 //! scopes and claims, keys, clock) instead of serving, and exits with status 1 when
 //! something is wrong (see `oidc_layer::doctor`).
 //!
-//! Roles are mapped like AudioBookRequest: group `admins` → `admin`, `users` → `trusted`,
-//! anything else → `untrusted`, ordered untrusted < trusted < admin.
-
-mod local_login;
+//! The pages, routes and role map are the library's (`src/lib.rs`, `axum_demo::router`), which
+//! the real-browser suite serves too.
 
 use std::net::SocketAddr;
 
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine as _;
-use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
-    Identity, OidcConfig, OidcLayer, RedisConfig, RedisStore, Registration, RequireRole,
-    SessionData, TwoTierConfig, TwoTierStore,
+    OidcConfig, OidcLayer, RedisConfig, RedisStore, SessionData, TwoTierConfig, TwoTierStore,
 };
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A page of the demo with its look.
-pub fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · oidc-layer demo</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}}\
-a.button,button{{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}\
-code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inherit;padding:.3rem}}</style>\
-</head><body><main>{body}</main></body></html>",
-        title = escape(title)
-    ))
-}
-
-fn role_map() -> RoleMapConfig {
-    serde_json::from_value(serde_json::json!({
-        "rules": { "admins": "admin", "users": "trusted" },
-        "order": ["untrusted", "trusted", "admin"],
-        "default": "untrusted",
-    }))
-    .expect("the demo's role map is valid")
-}
-
-async fn home(
-    identity: Option<Identity>,
-    registrations: axum::extract::State<Vec<Registration>>,
-) -> Html<String> {
-    let status = match identity {
-        Some(id) => format!(
-            "<p id=\"status\">Signed in as <strong>{}</strong> ({}) with role <strong id=\"role\">{}</strong>.</p>\
-<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Sign out</button></form>",
-            escape(id.name().unwrap_or(id.username())),
-            escape(id.email().unwrap_or("no email")),
-            escape(&id.roles().join(", ")),
-        ),
-        None => "<p id=\"status\">You are not signed in.</p><p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=/whoami\">Sign in</a></p>".to_owned(),
-    };
-    let registrations: String = registrations
-        .iter()
-        .map(|r| {
-            format!(
-                "<li>{}: redirect URI <code>{}</code>, post-logout URI <code>{}</code></li>",
-                escape(&r.provider),
-                escape(&r.redirect_uri),
-                escape(&r.post_logout_redirect_uri)
-            )
-        })
-        .collect();
-    page(
-        "Home",
-        &format!(
-            "<h1>oidc-layer demo</h1>{status}\
-<h2>Try</h2><ul><li><a href=\"/whoami\">/whoami</a>: protected; your identity, roles and groups as JSON</li>\
-<li><a href=\"/admin\">/admin</a>: needs the <code>admin</code> role (alice has it; bob is <code>trusted</code>, carol <code>untrusted</code>)</li>\
-<li><a href=\"/api/me\">/api/me</a>: for API clients (401 with a login URL, never a redirect)</li>\
-<li><a href=\"/auth/logout\">/auth/logout</a>: sign out</li>\
-<li><a href=\"/auth/login?backup=1\">Administrator backup login</a>: works even when the provider is broken</li></ul>\
-<h2>Register at your provider</h2><ul>{registrations}</ul>"
-        ),
-    )
-}
-
-async fn whoami(identity: Identity) -> impl IntoResponse {
-    Json(identity)
-}
-
-async fn admin(identity: Identity) -> Html<String> {
-    page(
-        "Admin",
-        &format!(
-            "<h1>Admin</h1><p id=\"admin\">Welcome, {}. You have the <code>admin</code> role.</p><h2>Why these roles</h2><pre id=\"why\">{}</pre><p><a href=\"/\">Home</a></p>",
-            escape(identity.username()),
-            escape(identity.role_explanation().unwrap_or("")),
-        ),
-    )
 }
 
 /// `cargo run -p axum-demo -- doctor [--strict]`: checks the configured provider and prints
@@ -245,11 +155,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect::<Vec<_>>(),
         )
         .groups_claim(env("OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()))
-        .roles(role_map())
+        .roles(axum_demo::role_map())
         .external_url(&app_url)
-        .public_paths(["/", "/favicon.ico"])
-        .api_paths(["/api/*"])
-        .backup_login_path("/login/local");
+        .public_paths(axum_demo::PUBLIC_PATHS)
+        .api_paths(axum_demo::API_PATHS)
+        .backup_login_path(axum_demo::BACKUP_LOGIN_PATH);
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
     }
@@ -273,24 +183,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(url) => layer.with_store(redis_sessions(url).await?),
         None => layer,
     };
-    let local = local_login::LocalLogin {
-        password: admin_password.clone(),
-        layer: layer.clone(),
-    };
-
-    let app = Router::new()
-        .route("/", get(home))
-        .with_state(layer.registrations())
-        .route("/whoami", get(whoami))
-        .route("/api/me", get(whoami))
-        .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
-        .route(
-            "/login/local",
-            get(local_login::form)
-                .post(local_login::submit)
-                .with_state(local),
-        )
-        .layer(layer.clone());
+    let app = axum_demo::router(&layer, admin_password.clone());
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port)).await?;
     println!("oidc-layer demo listening on {app_url}");
