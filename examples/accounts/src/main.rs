@@ -2,6 +2,8 @@
 //!
 //!     cargo run -p accounts      # http://127.0.0.1:3002
 //!
+//! `PORT` sets another port (`0`: any free one; the URL printed at start says which).
+//!
 //! After verifying a login, the layer asks an account resolver which of the app's accounts the
 //! identity belongs to. Here that is a `LinkingResolver` over `InMemoryAccounts` (an app puts
 //! its database behind `AccountRepository` instead), seeded with two accounts an administrator
@@ -28,8 +30,6 @@ use oidc_layer::testkit::{TestProvider, TestUser};
 use oidc_layer::{Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder};
 use subtle::ConstantTimeEq;
 
-const APP_URL: &str = "http://127.0.0.1:3002";
-
 #[derive(Clone)]
 struct App {
     layer: OidcLayer,
@@ -37,6 +37,8 @@ struct App {
     /// The account of the break-glass login, and its password.
     root_account: Arc<str>,
     root_password: Arc<str>,
+    /// The app's origin (`http://127.0.0.1:PORT`), for the same-origin check of its forms.
+    origin: Arc<str>,
 }
 
 #[derive(serde::Deserialize)]
@@ -74,10 +76,10 @@ code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inhe
 }
 
 /// Whether a form post comes from this app's own pages (as the layer checks its own routes).
-fn same_origin(headers: &HeaderMap) -> bool {
+fn same_origin(app: &App, headers: &HeaderMap) -> bool {
     match headers.get("sec-fetch-site") {
         Some(site) => site == "same-origin",
-        None => headers.get(header::ORIGIN).is_some_and(|o| o == APP_URL),
+        None => headers.get(header::ORIGIN).is_some_and(|o| o == &*app.origin),
     }
 }
 
@@ -189,7 +191,7 @@ async fn unlink(
     headers: HeaderMap,
     Form(form): Form<ProviderForm>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&app, &headers) {
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }
     let Some(account) = account_of(&app, &identity).await else {
@@ -223,7 +225,7 @@ async fn local_submit(
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&app, &headers) {
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }
     let ok = credentials.username == "root"
@@ -261,6 +263,12 @@ async fn local_submit(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse()?,
+        Err(_) => 3002,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let app_url = format!("http://{}", listener.local_addr()?);
     // Two embedded development providers; in a real app, say, Keycloak and Google.
     let company = TestProvider::builder()
         .allow_any_loopback_redirect()
@@ -281,7 +289,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts = Arc::new(LinkingResolver::new(store));
 
     let config = OidcConfig::builder()
-        .external_url(APP_URL)
+        .external_url(&app_url)
         .public_paths(["/"])
         .backup_login_path("/login/local")
         .provider(
@@ -310,6 +318,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         accounts,
         root_account: root.id.into(),
         root_password: root_password.clone().into(),
+        origin: app_url.clone().into(),
     };
     let app = Router::new()
         .route("/", get(home))
@@ -319,10 +328,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(state)
         .layer(layer);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3002").await?;
-    println!("accounts demo: open {APP_URL}/");
+    println!("accounts demo: open {app_url}/");
     // A one-off development password, shown once to the person who started the demo.
-    println!("break-glass login: {APP_URL}/login/local (user root, password {root_password})");
+    println!("break-glass login: {app_url}/login/local (user root, password {root_password})");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
