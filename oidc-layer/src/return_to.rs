@@ -117,9 +117,16 @@ mod tests {
             .collect();
         let accepted: Vec<&String> = values.iter().filter(|v| sanitize(v).is_some()).collect();
         let with_encoding = accepted.iter().filter(|v| v.contains('%')).count();
-        assert!(accepted.len() >= 100, "only {} of 1000 accepted", accepted.len());
+        assert!(
+            accepted.len() >= 100,
+            "only {} of 1000 accepted",
+            accepted.len()
+        );
         assert!(accepted.len() <= 900, "{} of 1000 accepted", accepted.len());
-        assert!(with_encoding >= 50, "only {with_encoding} accepted with a `%`");
+        assert!(
+            with_encoding >= 50,
+            "only {with_encoding} accepted with a `%`"
+        );
     }
 
     proptest! {

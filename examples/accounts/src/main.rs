@@ -79,7 +79,9 @@ code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}input{{font:inhe
 fn same_origin(app: &App, headers: &HeaderMap) -> bool {
     match headers.get("sec-fetch-site") {
         Some(site) => site == "same-origin",
-        None => headers.get(header::ORIGIN).is_some_and(|o| o == &*app.origin),
+        None => headers
+            .get(header::ORIGIN)
+            .is_some_and(|o| o == &*app.origin),
     }
 }
 

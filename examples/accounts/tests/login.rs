@@ -14,7 +14,11 @@ async fn alice_is_linked_to_her_account_and_bob_is_refused() {
     let browser = Browser::new();
     let home = browser.get(app.url("/")).await;
     assert_eq!(home.status, 200, "{home}");
-    assert!(home.body.contains("You are not signed in."), "{}", home.body);
+    assert!(
+        home.body.contains("You are not signed in."),
+        "{}",
+        home.body
+    );
     let login = home.link("login").expect("a sign-in link");
     let chooser = browser.follow(browser.click(&home, login).await).await;
     let chooser = chooser.last();
@@ -34,8 +38,11 @@ async fn alice_is_linked_to_her_account_and_bob_is_refused() {
     // The account `alice` is the first the example creates: id 1 (`root` is 2).
     let home = browser.get(app.url("/")).await;
     assert!(
-        home.body.contains("Signed in as <strong>alice</strong> with Company SSO")
-            && home.body.contains("Account id: <code id=\"account\">1</code>"),
+        home.body
+            .contains("Signed in as <strong>alice</strong> with Company SSO")
+            && home
+                .body
+                .contains("Account id: <code id=\"account\">1</code>"),
         "alice's sign-in is linked to the account alice:\n{}",
         home.body
     );

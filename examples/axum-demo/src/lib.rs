@@ -56,10 +56,7 @@ fn display_name(id: &Identity) -> &str {
     id.name().unwrap_or(id.username())
 }
 
-async fn home(
-    identity: Option<Identity>,
-    registrations: State<Vec<Registration>>,
-) -> Html<String> {
+async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>>) -> Html<String> {
     let status = match identity {
         Some(id) => format!(
             "<p id=\"status\">Signed in as <strong id=\"name\">{}</strong> ({}) with role <strong id=\"role\">{}</strong>.</p>\

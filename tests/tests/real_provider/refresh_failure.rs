@@ -60,6 +60,9 @@ async fn with_refresh_failure_end_an_unreachable_provider_ends_the_session_at_th
         "{}",
         page.body
     );
-    assert!(!env.has_session(&other_cookie).await, "deleted from the store");
+    assert!(
+        !env.has_session(&other_cookie).await,
+        "deleted from the store"
+    );
     assert_eq!(env.sessions().await, 0);
 }
