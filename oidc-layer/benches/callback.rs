@@ -8,6 +8,14 @@
 //! - `callback/own`: the whole callback minus the provider's part, timed in pairs: after each
 //!   callback, the same two requests it makes to the provider (the code exchange, where the
 //!   provider signs the ID token, and userinfo, fetched by default) are timed on their own.
+//!   What is subtracted is the bench's own HTTP client making those requests, so it includes
+//!   client-side work the layer does too (building the requests, reading and parsing the JSON
+//!   answers): `own` understates the callback's own share by that much;
+//! - `login/warm` and `login/cold`: a whole login through the layer (login start, the
+//!   provider's authorization, the callback). In all the rows above the layer's provider
+//!   metadata and signing keys are already cached (discovery and the JWKS are fetched once,
+//!   by the first login); `login/cold` builds a new layer for every login, so each one also
+//!   fetches discovery and the keys from the provider, as the first login after a start does.
 //!
 //!     cargo bench -p oidc-layer --features testkit --bench callback
 
@@ -156,6 +164,20 @@ where
     .expect("request")
 }
 
+/// A whole login through `layered`: the start, the provider's authorization, the callback.
+async fn whole_login<S>(layered: &S, http: &reqwest::Client)
+where
+    S: Service<
+            Request<Full<Bytes>>,
+            Response = Response<oidc_layer::ResponseBody<Full<Bytes>>>,
+            Error = Infallible,
+        > + Clone,
+{
+    let request = before_callback(layered, http).await;
+    let response = layered.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "login failed");
+}
+
 fn callback(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -179,7 +201,7 @@ fn callback(c: &mut Criterion) {
         .external_url(APP)
         .build()
         .expect("config");
-    let layer = OidcLayer::new(config);
+    let layer = OidcLayer::new(config.clone());
     let layered = layer.layer(tower::service_fn(hello));
     let http = no_redirects();
 
@@ -243,6 +265,31 @@ fn callback(c: &mut Criterion) {
                     own_nanos += whole.as_nanos() as i128 - share.as_nanos() as i128;
                 }
                 Duration::from_nanos(u64::try_from(own_nanos.max(0)).unwrap_or(u64::MAX))
+            }
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("login");
+    group.sample_size(20);
+    group.bench_function("warm", |b| {
+        b.to_async(&rt)
+            .iter(|| async { whole_login(&layered, &http).await })
+    });
+    group.bench_function("cold", |b| {
+        b.to_async(&rt).iter_custom(|iterations| {
+            let http = http.clone();
+            let config = config.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    // A new layer knows nothing of the provider yet (built untimed).
+                    let cold = OidcLayer::new(config.clone()).layer(tower::service_fn(hello));
+                    let start = Instant::now();
+                    whole_login(&cold, &http).await;
+                    total += start.elapsed();
+                }
+                total
             }
         })
     });

@@ -1,5 +1,7 @@
 //! The session store on the request path, in one run: loading a hot session from the memory
-//! store, from the two-tier store (moka in front of Redis) and from Redis directly; then the
+//! store, from the two-tier store (moka in front of Redis) and from Redis directly, and a
+//! session the two-tier store's local tier does not hold (`two_tier_miss`: another instance
+//! created it, or the local copy was evicted or went stale), which must go to Redis; then the
 //! ratios, and the memory one session costs in the moka store (100,000 `SessionData` records
 //! of realistic size, counted by the allocator and by the process's resident memory).
 //!
@@ -184,6 +186,13 @@ async fn load(store: &impl SessionStore<SessionData>, id: &SessionId) {
     black_box(record.expect("the session exists"));
 }
 
+/// A load the local tier cannot answer: the local copy is dropped first, so the record comes
+/// from Redis (and is kept locally again).
+async fn load_missing_locally(store: &TwoTierStore<Remote, SessionData>, id: &SessionId) {
+    store.forget_local(id);
+    load(store, id).await;
+}
+
 fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &Stores) {
     let [memory_id, two_tier_id, redis_id] = &stores.ids;
     let mut group = c.benchmark_group("session_load");
@@ -193,31 +202,44 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &S
     group.bench_function("two_tier", |b| {
         b.to_async(rt).iter(|| load(&stores.two_tier, two_tier_id));
     });
+    group.bench_function("two_tier_miss", |b| {
+        b.to_async(rt)
+            .iter(|| load_missing_locally(&stores.two_tier, two_tier_id));
+    });
     group.bench_function("redis", |b| {
         b.to_async(rt).iter(|| load(&stores.redis, redis_id));
     });
     group.finish();
 }
 
-/// Mean time of one load over `n` loads, best of 5 rounds.
-fn mean_load(
+/// Mean time of one `load()` over `n` of them, best of 5 rounds.
+fn mean_time<F: Future<Output = ()>>(
     rt: &tokio::runtime::Runtime,
-    store: &impl SessionStore<SessionData>,
-    id: &SessionId,
     n: u32,
+    load: impl Fn() -> F,
 ) -> Duration {
     (0..5)
         .map(|_| {
             rt.block_on(async {
                 let started = Instant::now();
                 for _ in 0..n {
-                    load(store, id).await;
+                    load().await;
                 }
                 started.elapsed() / n
             })
         })
         .min()
         .unwrap_or_default()
+}
+
+/// Mean time of one load of `id` from `store` over `n` loads, best of 5 rounds.
+fn mean_load(
+    rt: &tokio::runtime::Runtime,
+    store: &impl SessionStore<SessionData>,
+    id: &SessionId,
+    n: u32,
+) -> Duration {
+    mean_time(rt, n, || load(store, id))
 }
 
 fn ratios(rt: &tokio::runtime::Runtime, stores: &Stores) {
@@ -230,6 +252,9 @@ fn ratios(rt: &tokio::runtime::Runtime, stores: &Stores) {
         two_tier = two_tier.min(mean_load(rt, &stores.two_tier, two_tier_id, 200_000));
     }
     let redis = mean_load(rt, &stores.redis, redis_id, 5_000);
+    let two_tier_miss = mean_time(rt, 5_000, || {
+        load_missing_locally(&stores.two_tier, two_tier_id)
+    });
     let ns = |d: Duration| d.as_secs_f64() * 1e9;
     println!();
     println!("hot-path load of one session (mean, best of 5 rounds)");
@@ -244,6 +269,11 @@ fn ratios(rt: &tokio::runtime::Runtime, stores: &Stores) {
         ns(redis),
         ns(redis) / ns(memory),
         ns(redis) / ns(two_tier)
+    );
+    println!(
+        "  two-tier, not in the local tier {:>10.0} ns  = {:.2}x redis",
+        ns(two_tier_miss),
+        ns(two_tier_miss) / ns(redis)
     );
 }
 

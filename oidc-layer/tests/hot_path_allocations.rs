@@ -3,10 +3,17 @@
 //! allocator: the same request is sent to the bare service and through `OidcLayer`, and the
 //! difference is what the layer costs.
 //!
-//!     cargo test -p oidc-layer --test hot_path_allocations -- --nocapture
+//!     cargo test -p oidc-layer --features testkit --test hot_path_allocations -- --nocapture
+//!
+//! Measured on two sessions: the one a real OpenID Connect login leaves (refresh token, an
+//! access token that expires, 20 claims, roles, an idle timeout: `benches/common/realistic.rs`),
+//! the figure the README gives; and the break-glass session of `sign_in_local` (no tokens, no
+//! claims), the easiest path, for comparison.
 //!
 //! The counts are global, so this file holds a single test (no other test thread allocates
-//! meanwhile) and polls the services on its own thread without a runtime.
+//! meanwhile) and polls the services on its own thread without a runtime. The provider's
+//! runtime is idle while the requests are counted (the hot path never calls it), and each
+//! figure is the median of many requests.
 
 use std::alloc::System;
 use std::convert::Infallible;
@@ -19,10 +26,15 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use oidc_layer::{
-    Identity, LocalUser, MemoryStore, OidcConfig, OidcLayer, SessionData, SessionId, SessionStore,
+    Identity, LocalUser, MemoryStore, OidcLayer, ResponseBody, SessionData, SessionId, SessionStore,
 };
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Layer, Service, ServiceExt};
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+#[path = "../benches/common/realistic.rs"]
+mod realistic;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -109,46 +121,35 @@ where
     }
 }
 
-#[test]
-fn an_authenticated_request_allocates_only_the_identity_and_writes_nothing() {
-    let config = OidcConfig::builder()
-        .issuer("https://id.example.com")
-        .client_id("app")
-        .client_secret("secret")
-        .external_url("http://127.0.0.1:8080")
-        .build()
-        .expect("config");
-    let store = MemoryStore::<SessionData>::new();
-    let layer = OidcLayer::new(config).with_store(store.clone());
-    // A real session, created the way the app's local login does (no provider needed).
-    let set_cookie = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime")
-        .block_on(layer.sign_in_local(
-            &Default::default(),
-            LocalUser {
-                username: "alice".into(),
-                ..LocalUser::default()
-            },
-        ))
-        .expect("sign in");
-    let session = set_cookie
-        .to_str()
-        .expect("ascii")
+/// The `name=value` pair of the session cookie in a `Set-Cookie` line.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie
         .split(';')
         .next()
-        .expect("pair")
-        .to_owned();
+        .expect("a name=value pair")
+        .to_owned()
+}
+
+/// What one session costs through `layered`, against the bare service; asserts that nothing
+/// was written to `store` (which holds that one session) and returns the layer's extra
+/// allocations per request.
+fn measure<S>(name: &str, layered: &S, store: &MemoryStore<SessionData>, session: &str) -> u64
+where
+    S: Service<
+            Request<Full<Bytes>>,
+            Response = Response<ResponseBody<Full<Bytes>>>,
+            Error = Infallible,
+        > + Clone,
+{
     let id = SessionId::parse(session.split_once('=').expect("pair").1).expect("session id");
     let before = ready_now(store.load(&id)).expect("load").expect("session");
 
     let bare = tower::service_fn(hello);
-    let layered = layer.layer(tower::service_fn(hello));
-    let bare_counts = count(&bare, &session, StatusCode::NO_CONTENT);
-    let layer_counts = count(&layered, &session, StatusCode::OK);
+    let bare_counts = count(&bare, session, StatusCode::NO_CONTENT);
+    let layer_counts = count(layered, session, StatusCode::OK);
     let extra = layer_counts.median - bare_counts.median;
     println!(
-        "allocations per request: bare {} ({} bytes), with the layer {} ({} bytes), \
+        "allocations per request ({name}): bare {} ({} bytes), with the layer {} ({} bytes), \
          min {} max {}; the layer adds {extra} ({} bytes)",
         bare_counts.median,
         bare_counts.bytes,
@@ -164,24 +165,94 @@ fn an_authenticated_request_allocates_only_the_identity_and_writes_nothing() {
     let after = ready_now(store.load(&id)).expect("load").expect("session");
     assert!(
         Arc::ptr_eq(&before, &after),
-        "the hot path wrote the session"
+        "{name}: the hot path wrote the session"
     );
     assert_eq!(
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
             .block_on(store.len()),
-        1
+        1,
+        "{name}: one session"
+    );
+    extra
+}
+
+#[test]
+fn an_authenticated_request_allocates_only_the_identity_and_writes_nothing() {
+    // A real login against the in-process provider; its runtime serves the login only.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let provider = runtime
+        .block_on(realistic::provider())
+        .expect("the test provider");
+    let config =
+        realistic::config(&provider, "http://127.0.0.1:8080").expect("the realistic config");
+    let store = MemoryStore::<SessionData>::new();
+    let layered = OidcLayer::new(config)
+        .with_store(store.clone())
+        .layer(tower::service_fn(hello));
+    let session = runtime.block_on(common::login(&layered, "/hello"));
+    // The session is the realistic one: tokens, every claim, roles, the idle timeout.
+    let id = SessionId::parse(session.split_once('=').expect("pair").1).expect("session id");
+    let record = ready_now(store.load(&id)).expect("load").expect("session");
+    let data = serde_json::to_value(&record.data).expect("serialize the session");
+    for field in ["refresh_token", "access_expires_at", "id_token"] {
+        assert!(
+            !data[field].is_null(),
+            "the measured session has no {field}: {data}"
+        );
+    }
+    let identity = record.data.identity();
+    let user = realistic::user();
+    // 20 claims of the person's (the ID token adds the protocol's own: `iss`, `nonce`...).
+    assert_eq!(user.claims.len(), 20);
+    for name in user.claims.keys() {
+        assert!(
+            identity.claims().contains_key(name),
+            "the session lacks the claim {name}: {identity:?}"
+        );
+    }
+    assert_eq!(identity.roles(), ["admin"]);
+    drop(record);
+    let oidc_extra = measure("OIDC session", &layered, &store, &session);
+
+    // The break-glass session of the same layer configuration, in a store of its own.
+    let local_store = MemoryStore::<SessionData>::new();
+    let local_layer =
+        OidcLayer::new(realistic::config(&provider, "http://127.0.0.1:8080").expect("config"))
+            .with_store(local_store.clone());
+    let set_cookie = runtime
+        .block_on(local_layer.sign_in_local(
+            &Default::default(),
+            LocalUser {
+                username: "alice".into(),
+                ..LocalUser::default()
+            },
+        ))
+        .expect("sign in");
+    let local_session = cookie_pair(set_cookie.to_str().expect("ascii"));
+    let local_extra = measure(
+        "break-glass session",
+        &local_layer.layer(tower::service_fn(hello)),
+        &local_store,
+        &local_session,
     );
 
-    // What the layer adds per request, all fixed-size:
+    // What the layer adds per request, all fixed-size, whatever the session holds:
     //   1. the boxed `ResponseFuture` (the service's future is a named, boxed type);
     //   2. the identity in the request's extensions: the extension map (allocated by the
     //      first insert, unless a router already put something there), its table, and the
     //      boxed `Identity` (an `Arc` clone: the claims are not copied).
     // The memory store answers `load_now` from memory: no boxed `load` future.
-    assert!(
-        extra <= 4,
-        "the hot path allocates {extra} blocks per request, expected at most 4"
-    );
+    for (name, extra) in [("OIDC", oidc_extra), ("break-glass", local_extra)] {
+        assert!(
+            extra <= 4,
+            "{name}: the hot path allocates {extra} blocks per request, expected at most 4"
+        );
+    }
+    runtime.block_on(provider.shutdown());
 }

@@ -5,7 +5,6 @@
 //! variant called in process, no sockets) and `perf-rs256` (RS256 verification backends).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -28,16 +27,15 @@ pub fn app() -> Router {
     Router::new().route("/hello", get(hello))
 }
 
-/// The in-process provider, signing in `alice` without a form; lifetimes long enough that
-/// nothing expires or refreshes during a run.
+/// The session every layer figure is measured on (the crate's benches use the same file):
+/// a real login's, with a refresh token, an expiring access token, 20 claims, roles and an
+/// idle timeout; nothing expires, refreshes or is written during a run.
+#[path = "../../oidc-layer/benches/common/realistic.rs"]
+pub mod realistic;
+
+/// The in-process provider, signing in `alice` (20 claims) without a form.
 pub async fn provider() -> Result<TestProvider, Error> {
-    Ok(TestProvider::builder()
-        .auto_login("alice")
-        .allow_any_loopback_redirect()
-        .id_token_ttl(Duration::from_secs(3600))
-        .access_token_ttl(Duration::from_secs(3600))
-        .start()
-        .await?)
+    Ok(realistic::provider().await?)
 }
 
 /// `OidcLayer`'s configuration for an app served at `base`.
@@ -45,12 +43,7 @@ pub fn oidc_layer_config(
     provider: &TestProvider,
     base: &str,
 ) -> Result<oidc_layer::OidcConfig, Error> {
-    Ok(oidc_layer::OidcConfig::builder()
-        .issuer(provider.issuer())
-        .client_id(provider.client_id())
-        .client_secret(provider.client_secret())
-        .external_url(base)
-        .build()?)
+    Ok(realistic::config(provider, base)?)
 }
 
 /// The app behind axum-oidc 0.6 and tower-sessions 0.14, wired as in axum-oidc's example,

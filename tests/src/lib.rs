@@ -27,6 +27,7 @@
 
 mod app;
 mod browser;
+mod example;
 mod op;
 mod page;
 
@@ -36,6 +37,7 @@ use std::time::Duration;
 pub use app::{App, AppListener, free_port};
 pub use browser::{AtProvider, Browser, MAX_HOPS};
 pub use cookie::Cookie;
+pub use example::{Example, sign_in_at_test_provider};
 pub use op::{Op, OpOptions};
 pub use page::{Form, Journey, Page, query_param, with_query_param};
 

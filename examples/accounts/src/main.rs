@@ -2,6 +2,8 @@
 //!
 //!     cargo run -p accounts      # http://127.0.0.1:3002
 //!
+//! `PORT` sets another port (`0`: any free one; the URL printed at start says which).
+//!
 //! After verifying a login, the layer asks an account resolver which of the app's accounts the
 //! identity belongs to. Here that is a `LinkingResolver` over `InMemoryAccounts` (an app puts
 //! its database behind `AccountRepository` instead), seeded with two accounts an administrator
@@ -34,8 +36,6 @@ use oidc_layer::{
     BreakGlassError, BreakGlassGuard, Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder,
     password_matches,
 };
-
-const APP_URL: &str = "http://127.0.0.1:3002";
 
 #[derive(Clone)]
 struct App {
@@ -321,6 +321,12 @@ async fn local_submit(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse()?,
+        Err(_) => 3002,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let app_url = format!("http://{}", listener.local_addr()?);
     // Two embedded development providers; in a real app, say, Keycloak and Google.
     let company = TestProvider::builder()
         .allow_any_loopback_redirect()
@@ -341,7 +347,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts = Arc::new(LinkingResolver::new(store));
 
     let config = OidcConfig::builder()
-        .external_url(APP_URL)
+        .external_url(&app_url)
         .public_paths(["/"])
         .backup_login_path("/login/local")
         .provider(
@@ -382,10 +388,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(state)
         .layer(layer);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3002").await?;
-    println!("accounts demo: open {APP_URL}/");
+    println!("accounts demo: open {app_url}/");
     // A one-off development password, shown once to the person who started the demo.
-    println!("break-glass login: {APP_URL}/login/local (user root, password {root_password})");
+    println!("break-glass login: {app_url}/login/local (user root, password {root_password})");
     // With the peer address, for the break-glass login's per-address throttle.
     axum::serve(
         listener,

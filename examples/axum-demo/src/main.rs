@@ -21,124 +21,19 @@
 //! scopes and claims, keys, clock) instead of serving, and exits with status 1 when
 //! something is wrong (see `oidc_layer::doctor`).
 //!
-//! Roles are mapped like AudioBookRequest: group `admins` → `admin`, `users` → `trusted`,
-//! anything else → `untrusted`, ordered untrusted < trusted < admin.
-
-mod local_login;
+//! The pages, routes and role map are the library's (`src/lib.rs`, `axum_demo::router`), which
+//! the real-browser suite serves too.
 
 use std::net::SocketAddr;
 
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine as _;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
-use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
-    Identity, OidcConfig, OidcLayer, RedisConfig, RedisStore, Registration, RequireRole,
-    SessionData, TwoTierConfig, TwoTierStore,
+    OidcConfig, OidcLayer, RedisConfig, RedisStore, SessionData, TwoTierConfig, TwoTierStore,
 };
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}\
-a.button,button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
-code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}input{font:inherit;padding:.3rem}";
-
-/// A page of the demo with its look (maud escapes every value put into it).
-pub fn page(title: &str, body: Markup) -> Html<String> {
-    Html(
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · oidc-layer demo" }
-                    style { (PreEscaped(STYLE)) }
-                }
-                body { main { (body) } }
-            }
-        }
-        .into_string(),
-    )
-}
-
-fn role_map() -> RoleMapConfig {
-    serde_json::from_value(serde_json::json!({
-        "rules": { "admins": "admin", "users": "trusted" },
-        "order": ["untrusted", "trusted", "admin"],
-        "default": "untrusted",
-    }))
-    .expect("the demo's role map is valid")
-}
-
-async fn home(
-    identity: Option<Identity>,
-    registrations: axum::extract::State<Vec<Registration>>,
-) -> Html<String> {
-    let body = html! {
-        h1 { "oidc-layer demo" }
-        @match identity {
-            Some(id) => {
-                p id="status" {
-                    "Signed in as " strong { (id.name().unwrap_or(id.username())) }
-                    " (" (id.email().unwrap_or("no email")) ") with role "
-                    strong id="role" { (id.roles().join(", ")) } "."
-                }
-                form method="post" action="/auth/logout" {
-                    button type="submit" id="logout" { "Sign out" }
-                }
-            }
-            None => {
-                p id="status" { "You are not signed in." }
-                p { a class="button" id="login" href="/auth/login?return_to=/whoami" { "Sign in" } }
-            }
-        }
-        h2 { "Try" }
-        ul {
-            li { a href="/whoami" { "/whoami" } ": protected; your identity, roles and groups as JSON" }
-            li {
-                a href="/admin" { "/admin" } ": needs the " code { "admin" } " role (alice has it; bob is "
-                code { "trusted" } ", carol " code { "untrusted" } ")"
-            }
-            li { a href="/api/me" { "/api/me" } ": for API clients (401 with a login URL, never a redirect)" }
-            li { a href="/auth/logout" { "/auth/logout" } ": sign out" }
-            li { a href="/auth/login?backup=1" { "Administrator backup login" } ": works even when the provider is broken" }
-        }
-        h2 { "Register at your provider" }
-        ul {
-            @for r in registrations.iter() {
-                li {
-                    (r.provider) ": redirect URI " code { (r.redirect_uri) }
-                    ", post-logout URI " code { (r.post_logout_redirect_uri) }
-                }
-            }
-        }
-    };
-    page("Home", body)
-}
-
-async fn whoami(identity: Identity) -> impl IntoResponse {
-    Json(identity)
-}
-
-async fn admin(identity: Identity) -> Html<String> {
-    page(
-        "Admin",
-        html! {
-            h1 { "Admin" }
-            p id="admin" {
-                "Welcome, " (identity.username()) ". You have the " code { "admin" } " role."
-            }
-            h2 { "Why these roles" }
-            pre id="why" { (identity.role_explanation().unwrap_or("")) }
-            p { a href="/" { "Home" } }
-        },
-    )
 }
 
 /// `cargo run -p axum-demo -- doctor [--strict]`: checks the configured provider and prints
@@ -260,11 +155,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect::<Vec<_>>(),
         )
         .groups_claim(env("OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()))
-        .roles(role_map())
+        .roles(axum_demo::role_map())
         .external_url(&app_url)
-        .public_paths(["/", "/favicon.ico"])
-        .api_paths(["/api/*"])
-        .backup_login_path("/login/local");
+        .public_paths(axum_demo::PUBLIC_PATHS)
+        .api_paths(axum_demo::API_PATHS)
+        .backup_login_path(axum_demo::BACKUP_LOGIN_PATH);
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
     }
@@ -288,25 +183,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(url) => layer.with_store(redis_sessions(url).await?),
         None => layer,
     };
-    let local = local_login::LocalLogin {
-        password: admin_password.clone(),
-        layer: layer.clone(),
-        guard: std::sync::Arc::new(oidc_layer::BreakGlassGuard::new()),
-    };
-
-    let app = Router::new()
-        .route("/", get(home))
-        .with_state(layer.registrations())
-        .route("/whoami", get(whoami))
-        .route("/api/me", get(whoami))
-        .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
-        .route(
-            "/login/local",
-            get(local_login::form)
-                .post(local_login::submit)
-                .with_state(local),
-        )
-        .layer(layer.clone());
+    let app = axum_demo::router(&layer, admin_password.clone());
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port)).await?;
     println!("oidc-layer demo listening on {app_url}");

@@ -4,6 +4,8 @@
 //!
 //!     cargo run -p two-providers      # http://127.0.0.1:3001
 //!
+//! `PORT` sets another port (`0`: any free one; the URL printed at start says which).
+//!
 //! Both providers are embedded test providers here; in a real app they would be, say,
 //! Keycloak and Google.
 
@@ -18,6 +20,12 @@ const KEY_LOGO: &str = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse()?,
+        Err(_) => 3001,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let app_url = format!("http://{}", listener.local_addr()?);
     let company = TestProvider::builder()
         .allow_any_loopback_redirect()
         .start()
@@ -30,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
     let config = OidcConfig::builder()
-        .external_url("http://127.0.0.1:3001")
+        .external_url(&app_url)
         .public_paths(["/"])
         .provider(
             ProviderBuilder::new("Company SSO")
@@ -61,8 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/whoami", get(|id: Identity| async move { Json(id) }))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
-    println!("open http://127.0.0.1:3001/whoami");
+    println!("open {app_url}/whoami");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

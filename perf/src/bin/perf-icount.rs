@@ -1,41 +1,52 @@
 //! Instructions per request, for callgrind: `perf-icount MODE N` sends N authenticated
-//! requests to the axum app of MODE (`bare` or `layer`), in process, on one thread. Run it under
+//! requests to the axum app of MODE, in process, on one thread. Run it under
 //! `valgrind --tool=callgrind` with two values of N: the difference of the totals over the
-//! difference of N is the instructions one request costs, free of timing noise.
+//! difference of N is the instructions one request costs, free of timing noise (the login
+//! and start-up cost the same in both runs and cancel out).
 //!
-//! The session is made with `OidcLayer::sign_in_local` (no provider: nothing else runs).
+//! MODE: `bare`; `layer`, the session of a real login against the in-process provider
+//! (refresh token, expiring access token, 20 claims, roles, idle timeout: the `realistic`
+//! module), served on a loopback port for the login only; `layer-local`, the same layer with
+//! the break-glass session of `OidcLayer::sign_in_local` (no tokens, no claims), the easiest
+//! path. Every request must answer 200.
 
 use axum::body::Body;
 use http::{Request, StatusCode, header};
-use oidc_layer::{LocalUser, OidcConfig, OidcLayer};
-use oidc_layer_perf::{Error, app, runtime};
+use oidc_layer::{LocalUser, OidcLayer};
+use oidc_layer_perf::{Error, app, login, provider, realistic, runtime, variant};
 use tower::ServiceExt;
 
 async fn run(mode: &str, n: u32) -> Result<(), Error> {
-    let config = OidcConfig::builder()
-        .issuer("https://id.example.com")
-        .client_id("app")
-        .client_secret("secret")
-        .external_url("http://127.0.0.1:8080")
-        .build()?;
-    let layer = OidcLayer::new(config);
-    let cookie = layer
-        .sign_in_local(&Default::default(), LocalUser {
-            username: "alice".into(),
-            ..LocalUser::default()
-        })
-        .await?
-        .to_str()?
-        .split(';')
-        .next()
-        .ok_or("cookie")?
-        .to_owned();
-    let router = match mode {
-        "bare" => app(),
-        "layer" => app().layer(layer),
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (router, cookie, _provider) = match mode {
+        "bare" | "layer" => {
+            let (router, provider) = variant(mode, &base).await?;
+            let served = router.clone();
+            let server = tokio::spawn(async move { axum::serve(listener, served).await });
+            let cookie = login(mode, &base).await?;
+            server.abort();
+            (router, cookie, provider)
+        }
+        "layer-local" => {
+            let provider = provider().await?;
+            let layer = OidcLayer::new(realistic::config(&provider, &base)?);
+            let cookie = layer
+                .sign_in_local(&Default::default(), LocalUser {
+                    username: "alice".into(),
+                    ..LocalUser::default()
+                })
+                .await?
+                .to_str()?
+                .split(';')
+                .next()
+                .ok_or("cookie")?
+                .to_owned();
+            (app().layer(layer), cookie, Some(provider))
+        }
         other => return Err(format!("unknown mode {other}").into()),
-    }
-    .with_state::<()>(());
+    };
+    let router = router.with_state::<()>(());
     for _ in 0..n {
         let request = Request::get("/hello")
             .header(header::ACCEPT, "text/html")

@@ -99,35 +99,56 @@ async fn two_tabs_opened_before_logging_in_both_complete() {
 
     // Tab one and tab two both reach the provider's login page before anyone logs in.
     let one = chrome.tab().await;
-    chrome.goto(&site.url("/tabs/one")).await;
+    chrome.goto(&site.url("/profile?tab=one")).await;
     chrome.wait_for("form#login").await;
     let two = chrome.new_tab().await;
-    chrome.goto(&site.url("/tabs/two")).await;
+    chrome.goto(&site.url("/profile?tab=two")).await;
     chrome.wait_for("form#login").await;
 
-    // Log in in tab one: back on /tabs/one.
+    // Log in in tab one: back on /profile?tab=one.
     chrome.switch_to(&one).await;
     site.sign_in_at_provider("alice", None).await;
-    site.assert_on("/tabs/one", "Alice Anders").await;
+    site.assert_on("/profile?tab=one", "Alice Anders").await;
+    let first = site
+        .session_cookie()
+        .await
+        .expect("a session after tab one");
 
     // Tab two still shows its (older) login page; logging in there completes too, and brings
-    // that tab back to /tabs/two.
+    // that tab back to /profile?tab=two.
     chrome.switch_to(&two).await;
     assert!(
         chrome.find("form#login").await.is_some(),
         "tab two still shows the login form"
     );
     site.sign_in_at_provider("alice", None).await;
-    site.assert_on("/tabs/two", "Alice Anders").await;
+    site.assert_on("/profile?tab=two", "Alice Anders").await;
+
+    // The second login replaced the first session (no orphan, no fixation): a new cookie,
+    // the old one's record gone, one session in the store.
+    let second = site
+        .session_cookie()
+        .await
+        .expect("a session after tab two");
+    assert_ne!(second, first, "the second login starts a new session");
+    assert!(
+        !site.has_session(&first).await,
+        "the first login's session ended at the second login"
+    );
+    assert_eq!(
+        site.sessions().await,
+        1,
+        "exactly one session after both logins"
+    );
 
     // Both tabs work with the browser's (one) session.
     chrome.switch_to(&one).await;
     chrome.client().refresh().await.expect("reload tab one");
-    site.assert_on("/tabs/one", "Alice Anders").await;
+    site.assert_on("/profile?tab=one", "Alice Anders").await;
     assert_eq!(site.status().await, 200);
-    assert!(
-        site.sessions().await >= 1,
-        "a session exists after both logins"
+    assert_eq!(
+        site.session_cookie().await.as_deref(),
+        Some(second.as_str())
     );
     site.stop().await;
 }

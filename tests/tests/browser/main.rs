@@ -1,6 +1,7 @@
 //! oidc-layer in a real browser: headless Chromium (Debian `chromium` + `chromium-driver`)
-//! driven over WebDriver, against the real npm provider (tests/provider/op.mjs) and a small
-//! app with the demo's pages. What is asserted is what a person sees: where the browser ends
+//! driven over WebDriver, against the real npm provider (tests/provider/op.mjs) and the demo
+//! app itself (examples/axum-demo's `axum_demo::router`: its pages are what the screenshots,
+//! and the README's, show). What is asserted is what a person sees: where the browser ends
 //! up, the page's heading and text, the cookies the browser holds. Every page a person sees is
 //! also saved as a screenshot (see [`chrome::screenshot_dir`]).
 //!
@@ -19,165 +20,25 @@ mod session;
 
 use std::sync::Arc;
 
-use axum::extract::Path;
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use chrome::Chrome;
 use oidc_e2e::{App, AppListener, Op, OpOptions, init_tracing};
 use oidc_layer::accounts::AccountResolver;
-use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::{
-    Identity, MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, RequireRole, SessionData,
-    SessionId, SessionStore,
+    MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, SessionData, SessionId, SessionStore,
 };
 use url::Url;
 
-/// The demo's role map: admins → admin, users → trusted, anyone else untrusted.
-fn demo_roles() -> RoleMapConfig {
-    RoleMapConfig::new()
-        .rule("admins", "admin")
-        .rule("users", "trusted")
-        .order(["untrusted", "trusted", "admin"])
-        .default_role("untrusted")
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A page with the demo's look (examples/axum-demo's `page`).
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · oidc-layer demo</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}}\
-a.button,button{{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}}\
-code{{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}}</style>\
-</head><body><main>{body}</main></body></html>",
-        title = escape(title)
-    ))
-}
-
-fn display_name(id: &Identity) -> String {
-    id.name().unwrap_or(id.username()).to_owned()
-}
-
-/// The demo's home page: who is signed in, a sign-out button, links.
-async fn home(identity: Option<Identity>) -> Html<String> {
-    let status = match identity {
-        Some(id) => format!(
-            "<p id=\"status\">Signed in as <strong id=\"name\">{}</strong> ({}) with role <strong id=\"role\">{}</strong>.</p>\
-<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Sign out</button></form>",
-            escape(&display_name(&id)),
-            escape(id.email().unwrap_or("no email")),
-            escape(&id.roles().join(", ")),
-        ),
-        None => "<p id=\"status\">You are not signed in.</p><p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=/profile\">Sign in</a></p>".to_owned(),
-    };
-    page(
-        "Home",
-        &format!(
-            "<h1>oidc-layer demo</h1>{status}<h2>Try</h2><ul>\
-<li><a href=\"/profile\">/profile</a>: your profile (protected)</li>\
-<li><a href=\"/whoami\">/whoami</a>: your identity as JSON</li>\
-<li><a href=\"/admin\">/admin</a>: needs the <code>admin</code> role</li>\
-<li><a href=\"/auth/logout\">/auth/logout</a>: sign out</li></ul>"
-        ),
+/// The demo app itself (examples/axum-demo, `axum_demo::router`) behind `layer`; `callbacks`
+/// records the callback URLs the browser requests (WebDriver cannot see redirects).
+fn demo_router(layer: &OidcLayer, callbacks: Callbacks) -> Router {
+    axum_demo::router(layer, DEMO_ADMIN_PASSWORD.to_owned()).layer(
+        axum::middleware::from_fn_with_state(callbacks, record_callbacks),
     )
 }
 
-/// A protected page that shows the person's name and checks the session with `fetch()`, the
-/// way a single-page app would: a 401 shows "session ended" with a link to sign in again,
-/// built from the answer's `login_url` (with `return_to` set to this page).
-async fn profile(identity: Identity) -> Html<String> {
-    page(
-        "Profile",
-        &format!(
-            "<h1>Profile</h1><p>Hello, <strong id=\"name\">{name}</strong>.</p>\
-<p>Username <code id=\"username\">{username}</code>, roles <code id=\"roles\">{roles}</code>.</p>\
-<p><button type=\"button\" id=\"check\">Check my session</button></p><p id=\"result\" role=\"status\"></p>\
-<p id=\"ended\" hidden>Your session has ended. <a class=\"button\" id=\"sign-in-again\" href=\"#\">Sign in again</a></p>\
-<p><a href=\"/\">Home</a></p>\
-<script>\
-document.getElementById('check').addEventListener('click', async () => {{\
-  const result = document.getElementById('result');\
-  delete result.dataset.status;\
-  delete result.dataset.contentType;\
-  delete result.dataset.loginUrl;\
-  try {{\
-    const r = await fetch('/api/me');\
-    const body = await r.json();\
-    result.dataset.status = r.status;\
-    result.dataset.contentType = r.headers.get('content-type');\
-    if (r.status === 401) {{\
-      const login = new URL(body.login_url, location.href);\
-      login.searchParams.set('return_to', location.pathname);\
-      result.dataset.loginUrl = body.login_url;\
-      document.getElementById('sign-in-again').href = login.href;\
-      document.getElementById('ended').hidden = false;\
-      result.textContent = 'Signed out (' + r.status + ')';\
-    }} else {{\
-      result.textContent = 'Still signed in as ' + body.username + ' (' + r.status + ')';\
-    }}\
-  }} catch (e) {{\
-    result.dataset.status = 'error';\
-    result.textContent = 'fetch failed: ' + e;\
-  }}\
-}});\
-</script>",
-            name = escape(&display_name(&identity)),
-            username = escape(identity.username()),
-            roles = escape(&identity.roles().join(", ")),
-        ),
-    )
-}
-
-async fn tab(Path(name): Path<String>, identity: Identity) -> Html<String> {
-    page(
-        "Tab",
-        &format!(
-            "<h1>Tab {}</h1><p>Hello, <strong id=\"name\">{}</strong>.</p>",
-            escape(&name),
-            escape(&display_name(&identity))
-        ),
-    )
-}
-
-async fn admin(identity: Identity) -> Html<String> {
-    page(
-        "Admin",
-        &format!(
-            "<h1>Admin</h1><p id=\"admin\">Welcome, {}. You have the <code>admin</code> role.</p><h2>Why these roles</h2><pre id=\"why\">{}</pre><p><a href=\"/\">Home</a></p>",
-            escape(identity.username()),
-            escape(identity.role_explanation().unwrap_or("")),
-        ),
-    )
-}
-
-/// The demo's routes, behind `layer`; `callbacks` records the callback URLs the browser
-/// requests (WebDriver cannot see redirects).
-fn demo_router(layer: OidcLayer, callbacks: Callbacks) -> Router {
-    Router::new()
-        .route("/", get(home))
-        .route("/profile", get(profile))
-        .route("/tabs/{name}", get(tab))
-        .route("/whoami", get(|id: Identity| async move { Json(id) }))
-        .route("/api/me", get(|id: Identity| async move { Json(id) }))
-        .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT.into_response() }),
-        )
-        .layer(layer)
-        .layer(axum::middleware::from_fn_with_state(
-            callbacks,
-            record_callbacks,
-        ))
-}
+/// The demo's break-glass password in these tests.
+const DEMO_ADMIN_PASSWORD: &str = "browser-suite-admin-password";
 
 type Callbacks = Arc<std::sync::Mutex<Vec<String>>>;
 
@@ -248,15 +109,16 @@ impl Site {
         let (chrome, op, beta) = tokio::join!(chrome, op, beta);
         let mut builder = OidcConfig::builder()
             .external_url(&base)
-            .public_paths(["/", "/favicon.ico"])
-            .api_paths(["/api/*"]);
+            .public_paths(axum_demo::PUBLIC_PATHS)
+            .api_paths(axum_demo::API_PATHS)
+            .backup_login_path(axum_demo::BACKUP_LOGIN_PATH);
         let provider = |name: &str, op: &Op| {
             ProviderBuilder::new(name)
                 .issuer(op.issuer())
                 .client_id(op.client_id())
                 .client_secret(op.client_secret())
                 .scopes(["openid", "profile", "email", "groups"])
-                .roles(demo_roles())
+                .roles(axum_demo::role_map())
         };
         builder = builder.provider((setup.provider)(provider("Alpha ID", &op).slug("alpha")));
         if let Some(beta) = &beta {
@@ -269,7 +131,7 @@ impl Site {
             layer = layer.with_account_resolver(resolver);
         }
         let callbacks = Callbacks::default();
-        let app = App::spawn(demo_router(layer, callbacks.clone()), listener);
+        let app = App::spawn(demo_router(&layer, callbacks.clone()), listener);
         Site {
             app,
             op,
@@ -314,6 +176,16 @@ impl Site {
             .into_iter()
             .find(|c| oidc_e2e::is_session_cookie(c.name()))
             .map(|c| c.value().to_owned())
+    }
+
+    /// Whether the store holds the session of cookie value `cookie`.
+    async fn has_session(&self, cookie: &str) -> bool {
+        let id = SessionId::parse(cookie).expect("a session id");
+        self.store
+            .load(&id)
+            .await
+            .expect("read the session store")
+            .is_some()
     }
 
     /// Deletes the browser's session from the store (as an expiry or an admin would).
@@ -422,12 +294,17 @@ impl Site {
         self.assert_on(path, name).await;
     }
 
-    /// Asserts the browser is on `path` of the app and shows `name` in `#name`.
+    /// Asserts the browser is on `path` of the app (with its query, when `path` has one) and
+    /// shows `name` in `#name`.
     async fn assert_on(&self, path: &str, name: &str) {
         let chrome = &self.chrome;
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
         let url = chrome
             .wait_for_url(&format!("the app's {path}"), |u| {
-                self.on_app(u) && u.path() == path
+                self.on_app(u) && u.path() == path && (query.is_none() || u.query() == query)
             })
             .await;
         let shown = chrome

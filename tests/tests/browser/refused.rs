@@ -62,7 +62,7 @@ async fn a_required_claim_that_is_false_is_explained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_no_group_maps_to_is_refused_with_deny() {
     let site = Site::start_with(Setup {
-        provider: Box::new(|p| p.roles(demo_roles().deny_unmatched())),
+        provider: Box::new(|p| p.roles(axum_demo::role_map().deny_unmatched())),
         ..Setup::default()
     })
     .await;

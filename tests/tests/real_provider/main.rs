@@ -33,6 +33,7 @@ mod linking;
 mod login;
 mod logout;
 mod providers;
+mod refresh_failure;
 mod rejected;
 mod reload;
 mod roles;

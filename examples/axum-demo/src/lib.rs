@@ -1,0 +1,207 @@
+//! The oidc-layer demo's pages, as a library: [`router`] builds the app behind a given
+//! `OidcLayer`. The demo's `main` (see `src/main.rs`) configures the layer from the
+//! environment and serves it; the real-browser suite (`tests/tests/browser`) serves the very
+//! same router against its own provider, so the README's screenshots show this demo.
+//!
+//! Roles are mapped like AudioBookRequest: group `admins` → `admin`, `users` → `trusted`,
+//! anything else → `untrusted`, ordered untrusted < trusted < admin ([`role_map`]).
+
+mod local_login;
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use oidc_layer::roles::RoleMapConfig;
+use oidc_layer::{Identity, OidcLayer, Registration, RequireRole};
+
+/// Paths anyone may see without signing in (set them as the layer's `public_paths`).
+pub const PUBLIC_PATHS: [&str; 2] = ["/", "/favicon.ico"];
+/// Paths of the demo's API (set them as the layer's `api_paths`): 401 JSON, never a redirect.
+pub const API_PATHS: [&str; 1] = ["/api/*"];
+/// The break-glass login's path (set it as the layer's `backup_login_path`).
+pub const BACKUP_LOGIN_PATH: &str = "/login/local";
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}\
+a.button,button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
+code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}input{font:inherit;padding:.3rem}";
+
+/// The profile page's session check, as a single-page app would do it (a constant: no value
+/// of the request goes into it).
+const CHECK_SESSION_SCRIPT: &str = "\
+document.getElementById('check').addEventListener('click', async () => {\
+  const result = document.getElementById('result');\
+  delete result.dataset.status;\
+  delete result.dataset.contentType;\
+  delete result.dataset.loginUrl;\
+  try {\
+    const r = await fetch('/api/me');\
+    const body = await r.json();\
+    result.dataset.status = r.status;\
+    result.dataset.contentType = r.headers.get('content-type');\
+    if (r.status === 401) {\
+      const login = new URL(body.login_url, location.href);\
+      login.searchParams.set('return_to', location.pathname);\
+      result.dataset.loginUrl = body.login_url;\
+      document.getElementById('sign-in-again').href = login.href;\
+      document.getElementById('ended').hidden = false;\
+      result.textContent = 'Signed out (' + r.status + ')';\
+    } else {\
+      result.textContent = 'Still signed in as ' + body.username + ' (' + r.status + ')';\
+    }\
+  } catch (e) {\
+    result.dataset.status = 'error';\
+    result.textContent = 'fetch failed: ' + e;\
+  }\
+});";
+
+/// A page of the demo with its look (maud escapes every value put into it).
+fn page(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · oidc-layer demo" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body { main { (body) } }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// The demo's role map: group `admins` → `admin`, `users` → `trusted`, anyone else
+/// `untrusted`.
+pub fn role_map() -> RoleMapConfig {
+    RoleMapConfig::new()
+        .rule("admins", "admin")
+        .rule("users", "trusted")
+        .order(["untrusted", "trusted", "admin"])
+        .default_role("untrusted")
+}
+
+fn display_name(id: &Identity) -> &str {
+    id.name().unwrap_or(id.username())
+}
+
+async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>>) -> Html<String> {
+    let body = html! {
+        h1 { "oidc-layer demo" }
+        @match identity {
+            Some(id) => {
+                p id="status" {
+                    "Signed in as " strong id="name" { (display_name(&id)) }
+                    " (" (id.email().unwrap_or("no email")) ") with role "
+                    strong id="role" { (id.roles().join(", ")) } "."
+                }
+                form method="post" action="/auth/logout" {
+                    button type="submit" id="logout" { "Sign out" }
+                }
+            }
+            None => {
+                p id="status" { "You are not signed in." }
+                p { a class="button" id="login" href="/auth/login?return_to=/profile" { "Sign in" } }
+            }
+        }
+        h2 { "Try" }
+        ul {
+            li {
+                a href="/profile" { "/profile" }
+                ": your profile (protected), with a button that checks the session as a single-page app would"
+            }
+            li { a href="/whoami" { "/whoami" } ": protected; your identity, roles and groups as JSON" }
+            li {
+                a href="/admin" { "/admin" } ": needs the " code { "admin" } " role (alice has it; bob is "
+                code { "trusted" } ", carol " code { "untrusted" } ")"
+            }
+            li { a href="/api/me" { "/api/me" } ": for API clients (401 with a login URL, never a redirect)" }
+            li { a href="/auth/logout" { "/auth/logout" } ": sign out" }
+            li { a href="/auth/login?backup=1" { "Administrator backup login" } ": works even when the provider is broken" }
+        }
+        h2 { "Register at your provider" }
+        ul {
+            @for r in registrations.iter() {
+                li {
+                    (r.provider) ": redirect URI " code { (r.redirect_uri) }
+                    ", post-logout URI " code { (r.post_logout_redirect_uri) }
+                }
+            }
+        }
+    };
+    page("Home", body)
+}
+
+/// A protected page that shows the person's name and checks the session with `fetch()`, the
+/// way a single-page app would: a 401 shows "session ended" with a link to sign in again,
+/// built from the answer's `login_url` (with `return_to` set to this page).
+async fn profile(identity: Identity) -> Html<String> {
+    let body = html! {
+        h1 { "Profile" }
+        p { "Hello, " strong id="name" { (display_name(&identity)) } "." }
+        p {
+            "Username " code id="username" { (identity.username()) }
+            ", roles " code id="roles" { (identity.roles().join(", ")) } "."
+        }
+        p { button type="button" id="check" { "Check my session" } }
+        p id="result" role="status" {}
+        p id="ended" hidden {
+            "Your session has ended. "
+            a class="button" id="sign-in-again" href="#" { "Sign in again" }
+        }
+        p { a href="/" { "Home" } }
+        script { (PreEscaped(CHECK_SESSION_SCRIPT)) }
+    };
+    page("Profile", body)
+}
+
+async fn whoami(identity: Identity) -> impl IntoResponse {
+    Json(identity)
+}
+
+async fn admin(identity: Identity) -> Html<String> {
+    let body = html! {
+        h1 { "Admin" }
+        p id="admin" {
+            "Welcome, " (identity.username()) ". You have the " code { "admin" } " role."
+        }
+        h2 { "Why these roles" }
+        pre id="why" { (identity.role_explanation().unwrap_or("")) }
+        p { a href="/" { "Home" } }
+    };
+    page("Admin", body)
+}
+
+/// The demo app behind `layer`: `/` (public), `/profile`, `/whoami`, `/api/me`, `/admin`
+/// (role `admin`) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
+/// `admin_password`). The layer must be configured with [`PUBLIC_PATHS`], [`API_PATHS`] and
+/// [`BACKUP_LOGIN_PATH`].
+pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
+    let local = local_login::LocalLogin {
+        password: admin_password,
+        layer: layer.clone(),
+        guard: std::sync::Arc::new(oidc_layer::BreakGlassGuard::new()),
+    };
+    Router::new()
+        .route("/", get(home))
+        .with_state(layer.registrations())
+        .route("/profile", get(profile))
+        .route("/whoami", get(whoami))
+        .route("/api/me", get(whoami))
+        .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .route(
+            BACKUP_LOGIN_PATH,
+            get(local_login::form)
+                .post(local_login::submit)
+                .with_state(local),
+        )
+        .layer(layer.clone())
+}

@@ -1,0 +1,68 @@
+//! `refresh_failure = "end"` against the real provider: when a refresh is due and the provider
+//! cannot be reached, the session ends at that request (not when its access token expires,
+//! which is the default policy tested in lifetime.rs): the record is deleted, an API call gets
+//! a 401, a page the sign-in (here the page saying the provider is unreachable).
+
+use std::time::{Duration, Instant};
+
+use oidc_layer::RefreshFailure;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_refresh_failure_end_an_unreachable_provider_ends_the_session_at_the_next_upkeep() {
+    // Access tokens for TTL s; a refresh is due from TTL - MARGIN s after login on, long
+    // before the token expires, so only the policy can end the session.
+    const TTL: u64 = 60;
+    const MARGIN: u64 = 58;
+    let started = Instant::now();
+    let mut env = Env::start_custom(
+        |_, mut options| {
+            options.access_token_ttl = Some(TTL);
+            options
+        },
+        |_, builder| {
+            builder
+                .expose_access_token(true)
+                .refresh_margin(Duration::from_secs(MARGIN))
+                .refresh_failure(RefreshFailure::End)
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let cookie = env.log_in_alice(&browser).await;
+    let other = Browser::new();
+    let other_cookie = env.log_in_alice(&other).await;
+    assert_eq!(env.sessions().await, 2);
+
+    // The provider goes away; then the refresh falls due.
+    env.op.stop().await;
+    tokio::time::sleep_until((started + Duration::from_secs(TTL - MARGIN + 1)).into()).await;
+
+    // An API call: the upkeep tries the refresh, cannot reach the provider, ends the session.
+    let page = browser.fetch(env.app.url("/token")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(TTL),
+        "the access token may have expired before the check: the test cannot tell the policy apart"
+    );
+    let problem = page.problem(401);
+    assert!(problem["login_url"].is_string(), "{}", page.body);
+    assert!(!env.has_session(&cookie).await, "deleted from the store");
+    assert_eq!(env.sessions().await, 1, "only the other browser's session");
+
+    // The other session ends at its own next request, by navigation this time: its record
+    // gone, and instead of the page a new sign-in, which cannot start while the provider is
+    // down: the page that says so.
+    let page = other.get(env.app.url("/whoami")).await;
+    assert_eq!(page.status, 503, "a page after the failed refresh: {page}");
+    assert!(
+        page.body.contains("The sign-in service is unreachable"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !env.has_session(&other_cookie).await,
+        "deleted from the store"
+    );
+    assert_eq!(env.sessions().await, 0);
+}
