@@ -13,6 +13,8 @@
 //   OP_REDIRECT_URIS             comma list                 (http://127.0.0.1:3000/auth/oidc)
 //   OP_POST_LOGOUT_REDIRECT_URIS comma list                 (http://127.0.0.1:3000/,http://127.0.0.1:3000/logged-out)
 //   OP_BACKCHANNEL_LOGOUT_URI    enables back-channel logout for the client when set
+//   OP_SECOND_CLIENT_ID / OP_SECOND_CLIENT_SECRET / OP_SECOND_REDIRECT_URIS
+//                                a second client of the same issuer, otherwise like the first (none)
 //   OP_RP_LOGOUT                 0 = no RP-initiated logout: no end_session_endpoint in discovery (Authelia-like) (1)
 //   OP_ACCESS_TOKEN_TTL          seconds                    (300)
 //   OP_ID_TOKEN_TTL              seconds                    (3600)
@@ -55,6 +57,7 @@ const CLIENT_SECRET = env.OP_CLIENT_SECRET || 'test-secret';
 const REDIRECT_URIS = list(env.OP_REDIRECT_URIS, 'http://127.0.0.1:3000/auth/oidc');
 const POST_LOGOUT_REDIRECT_URIS = list(env.OP_POST_LOGOUT_REDIRECT_URIS, 'http://127.0.0.1:3000/,http://127.0.0.1:3000/logged-out');
 const BACKCHANNEL_LOGOUT_URI = env.OP_BACKCHANNEL_LOGOUT_URI || '';
+const SECOND_CLIENT_ID = env.OP_SECOND_CLIENT_ID || '';
 const RP_LOGOUT = flag(env.OP_RP_LOGOUT, true);
 const ACCESS_TOKEN_TTL = num(env.OP_ACCESS_TOKEN_TTL, 300);
 const ID_TOKEN_TTL = num(env.OP_ID_TOKEN_TTL, 3600);
@@ -125,8 +128,19 @@ if (BACKCHANNEL_LOGOUT_URI) {
   client.backchannel_logout_session_required = true;
 }
 
+const clients = [client];
+if (SECOND_CLIENT_ID) {
+  clients.push({
+    ...client,
+    client_id: SECOND_CLIENT_ID,
+    client_secret: env.OP_SECOND_CLIENT_SECRET || 'second-secret',
+    client_name: 'Second test RP',
+    redirect_uris: list(env.OP_SECOND_REDIRECT_URIS, REDIRECT_URIS.join(',')),
+  });
+}
+
 const configuration = {
-  clients: [client],
+  clients,
   jwks: makeJwks(),
   cookies: {
     keys: [env.OP_COOKIE_KEY || 'dev-cookie-key'],
