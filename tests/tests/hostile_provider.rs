@@ -178,9 +178,9 @@ impl Env {
             .expect("the memory store answers")
     }
 
-    /// Logs `browser` in up to and including the callback (alice, the provider behaving), but
-    /// sends no request with the new session yet: the next one is the session's first upkeep.
-    async fn log_in_without_upkeep(&self, browser: &Browser, context: &str) {
+    /// Starts a login at `/whoami` and walks it to the provider and back, stopping in front of
+    /// the app's callback: the journey and the callback URL.
+    async fn walk_to_callback(&self, browser: &Browser, context: &str) -> (Journey, Url) {
         let first = browser.get(self.app.url("/whoami")).await;
         let app_origin = self.app.origin();
         let journey = browser
@@ -192,6 +192,13 @@ impl Env {
             .pending
             .clone()
             .unwrap_or_else(|| panic!("{context}: never reached the callback:\n{journey}"));
+        (journey, callback)
+    }
+
+    /// Logs `browser` in up to and including the callback (alice, the provider behaving), but
+    /// sends no request with the new session yet: the next one is the session's first upkeep.
+    async fn log_in_without_upkeep(&self, browser: &Browser, context: &str) {
+        let (_, callback) = self.walk_to_callback(browser, context).await;
         let page = browser.get(&callback).await;
         assert_eq!(
             page.status,
@@ -458,17 +465,7 @@ async fn a_tampered_callback_answers_problem_json_to_scripts() {
         let env = Env::start().await;
         let browser = Browser::new();
         env.provider.set_tamper(tamper);
-        let first = browser.get(env.app.url("/whoami")).await;
-        let app_origin = env.app.origin();
-        let journey = browser
-            .follow_until(first, oidc_e2e::AtProvider::Stay, |u| {
-                u.origin() == app_origin && u.path() == CALLBACK
-            })
-            .await;
-        let callback = journey
-            .pending
-            .clone()
-            .unwrap_or_else(|| panic!("{context}: never reached the callback:\n{journey}"));
+        let (journey, callback) = env.walk_to_callback(&browser, &context).await;
 
         let page = browser.fetch(&callback).await;
         let secrets = secrets_of(&env, &journey, &callback);

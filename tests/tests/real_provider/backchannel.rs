@@ -796,6 +796,19 @@ async fn log_in_through(env: &Env, browser: &Browser, slug: &str) {
     );
 }
 
+/// The provider delivered `successes` back-channel logouts so far, and the app refused none.
+fn assert_backchannel_outcomes(env: &Env, successes: usize, context: &str) {
+    assert_eq!(
+        (
+            env.op.count_log_lines("backchannel.success"),
+            env.op.count_log_lines("backchannel.error")
+        ),
+        (successes, 0),
+        "{context}: the app accepts it:\n{}",
+        env.op.log_tail()
+    );
+}
+
 /// alice ends her provider session in `browser` at the provider itself.
 async fn sign_out_at_provider(env: &Env, browser: &Browser) {
     let confirm = browser
@@ -847,30 +860,14 @@ async fn two_clients_of_one_issuer_each_receive_their_back_channel_logouts() {
     // The provider session of the second client's login ends: its logout token is for the
     // second client, and must be taken as such.
     sign_out_at_provider(&env, &through_second).await;
-    assert_eq!(
-        (
-            env.op.count_log_lines("backchannel.success"),
-            env.op.count_log_lines("backchannel.error")
-        ),
-        (1, 0),
-        "the app accepted the second client's logout token:\n{}",
-        env.op.log_tail()
-    );
+    assert_backchannel_outcomes(&env, 1, "the second client's logout token");
     env.assert_logged_out(&through_second, "the second client's session")
         .await;
     env.assert_logged_in(&through_first, ALICE_SUB, "the first client's session")
         .await;
 
     sign_out_at_provider(&env, &through_first).await;
-    assert_eq!(
-        (
-            env.op.count_log_lines("backchannel.success"),
-            env.op.count_log_lines("backchannel.error")
-        ),
-        (2, 0),
-        "the app accepted the first client's logout token:\n{}",
-        env.op.log_tail()
-    );
+    assert_backchannel_outcomes(&env, 2, "the first client's logout token");
     env.assert_logged_out(&through_first, "the first client's session")
         .await;
     assert_eq!(env.sessions().await, 0);
