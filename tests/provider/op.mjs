@@ -15,7 +15,8 @@
 //   OP_BACKCHANNEL_LOGOUT_URI    enables back-channel logout for the client when set
 //   OP_EXTRA_CLIENTS             JSON array of more clients, e.g. a second app on the same host:
 //                                [{client_id, client_secret, redirect_uris, post_logout_redirect_uris}],
-//                                otherwise like the first client (without back-channel logout) ([])
+//                                otherwise like the first client (without back-channel logout
+//                                unless given: backchannel_logout_uri, ..._session_required) ([])
 //   OP_RP_LOGOUT                 0 = no RP-initiated logout: no end_session_endpoint in discovery (Authelia-like) (1)
 //   OP_ACCESS_TOKEN_TTL          seconds                    (300)
 //   OP_ID_TOKEN_TTL              seconds                    (3600)

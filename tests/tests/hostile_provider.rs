@@ -71,6 +71,19 @@ struct Env {
     app: App,
     provider: TestProvider,
     store: Arc<MemoryStore<SessionData>>,
+    /// The app's layer, to reload its configuration.
+    layer: OidcLayer,
+}
+
+/// The app's settings for `provider` (its default slug is `127-0-0-1`, derived from the
+/// issuer's host: the same for every testkit provider).
+fn base_config(provider: &TestProvider, external_url: String) -> OidcConfigBuilder {
+    OidcConfig::builder()
+        .issuer(provider.issuer())
+        .client_id(provider.client_id())
+        .client_secret(provider.client_secret())
+        .external_url(external_url)
+        .public_paths(["/"])
 }
 
 impl Env {
@@ -91,27 +104,21 @@ impl Env {
             .start()
             .await
             .expect("start the testkit provider");
-        let config = configure(
-            OidcConfig::builder()
-                .issuer(provider.issuer())
-                .client_id(provider.client_id())
-                .client_secret(provider.client_secret())
-                .external_url(listener.external_url())
-                .public_paths(["/"]),
-        )
-        .build()
-        .expect("a valid configuration");
+        let config = configure(base_config(&provider, listener.external_url()))
+            .build()
+            .expect("a valid configuration");
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let layer = OidcLayer::new(config).with_store(store.clone());
         let router = Router::new()
             .route("/", get(|| async { "home" }))
             .route("/whoami", get(|id: Identity| async move { Json(id) }))
-            .layer(layer);
+            .layer(layer.clone());
         let app = App::spawn(router, listener);
         Env {
             app,
             provider,
             store,
+            layer,
         }
     }
 
@@ -173,9 +180,9 @@ impl Env {
             .expect("the memory store answers")
     }
 
-    /// Logs `browser` in up to and including the callback (alice, the provider behaving), but
-    /// sends no request with the new session yet: the next one is the session's first upkeep.
-    async fn log_in_without_upkeep(&self, browser: &Browser, context: &str) {
+    /// Starts a login at `/whoami` and walks it to the provider and back, stopping in front of
+    /// the app's callback: the journey and the callback URL.
+    async fn walk_to_callback(&self, browser: &Browser, context: &str) -> (Journey, Url) {
         let first = browser.get(self.app.url("/whoami")).await;
         let app_origin = self.app.origin();
         let journey = browser
@@ -187,6 +194,13 @@ impl Env {
             .pending
             .clone()
             .unwrap_or_else(|| panic!("{context}: never reached the callback:\n{journey}"));
+        (journey, callback)
+    }
+
+    /// Logs `browser` in up to and including the callback (alice, the provider behaving), but
+    /// sends no request with the new session yet: the next one is the session's first upkeep.
+    async fn log_in_without_upkeep(&self, browser: &Browser, context: &str) {
+        let (_, callback) = self.walk_to_callback(browser, context).await;
         let page = browser.get(&callback).await;
         assert_eq!(
             page.status,
@@ -453,17 +467,7 @@ async fn a_tampered_callback_answers_problem_json_to_scripts() {
         let env = Env::start().await;
         let browser = Browser::new();
         env.provider.set_tamper(tamper);
-        let first = browser.get(env.app.url("/whoami")).await;
-        let app_origin = env.app.origin();
-        let journey = browser
-            .follow_until(first, oidc_e2e::AtProvider::Stay, |u| {
-                u.origin() == app_origin && u.path() == CALLBACK
-            })
-            .await;
-        let callback = journey
-            .pending
-            .clone()
-            .unwrap_or_else(|| panic!("{context}: never reached the callback:\n{journey}"));
+        let (journey, callback) = env.walk_to_callback(&browser, &context).await;
 
         let page = browser.fetch(&callback).await;
         let secrets = secrets_of(&env, &journey, &callback);
@@ -651,4 +655,63 @@ async fn a_refresh_with_an_absurd_expires_in_keeps_the_rotated_refresh_token() {
         after.expires_at < SystemTime::now() + Duration::from_secs(367 * 24 * 3600),
         "the session's deadline comes from a clamped lifetime"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slug_pointed_at_another_issuer_gets_no_refresh_token_and_no_id_token_hint() {
+    // The session's provider slug is reloaded to point at another issuer: neither its refresh
+    // token nor its ID token (as `id_token_hint`) may go there.
+    let env = refreshing_env().await;
+    let other = TestProvider::builder()
+        .redirect_uris([env.app.url(CALLBACK).to_string()])
+        .auto_login("alice")
+        .start()
+        .await
+        .expect("start another provider");
+    let elsewhere = || {
+        base_config(&other, env.app.external_url())
+            .refresh_margin(Duration::from_secs(3600))
+            .build()
+            .expect("a valid configuration")
+    };
+
+    let browser = Browser::new();
+    env.log_in_without_upkeep(&browser, "refresh").await;
+    env.layer.reload(elsewhere());
+    let page = browser.fetch(env.app.url("/whoami")).await;
+    assert_eq!(page.status, 401, "the session ends: {page}\n{}", page.body);
+    assert_eq!(
+        other.token_requests(),
+        0,
+        "no refresh token to the other issuer"
+    );
+    assert_eq!(
+        env.provider.token_requests(),
+        1,
+        "only the login's code exchange"
+    );
+    assert_eq!(env.sessions().await, 0);
+
+    // Logout: the layer signs the browser out here, and does not send it to the other
+    // issuer's end-session endpoint with this session's ID token.
+    env.layer.reload(
+        base_config(&env.provider, env.app.external_url())
+            .build()
+            .expect("a valid configuration"),
+    );
+    let browser = Browser::new();
+    env.log_in(&browser, "logout").await;
+    env.layer.reload(elsewhere());
+    let confirm = browser.get(env.app.url("/auth/logout")).await;
+    let page = browser.submit(&confirm, "logout", &[]).await;
+    let location = page
+        .location()
+        .unwrap_or_else(|| panic!("logout redirects: {page}\n{}", page.body));
+    assert_eq!(
+        location.origin(),
+        env.app.origin(),
+        "logout stays on the app, no id_token_hint to {}: {location}",
+        other.issuer()
+    );
+    assert_eq!(env.sessions().await, 0);
 }

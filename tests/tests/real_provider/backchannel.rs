@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oidc_e2e::provider_dir;
-use oidc_layer::{SessionId, SessionStore};
+use oidc_layer::{ProviderBuilder, SessionId, SessionStore};
 use openidconnect::core::{CoreHmacKey, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
 use openidconnect::{JsonWebKeyId, PrivateSigningKey as _};
 use reqwest::StatusCode;
@@ -772,5 +772,103 @@ async fn logout_tokens_by_sub_end_every_session_of_that_user() {
     let token = forger.token(&claims(&env, None, Some(&bob_sid)));
     assert_accepted(&post_token(&env, &token).await, "sid only");
     assert_eq!(people.alive(&env).await, [false, false, false]);
+    assert_eq!(env.sessions().await, 0);
+}
+
+/// The second client of the provider's issuer in [`two_clients_of_one_issuer_each_receive_their_back_channel_logouts`].
+const SECOND_CLIENT: &str = "second-client";
+const SECOND_SECRET: &str = "second-secret";
+
+/// Logs `browser` in as alice through the provider `slug` (the chooser is skipped).
+async fn log_in_through(env: &Env, browser: &Browser, slug: &str) {
+    let start = format!("/auth/login?provider={slug}&return_to=%2Fwhoami");
+    let first = browser.get(env.app.url(&start)).await;
+    let journey = browser
+        .follow_with(first, AtProvider::log_in("alice"))
+        .await;
+    journey.assert_no_server_error();
+    let last = journey.last();
+    assert_eq!(
+        (last.url.path(), last.status),
+        ("/whoami", StatusCode::OK),
+        "login through {slug}:\n{journey}\n{}",
+        env.op.log_tail()
+    );
+}
+
+/// The provider delivered `successes` back-channel logouts so far, and the app refused none.
+fn assert_backchannel_outcomes(env: &Env, successes: usize, context: &str) {
+    assert_eq!(
+        (
+            env.op.count_log_lines("backchannel.success"),
+            env.op.count_log_lines("backchannel.error")
+        ),
+        (successes, 0),
+        "{context}: the app accepts it:\n{}",
+        env.op.log_tail()
+    );
+}
+
+/// alice ends her provider session in `browser` at the provider itself.
+async fn sign_out_at_provider(env: &Env, browser: &Browser) {
+    let confirm = browser
+        .get(env.op.endpoint("end_session_endpoint").as_str())
+        .await;
+    confirm_at_provider(env, browser, &confirm).await;
+    env.op.sync_log().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_of_one_issuer_each_receive_their_back_channel_logouts() {
+    // One issuer, two registered clients, both configured in the app (two providers of the
+    // same issuer): each client's logout token names only that client in `aud`.
+    let env = Env::start_custom(
+        |listener, mut options| {
+            let base = listener.external_url();
+            options.backchannel_logout_uri = Some(format!("{base}/auth/backchannel-logout"));
+            // The second client gets its own callback and the same back-channel logout URI.
+            let second = serde_json::json!([{
+                "client_id": SECOND_CLIENT,
+                "client_secret": SECOND_SECRET,
+                "redirect_uris": [format!("{base}/auth/oidc/second")],
+                "backchannel_logout_uri": format!("{base}/auth/backchannel-logout"),
+                "backchannel_logout_session_required": true,
+            }]);
+            options
+                .env
+                .push(("OP_EXTRA_CLIENTS".to_owned(), second.to_string()));
+            options
+        },
+        |op, config| {
+            config.slug("first").provider(
+                ProviderBuilder::new("Second")
+                    .slug("second")
+                    .issuer(op.issuer())
+                    .client_id(SECOND_CLIENT)
+                    .client_secret(SECOND_SECRET)
+                    .scopes(["openid", "profile", "email"]),
+            )
+        },
+    )
+    .await;
+    let through_first = Browser::new();
+    let through_second = Browser::new();
+    log_in_through(&env, &through_first, "first").await;
+    log_in_through(&env, &through_second, "second").await;
+    assert_eq!(env.sessions().await, 2);
+
+    // The provider session of the second client's login ends: its logout token is for the
+    // second client, and must be taken as such.
+    sign_out_at_provider(&env, &through_second).await;
+    assert_backchannel_outcomes(&env, 1, "the second client's logout token");
+    env.assert_logged_out(&through_second, "the second client's session")
+        .await;
+    env.assert_logged_in(&through_first, ALICE_SUB, "the first client's session")
+        .await;
+
+    sign_out_at_provider(&env, &through_first).await;
+    assert_backchannel_outcomes(&env, 2, "the first client's logout token");
+    env.assert_logged_out(&through_first, "the first client's session")
+        .await;
     assert_eq!(env.sessions().await, 0);
 }
