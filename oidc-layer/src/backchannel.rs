@@ -175,3 +175,31 @@ pub(crate) async fn backchannel_logout(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each `jti` lives as long as its own token stays acceptable, not a fixed time: a token
+    /// accepted late in its window is forgotten soon, one accepted early is remembered long.
+    #[tokio::test]
+    async fn a_jti_is_remembered_exactly_while_its_token_is_acceptable() {
+        let memory = jti_memory();
+        memory
+            .insert("iss short".into(), Duration::from_millis(200))
+            .await;
+        memory
+            .insert("iss long".into(), Duration::from_secs(60))
+            .await;
+        assert!(memory.contains_key("iss short") && memory.contains_key("iss long"));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            !memory.contains_key("iss short"),
+            "forgotten once its token is no longer acceptable"
+        );
+        assert!(
+            memory.contains_key("iss long"),
+            "remembered while acceptable"
+        );
+    }
+}

@@ -198,9 +198,13 @@ mod tests {
     }
 
     fn session_of(set_cookie: &HeaderValue) -> SessionId {
-        // The configuration's external URL is https: the cookie has the `__Host-` prefix.
-        cookies::session_id(&browser_with(set_cookie), "__Host-oidc_session")
-            .expect("a session cookie")
+        let name = base()
+            .build()
+            .expect("valid")
+            .cookie_names()
+            .session()
+            .to_owned();
+        cookies::session_id(&browser_with(set_cookie), &name).expect("a session cookie")
     }
 
     fn root() -> LocalUser {

@@ -36,6 +36,12 @@ use crate::session::{self, AccessToken, SessionData, StoredToken};
 /// How long an upkeep outcome is handed to further requests of the same session.
 pub(crate) const UPKEEP_REUSE: Duration = Duration::from_secs(5);
 
+/// How long a request whose access token is still live waits for its session's upkeep: a
+/// healthy provider refreshes well within it, and a provider that hangs delays such a request
+/// by this much at most, once (the upkeep goes on in its own task, holding the session's lock,
+/// so the next requests find the lock taken and go on at once with the live token).
+pub(crate) const LIVE_TOKEN_WAIT: Duration = Duration::from_millis(500);
+
 /// How long a session's refresh lock lasts at most: longer than a refresh can take (three
 /// provider requests of at most 15 s each: token, keys, userinfo), so that it never expires
 /// under a live refresh. Only an instance that died while refreshing leaves it to expire.
@@ -93,6 +99,8 @@ pub(crate) async fn upkeep(
         let (shared, id, seen) = (Arc::clone(shared), id.clone(), Arc::clone(&seen));
         async move { run(&shared, &id, seen).await }.instrument(span)
     };
+    let live = key.expired_token.is_none();
+    let kept = Arc::clone(&seen);
     let init = async move {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn(task).await.unwrap_or_else(|e| {
@@ -103,7 +111,19 @@ pub(crate) async fn upkeep(
             Err(_) => task.await,
         }
     };
-    shared.upkeeps.get_with(key, init).await
+    let outcome = shared.upkeeps.get_with(key, init);
+    if !live || tokio::runtime::Handle::try_current().is_err() {
+        return outcome.await;
+    }
+    // With a live access token the request need not wait for a slow provider: it goes on with
+    // the session as read, and the spawned upkeep finishes on its own.
+    match tokio::time::timeout(LIVE_TOKEN_WAIT, outcome).await {
+        Ok(upkeep) => upkeep,
+        Err(_) => {
+            tracing::info!(session = %id, "upkeep still running; going on with the live access token");
+            Upkeep::Keep(kept)
+        }
+    }
 }
 
 async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) -> Upkeep {

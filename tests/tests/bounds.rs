@@ -13,12 +13,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::routing::get;
 use axum::{Json, Router};
-use oidc_e2e::{App, AppListener, AtProvider, Browser};
+use oidc_e2e::{App, AppListener, AtProvider, Browser, is_session_cookie};
 use oidc_layer::testkit::TestProvider;
 use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
 use reqwest::StatusCode;
 
-const SESSION_COOKIE: &str = "oidc_session";
 const ALICE_SUB: &str = "u-1001-alice";
 
 /// Everything logged at INFO and above by this test binary.
@@ -100,7 +99,9 @@ impl Env {
         assert_eq!(last.status, StatusCode::OK, "alice logs in:\n{journey}");
         assert_eq!(last.json()["sub"], ALICE_SUB, "{}", last.body);
         assert!(
-            browser.cookie(&self.app.url("/"), SESSION_COOKIE).is_some(),
+            browser
+                .find_cookie(&self.app.url("/"), is_session_cookie)
+                .is_some(),
             "a session cookie"
         );
         last.url.clone()
