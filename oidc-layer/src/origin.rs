@@ -25,17 +25,26 @@ use http::{HeaderMap, header};
 ///
 /// Both signals browsers send with a form post are checked when present, and at least one must
 /// be: `Sec-Fetch-Site` must be `same-origin` (not `same-site`, which includes sibling hosts and
-/// other ports), and `Origin` must equal `origin` exactly (no prefix or suffix match, no
-/// `null`). A request with neither header is refused: every browser that runs the app's pages
-/// sends at least one of them on a POST.
+/// other ports), and `Origin` must equal `origin` exactly (no prefix or suffix match). A request
+/// with neither header is refused: every browser that runs the app's pages sends at least one
+/// of them on a POST.
+///
+/// `Origin: null` passes only beside `Sec-Fetch-Site: same-origin`: a page served with
+/// `Referrer-Policy: no-referrer` (the layer's own pages are) makes browsers send `null` on its
+/// form posts (Fetch, "append a request `Origin` header"), while `Sec-Fetch-Site`, which no
+/// page can set, still says where the post came from.
 pub fn is_same_origin(headers: &HeaderMap, origin: &str) -> bool {
     let fetch_site = headers.get("sec-fetch-site");
     let sent_origin = headers.get(header::ORIGIN);
     if fetch_site.is_none() && sent_origin.is_none() {
         return false;
     }
-    fetch_site.is_none_or(|site| site.as_bytes() == b"same-origin")
-        && sent_origin.is_none_or(|sent| sent.as_bytes() == origin.as_bytes())
+    let same_origin_fetch = fetch_site.map(|site| site.as_bytes() == b"same-origin");
+    same_origin_fetch != Some(false)
+        && sent_origin.is_none_or(|sent| {
+            sent.as_bytes() == origin.as_bytes()
+                || (sent.as_bytes() == b"null" && same_origin_fetch == Some(true))
+        })
 }
 
 #[cfg(test)]
@@ -58,6 +67,8 @@ mod tests {
             &[("origin", APP), ("sec-fetch-site", "same-origin")][..],
             &[("origin", APP)][..],
             &[("sec-fetch-site", "same-origin")][..],
+            // A form of a page with `Referrer-Policy: no-referrer` (the layer's logout page).
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")][..],
         ] {
             assert!(is_same_origin(&headers(pairs), APP), "{pairs:?}");
         }
@@ -79,6 +90,8 @@ mod tests {
             &[("origin", "")][..],
             // Both present: each must agree.
             &[("origin", APP), ("sec-fetch-site", "same-site")][..],
+            &[("origin", "null"), ("sec-fetch-site", "same-site")][..],
+            &[("origin", "null"), ("sec-fetch-site", "cross-site")][..],
             &[
                 ("origin", "https://evil.example"),
                 ("sec-fetch-site", "same-origin"),

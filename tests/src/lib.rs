@@ -88,3 +88,21 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Waits until a login start at `app` reaches the provider again (no 503 page): after a
+/// failed contact the layer answers login starts with the 503 page for a few seconds instead
+/// of sending browsers to a provider that just failed. Panics after 20 s.
+pub async fn until_logins_start(browser: &Browser, app: &App) {
+    let started = std::time::Instant::now();
+    loop {
+        let page = browser.get(app.url("/auth/login?return_to=/")).await;
+        if page.status != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "login starts still get the 503 page: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

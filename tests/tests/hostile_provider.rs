@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use oidc_e2e::{
     App, AppListener, Browser, Journey, Page, init_tracing, is_attempt_cookie, is_session_cookie,
-    query_param,
+    query_param, until_logins_start,
 };
 use std::time::{Duration, SystemTime};
 
@@ -96,14 +96,23 @@ impl Env {
 
     /// [`Env::start`] with more settings.
     async fn start_with(configure: impl FnOnce(OidcConfigBuilder) -> OidcConfigBuilder) -> Env {
+        Env::start_with_ttl(None, configure).await
+    }
+
+    /// [`Env::start_with`], the provider issuing access tokens for `ttl` when given.
+    async fn start_with_ttl(
+        ttl: Option<Duration>,
+        configure: impl FnOnce(OidcConfigBuilder) -> OidcConfigBuilder,
+    ) -> Env {
         init_tracing();
         let listener = AppListener::bind().await;
-        let provider = TestProvider::builder()
+        let mut provider = TestProvider::builder()
             .redirect_uris([listener.redirect_uri()])
-            .auto_login("alice")
-            .start()
-            .await
-            .expect("start the testkit provider");
+            .auto_login("alice");
+        if let Some(ttl) = ttl {
+            provider = provider.access_token_ttl(ttl);
+        }
+        let provider = provider.start().await.expect("start the testkit provider");
         let config = configure(base_config(&provider, listener.external_url()))
             .build()
             .expect("a valid configuration");
@@ -413,6 +422,8 @@ layer if it went on to /whoami):\n{journey}\n{}",
         // cached bad key, no burnt state, no half-written session).
         env.provider.set_tamper(Tamper::None);
         let context = format!("{context}, then Tamper::None");
+        // A provider that failed (a 5xx) gets a few seconds before logins go to it again.
+        until_logins_start(&browser, &env.app).await;
         env.log_in(&browser, &context).await;
         assert_eq!(env.sessions().await, 1, "{context}: exactly one session");
         env.assert_logged_in_as_alice(&browser, &context).await;
@@ -553,16 +564,25 @@ async fn extra_audiences_and_other_algorithms_only_when_configured() {
     assert_eq!(env.sessions().await, 1, "only the ES256 login's session");
 }
 
-/// An app whose sessions are due for a refresh at once (the margin exceeds the provider's
-/// access-token lifetime), asking for the `groups` scope, with `admins` mapped to the role
-/// `admin`.
+/// The access-token lifetime of [`refreshing_env`]'s provider.
+const REFRESHING_TTL: Duration = Duration::from_secs(2);
+
+/// An app whose sessions are due for a refresh as early as can be (the margin exceeds the
+/// provider's access-token lifetime, so it is capped at half of it: see [`until_due`]), asking
+/// for the `groups` scope, with `admins` mapped to the role `admin`.
 async fn refreshing_env() -> Env {
-    Env::start_with(|c| {
+    Env::start_with_ttl(Some(REFRESHING_TTL), |c| {
         c.refresh_margin(Duration::from_secs(3600))
             .scopes(["openid", "profile", "groups"])
             .roles(RoleMapConfig::new().rule("admins", "admin"))
     })
     .await
+}
+
+/// Waits until a session of [`refreshing_env`] that just logged in is due for its refresh:
+/// past half its access token's lifetime, with the token still live.
+async fn until_due() {
+    tokio::time::sleep(REFRESHING_TTL / 2 + Duration::from_millis(200)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -581,6 +601,7 @@ async fn a_refreshed_id_token_is_validated_like_the_first_and_keeps_the_login() 
         let env = refreshing_env().await;
         let browser = Browser::new();
         env.log_in_without_upkeep(&browser, &context).await;
+        until_due().await;
         env.provider.set_tamper(tamper);
         let page = browser.fetch(env.app.url("/whoami")).await;
         assert_eq!(
@@ -612,6 +633,7 @@ async fn a_refresh_decides_the_roles_again() {
     // alice leaves `admins` at the provider: the refresh (ID token and userinfo) says so.
     let alice = TestUser::alice().claim("groups", ["users"]);
     assert!(env.provider.update_user(alice));
+    until_due().await;
     let page = browser.fetch(env.app.url("/whoami")).await;
     assert_eq!(page.status, 200, "{page}\n{}", page.body);
     assert_eq!(env.provider.token_requests(), 2, "one refresh");
@@ -639,6 +661,7 @@ async fn a_refresh_with_an_absurd_expires_in_keeps_the_rotated_refresh_token() {
     let before = stored_refresh_token(&env.stored_session(&browser).await.expect("a session"));
 
     env.provider.set_tamper(Tamper::HugeExpiresIn);
+    until_due().await;
     let page = browser.fetch(env.app.url("/whoami")).await;
     assert_eq!(page.status, 200, "{page}\n{}", page.body);
     assert_eq!(env.provider.token_requests(), 2, "one refresh");
@@ -678,6 +701,7 @@ async fn a_slug_pointed_at_another_issuer_gets_no_refresh_token_and_no_id_token_
     let browser = Browser::new();
     env.log_in_without_upkeep(&browser, "refresh").await;
     env.layer.reload(elsewhere());
+    until_due().await;
     let page = browser.fetch(env.app.url("/whoami")).await;
     assert_eq!(page.status, 401, "the session ends: {page}\n{}", page.body);
     assert_eq!(

@@ -84,7 +84,7 @@ async fn a_new_user_is_refused_when_new_users_are_not_allowed() {
     accounts.add_account("alice", Some("alice@example.test"), false);
     let resolver: Arc<dyn AccountResolver> = Arc::new(LinkingResolver::new(accounts));
     let site = Site::start_with(Setup {
-        provider: Box::new(|p| p.allow_new_users(false)),
+        provider: Box::new(|p| p.allow_new_users(false).link_by_verified_email(true)),
         resolver: Some(resolver),
         ..Setup::default()
     })

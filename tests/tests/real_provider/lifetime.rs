@@ -550,6 +550,8 @@ async fn a_provider_outage_keeps_sessions_until_their_access_token_expires() {
     })
     .await;
     assert_eq!(env.op.issuer(), issuer, "the same issuer");
+    // The layer gives a provider that just failed a few seconds before logins go to it again.
+    oidc_e2e::until_logins_start(&browser, &env.app).await;
     env.log_in(&browser, "/whoami", "alice").await;
     assert_eq!(env.sessions().await, 1);
     let page = late.get(env.app.url("/whoami")).await;

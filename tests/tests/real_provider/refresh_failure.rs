@@ -11,10 +11,11 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_refresh_failure_end_an_unreachable_provider_ends_the_session_at_the_next_upkeep() {
-    // Access tokens for TTL s; a refresh is due from TTL - MARGIN s after login on, long
-    // before the token expires, so only the policy can end the session.
-    const TTL: u64 = 60;
-    const MARGIN: u64 = 58;
+    // Access tokens for TTL s; a refresh is due half-way through (the margin is capped at half
+    // the token's lifetime), long before the token expires, so only the policy can end the
+    // session.
+    const TTL: u64 = 20;
+    const MARGIN: u64 = 18;
     let started = Instant::now();
     let mut env = Env::start_custom(
         |_, mut options| {
@@ -37,7 +38,7 @@ async fn with_refresh_failure_end_an_unreachable_provider_ends_the_session_at_th
 
     // The provider goes away; then the refresh falls due.
     env.op.stop().await;
-    tokio::time::sleep_until((started + Duration::from_secs(TTL - MARGIN + 1)).into()).await;
+    tokio::time::sleep_until((started + Duration::from_secs(TTL / 2 + 1)).into()).await;
 
     // An API call: the upkeep tries the refresh, cannot reach the provider, ends the session.
     let page = browser.fetch(env.app.url("/token")).await;
