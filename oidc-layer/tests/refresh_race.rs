@@ -254,6 +254,23 @@ impl Setup {
         record.expect("the session lives").data_refresh_token()
     }
 
+    /// Waits for the store to hold a refresh token other than `before` (a refresh running in
+    /// its own task saved the rotated one), and returns it.
+    async fn rotated_from(&self, before: &Option<String>) -> Option<String> {
+        let started = Instant::now();
+        loop {
+            let now = self.refresh_token().await;
+            if now != *before {
+                return now;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the rotated refresh token was never saved"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The grant is intact: once the token saved at `saved_at` is due, a third instance (no
     /// single-flight outcome to reuse) refreshes with the stored token `saved`, the provider's
     /// token request number `requests`.
@@ -325,18 +342,7 @@ async fn race(ttl: Duration, expired: bool, backend: Backend) {
         );
     }
     // A's refresh lands (after the gate opened, in its own task).
-    let started = Instant::now();
-    let after_a = loop {
-        let now = setup.refresh_token().await;
-        if now != before {
-            break now;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "A's rotated refresh token was never saved"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let after_a = setup.rotated_from(&before).await;
     assert_eq!(
         provider.token_requests(),
         requests + 1,
@@ -402,18 +408,7 @@ async fn refresh_outlives_its_request(backend: Backend) {
     gated.gate.add_permits(1);
 
     // The refresh finishes anyway: the rotated token is saved and the lock released.
-    let started = Instant::now();
-    let saved = loop {
-        let now = setup.refresh_token().await;
-        if now != before {
-            break now;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the rotated refresh token was never saved"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let saved = setup.rotated_from(&before).await;
     setup
         .assert_another_instance_refreshes(saved, refreshed_at, requests + 2)
         .await;
