@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
+use openidconnect::JsonWebKey;
+use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::{Map, Value};
 
-use super::tokens::allowed_algs;
+use super::jws::{allowed_algs, audiences, signing_keys};
 use super::{Discovered, Provider};
 
 /// Logout tokens longer than this are refused.
@@ -45,14 +45,10 @@ pub(crate) fn unverified_addressee(jwt: &str) -> Option<(String, Vec<String>)> {
     let payload = jwt.split('.').nth(1)?;
     let claims: Map<String, Value> = serde_json::from_slice(&b64(payload).ok()?).ok()?;
     let iss = claims.get("iss")?.as_str()?.to_owned();
-    let aud = match claims.get("aud") {
-        Some(Value::String(aud)) => vec![aud.clone()],
-        Some(Value::Array(auds)) => auds
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let aud = audiences(claims.get("aud"))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     Some((iss, aud))
 }
 
@@ -148,12 +144,7 @@ impl Provider {
             return Err("`iss` is not the provider's issuer".into());
         }
         let client_id = &self.settings().client_id;
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == client_id,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
-            _ => false,
-        };
-        if !audience_ok {
+        if !audiences(claims.get("aud")).contains(&client_id.as_str()) {
             return Err("`aud` does not contain this client".into());
         }
         let now = SystemTime::now()
@@ -204,28 +195,4 @@ impl Provider {
             acceptable_for: Duration::try_from_secs_f64(acceptable_until - now).unwrap_or_default(),
         })
     }
-}
-
-/// The keys that may have signed a token with `alg` (and `kid`, when the token names one).
-pub(super) fn signing_keys<'a>(
-    discovered: &'a Discovered,
-    kid: Option<&str>,
-    alg: &CoreJwsSigningAlgorithm,
-) -> Vec<&'a CoreJsonWebKey> {
-    discovered
-        .jwks
-        .keys()
-        .iter()
-        .filter(|k| kid.is_none_or(|kid| k.key_id().is_some_and(|id| id.as_str() == kid)))
-        .filter(|k| {
-            k.key_use()
-                .is_none_or(|u| matches!(u, CoreJsonWebKeyUse::Signature))
-        })
-        .filter(|k| match k.signing_alg() {
-            JsonWebKeyAlgorithm::Algorithm(a) => a == alg,
-            JsonWebKeyAlgorithm::Unspecified => true,
-            JsonWebKeyAlgorithm::Unsupported => false,
-        })
-        .filter(|k| alg.key_type().is_some_and(|t| t == *k.key_type()))
-        .collect()
 }

@@ -5,6 +5,7 @@
 //! This module (with `tokens`) is the only place openidconnect types live.
 
 mod discovery;
+mod jws;
 mod logout_token;
 mod metadata;
 mod reachability;

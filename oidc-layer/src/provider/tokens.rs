@@ -10,18 +10,17 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use openidconnect::core::{
-    CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreTokenResponse,
+    CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreTokenResponse,
 };
 use openidconnect::{
     AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, AuthorizationCodeHash,
-    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, JwsSigningAlgorithm as _, Nonce,
-    OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RequestTokenError,
-    SignatureVerificationError, TokenResponse, TokenUrl,
+    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, SignatureVerificationError, TokenResponse,
+    TokenUrl,
 };
 use serde_json::{Map, Value};
 
-use super::logout_token::signing_keys;
+use super::jws::{allowed_algs, audiences, signing_keys};
 use super::{Discovered, Provider, ProviderError};
 use crate::http_client::HttpError;
 use crate::identity::Identity;
@@ -518,44 +517,6 @@ fn same_authentication(claims: &Map<String, Value>, login: &Identity) -> Result<
     }
 }
 
-/// `aud` as a sorted list, whether it is one string or an array.
-fn audiences(aud: Option<&Value>) -> Vec<&str> {
-    let mut list: Vec<&str> = match aud {
-        Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    list.sort_unstable();
-    list.dedup();
-    list
-}
-
-/// The algorithms an ID or logout token may be signed with: the configured ones; else RS256
-/// when the provider advertises it (the OpenID default for a client that registered none) or
-/// advertises nothing; else the ones it advertises. Never `none` nor an HMAC algorithm (which
-/// would turn a public key or the client secret into a forgery key).
-pub(crate) fn allowed_algs(
-    configured: Option<&[String]>,
-    advertised: &[String],
-) -> Vec<CoreJwsSigningAlgorithm> {
-    const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
-    let asymmetric = |names: &[String]| -> Vec<CoreJwsSigningAlgorithm> {
-        names
-            .iter()
-            .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
-            .filter(|a: &CoreJwsSigningAlgorithm| {
-                !a.uses_shared_secret() && *a != CoreJwsSigningAlgorithm::None
-            })
-            .collect()
-    };
-    let algs = match configured {
-        Some(configured) => asymmetric(configured),
-        None if advertised.is_empty() || advertised.iter().any(|a| a == "RS256") => vec![RS256],
-        None => asymmetric(advertised),
-    };
-    if algs.is_empty() { vec![RS256] } else { algs }
-}
-
 /// The claims of an already verified JWT, as JSON (custom claims included).
 fn decode_payload(jwt: &str) -> Result<Map<String, Value>, ProviderError> {
     let payload = jwt
@@ -591,37 +552,6 @@ mod tests {
         for printed in [format!("{verified:?}"), format!("{refreshed:?}")] {
             assert!(!printed.contains("secret"), "{printed}");
         }
-    }
-
-    #[test]
-    fn rs256_is_pinned_when_advertised_and_none_and_hmac_are_never_allowed() {
-        let advertised = ["none", "HS256", "RS256", "ES256", "bogus"].map(String::from);
-        assert_eq!(
-            allowed_algs(None, &advertised),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
-        );
-        let without_rs256 = ["none", "HS256", "ES256", "PS256"].map(String::from);
-        assert_eq!(
-            allowed_algs(None, &without_rs256),
-            vec![
-                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-                CoreJwsSigningAlgorithm::RsaSsaPssSha256
-            ]
-        );
-        assert_eq!(
-            allowed_algs(None, &[]),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
-        );
-        let only_bad = ["none", "HS512"].map(String::from);
-        assert_eq!(
-            allowed_algs(None, &only_bad),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
-        );
-        let configured = ["PS256".to_owned()];
-        assert_eq!(
-            allowed_algs(Some(&configured), &advertised),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]
-        );
     }
 
     #[test]

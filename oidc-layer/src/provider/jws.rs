@@ -1,0 +1,107 @@
+//! JWS helpers shared by the ID-token (`tokens`) and logout-token (`logout_token`) checks: which
+//! algorithms a provider's tokens may use, which of its keys may have signed one, and `aud` as
+//! a list.
+
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
+use serde_json::Value;
+
+use super::Discovered;
+
+/// `aud` as a sorted list, whether it is one string or an array.
+pub(super) fn audiences(aud: Option<&Value>) -> Vec<&str> {
+    let mut list: Vec<&str> = match aud {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    list.sort_unstable();
+    list.dedup();
+    list
+}
+
+/// The algorithms an ID or logout token may be signed with: the configured ones; else RS256
+/// when the provider advertises it (the OpenID default for a client that registered none) or
+/// advertises nothing; else the ones it advertises. Never `none` nor an HMAC algorithm (which
+/// would turn a public key or the client secret into a forgery key).
+pub(super) fn allowed_algs(
+    configured: Option<&[String]>,
+    advertised: &[String],
+) -> Vec<CoreJwsSigningAlgorithm> {
+    const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+    let asymmetric = |names: &[String]| -> Vec<CoreJwsSigningAlgorithm> {
+        names
+            .iter()
+            .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
+            .filter(|a: &CoreJwsSigningAlgorithm| {
+                !a.uses_shared_secret() && *a != CoreJwsSigningAlgorithm::None
+            })
+            .collect()
+    };
+    let algs = match configured {
+        Some(configured) => asymmetric(configured),
+        None if advertised.is_empty() || advertised.iter().any(|a| a == "RS256") => vec![RS256],
+        None => asymmetric(advertised),
+    };
+    if algs.is_empty() { vec![RS256] } else { algs }
+}
+
+/// The keys that may have signed a token with `alg` (and `kid`, when the token names one).
+pub(super) fn signing_keys<'a>(
+    discovered: &'a Discovered,
+    kid: Option<&str>,
+    alg: &CoreJwsSigningAlgorithm,
+) -> Vec<&'a CoreJsonWebKey> {
+    discovered
+        .jwks
+        .keys()
+        .iter()
+        .filter(|k| kid.is_none_or(|kid| k.key_id().is_some_and(|id| id.as_str() == kid)))
+        .filter(|k| {
+            k.key_use()
+                .is_none_or(|u| matches!(u, CoreJsonWebKeyUse::Signature))
+        })
+        .filter(|k| match k.signing_alg() {
+            JsonWebKeyAlgorithm::Algorithm(a) => a == alg,
+            JsonWebKeyAlgorithm::Unspecified => true,
+            JsonWebKeyAlgorithm::Unsupported => false,
+        })
+        .filter(|k| alg.key_type().is_some_and(|t| t == *k.key_type()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rs256_is_pinned_when_advertised_and_none_and_hmac_are_never_allowed() {
+        let advertised = ["none", "HS256", "RS256", "ES256", "bogus"].map(String::from);
+        assert_eq!(
+            allowed_algs(None, &advertised),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
+        let without_rs256 = ["none", "HS256", "ES256", "PS256"].map(String::from);
+        assert_eq!(
+            allowed_algs(None, &without_rs256),
+            vec![
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                CoreJwsSigningAlgorithm::RsaSsaPssSha256
+            ]
+        );
+        assert_eq!(
+            allowed_algs(None, &[]),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
+        let only_bad = ["none", "HS512"].map(String::from);
+        assert_eq!(
+            allowed_algs(None, &only_bad),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
+        let configured = ["PS256".to_owned()];
+        assert_eq!(
+            allowed_algs(Some(&configured), &advertised),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]
+        );
+    }
+}
