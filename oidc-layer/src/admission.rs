@@ -2,19 +2,16 @@
 //! (username and groups from the configured claims), roles, and the app's account (or the
 //! link of this provider identity to the signed-in account).
 //!
-//! Every refusal is a 403 page that says why and offers a way out; a failing account store
-//! is a 503. Nothing here writes a session.
+//! A refusal is an [`AdmissionError`] that says why; the callback turns it into the page the
+//! browser sees, a refresh into the end of the session. Nothing here writes a session.
 
-use http::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::accounts::{Resolution, ResolveRequest};
-use crate::attempt::Attempt;
+use crate::accounts::{AccountError, Resolution, ResolveRequest};
 use crate::identity::Identity;
-use crate::layer::{ProviderRuntime, Shared};
-use crate::login::{login_url, reauth_login_url};
-use crate::pages::Problem;
 use crate::roles::{RoleDecision, check_required_claims};
+use crate::state::{ProviderRuntime, Shared};
+use crate::web::attempt::Attempt;
 
 /// The outcome of a successful admission.
 pub(crate) enum Admitted {
@@ -24,33 +21,44 @@ pub(crate) enum Admitted {
     Linked,
 }
 
-fn refused(title: &'static str, detail: String, shared: &Shared, return_to: &str) -> Problem {
-    Problem::new(StatusCode::FORBIDDEN, title, detail).with_link(
-        "Sign in with another account",
-        reauth_login_url(shared, return_to),
-    )
+/// Why a verified provider identity is not let in.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdmissionError {
+    /// A required claim is missing or not `true`.
+    #[error("the `{claim}` claim is not true")]
+    RequiredClaim {
+        /// The claim's name.
+        claim: String,
+    },
+    /// The ID token has no subject.
+    #[error("the ID token lacks a subject")]
+    NoSubject,
+    /// The role map gives none of the user's groups a role.
+    #[error("no role")]
+    NoRole,
+    /// The account resolver refused the identity (or the link).
+    #[error("refused by the account resolver: {reason}")]
+    Refused {
+        /// The resolver's reason, shown to the user.
+        reason: String,
+        /// Whether the login was a link to an account.
+        linking: bool,
+    },
+    /// The account store failed.
+    #[error("account store failed: {0}")]
+    AccountStore(#[source] AccountError),
 }
 
 /// Required claims, then the identity (username and groups from the configured claims) and
 /// its roles. Also used when a refresh brings a new ID token.
 pub(crate) fn identify(
-    shared: &Shared,
     provider: &ProviderRuntime,
     claims: Map<String, Value>,
-    return_to: &str,
-) -> Result<Identity, Problem> {
+) -> Result<Identity, AdmissionError> {
     let settings = &provider.settings;
     if let Err(claim) = check_required_claims(&claims, &settings.required_claims) {
         tracing::warn!(claim = %claim, "login refused: a required claim is not true");
-        return Err(refused(
-            "Access denied",
-            format!(
-                "Your {} account is not allowed to use this app: its `{claim}` claim is not true.",
-                settings.name
-            ),
-            shared,
-            return_to,
-        ));
+        return Err(AdmissionError::RequiredClaim { claim });
     }
     let Some(identity) = Identity::build(
         claims,
@@ -58,11 +66,7 @@ pub(crate) fn identify(
         &settings.username_claim,
         &settings.groups_claim,
     ) else {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "Sign-in failed",
-            "The ID token lacks a subject.",
-        ));
+        return Err(AdmissionError::NoSubject);
     };
     let identity = match &settings.role_map {
         None => identity,
@@ -73,26 +77,23 @@ pub(crate) fn identify(
             }
             RoleDecision::Denied { explanation } => {
                 tracing::warn!(sub = identity.sub(), why = %explanation, "login refused: no role");
-                return Err(refused(
-                    "No access to this app",
-                    "None of your groups gives you a role in this app. Ask an administrator for access.".to_owned(),
-                    shared,
-                    return_to,
-                ));
+                return Err(AdmissionError::NoRole);
             }
         },
     };
     Ok(identity)
 }
 
+/// [`identify`], then the app's account of the identity (or the link to the account that
+/// started the login).
 pub(crate) async fn admit(
     shared: &Shared,
     provider: &ProviderRuntime,
     attempt: &Attempt,
     claims: Map<String, Value>,
-) -> Result<Admitted, Problem> {
+) -> Result<Admitted, AdmissionError> {
     let settings = &provider.settings;
-    let identity = identify(shared, provider, claims, &attempt.return_to)?;
+    let identity = identify(provider, claims)?;
     let request = ResolveRequest::new(
         &settings.slug,
         settings.allow_new_users,
@@ -101,7 +102,7 @@ pub(crate) async fn admit(
     )
     .with_provider_name(&settings.name)
     .with_link_by_verified_email(settings.link_by_verified_email);
-    match shared.accounts.resolve(request).await {
+    match shared.durable.accounts.resolve(request).await {
         Ok(Resolution::Account(account)) if attempt.link_to.is_some() => {
             tracing::info!(account = %account.id, provider = %settings.slug, "provider identity linked");
             Ok(Admitted::Linked)
@@ -111,21 +112,14 @@ pub(crate) async fn admit(
         )),
         Ok(Resolution::Refused { reason }) => {
             tracing::warn!(sub = identity.sub(), reason = %reason, "login refused by the account resolver");
-            let title = if attempt.link_to.is_some() {
-                "Account not linked"
-            } else {
-                "Sign-in refused"
-            };
-            Err(refused(title, reason, shared, &attempt.return_to))
+            Err(AdmissionError::Refused {
+                reason,
+                linking: attempt.link_to.is_some(),
+            })
         }
         Err(e) => {
             tracing::error!(error = %e, "account store failed");
-            Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is unavailable",
-                "Accounts cannot be read right now. Please try again in a moment.",
-            )
-            .with_login_url(login_url(shared, &attempt.return_to)))
+            Err(AdmissionError::AccountStore(e))
         }
     }
 }

@@ -20,14 +20,15 @@ use session_store::Record;
 use tower_layer::Layer as _;
 use tower_service::Service as _;
 
-use crate::attempt::{Attempt, AttemptCookies};
-use crate::cookies::{self, CookieSettings};
-use crate::layer::Shared;
 use crate::provider::Discovered;
+use crate::record::{SessionData, StoredToken};
 use crate::roles::{ClaimPath, RoleMap, RoleMapConfig, check_required_claims, claim_values};
-use crate::session::{SessionData, StoredToken};
+use crate::state::Shared;
 use crate::testkit::{TestProvider, sign_for_fuzzing};
-use crate::{OidcConfig, OidcLayer, return_to};
+use crate::web::attempt::{Attempt, AttemptCookies};
+use crate::web::cookies::{self, CookieSettings};
+use crate::web::return_to;
+use crate::{OidcConfig, OidcLayer};
 
 /// The nonce and access token the fuzzed ID tokens are checked against.
 const NONCE: &str = "fuzz-nonce";
@@ -196,7 +197,8 @@ pub fn attempt_cookie(data: &[u8]) {
         headers.insert(header::COOKIE, value);
         let opened = jar.open(&headers, &attempt.state);
         let fresh = opened.is_some()
-            || unix_now().saturating_sub(attempt.created) >= crate::attempt::ATTEMPT_TTL.as_secs()
+            || unix_now().saturating_sub(attempt.created)
+                >= crate::web::attempt::ATTEMPT_TTL.as_secs()
             || attempt.created > unix_now() + 60;
         assert!(fresh, "a sealed, unexpired attempt did not open");
         if let Some(opened) = opened {

@@ -1,142 +1,25 @@
-//! [`OidcLayer`]: the tower `Layer` that wraps a service in [`OidcService`].
+//! [`OidcLayer`]: the tower `Layer` that wraps a service in [`OidcService`], and everything the
+//! app does with the layer from its own handlers (local sign-in, linking, the same-origin check).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use cookie::Key;
-use session_store::{MemoryStore, SessionStore};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response};
+use http_body_util::Full;
+use session_store::SessionStore;
 use tower_layer::Layer;
 
-use crate::accounts::{AccountResolver, StatelessResolver};
-use crate::attempt::{ATTEMPT_TTL, AttemptCookies};
-use crate::config::{OidcConfig, ProviderConfig, callback_path};
-use crate::cookies::CookieSettings;
+use crate::accounts::AccountResolver;
+use crate::config::OidcConfig;
+use crate::flows::local::{LocalSignInError, LocalUser};
+use crate::flows::{link, local};
 use crate::http_client::HttpClient;
-use crate::identity::Identity;
-use crate::provider::{Provider, ProviderError, issuers_match};
-use crate::refresh::{UPKEEP_REUSE, Upkeep, UpkeepKey};
+use crate::provider::ProviderError;
+use crate::record::SessionData;
 use crate::service::OidcService;
-use crate::session::SessionData;
-
-/// The layer's reserved paths, computed once per configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct Routes {
-    pub(crate) prefix: String,
-    pub(crate) login: String,
-    pub(crate) logout: String,
-    pub(crate) logged_out: String,
-    pub(crate) link: String,
-    pub(crate) backchannel_logout: String,
-}
-
-/// One provider at run time: its settings, its discovery cache and its callback.
-pub(crate) struct ProviderRuntime {
-    pub(crate) settings: Arc<ProviderConfig>,
-    pub(crate) client: Arc<Provider>,
-    pub(crate) callback_path: String,
-    pub(crate) redirect_uri: String,
-}
-
-/// What outlives a configuration swap: sessions, accounts, replay memory, the HTTP client.
-#[derive(Clone)]
-pub(crate) struct Durable {
-    pub(crate) store: Arc<dyn SessionStore<SessionData>>,
-    pub(crate) accounts: Arc<dyn AccountResolver>,
-    /// States already used at the callback (replay defence), kept as long as an attempt lives.
-    pub(crate) used_states: moka::future::Cache<String, ()>,
-    /// Session upkeep in flight or just done (see [`crate::refresh`]).
-    pub(crate) upkeeps: moka::future::Cache<UpkeepKey, Upkeep>,
-    /// `jti`s of accepted logout tokens (replay defence), per issuer.
-    pub(crate) logout_jtis: crate::backchannel::JtiMemory,
-    pub(crate) http: HttpClient,
-    /// The cookie key of this process when the configuration has none: made once, so that
-    /// `with_store`, `with_account_resolver` and `reload` keep logins in flight working.
-    pub(crate) fallback_key: Key,
-}
-
-/// Everything a request needs under one configuration.
-pub(crate) struct Shared {
-    pub(crate) config: OidcConfig,
-    pub(crate) providers: Vec<ProviderRuntime>,
-    pub(crate) cookies: CookieSettings,
-    pub(crate) attempts: AttemptCookies,
-    pub(crate) routes: Routes,
-    pub(crate) store: Arc<dyn SessionStore<SessionData>>,
-    pub(crate) accounts: Arc<dyn AccountResolver>,
-    pub(crate) used_states: moka::future::Cache<String, ()>,
-    pub(crate) upkeeps: moka::future::Cache<UpkeepKey, Upkeep>,
-    pub(crate) logout_jtis: crate::backchannel::JtiMemory,
-}
-
-impl Shared {
-    fn new(config: OidcConfig, durable: &Durable) -> Self {
-        let keys: Vec<Key> = if config.cookie_keys.is_empty() {
-            vec![durable.fallback_key.clone()]
-        } else {
-            config
-                .cookie_keys
-                .iter()
-                .map(|k| Key::derive_from(k))
-                .collect()
-        };
-        let cookies = CookieSettings::new(&config.cookie_name, config.external.secure);
-        let prefix = config.route_prefix.clone();
-        let providers = config
-            .providers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let settings = Arc::new(p.clone());
-                ProviderRuntime {
-                    client: Provider::new(
-                        settings.clone(),
-                        config.clock_leeway,
-                        durable.http.clone(),
-                    ),
-                    callback_path: callback_path(&prefix, i, &p.slug),
-                    redirect_uri: config.redirect_uri_of(i),
-                    settings,
-                }
-            })
-            .collect();
-        Self {
-            routes: Routes {
-                login: format!("{prefix}/login"),
-                logout: format!("{prefix}/logout"),
-                logged_out: format!("{prefix}/logged-out"),
-                link: format!("{prefix}/link"),
-                backchannel_logout: format!("{prefix}/backchannel-logout"),
-                prefix,
-            },
-            attempts: AttemptCookies::new(keys, cookies.clone()),
-            cookies,
-            providers,
-            config,
-            store: durable.store.clone(),
-            accounts: durable.accounts.clone(),
-            used_states: durable.used_states.clone(),
-            upkeeps: durable.upkeeps.clone(),
-            logout_jtis: durable.logout_jtis.clone(),
-        }
-    }
-
-    /// The provider with `slug`.
-    pub(crate) fn provider(&self, slug: &str) -> Option<(usize, &ProviderRuntime)> {
-        self.providers
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.settings.slug == slug)
-    }
-
-    /// The provider `identity` signed in with: the one of its slug, if that still has its
-    /// issuer (a reload may point a slug at another issuer, which must never receive this
-    /// session's refresh token or `id_token_hint`).
-    pub(crate) fn provider_of(&self, identity: &Identity) -> Option<(usize, &ProviderRuntime)> {
-        self.provider(identity.provider())
-            .filter(|(_, p)| issuers_match(&p.settings.issuer, identity.iss()))
-    }
-}
+use crate::state::{Durable, Shared};
+use crate::web::{origin, return_to};
 
 /// What to register at a provider, derived from the external URL (show it on an admin page).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -196,37 +79,11 @@ fn log_configuration(shared: &Shared) {
     }
 }
 
-fn http_client() -> HttpClient {
-    match HttpClient::new(Duration::from_secs(5), Duration::from_secs(15)) {
-        Ok(client) => client,
-        Err(e) => {
-            // Only a broken TLS root store gets here; keep running so public routes work, and
-            // let provider calls fail with this reason.
-            tracing::error!(error = %e, "could not build the HTTP client for the provider");
-            HttpClient::without_native_roots()
-        }
-    }
-}
-
 impl OidcLayer {
     /// A layer for `config`, with an in-memory session store and the stateless account
     /// resolver (account = issuer + subject). Discovery happens on first use.
     pub fn new(config: OidcConfig) -> Self {
-        let durable = Durable {
-            store: Arc::new(MemoryStore::<SessionData>::new()),
-            accounts: Arc::new(StatelessResolver),
-            used_states: moka::future::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(ATTEMPT_TTL)
-                .build(),
-            upkeeps: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(UPKEEP_REUSE)
-                .build(),
-            logout_jtis: crate::backchannel::jti_memory(),
-            http: http_client(),
-            fallback_key: Key::generate(),
-        };
+        let durable = Durable::new();
         let shared = Shared::new(config, &durable);
         log_configuration(&shared);
         Self {
@@ -321,6 +178,56 @@ impl OidcLayer {
     /// The HTTP client the layer talks to providers with.
     pub(crate) fn http(&self) -> &HttpClient {
         &self.durable.http
+    }
+
+    /// Creates a session for a user the app authenticated itself and returns the `Set-Cookie`
+    /// value to send. Its [`Identity`](crate::Identity) has provider and issuer `local` and subject
+    /// `local:{username}` (no provider may use the slug `local`). Use it for a root
+    /// administrator's backup login
+    /// ([`OidcConfigBuilder::backup_login_path`](crate::OidcConfigBuilder::backup_login_path)),
+    /// after checking the password with a [`BreakGlassGuard`](crate::BreakGlassGuard).
+    ///
+    /// `request_headers` are the sign-in request's: the session this browser had before (its
+    /// cookie) is deleted from the store, so a session cookie planted in or stolen from this
+    /// browser does not survive the sign-in.
+    pub async fn sign_in_local(
+        &self,
+        request_headers: &HeaderMap,
+        user: LocalUser,
+    ) -> Result<HeaderValue, LocalSignInError> {
+        local::sign_in(&self.current(), request_headers, user).await
+    }
+
+    /// Whether a request comes from the app's own pages: [`is_same_origin`](crate::is_same_origin)
+    /// against the configured external origin. Check it first in every handler of a
+    /// state-changing form (a local login, an "unlink" button), as the layer does for logout
+    /// and linking.
+    pub fn is_same_origin(&self, request_headers: &HeaderMap) -> bool {
+        origin::is_same_origin(request_headers, &self.current().config.external.origin)
+    }
+
+    /// Starts linking provider `provider` (its slug; `None` with a single provider) to the app's
+    /// account `account_id`, for a user the app has authenticated (e.g. with a local password):
+    /// returns the redirect to the provider. After the provider login the account resolver
+    /// links the identity to that account and the browser returns to `return_to`. Call it only
+    /// from a handler that has checked who the user is, behind a same-origin POST.
+    pub async fn start_link(
+        &self,
+        request_headers: &HeaderMap,
+        account_id: impl Into<String>,
+        provider: Option<&str>,
+        return_to: &str,
+    ) -> Response<Full<Bytes>> {
+        let shared = self.current();
+        let return_to = return_to::sanitize(return_to).unwrap_or_else(|| "/".to_owned());
+        link::start(
+            &shared,
+            request_headers,
+            account_id.into(),
+            provider,
+            return_to,
+        )
+        .await
     }
 }
 

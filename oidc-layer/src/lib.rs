@@ -36,59 +36,48 @@
 
 pub mod accounts;
 mod admission;
-mod attempt;
-mod backchannel;
-mod body;
 mod break_glass;
-mod callback;
-mod challenge;
 mod config;
-mod cookies;
 pub mod doctor;
+mod flows;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod http_client;
 mod identity;
 mod layer;
-mod link;
-mod local;
-mod login;
-mod logout;
-mod origin;
 mod pages;
 mod provider;
-mod refresh;
+mod record;
 mod require_role;
-mod return_to;
 pub mod roles;
 mod service;
 mod session;
-mod user_sessions;
+mod state;
+mod web;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use body::{BoxError, ResponseBody};
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
     ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
     Secret,
 };
-pub use cookies::CookieNames;
 pub use doctor::Report;
+pub use flows::local::{LocalSignInError, LocalUser};
 pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
 pub use layer::{DiscoveryError, OidcLayer, Registration};
-pub use local::{LocalSignInError, LocalUser};
-pub use origin::is_same_origin;
+pub use record::{AccessToken, SessionData};
 pub use require_role::{RequireRole, RequireRoleService};
-pub use service::{OidcService, ResponseFuture};
-pub use session::{AccessToken, SessionData};
+pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};
 pub use session_store::{Lease, MemoryStore, Record, SessionId, SessionStore};
 #[cfg(feature = "redis")]
 pub use session_store::{RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
+pub use web::cookies::CookieNames;
+pub use web::origin::is_same_origin;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -21,11 +21,12 @@ use http::{Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
-use crate::challenge;
 use crate::identity::Identity;
 use crate::pages::Problem;
-use crate::service::{LoginChallenge, ResponseFuture, challenge_response};
+use crate::service::ResponseBody;
+use crate::service::ResponseFuture;
+use crate::service::challenge::{LoginChallenge, challenge_response};
+use crate::web::negotiate;
 
 /// Requires `role` (see the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ where
         let role = self.role.clone();
         ResponseFuture::new(Box::pin(async move {
             let identity = request.extensions().get::<Identity>();
-            let html = challenge::wants_html(request.headers());
+            let html = negotiate::wants_html(request.headers());
             match identity {
                 Some(identity) if identity.has_role(&role) => inner
                     .call(request)

@@ -51,7 +51,7 @@ use url::Url;
 use provider::PROVIDER_KEYS;
 use provider::RawProvider;
 
-use crate::cookies::{CookieNames, CookieSettings};
+use crate::web::cookies::{CookieNames, CookieSettings};
 pub use provider::{ProviderBuilder, ProviderConfig};
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
@@ -393,23 +393,23 @@ impl OidcConfig {
             cookie_keys.push(decode_cookie_key("previous_cookie_keys", old.expose())?);
         }
         let cookie_name = match global.cookie_name {
-            Some(name) if crate::cookies::is_valid_cookie_name(&name) => name,
+            Some(name) if crate::web::cookies::is_valid_cookie_name(&name) => name,
             Some(_) => {
                 return Err(ConfigError::new(
                     "cookie_name",
                     format!(
                         "must be 1 to {} ASCII letters, digits and `_`",
-                        crate::cookies::MAX_COOKIE_NAME
+                        crate::web::cookies::MAX_COOKIE_NAME
                     ),
                 ));
             }
-            None => crate::cookies::default_cookie_name(
+            None => crate::web::cookies::default_cookie_name(
                 &providers[0].client_id,
                 &format!("{}{}", external.origin, external.base_path),
             ),
         };
         let same_origin_path = |key: &str, value: Option<String>| match value {
-            Some(p) if crate::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => Err(
+            Some(p) if crate::web::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => Err(
                 ConfigError::new(key, "must be a same-origin path like `/goodbye`"),
             ),
             other => Ok(other),

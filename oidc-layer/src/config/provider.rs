@@ -7,7 +7,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host, list_or_words, split_words};
-use crate::local::LOCAL_PROVIDER;
+use crate::flows::local::LOCAL_PROVIDER;
 use crate::roles::{ClaimPath, RoleMap, RoleMapConfig};
 
 /// A provider's settings as written in TOML or the environment, before validation.

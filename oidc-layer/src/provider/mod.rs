@@ -20,6 +20,7 @@ use std::time::Duration;
 pub(crate) use discovery::Discovered;
 pub(crate) use logout_token::unverified_addressee;
 pub(crate) use metadata::{Metadata, issuers_match};
+pub(crate) use tokens::VerifiedTokens;
 
 use crate::config::ProviderConfig;
 use crate::http_client::{HttpClient, HttpError};

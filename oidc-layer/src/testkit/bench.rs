@@ -8,8 +8,8 @@ use openidconnect::core::CoreIdToken;
 use openidconnect::{AccessToken, Nonce};
 
 use crate::OidcLayer;
-use crate::layer::Shared;
 use crate::provider::Discovered;
+use crate::state::Shared;
 
 /// The ID-token validation of the callback, callable on its own: parse the JWS, check the
 /// signature (algorithm pinned), `iss`, `aud`, `azp`, `exp`, `iat`, `nonce` and `at_hash`,

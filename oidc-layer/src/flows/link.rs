@@ -8,14 +8,15 @@
 //! login, the account resolver links `(provider, sub)` to it and nobody else is signed in.
 
 use http::{HeaderMap, Response, StatusCode};
-use url::form_urlencoded;
 
-use crate::cookies;
-use crate::layer::Shared;
-use crate::login;
-use crate::origin::is_same_origin;
+use super::authorize;
+use super::common::login_url;
 use crate::pages::{PageBody, Problem};
-use crate::return_to;
+use crate::session::current::{self, Expired};
+use crate::state::Shared;
+use crate::web::negotiate::wants_html;
+use crate::web::origin::is_same_origin;
+use crate::web::{query, return_to};
 
 /// `POST {prefix}/link?provider=slug[&return_to=/path]`.
 pub(crate) async fn link_route(
@@ -23,7 +24,7 @@ pub(crate) async fn link_route(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
-    let html = crate::challenge::wants_html(headers);
+    let html = wants_html(headers);
     if !is_same_origin(headers, &shared.config.external.origin) {
         tracing::warn!("cross-site link request refused");
         return Problem::new(
@@ -34,10 +35,7 @@ pub(crate) async fn link_route(
         .into_response(html);
     }
     let (mut provider, mut return_to) = (None, None);
-    for (key, value) in query
-        .into_iter()
-        .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
-    {
+    for (key, value) in query::pairs(query) {
         match key.as_ref() {
             "provider" => provider = Some(value.into_owned()),
             "return_to" => return_to = return_to::sanitize(&value),
@@ -45,20 +43,21 @@ pub(crate) async fn link_route(
         }
     }
     let return_to = return_to.unwrap_or_else(|| "/".to_owned());
-    let session = match cookies::session_id(headers, &shared.cookies.session_name) {
-        Some(id) => shared.store.load(&id).await.ok().flatten(),
-        None => None,
-    };
+    // As linking always did: the account of the record, whatever its deadline.
+    let session = current::find(shared, headers, Expired::Included)
+        .await
+        .ok()
+        .flatten();
     let Some(account) = session
         .as_ref()
-        .and_then(|s| s.data.identity.account().map(str::to_owned))
+        .and_then(|(_, s)| s.data.identity.account().map(str::to_owned))
     else {
         return Problem::new(
             StatusCode::UNAUTHORIZED,
             "Sign in first",
             "Only a signed-in user can link another sign-in method.",
         )
-        .with_login_url(login::login_url(shared, &return_to))
+        .with_login_url(login_url(shared, &return_to))
         .into_response(html);
     };
     start(shared, headers, account, provider.as_deref(), return_to).await
@@ -72,7 +71,7 @@ pub(crate) async fn start(
     slug: Option<&str>,
     return_to: String,
 ) -> Response<PageBody> {
-    let html = crate::challenge::wants_html(headers);
+    let html = wants_html(headers);
     let index = match slug {
         Some(slug) => shared.provider(slug).map(|(i, _)| i),
         None if shared.providers.len() == 1 => Some(0),
@@ -86,5 +85,5 @@ pub(crate) async fn start(
         )
         .into_response(html);
     };
-    login::start(shared, index, headers, return_to, Some(account)).await
+    authorize::start(shared, index, headers, return_to, Some(account)).await
 }

@@ -3,10 +3,11 @@
 //! ends that user's sessions that would end first, so that nobody (a script logging in in a
 //! loop, a leaked password) piles up sessions without bound.
 
+use cookie::Cookie;
 use session_store::{Record, SessionId, SessionStore as _};
 
-use crate::layer::Shared;
-use crate::session::{self, SessionData};
+use crate::record::{self, SessionData};
+use crate::state::Shared;
 
 /// Stores a new session for `data`'s user, tagged with the user and `tags` (a provider
 /// session's `sid`), and ends the user's sessions past the cap, never this one.
@@ -15,17 +16,18 @@ pub(crate) async fn create(
     data: SessionData,
     mut tags: Vec<String>,
 ) -> Result<SessionId, session_store::Error> {
-    let user = session::sub_tag(data.identity.iss(), data.identity.sub());
+    let user = record::sub_tag(data.identity.iss(), data.identity.sub());
     if !tags.contains(&user) {
         tags.push(user.clone());
     }
-    let expires_at = session::deadline(&shared.config, &data);
+    let expires_at = record::deadline(&shared.config, &data);
     let id = shared
+        .durable
         .store
         .create(Record::new(data, expires_at).with_tags(tags))
         .await?;
     let cap = shared.config.max_sessions_per_user;
-    match shared.store.trim_tagged(&user, cap, &id).await {
+    match shared.durable.store.trim_tagged(&user, cap, &id).await {
         Ok(0) => {}
         Ok(ended) => tracing::info!(
             ended,
@@ -36,4 +38,13 @@ pub(crate) async fn create(
         Err(e) => tracing::warn!(error = %e, "could not enforce the sessions-per-user cap"),
     }
     Ok(id)
+}
+
+/// The `Set-Cookie` that hands session `id` to the browser, for the longest a session lives.
+pub(crate) fn session_cookie(shared: &Shared, id: &SessionId) -> Cookie<'static> {
+    shared.cookies.build(
+        shared.cookies.session_name.clone(),
+        id.encode(),
+        shared.config.session_max_age,
+    )
 }

@@ -5,8 +5,9 @@
 //! upkeep (moka's `get_with` coalesces them), which re-reads the record first, so with rotating
 //! refresh tokens no request ever redeems a spent token and a request that lost the race simply
 //! gets the refreshed record. A token is due a refresh margin before it expires, but never
-//! before half its lifetime as issued ([`session::needs_refresh`]), so each token is refreshed
-//! once however short-lived the provider's tokens are. Outcomes are kept for [`UPKEEP_REUSE`],
+//! before half its lifetime as issued ([`record::needs_refresh`]), so each token is refreshed
+//! once however short-lived the provider's tokens are. Outcomes are kept for
+//! [`UPKEEP_REUSE`](crate::record::upkeep::UPKEEP_REUSE),
 //! which also spaces out retries while the provider is unreachable. An outcome is never reused
 //! past an access token's expiry, though (see [`UpkeepKey`]): a session kept through a failed
 //! refresh ends once its token has expired, and a token that expires sooner than the outcome
@@ -29,12 +30,10 @@ use tracing::Instrument as _;
 
 use crate::admission;
 use crate::config::RefreshFailure;
-use crate::layer::Shared;
 use crate::provider::ProviderError;
-use crate::session::{self, AccessToken, SessionData, StoredToken};
-
-/// How long an upkeep outcome is handed to further requests of the same session.
-pub(crate) const UPKEEP_REUSE: Duration = Duration::from_secs(5);
+use crate::record::upkeep::{Upkeep, UpkeepKey};
+use crate::record::{self, AccessToken, SessionData, StoredToken};
+use crate::state::Shared;
 
 /// How long a request whose access token is still live waits for its session's upkeep: a
 /// healthy provider refreshes well within it, and a provider that hangs delays such a request
@@ -47,37 +46,10 @@ pub(crate) const LIVE_TOKEN_WAIT: Duration = Duration::from_millis(500);
 /// under a live refresh. Only an instance that died while refreshing leaves it to expire.
 pub(crate) const REFRESH_LOCK: Duration = Duration::from_secs(60);
 
-/// What a request continues with.
-#[derive(Clone)]
-pub(crate) enum Upkeep {
-    /// The session, up to date.
-    Keep(Arc<Record<SessionData>>),
-    /// The session ended (refresh refused, provider gone for too long, logged out meanwhile).
-    Ended,
-}
-
-/// What an upkeep outcome is shared and reused for: one session, while the access token it was
-/// read with is live; once that token has expired, only requests that read that same expired
-/// token share an outcome (the next expired token gets its own upkeep).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct UpkeepKey {
-    id: SessionId,
-    expired_token: Option<SystemTime>,
-}
-
-impl UpkeepKey {
-    fn new(id: &SessionId, seen: &Record<SessionData>, now: SystemTime) -> Self {
-        Self {
-            id: id.clone(),
-            expired_token: seen.data.access_expires_at.filter(|at| now >= *at),
-        }
-    }
-}
-
 /// Whether `record` needs upkeep at `now` (cheap: two comparisons; the hot-path check).
 pub(crate) fn due(shared: &Shared, record: &Record<SessionData>, now: SystemTime) -> bool {
-    session::needs_refresh(&shared.config, &record.data, now)
-        || session::needs_touch(&shared.config, &record.data, now)
+    record::needs_refresh(&shared.config, &record.data, now)
+        || record::needs_touch(&shared.config, &record.data, now)
 }
 
 /// Brings the session `id` up to date (single-flight per session).
@@ -99,7 +71,7 @@ pub(crate) async fn upkeep(
         let (shared, id, seen) = (Arc::clone(shared), id.clone(), Arc::clone(&seen));
         async move { run(&shared, &id, seen).await }.instrument(span)
     };
-    let live = key.expired_token.is_none();
+    let live = key.token_live();
     let kept = Arc::clone(&seen);
     let init = async move {
         match tokio::runtime::Handle::try_current() {
@@ -111,7 +83,7 @@ pub(crate) async fn upkeep(
             Err(_) => task.await,
         }
     };
-    let outcome = shared.upkeeps.get_with(key, init);
+    let outcome = shared.durable.upkeeps.get_with(key, init);
     if !live || tokio::runtime::Handle::try_current().is_err() {
         return outcome.await;
     }
@@ -134,10 +106,10 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
         Ok(record) => record,
         Err(outcome) => return outcome,
     };
-    if session::needs_refresh(&shared.config, &record.data, now) {
+    if record::needs_refresh(&shared.config, &record.data, now) {
         return refresh(shared, id, record).await;
     }
-    if !session::needs_touch(&shared.config, &record.data, now) {
+    if !record::needs_touch(&shared.config, &record.data, now) {
         return Upkeep::Keep(record);
     }
     let mut data = record.data.clone();
@@ -152,10 +124,10 @@ async fn refresh(shared: &Shared, id: &SessionId, mut record: Arc<Record<Session
     let waited = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
-        match shared.store.try_lock(id, REFRESH_LOCK).await {
+        match shared.durable.store.try_lock(id, REFRESH_LOCK).await {
             Ok(Some(lease)) => {
                 let outcome = refresh_locked(shared, id, record).await;
-                if let Err(e) = shared.store.unlock(id, &lease).await {
+                if let Err(e) = shared.durable.store.unlock(id, &lease).await {
                     tracing::warn!(error = %e, "could not release the session's refresh lock (it expires by itself)");
                 }
                 return outcome;
@@ -235,7 +207,7 @@ async fn reread(
     id: &SessionId,
     read: &Arc<Record<SessionData>>,
 ) -> Result<Arc<Record<SessionData>>, Upkeep> {
-    match shared.store.load_fresh(id).await {
+    match shared.durable.store.load_fresh(id).await {
         Ok(Some(record)) => Ok(record),
         Ok(None) => Err(Upkeep::Ended),
         Err(e) => {
@@ -259,9 +231,9 @@ async fn save(
     record: Arc<Record<SessionData>>,
     data: SessionData,
 ) -> Upkeep {
-    let expires_at = session::deadline(&shared.config, &data);
+    let expires_at = record::deadline(&shared.config, &data);
     let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
-    match shared.store.save(id, updated.clone()).await {
+    match shared.durable.store.save(id, updated.clone()).await {
         Ok(true) => Upkeep::Keep(Arc::new(updated)),
         // Deleted meanwhile (logout, back-channel logout): stay logged out.
         Ok(false) => Upkeep::Ended,
@@ -274,7 +246,7 @@ async fn save(
 }
 
 async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
-    if let Err(e) = shared.store.delete(id).await {
+    if let Err(e) = shared.durable.store.delete(id).await {
         tracing::error!(error = %e, "could not delete an ended session");
     }
     Upkeep::Ended
@@ -327,7 +299,7 @@ async fn refresh_tokens(
     let mut data = data.clone();
     if let Some((raw, claims)) = refreshed.id_token {
         // New claims: required claims and roles are decided again; the account stays.
-        let renewed = admission::identify(shared, provider, claims, "/")
+        let renewed = admission::identify(provider, claims)
             .map_err(|_| Failed::End("the refreshed claims no longer admit this user".into()))?;
         data.identity = match data.identity.account() {
             Some(account) => renewed.with_account(

@@ -1,4 +1,7 @@
-//! The session record kept in the store, and the session cookie.
+//! The session record kept in the store, its store tags, and its lifetime rules (when it ends,
+//! when its access token is due for a refresh, when its activity must be written).
+
+pub(crate) mod upkeep;
 
 use std::fmt;
 use std::sync::Arc;

@@ -9,21 +9,22 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use http::{HeaderMap, Response, StatusCode};
 use maud::html;
+use session_store::SessionStore as _;
 use subtle::ConstantTimeEq;
-use url::{Url, form_urlencoded};
+use url::Url;
 
+use super::common::{encode, login_url};
 use crate::config::ProviderConfig;
-use crate::session::SessionData;
-
-use crate::callback::redirect;
-use crate::cookies;
-use crate::layer::Shared;
-use crate::login::login_url;
-use crate::origin::is_same_origin;
 use crate::pages::{self, PageBody, Problem};
+use crate::record::SessionData;
+use crate::session::current::{self, Expired};
+use crate::state::Shared;
+use crate::web::negotiate::wants_html;
+use crate::web::origin::is_same_origin;
+use crate::web::random::random_token;
+use crate::web::{cookies, query, redirect};
 
 /// How long the confirm page waits for a provider's metadata (normally cached: the person
 /// logged in through it) to learn where its end-session endpoint is.
@@ -97,13 +98,9 @@ pub(crate) fn logged_out_page(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
-    let returned = query.and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-    });
+    let returned = query::first(query, "state");
     let expected = cookies::find(headers, &shared.cookies.logout_state_name);
-    let html = crate::challenge::wants_html(headers);
+    let html = wants_html(headers);
     let mut response = match (returned.as_deref(), expected) {
         (Some(got), Some(want)) if bool::from(got.as_bytes().ct_eq(want.as_bytes())) => {
             done_page(shared)
@@ -156,7 +153,6 @@ async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Op
         shared.config.external.origin, shared.config.external.base_path, shared.routes.logged_out
     );
     if let Some(template) = &settings.end_session_url {
-        let encode = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
         return Some(
             template
                 .replace("{clientId}", &encode(&settings.client_id))
@@ -180,16 +176,10 @@ async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Op
     Some(url.into())
 }
 
-fn random_state() -> Option<String> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
 /// `POST {prefix}/logout`: ends the session of this browser.
 #[tracing::instrument(name = "oidc.logout", level = "info", skip_all)]
 pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<PageBody> {
-    let html = crate::challenge::wants_html(headers);
+    let html = wants_html(headers);
     if !is_same_origin(headers, &shared.config.external.origin) {
         tracing::warn!("cross-site logout refused");
         return Problem::new(
@@ -207,15 +197,19 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         .into_response(html);
     }
     let mut provider_logout = None;
-    if let Some(id) = cookies::session_id(headers, &shared.cookies.session_name) {
-        let record = shared.store.load(&id).await.ok().flatten();
+    if let Some(id) = current::cookie_id(shared, headers) {
+        // Past its deadline too: the provider session may outlive it.
+        let record = current::load(shared, &id, Expired::Included)
+            .await
+            .ok()
+            .flatten();
         if let Some(record) = &record
-            && let Some(state) = random_state()
+            && let Ok(state) = random_token::<24>()
             && let Some(url) = end_session_url(shared, &record.data, &state).await
         {
             provider_logout = Some((url, state));
         }
-        if let Err(e) = shared.store.delete(&id).await {
+        if let Err(e) = shared.durable.store.delete(&id).await {
             tracing::error!(error = %e, "session store failed during logout");
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

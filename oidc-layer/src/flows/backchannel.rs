@@ -6,44 +6,16 @@
 //! Answers `200` with an empty body on success and `400` with a JSON `error` body otherwise
 //! (section 2.8), always `Cache-Control: no-store`. Nothing is deleted unless the token is valid.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use url::form_urlencoded;
+use session_store::SessionStore as _;
 
-use crate::layer::Shared;
 use crate::pages::PageBody;
 use crate::provider::{issuers_match, unverified_addressee};
-use crate::session;
-
-/// The accepted logout tokens' `issuer jti`, each remembered for as long as its token stays
-/// acceptable (`iat` + max age + leeway, see `provider::logout_token`): a replay is refused
-/// however late within that window it comes.
-pub(crate) type JtiMemory = moka::future::Cache<String, Duration>;
-
-/// Entries live for the duration they hold.
-struct UntilUnacceptable;
-
-impl moka::Expiry<String, Duration> for UntilUnacceptable {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        acceptable_for: &Duration,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(*acceptable_for)
-    }
-}
-
-/// An empty [`JtiMemory`].
-pub(crate) fn jti_memory() -> JtiMemory {
-    moka::future::Cache::builder()
-        .max_capacity(1_000_000)
-        .expire_after(UntilUnacceptable)
-        .build()
-}
+use crate::record;
+use crate::state::Shared;
+use crate::web::query;
 
 /// Request bodies longer than this are refused.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -96,12 +68,9 @@ pub(crate) async fn backchannel_logout(
     if !form {
         return invalid("the body must be application/x-www-form-urlencoded");
     }
-    let mut token = None;
-    for (key, value) in form_urlencoded::parse(body) {
-        if key == "logout_token" && token.replace(value.into_owned()).is_some() {
-            return invalid("logout_token is repeated");
-        }
-    }
+    let Ok([token]) = query::unique(body, ["logout_token"]) else {
+        return invalid("logout_token is repeated");
+    };
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return invalid("logout_token is missing");
     };
@@ -139,6 +108,7 @@ pub(crate) async fn backchannel_logout(
     };
     let replay_key = format!("{} {}", claims.iss, claims.jti);
     let fresh = shared
+        .durable
         .logout_jtis
         .entry(replay_key.clone())
         .or_insert(claims.acceptable_for)
@@ -148,11 +118,11 @@ pub(crate) async fn backchannel_logout(
         return invalid("this logout token was already used");
     }
     let tag = match (&claims.sid, &claims.sub) {
-        (Some(sid), _) => session::sid_tag(&claims.iss, sid),
-        (None, Some(sub)) => session::sub_tag(&claims.iss, sub),
+        (Some(sid), _) => record::sid_tag(&claims.iss, sid),
+        (None, Some(sub)) => record::sub_tag(&claims.iss, sub),
         (None, None) => return invalid("neither sub nor sid"),
     };
-    match shared.store.delete_tagged(&tag).await {
+    match shared.durable.store.delete_tagged(&tag).await {
         Ok(count) => {
             tracing::info!(
                 sessions = count,
@@ -164,7 +134,7 @@ pub(crate) async fn backchannel_logout(
         Err(e) => {
             tracing::error!(error = %e, "session store failed during back-channel logout");
             // Let the provider retry with the same token.
-            shared.logout_jtis.invalidate(&replay_key).await;
+            shared.durable.logout_jtis.invalidate(&replay_key).await;
             answer(
                 StatusCode::BAD_REQUEST,
                 Some((
@@ -173,33 +143,5 @@ pub(crate) async fn backchannel_logout(
                 )),
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each `jti` lives as long as its own token stays acceptable, not a fixed time: a token
-    /// accepted late in its window is forgotten soon, one accepted early is remembered long.
-    #[tokio::test]
-    async fn a_jti_is_remembered_exactly_while_its_token_is_acceptable() {
-        let memory = jti_memory();
-        memory
-            .insert("iss short".into(), Duration::from_millis(200))
-            .await;
-        memory
-            .insert("iss long".into(), Duration::from_secs(60))
-            .await;
-        assert!(memory.contains_key("iss short") && memory.contains_key("iss long"));
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(
-            !memory.contains_key("iss short"),
-            "forgotten once its token is no longer acceptable"
-        );
-        assert!(
-            memory.contains_key("iss long"),
-            "remembered while acceptable"
-        );
     }
 }

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::cookies::{CookieSettings, request_cookies};
+use super::cookies::{CookieSettings, request_cookies};
+use super::random::random_token;
 
 /// How long a login attempt may take (provider login page included).
 pub(crate) const ATTEMPT_TTL: Duration = Duration::from_secs(10 * 60);
@@ -67,12 +68,6 @@ impl std::fmt::Debug for Attempt {
     }
 }
 
-fn random_token() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -88,9 +83,9 @@ impl Attempt {
         link_to: Option<String>,
     ) -> Result<Self, getrandom::Error> {
         Ok(Self {
-            state: random_token()?,
-            nonce: random_token()?,
-            pkce_verifier: random_token()?,
+            state: random_token::<32>()?,
+            nonce: random_token::<32>()?,
+            pkce_verifier: random_token::<32>()?,
             return_to,
             provider: provider.to_owned(),
             link_to,
@@ -394,8 +389,8 @@ mod tests {
         let jar = cookies();
         let session = format!("{}={}", jar.settings.session_name, "A".repeat(43));
         // The longest return-to a browser can ask for, with the characters JSON escapes.
-        let longest = format!("/{}", "\"".repeat(crate::return_to::MAX_RETURN_TO - 1));
-        assert!(crate::return_to::sanitize(&longest).is_some());
+        let longest = format!("/{}", "\"".repeat(crate::web::return_to::MAX_RETURN_TO - 1));
+        assert!(crate::web::return_to::sanitize(&longest).is_some());
         for return_to in ["/", "/inbox?page=2", longest.as_str()] {
             let sealed: Vec<Cookie<'static>> = (0..10)
                 .map(|_| {

@@ -1,0 +1,100 @@
+//! `GET {prefix}/oidc`: the redirect URI. Checks the authorization response against the
+//! login attempt (state, RFC 9207 `iss`), exchanges the code with its PKCE verifier, validates
+//! the ID token, and only then creates a session under a fresh id.
+//!
+//! Every failure answers 4xx (or 502/503 when the provider is at fault or down), removes the
+//! attempt cookie, writes nothing to the store, and leaves an existing session as it was.
+
+mod admit;
+mod create;
+mod exchange;
+mod verify;
+
+use http::{HeaderMap, Response, StatusCode};
+
+use super::common::login_url;
+use crate::admission::Admitted;
+use crate::pages::{PageBody, Problem};
+use crate::state::Shared;
+use crate::web::negotiate::wants_html;
+use crate::web::{cookies, redirect};
+use verify::Checked;
+
+/// A failed callback: the problem to show and whether the attempt cookie must be removed.
+struct Failure {
+    problem: Problem,
+    state: Option<String>,
+}
+
+impl Failure {
+    fn new(problem: Problem, state: Option<&str>) -> Self {
+        Self {
+            problem,
+            state: state.map(str::to_owned),
+        }
+    }
+}
+
+fn bad_request(detail: &str, shared: &Shared) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "Sign-in failed", detail)
+        .with_login_url(login_url(shared, "/"))
+}
+
+/// Handles the callback; never panics and never touches the store on failure.
+#[tracing::instrument(name = "oidc.callback", level = "info", skip_all)]
+pub(crate) async fn callback(
+    shared: &Shared,
+    index: usize,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<PageBody> {
+    let html = wants_html(headers);
+    match complete(shared, index, query.unwrap_or(""), headers).await {
+        Ok(response) => response,
+        Err(Failure { problem, state }) => {
+            tracing::warn!(status = problem.status().as_u16(), "login rejected");
+            let mut response = problem.into_response(html);
+            if let Some(removal) = state.as_deref().and_then(|s| shared.attempts.removal(s)) {
+                cookies::append_set_cookie(response.headers_mut(), &removal);
+            }
+            response
+        }
+    }
+}
+
+/// The callback's steps: verify the response, exchange the code, admit the identity, create
+/// its session (or finish a link).
+async fn complete(
+    shared: &Shared,
+    index: usize,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<Response<PageBody>, Failure> {
+    let Some(provider) = shared.providers.get(index) else {
+        return Err(Failure::new(
+            bad_request("Unknown identity provider.", shared),
+            None,
+        ));
+    };
+    let verified = match verify::verify(shared, provider, query, headers).await? {
+        Checked::Verified(verified) => verified,
+        Checked::Home(response) => return Ok(response),
+    };
+    let mut tokens = exchange::exchange(shared, provider, &verified).await?;
+    let claims = std::mem::take(&mut tokens.claims);
+    let identity = match admit::admit(shared, provider, &verified, claims).await? {
+        Admitted::Identity(identity) => identity,
+        Admitted::Linked => {
+            // The provider identity now belongs to the signed-in account: nobody else signs in.
+            let mut response = redirect(&format!(
+                "{}{}",
+                shared.config.external.base_path, verified.attempt.return_to
+            ));
+            if let Some(removal) = shared.attempts.removal(&verified.state) {
+                cookies::append_set_cookie(response.headers_mut(), &removal);
+            }
+            return Ok(response);
+        }
+    };
+    create::sign_in(shared, provider, headers, &verified, identity, tokens).await
+}

@@ -1,0 +1,131 @@
+//! `GET {prefix}/login`: starting a login, with the provider chooser when there are several
+//! providers (the redirect itself is [`authorize`](super::authorize)'s).
+
+use http::{HeaderMap, Response, StatusCode};
+use maud::html;
+
+use super::authorize::start_prompting;
+use super::common::{login_url, provider_login_url};
+use crate::pages::{self, PageBody, Problem};
+use crate::state::Shared;
+use crate::web::{query, redirect, return_to};
+
+/// `GET {prefix}/login?return_to=/path[&provider=slug][&backup=1]`.
+pub(crate) async fn login_route(
+    shared: &Shared,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<PageBody> {
+    let (mut return_to, mut provider, mut backup, mut reauth) = (None, None, false, false);
+    for (key, value) in query::pairs(query) {
+        match key.as_ref() {
+            "return_to" => return_to = return_to::sanitize(&value),
+            "provider" => provider = Some(value.into_owned()),
+            "backup" => backup = value == "1" || value == "true",
+            "prompt" => reauth = value == "login",
+            _ => {}
+        }
+    }
+    let return_to = return_to.unwrap_or_else(|| "/".to_owned());
+    let html = crate::web::negotiate::wants_html(headers);
+    if backup {
+        return match &shared.config.backup_login_path {
+            Some(path) => redirect(&format!("{}{path}", shared.config.external.base_path)),
+            None => Problem::new(
+                StatusCode::NOT_FOUND,
+                "No backup login",
+                "This app has no backup login configured.",
+            )
+            .into_response(html),
+        };
+    }
+    match provider {
+        Some(slug) => match shared.provider(&slug) {
+            Some((index, _)) => {
+                start_prompting(shared, index, headers, return_to, None, reauth).await
+            }
+            None => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Unknown sign-in provider",
+                "There is no such sign-in provider.",
+            )
+            .with_link("Choose a provider", login_url(shared, &return_to))
+            .into_response(html),
+        },
+        None if shared.providers.len() == 1 => {
+            start_prompting(shared, 0, headers, return_to, None, reauth).await
+        }
+        None => chooser_page(shared, &return_to, reauth),
+    }
+}
+
+/// The first letter or digit of `name`, upper-cased (the chooser's stand-in for a logo).
+fn initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+/// The provider chooser: one accessible link per provider, with its logo.
+pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
+    chooser_page(shared, return_to, false)
+}
+
+/// [`chooser`]; with `reauth` its links ask the provider for a fresh sign-in.
+fn chooser_page(shared: &Shared, return_to: &str, reauth: bool) -> Response<PageBody> {
+    // The link text names the provider, so the logo is decorative (empty alt). Without a logo,
+    // the name's first letter (drawn by CSS, hidden from screen readers) keeps the rows aligned.
+    // A `/path` logo is the app's own file: behind the external URL's prefix.
+    let base = &shared.config.external.base_path;
+    let body = html! {
+        h1 { "Sign in" }
+        p { "Choose how you want to sign in." }
+        nav aria-label="Sign-in providers" {
+            ul class="providers" {
+                @for p in &shared.providers {
+                    li {
+                        a class="provider" id={ "provider-" (p.settings.slug) }
+                            href={
+                                (provider_login_url(shared, &p.settings.slug, return_to))
+                                @if reauth { "&prompt=login" }
+                            } {
+                            @match p.settings.logo.as_deref() {
+                                Some(src) => {
+                                    img class="logo"
+                                        src={ @if src.starts_with('/') { (base) } (src) }
+                                        alt="" width="28" height="28";
+                                }
+                                None => {
+                                    span class="logo" aria-hidden="true"
+                                        data-initial=(initial(&p.settings.name)) {}
+                                }
+                            }
+                            span { "Sign in with " (p.settings.name) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(path) = &shared.config.backup_login_path {
+            p class="backup" {
+                a href={ (base) (path) } id="backup-login" { "Administrator sign-in" }
+            }
+        }
+    };
+    // The page's CSP allows images from these origins too, so logos at https URLs show.
+    let mut logo_origins: Vec<String> = shared
+        .providers
+        .iter()
+        .filter_map(|p| p.settings.logo.as_deref())
+        .filter(|logo| logo.starts_with("http"))
+        .filter_map(|logo| url::Url::parse(logo).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .collect();
+    logo_origins.sort();
+    logo_origins.dedup();
+    pages::allow_images_from(
+        pages::html_response(StatusCode::OK, pages::page("Sign in", body)),
+        &logo_origins,
+    )
+}

@@ -1,0 +1,84 @@
+//! The challenge: what a request for a protected path without a session gets. A browser
+//! navigating is sent to log in (to the provider, or the chooser with several); anything else
+//! gets `401` with a login URL.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::flows::common::login_url;
+use crate::flows::{authorize, login};
+use crate::pages::{PageBody, Problem};
+use crate::state::Shared;
+use crate::web::negotiate;
+use crate::web::return_to;
+
+/// Left in the extensions of requests without a session, so that [`RequireRole`]
+/// (crate::RequireRole) on a public route can send a browser to log in.
+#[derive(Clone)]
+pub(crate) struct LoginChallenge(pub(crate) Arc<Shared>);
+
+/// Whether `path` is served without a session (checked only for requests without one).
+pub(crate) fn is_public(shared: &Shared, path: &str) -> bool {
+    // The backup login must work exactly when the provider does not, so it is public even when
+    // the app did not list it (behind the challenge it would answer the provider's 503).
+    let backup = shared
+        .config
+        .backup_login_path
+        .as_deref()
+        .and_then(|p| p.split(['?', '#']).next());
+    backup == Some(path)
+        || shared
+            .config
+            .public_paths
+            .iter()
+            .any(|rule| rule.matches(path))
+}
+
+/// Answers a request for a protected path without a session.
+pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
+    let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
+    let api = shared
+        .config
+        .api_paths
+        .iter()
+        .any(|rule| rule.matches(request.uri.path()));
+    if !api && negotiate::is_navigation(&request.method, &request.headers) {
+        return match shared.providers.len() {
+            1 => authorize::start(shared, 0, &request.headers, return_to, None).await,
+            _ => login::chooser(shared, &return_to),
+        };
+    }
+    let login = login_url(shared, &return_to);
+    let html = negotiate::wants_html(&request.headers);
+    let mut response = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "Authentication required",
+        "Sign in to use this resource.",
+    )
+    .with_login_url(login.clone())
+    .into_response(html);
+    // Not a standard scheme: tells scripts where a person can log in, and that a cookie
+    // session (not a bearer token) is what this resource takes.
+    let challenge = format!(
+        "OIDC realm=\"{}\", login_url=\"{}\"",
+        shared.config.external.origin,
+        login.replace('"', "%22")
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// The answer when the session store cannot be read and the path is not public: `503`.
+pub(crate) fn store_unavailable(html: bool) -> Response<PageBody> {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        "Sessions cannot be read right now. Please try again in a moment.",
+    )
+    .into_response(html)
+}

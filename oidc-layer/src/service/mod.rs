@@ -1,0 +1,201 @@
+//! [`OidcService`]: routes the layer's own paths, attaches the session's identity, and
+//! challenges requests without one.
+//!
+//! The hot path (a request with a valid session) is one cookie lookup, one store load and one
+//! extension insert; nothing is written to the store.
+
+mod body;
+pub(crate) mod challenge;
+mod router;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use http::{Request, Response};
+use session_store::{Record, SessionId};
+use tower_service::Service;
+
+use crate::pages::PageBody;
+use crate::record::SessionData;
+use crate::record::upkeep::Upkeep;
+use crate::session::current::{self, Expired};
+use crate::session::refresh;
+use crate::state::Shared;
+use crate::web::negotiate;
+pub use body::{BoxError, ResponseBody};
+use challenge::{LoginChallenge, challenge_response, is_public, store_unavailable};
+use router::Routed;
+
+/// The service produced by [`OidcLayer`](crate::OidcLayer).
+#[derive(Clone)]
+pub struct OidcService<S> {
+    inner: S,
+    current: Arc<ArcSwap<Shared>>,
+}
+
+impl<S> OidcService<S> {
+    pub(crate) fn new(inner: S, current: Arc<ArcSwap<Shared>>) -> Self {
+        Self { inner, current }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for OidcService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+type BoxedResponse<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>;
+
+/// The future of [`OidcService`].
+pub struct ResponseFuture<B, E> {
+    inner: BoxedResponse<B, E>,
+}
+
+impl<B, E> ResponseFuture<B, E> {
+    pub(crate) fn new(inner: BoxedResponse<B, E>) -> Self {
+        Self { inner }
+    }
+}
+
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<ResponseBody<B>>, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready serves this request (tower's usual pattern).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.current.load_full();
+        ResponseFuture {
+            inner: Box::pin(handle(shared, inner, request)),
+        }
+    }
+}
+
+fn page<B>(response: Response<PageBody>) -> Response<ResponseBody<B>> {
+    response.map(ResponseBody::page)
+}
+
+/// One request: the layer's own routes, else the session's identity handed to the inner
+/// service, else the challenge.
+async fn handle<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    mut request: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+{
+    // The hot path keeps the request whole and borrows nothing across its await, so the head
+    // is not moved out and back in (and the body need not be `Sync`).
+    if request.uri().path().starts_with(&shared.routes.prefix) {
+        request = match router::route(&shared, request).await {
+            Routed::Answered(response) => return Ok(page(response)),
+            Routed::Passed(request) => request,
+        };
+    }
+    let session = match current::cookie_id(&shared, request.headers()) {
+        Some(id) => match live_session(&shared, &id).await {
+            Ok(session) => session,
+            Err(StoreDown) if is_public(&shared, request.uri().path()) => None,
+            Err(StoreDown) => {
+                let html = negotiate::wants_html(request.headers());
+                return Ok(page(store_unavailable(html)));
+            }
+        },
+        None => None,
+    };
+    match session {
+        Some(record) => {
+            let extensions = request.extensions_mut();
+            extensions.insert(record.data.identity.clone());
+            if shared.config.expose_access_token
+                && let Some(token) = &record.data.access_token
+            {
+                extensions.insert(token.clone());
+            }
+        }
+        None if is_public(&shared, request.uri().path()) => {
+            request
+                .extensions_mut()
+                .insert(LoginChallenge(shared.clone()));
+        }
+        None => {
+            let (parts, _body) = request.into_parts();
+            return Ok(page(Box::pin(challenge_response(&shared, &parts)).await));
+        }
+    }
+    inner
+        .call(request)
+        .await
+        .map(|r| r.map(ResponseBody::inner))
+}
+
+/// The session store failed (logged); the request has no session it can know of.
+struct StoreDown;
+
+/// The live session `id` names, brought up to date when it is due (a refresh, or activity to
+/// write: cold, boxed); `None` when there is none. A record this version cannot read (written
+/// by a newer version during a rolling deploy, or damaged) is no session: the browser signs in
+/// again instead of getting an error page until the record expires; the record is left alone.
+async fn live_session(
+    shared: &Arc<Shared>,
+    id: &SessionId,
+) -> Result<Option<Arc<Record<SessionData>>>, StoreDown> {
+    let now = SystemTime::now();
+    match current::load(shared, id, Expired::EndedAt(now)).await {
+        Ok(Some(record)) if refresh::due(shared, &record, now) => {
+            match Box::pin(refresh::upkeep(shared, id, record)).await {
+                Upkeep::Keep(record) => Ok(Some(record)),
+                Upkeep::Ended => Ok(None),
+            }
+        }
+        Ok(record) => Ok(record),
+        Err(session_store::Error::Codec(e)) => {
+            tracing::warn!(error = %e, "unreadable session record; treating the request as signed out");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session store failed");
+            Err(StoreDown)
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The layer's own redirects.
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::pages::PageBody;
+
+/// `303 See Other` to a same-origin path, never cached, never leaking the callback URL.
+pub(crate) fn redirect(path: &str) -> Response<PageBody> {
+    let mut response = Response::new(PageBody::default());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(path) {
+        h.insert(header::LOCATION, v);
+    } else {
+        h.insert(header::LOCATION, HeaderValue::from_static("/"));
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
