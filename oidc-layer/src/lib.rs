@@ -42,6 +42,7 @@ mod body;
 mod break_glass;
 mod callback;
 mod challenge;
+mod claims;
 mod config;
 mod cookies;
 pub mod doctor;
@@ -65,6 +66,7 @@ pub mod roles;
 mod service;
 mod session;
 mod user_sessions;
+mod words;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -15,9 +15,7 @@ use crate::return_to;
 use crate::session::SessionData;
 use crate::{cookies, origin};
 
-/// The provider slug, issuer and subject prefix of sessions made by
-/// [`OidcLayer::sign_in_local`]; no configured provider may use it as its slug.
-pub(crate) const LOCAL_PROVIDER: &str = "local";
+pub(crate) use crate::config::LOCAL_PROVIDER;
 
 /// A user the app authenticated itself (e.g. a local administrator password).
 #[derive(Debug, Clone, Default)]
