@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::roles::{ClaimPath, claim_values};
+use crate::claims::{ClaimPath, claim_values};
 
 /// Who is logged in: the provider's verified claims and the roles derived from them.
 ///

@@ -37,6 +37,7 @@
 pub mod accounts;
 mod admission;
 mod break_glass;
+mod claims;
 mod config;
 pub mod doctor;
 mod flows;
@@ -55,6 +56,7 @@ mod service;
 mod session;
 mod state;
 mod web;
+mod words;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

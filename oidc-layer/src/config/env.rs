@@ -92,7 +92,7 @@ fn typed(name: &str, key: &str, value: String) -> Result<toml::Value, ConfigErro
     }
     if WORD_LIST_KEYS.contains(&key) {
         return Ok(toml::Value::Array(
-            super::split_words(&value)
+            crate::words::split_words(&value)
                 .into_iter()
                 .map(toml::Value::String)
                 .collect(),

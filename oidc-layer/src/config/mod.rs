@@ -52,6 +52,8 @@ use provider::PROVIDER_KEYS;
 use provider::RawProvider;
 
 use crate::web::cookies::{CookieNames, CookieSettings};
+use crate::words::trimmed_list_or_words;
+pub(crate) use provider::LOCAL_PROVIDER;
 pub use provider::{ProviderBuilder, ProviderConfig};
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
@@ -115,9 +117,9 @@ impl fmt::Debug for CookieKey {
     }
 }
 
-/// [`list_or_words`] for secrets (previous cookie keys): each item a [`Secret`].
+/// [`trimmed_list_or_words`] for secrets (previous cookie keys): each item a [`Secret`].
 fn secret_list_or_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Secret>>, D::Error> {
-    Ok(list_or_words(d)?.map(|items| items.into_iter().map(Secret::new).collect()))
+    Ok(trimmed_list_or_words(d)?.map(|items| items.into_iter().map(Secret::new).collect()))
 }
 
 /// Sessions per user unless configured ([`OidcConfigBuilder::max_sessions_per_user`]).
@@ -132,9 +134,9 @@ const MAX_SESSIONS_PER_USER_LIMIT: u64 = 1000;
 struct RawGlobal {
     external_url: Option<String>,
     route_prefix: Option<String>,
-    #[serde(default, deserialize_with = "list_or_words")]
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
     public_paths: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list_or_words")]
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
     api_paths: Option<Vec<String>>,
     cookie_name: Option<String>,
     cookie_key: Option<Secret>,
@@ -165,34 +167,6 @@ pub enum RefreshFailure {
     KeepUntilExpiry,
     /// End the session at once: the next request logs in again.
     End,
-}
-
-/// Accepts `["a", "b"]`, `"a b"` and `"a,b"` (environment variables carry lists as strings).
-pub(crate) fn list_or_words<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ListOrString {
-        List(Vec<String>),
-        Words(String),
-    }
-    Ok(Option::<ListOrString>::deserialize(d)?.map(|v| match v {
-        ListOrString::List(items) => items
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        ListOrString::Words(s) => split_words(&s),
-    }))
-}
-
-/// Splits on commas and whitespace, dropping empties.
-pub(crate) fn split_words(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A validated configuration: the app's settings and one or more providers.

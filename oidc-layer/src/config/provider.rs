@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host, list_or_words, split_words};
-use crate::flows::local::LOCAL_PROVIDER;
-use crate::roles::{ClaimPath, RoleMap, RoleMapConfig};
+use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host};
+use crate::claims::ClaimPath;
+use crate::roles::{RoleMap, RoleMapConfig};
+use crate::words::{split_words, trimmed_list_or_words};
 
 /// A provider's settings as written in TOML or the environment, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -20,18 +21,18 @@ pub(crate) struct RawProvider {
     pub(crate) issuer: Option<String>,
     pub(crate) client_id: Option<String>,
     pub(crate) client_secret: Option<Secret>,
-    #[serde(default, deserialize_with = "list_or_words")]
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) username_claim: Option<String>,
     pub(crate) groups_claim: Option<String>,
     pub(crate) roles: Option<RoleMapConfig>,
-    #[serde(default, deserialize_with = "list_or_words")]
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
     pub(crate) required_claims: Option<Vec<String>>,
     pub(crate) allow_new_users: Option<bool>,
     pub(crate) link_by_verified_email: Option<bool>,
-    #[serde(default, deserialize_with = "list_or_words")]
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
     pub(crate) id_token_signing_algs: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list_or_words")]
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
     pub(crate) trusted_audiences: Option<Vec<String>>,
     pub(crate) id_token_max_age_seconds: Option<u64>,
     pub(crate) fetch_userinfo: Option<bool>,
@@ -60,6 +61,11 @@ pub(crate) const PROVIDER_KEYS: &[&str] = &[
     "fetch_userinfo",
     "end_session_url",
 ];
+
+/// The provider slug, issuer and subject prefix of sessions made by
+/// [`OidcLayer::sign_in_local`](crate::OidcLayer::sign_in_local); no configured provider may use
+/// it as its slug.
+pub(crate) const LOCAL_PROVIDER: &str = "local";
 
 /// The ID-token signature algorithms that can be configured: the asymmetric JWS algorithms the
 /// layer verifies. `none` and the HMAC ones are never accepted (an HMAC key is the client
@@ -315,7 +321,7 @@ impl RawProvider {
             .roles
             .map(RoleMap::new)
             .transpose()
-            .map_err(|e| ConfigError::new(&key("roles"), e))?;
+            .map_err(|e| ConfigError::new(&key("roles"), e.to_string()))?;
         Ok(ProviderConfig {
             name,
             slug,

@@ -13,9 +13,7 @@ use crate::session::create::{create, session_cookie};
 use crate::session::current::cookie_id;
 use crate::state::Shared;
 
-/// The provider slug, issuer and subject prefix of sessions made by
-/// [`OidcLayer::sign_in_local`](crate::OidcLayer::sign_in_local); no configured provider may use it as its slug.
-pub(crate) const LOCAL_PROVIDER: &str = "local";
+use crate::config::LOCAL_PROVIDER;
 
 /// A user the app authenticated itself (e.g. a local administrator password).
 #[derive(Debug, Clone, Default)]
