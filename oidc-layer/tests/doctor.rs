@@ -180,6 +180,9 @@ async fn issuer_spelling_trailing_slash_is_fine_another_host_is_not() {
         messages(p, "issuer").contains("the host differs"),
         "{report}"
     );
+    // Reported once, with its hint: the layer's own parser refuses the document for the same
+    // reason, and that is not repeated under `metadata`.
+    assert!(levels(p, "metadata").is_empty(), "{report}");
     assert!(!report.is_ok());
 }
 
@@ -378,6 +381,43 @@ async fn an_http_issuer_behind_https_and_a_skewed_clock_are_reported() {
         messages(p, "issuer").contains("configure the https URL the provider advertises"),
         "{report}"
     );
+    assert!(levels(p, "metadata").is_empty(), "{report}");
     assert_eq!(levels(p, "clock"), [Level::Warn], "{report}");
     assert!(messages(p, "clock").contains("behind"), "{report}");
+}
+
+#[tokio::test]
+async fn a_document_the_layer_refuses_is_a_metadata_error() {
+    let issuer = fake_provider(
+        |issuer| {
+            let mut doc = metadata(issuer);
+            doc.as_object_mut()
+                .expect("an object")
+                .remove("token_endpoint");
+            doc
+        },
+        json!({ "keys": [serde_json::from_str::<Value>(RSA_KEY).unwrap()] }),
+        None,
+    )
+    .await;
+    let report = OidcLayer::new(config(&issuer, "app").build().unwrap())
+        .check()
+        .await;
+    let p = &report.providers[0];
+    assert_eq!(levels(p, "issuer"), [Level::Ok], "{report}");
+    assert_eq!(levels(p, "metadata"), [Level::Error], "{report}");
+    assert_eq!(
+        messages(p, "metadata"),
+        "the provider has no token_endpoint",
+        "{report}"
+    );
+    // Without metadata the layer accepts, the redirect URI is listed but not tried, and the
+    // key set is not checked.
+    assert_eq!(levels(p, "redirect_uri"), [Level::Ok], "{report}");
+    assert!(
+        messages(p, "redirect_uri").starts_with("register this redirect URI: "),
+        "{report}"
+    );
+    assert!(levels(p, "jwks").is_empty(), "{report}");
+    assert!(!report.is_ok());
 }

@@ -4,6 +4,8 @@
 
 use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
+use serde::Deserialize;
+use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde_json::Value;
 
 use super::Discovered;
@@ -20,6 +22,19 @@ pub(super) fn audiences(aud: Option<&Value>) -> Vec<&str> {
     list
 }
 
+/// `name` as a JWS algorithm the layer can accept a token signed with: an asymmetric one (RSA,
+/// RSA-PSS, ECDSA, EdDSA), never `none` nor an HMAC algorithm.
+fn asymmetric_alg(name: &str) -> Option<CoreJwsSigningAlgorithm> {
+    let alg =
+        CoreJwsSigningAlgorithm::deserialize(StrDeserializer::<ValueError>::new(name)).ok()?;
+    (!alg.uses_shared_secret() && alg != CoreJwsSigningAlgorithm::None).then_some(alg)
+}
+
+/// Whether `name` is an asymmetric JWS algorithm (see [`allowed_algs`]).
+pub(crate) fn is_asymmetric_alg(name: &str) -> bool {
+    asymmetric_alg(name).is_some()
+}
+
 /// The algorithms an ID or logout token may be signed with: the configured ones; else RS256
 /// when the provider advertises it (the OpenID default for a client that registered none) or
 /// advertises nothing; else the ones it advertises. Never `none` nor an HMAC algorithm (which
@@ -30,13 +45,7 @@ pub(super) fn allowed_algs(
 ) -> Vec<CoreJwsSigningAlgorithm> {
     const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
     let asymmetric = |names: &[String]| -> Vec<CoreJwsSigningAlgorithm> {
-        names
-            .iter()
-            .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
-            .filter(|a: &CoreJwsSigningAlgorithm| {
-                !a.uses_shared_secret() && *a != CoreJwsSigningAlgorithm::None
-            })
-            .collect()
+        names.iter().filter_map(|a| asymmetric_alg(a)).collect()
     };
     let algs = match configured {
         Some(configured) => asymmetric(configured),
@@ -73,6 +82,21 @@ pub(super) fn signing_keys<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asymmetric_algorithms_are_the_rsa_pss_ecdsa_and_eddsa_ones() {
+        for alg in [
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+            "EdDSA",
+        ] {
+            assert!(is_asymmetric_alg(alg), "{alg}");
+        }
+        for alg in [
+            "none", "HS256", "HS384", "HS512", "rs256", "RS256 ", "", "bogus",
+        ] {
+            assert!(!is_asymmetric_alg(alg), "{alg}");
+        }
+    }
 
     #[test]
     fn rs256_is_pinned_when_advertised_and_none_and_hmac_are_never_allowed() {

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::ProviderError;
+use super::issuer::issuers_match;
 
 /// Discovery metadata after validation: endpoints are absolute URLs on an allowed scheme.
 #[derive(Debug, Clone)]
@@ -38,44 +39,83 @@ struct RawMetadata {
     authorization_response_iss_parameter_supported: bool,
 }
 
-/// Issuers compare equal when they differ only by a trailing slash (a common configuration slip).
-pub(crate) fn issuers_match(configured: &str, advertised: &str) -> bool {
-    configured.trim_end_matches('/') == advertised.trim_end_matches('/')
+/// Why a discovery document is unusable.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MetadataError {
+    /// Not JSON, or a required field is missing or of the wrong type.
+    #[error("discovery document is not valid: {0}")]
+    Invalid(#[source] serde_json::Error),
+    /// The document names another issuer than the configured one (beyond a trailing slash).
+    #[error("the provider says its issuer is `{advertised}` but `{configured}` is configured")]
+    IssuerMismatch {
+        /// The issuer as configured.
+        configured: String,
+        /// The issuer the document names.
+        advertised: String,
+    },
+    /// The issuer or an endpoint is not a URL.
+    #[error("{field}: {source}")]
+    NotAUrl {
+        /// The document's field (`issuer`, `token_endpoint`, ...).
+        field: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// An endpoint is not https (http is allowed only under an http issuer).
+    #[error("{field} `{value}` must use https")]
+    Insecure {
+        /// The document's field.
+        field: &'static str,
+        /// The endpoint as advertised.
+        value: String,
+    },
+    /// The document has no `token_endpoint` (optional in the specification, required here).
+    #[error("the provider has no token_endpoint")]
+    NoTokenEndpoint,
+}
+
+impl From<MetadataError> for ProviderError {
+    fn from(e: MetadataError) -> Self {
+        Self::BadMetadata(e.to_string())
+    }
 }
 
 impl Metadata {
     /// Parses and checks a discovery document fetched for `configured_issuer`.
-    pub(crate) fn parse(body: &[u8], configured_issuer: &str) -> Result<Self, ProviderError> {
-        let raw: RawMetadata = serde_json::from_slice(body).map_err(|e| {
-            ProviderError::BadMetadata(format!("discovery document is not valid: {e}"))
-        })?;
+    pub(crate) fn parse(body: &[u8], configured_issuer: &str) -> Result<Self, MetadataError> {
+        let raw: RawMetadata = serde_json::from_slice(body).map_err(MetadataError::Invalid)?;
         if !issuers_match(configured_issuer, &raw.issuer) {
-            return Err(ProviderError::BadMetadata(format!(
-                "the provider says its issuer is `{}` but `{configured_issuer}` is configured",
-                raw.issuer
-            )));
+            return Err(MetadataError::IssuerMismatch {
+                configured: configured_issuer.to_owned(),
+                advertised: raw.issuer,
+            });
         }
-        let issuer_url = Url::parse(&raw.issuer)
-            .map_err(|e| ProviderError::BadMetadata(format!("issuer: {e}")))?;
+        let issuer_url = Url::parse(&raw.issuer).map_err(|source| MetadataError::NotAUrl {
+            field: "issuer",
+            source,
+        })?;
         // Endpoints must not downgrade from https to http.
-        let endpoint = |name: &str, value: &str| -> Result<Url, ProviderError> {
-            let url = Url::parse(value)
-                .map_err(|e| ProviderError::BadMetadata(format!("{name}: {e}")))?;
+        let endpoint = |field: &'static str, value: &str| -> Result<Url, MetadataError> {
+            let url =
+                Url::parse(value).map_err(|source| MetadataError::NotAUrl { field, source })?;
             let ok = match url.scheme() {
                 "https" => true,
                 "http" => issuer_url.scheme() == "http",
                 _ => false,
             };
             if !ok {
-                return Err(ProviderError::BadMetadata(format!(
-                    "{name} `{value}` must use https"
-                )));
+                return Err(MetadataError::Insecure {
+                    field,
+                    value: value.to_owned(),
+                });
             }
             Ok(url)
         };
-        let token_endpoint = raw.token_endpoint.as_deref().ok_or_else(|| {
-            ProviderError::BadMetadata("the provider has no token_endpoint".into())
-        })?;
+        let token_endpoint = raw
+            .token_endpoint
+            .as_deref()
+            .ok_or(MetadataError::NoTokenEndpoint)?;
         Ok(Self {
             authorization_endpoint: endpoint(
                 "authorization_endpoint",
@@ -155,17 +195,40 @@ mod tests {
             "https://id.example.com",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("evil.example.com"));
+        assert!(
+            matches!(
+                &err,
+                MetadataError::IssuerMismatch { configured, advertised }
+                    if configured == "https://id.example.com" && advertised == "https://evil.example.com"
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the provider says its issuer is `https://evil.example.com` but `https://id.example.com` is configured"
+        );
     }
 
     #[test]
     fn http_endpoint_under_https_issuer_is_refused() {
+        let err = Metadata::parse(
+            &doc("https://id.example.com", "http://id.example.com/t"),
+            "https://id.example.com",
+        )
+        .unwrap_err();
         assert!(
-            Metadata::parse(
-                &doc("https://id.example.com", "http://id.example.com/t"),
-                "https://id.example.com"
-            )
-            .is_err()
+            matches!(
+                err,
+                MetadataError::Insecure {
+                    field: "token_endpoint",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "token_endpoint `http://id.example.com/t` must use https"
         );
     }
 
