@@ -1,18 +1,4 @@
 //! [`RequireRole`]: a layer for routes that need an app role.
-//!
-//! A signed-in user without the role gets `403` (an HTML page for browsers,
-//! `application/problem+json` for programs); an anonymous request gets the same login challenge
-//! [`OidcLayer`](crate::OidcLayer) gives (a redirect to the provider for a browser, `401` for a
-//! program). With ordered roles (`untrusted < trusted < admin`), a higher role satisfies a
-//! lower one.
-//!
-//! ```
-//! use axum::{routing::get, Router};
-//! use oidc_layer::RequireRole;
-//!
-//! let app: Router = Router::new()
-//!     .route("/admin", get(|| async { "secret" }).route_layer(RequireRole::new("admin")));
-//! ```
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,12 +9,25 @@ use tower_service::Service;
 
 use crate::identity::Identity;
 use crate::pages::Problem;
-use crate::service::ResponseBody;
-use crate::service::ResponseFuture;
 use crate::service::challenge::{LoginChallenge, challenge_response};
+use crate::service::{ResponseBody, ResponseFuture};
 use crate::web::negotiate;
 
-/// Requires `role` (see the [module docs](self)).
+/// Requires `role`: a layer for routes that need an app role.
+///
+/// A signed-in user without the role gets `403` (an HTML page for browsers,
+/// `application/problem+json` for programs); an anonymous request gets the same login challenge
+/// [`OidcLayer`](crate::OidcLayer) gives (a redirect to the provider for a browser, `401` for a
+/// program). With ordered roles (`untrusted < trusted < admin`), a higher role satisfies a
+/// lower one.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use oidc_layer::RequireRole;
+///
+/// let app: Router = Router::new()
+///     .route("/admin", get(|| async { "secret" }).route_layer(RequireRole::new("admin")));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequireRole {
     role: Arc<str>,

@@ -124,10 +124,11 @@ where
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
 {
-    // The hot path keeps the request whole and borrows nothing across its await, so the head
-    // is not moved out and back in (and the body need not be `Sync`).
+    // The layer's own routes are cold and boxed (see `router::route`). The hot path keeps the
+    // request whole and borrows nothing across its await, so the head is not moved out and
+    // back in (and the body need not be `Sync`).
     if request.uri().path().starts_with(&shared.routes.prefix) {
-        request = match router::route(&shared, request).await {
+        request = match Box::pin(router::route(&shared, request)).await {
             Routed::Answered(response) => return Ok(page(response)),
             Routed::Passed(request) => request,
         };

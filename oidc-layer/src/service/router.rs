@@ -15,12 +15,10 @@ pub(super) enum Routed<B> {
     Passed(Request<B>),
 }
 
-/// Routes a request whose path starts with the prefix.
-///
-/// Cold paths are boxed so the hot path's future stays small (the callback's state machine is
-/// kilobytes; inlining it would make every authenticated request allocate and move it). They
-/// split the request: only its head is borrowed across their awaits (the body need not be
-/// `Sync`).
+/// Routes a request whose path starts with the prefix. Cold: the caller boxes this future, so
+/// the hot path's future stays small (the callback's state machine is kilobytes; inlining it
+/// would make every authenticated request allocate and move it). The request is split: only
+/// its head is borrowed across the awaits (the body need not be `Sync`).
 pub(super) async fn route<B>(shared: &Shared, request: Request<B>) -> Routed<B>
 where
     B: http_body::Body,
@@ -29,9 +27,9 @@ where
     let (parts, body) = request.into_parts();
     if parts.uri.path() == shared.routes.backchannel_logout {
         // The only route of the layer that reads a body (the provider's logout token).
-        return Routed::Answered(Box::pin(backchannel_route(shared, &parts, body)).await);
+        return Routed::Answered(backchannel_route(shared, &parts, body).await);
     }
-    match Box::pin(reserved_route(shared, &parts)).await {
+    match reserved_route(shared, &parts).await {
         Some(response) => Routed::Answered(response),
         None => Routed::Passed(Request::from_parts(parts, body)),
     }
