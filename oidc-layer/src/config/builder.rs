@@ -10,7 +10,7 @@ use super::secret::Secret;
 use super::{ConfigError, OidcConfig, RefreshFailure};
 use crate::roles::RoleMapConfig;
 
-/// Builds an [`OidcConfig`] in code; see the [module docs](super). The provider setters
+/// Builds an [`OidcConfig`] in code, from [`OidcConfig::builder`]. The provider setters
 /// (`issuer`, `client_id`, ...) configure the first provider; add more with
 /// [`provider`](Self::provider).
 #[derive(Debug, Clone, Default)]

@@ -112,7 +112,7 @@ impl ProviderConfig {
         self.allow_new_users
     }
     /// Whether a first sign-in whose verified email matches an account links to it (see
-    /// [`ProviderBuilder::link_by_verified_email`]).
+    /// [`ProviderBuilder::link_by_verified_email`](super::ProviderBuilder::link_by_verified_email)).
     pub fn link_by_verified_email(&self) -> bool {
         self.link_by_verified_email
     }
