@@ -35,26 +35,31 @@
 //! assert_eq!(two.redirect_uris(), ["https://app.example.com/auth/oidc", "https://app.example.com/auth/oidc/google"]);
 //! ```
 
+mod builder;
 #[cfg(feature = "toml")]
 mod env;
 mod provider;
+mod raw;
+mod secret;
+mod validate;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use base64::Engine as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use url::Url;
 
 #[cfg(feature = "toml")]
-use provider::PROVIDER_KEYS;
 use provider::RawProvider;
+#[cfg(feature = "toml")]
+use raw::RawGlobal;
+use secret::CookieKey;
 
 use crate::web::cookies::{CookieNames, CookieSettings};
-use crate::words::trimmed_list_or_words;
+pub use builder::{OidcConfigBuilder, ProviderBuilder};
 pub(crate) use provider::LOCAL_PROVIDER;
-pub use provider::{ProviderBuilder, ProviderConfig};
+pub use provider::ProviderConfig;
+pub use secret::Secret;
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
@@ -75,85 +80,6 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
-}
-
-/// A secret string (client secret, cookie key): never printed by `Debug`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself; do not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// A decoded cookie key: `Debug` never shows it (with the key, anyone can forge login-attempt
-/// cookies, including the account a link goes to).
-#[derive(Clone)]
-pub(crate) struct CookieKey(Vec<u8>);
-
-impl std::ops::Deref for CookieKey {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for CookieKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CookieKey(***)")
-    }
-}
-
-/// [`trimmed_list_or_words`] for secrets (previous cookie keys): each item a [`Secret`].
-fn secret_list_or_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Secret>>, D::Error> {
-    Ok(trimmed_list_or_words(d)?.map(|items| items.into_iter().map(Secret::new).collect()))
-}
-
-/// Sessions per user unless configured ([`OidcConfigBuilder::max_sessions_per_user`]).
-const DEFAULT_MAX_SESSIONS_PER_USER: u64 = 10;
-/// The highest sessions-per-user cap accepted: past it a user's sessions are unbounded in all
-/// but name.
-const MAX_SESSIONS_PER_USER_LIMIT: u64 = 1000;
-
-/// The app-wide settings as written, before validation.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGlobal {
-    external_url: Option<String>,
-    route_prefix: Option<String>,
-    #[serde(default, deserialize_with = "trimmed_list_or_words")]
-    public_paths: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "trimmed_list_or_words")]
-    api_paths: Option<Vec<String>>,
-    cookie_name: Option<String>,
-    cookie_key: Option<Secret>,
-    #[serde(default, deserialize_with = "secret_list_or_words")]
-    previous_cookie_keys: Option<Vec<Secret>>,
-    allow_insecure_http: Option<bool>,
-    clock_leeway_seconds: Option<u64>,
-    session_max_age_seconds: Option<u64>,
-    session_idle_timeout_seconds: Option<u64>,
-    session_follows_token: Option<bool>,
-    max_sessions_per_user: Option<u64>,
-    refresh_margin_seconds: Option<u64>,
-    refresh_failure: Option<RefreshFailure>,
-    expose_access_token: Option<bool>,
-    post_logout_path: Option<String>,
-    backup_login_path: Option<String>,
-    providers: Option<Vec<RawProvider>>,
 }
 
 /// What happens to a session whose token refresh fails because the provider is unreachable
@@ -284,7 +210,7 @@ impl OidcConfig {
     #[cfg(feature = "toml")]
     fn from_table(mut table: toml::Table) -> Result<Self, ConfigError> {
         let mut top_provider = toml::Table::new();
-        for key in PROVIDER_KEYS {
+        for key in raw::serde_fields::<RawProvider>() {
             if let Some(value) = table.remove(*key) {
                 top_provider.insert((*key).to_owned(), value);
             }
@@ -298,127 +224,6 @@ impl OidcConfig {
             providers.push(raw);
         }
         Self::validate(global, providers)
-    }
-
-    fn validate(
-        mut global: RawGlobal,
-        mut providers: Vec<RawProvider>,
-    ) -> Result<Self, ConfigError> {
-        let top_level = providers.len();
-        providers.extend(global.providers.take().unwrap_or_default());
-        if providers.is_empty() {
-            return Err(ConfigError::new(
-                "issuer",
-                "is required (or list providers in [[providers]])",
-            ));
-        }
-        let providers = providers
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let at = if i < top_level {
-                    String::new()
-                } else {
-                    format!("providers[{}]", i - top_level)
-                };
-                p.validate(&at)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for (i, p) in providers.iter().enumerate() {
-            if providers[..i].iter().any(|q| q.slug == p.slug) {
-                return Err(ConfigError::new(
-                    "providers",
-                    format!("two providers have the slug `{}`", p.slug),
-                ));
-            }
-        }
-        let external_url = global
-            .external_url
-            .ok_or_else(|| ConfigError::new("external_url", "is required"))?;
-        let external = parse_external_url(
-            external_url.trim(),
-            global.allow_insecure_http.unwrap_or(false),
-        )?;
-        let route_prefix = global
-            .route_prefix
-            .unwrap_or_else(|| "/auth".to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if !route_prefix.starts_with('/')
-            || route_prefix.contains(['?', '#', '*', '\\'])
-            || route_prefix.contains("//")
-        {
-            return Err(ConfigError::new(
-                "route_prefix",
-                "must be a path like `/auth`",
-            ));
-        }
-        let rules = |key: &str, list: Option<Vec<String>>| -> Result<Vec<PathRule>, ConfigError> {
-            list.unwrap_or_default()
-                .iter()
-                .map(|p| PathRule::parse(key, p))
-                .collect()
-        };
-        let mut cookie_keys = Vec::new();
-        if let Some(key) = global.cookie_key {
-            cookie_keys.push(decode_cookie_key("cookie_key", key.expose())?);
-        }
-        for old in global.previous_cookie_keys.unwrap_or_default() {
-            cookie_keys.push(decode_cookie_key("previous_cookie_keys", old.expose())?);
-        }
-        let cookie_name = match global.cookie_name {
-            Some(name) if crate::web::cookies::is_valid_cookie_name(&name) => name,
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "cookie_name",
-                    format!(
-                        "must be 1 to {} ASCII letters, digits and `_`",
-                        crate::web::cookies::MAX_COOKIE_NAME
-                    ),
-                ));
-            }
-            None => crate::web::cookies::default_cookie_name(
-                &providers[0].client_id,
-                &format!("{}{}", external.origin, external.base_path),
-            ),
-        };
-        let same_origin_path = |key: &str, value: Option<String>| match value {
-            Some(p) if crate::web::return_to::sanitize(&p).as_deref() != Some(p.as_str()) => Err(
-                ConfigError::new(key, "must be a same-origin path like `/goodbye`"),
-            ),
-            other => Ok(other),
-        };
-        Ok(Self {
-            providers,
-            external,
-            public_paths: rules("public_paths", global.public_paths)?,
-            api_paths: rules("api_paths", global.api_paths)?,
-            route_prefix,
-            cookie_name,
-            cookie_keys,
-            clock_leeway: Duration::from_secs(global.clock_leeway_seconds.unwrap_or(30).min(600)),
-            session_max_age: Duration::from_secs(
-                global.session_max_age_seconds.unwrap_or(12 * 3600).max(60),
-            ),
-            session_idle_timeout: global
-                .session_idle_timeout_seconds
-                .map(|s| Duration::from_secs(s.max(60))),
-            session_follows_token: global.session_follows_token.unwrap_or(true),
-            max_sessions_per_user: usize::try_from(
-                global
-                    .max_sessions_per_user
-                    .unwrap_or(DEFAULT_MAX_SESSIONS_PER_USER)
-                    .clamp(1, MAX_SESSIONS_PER_USER_LIMIT),
-            )
-            .unwrap_or(usize::MAX),
-            refresh_margin: Duration::from_secs(
-                global.refresh_margin_seconds.unwrap_or(60).min(3600),
-            ),
-            refresh_failure: global.refresh_failure.unwrap_or_default(),
-            expose_access_token: global.expose_access_token.unwrap_or(false),
-            post_logout_path: same_origin_path("post_logout_path", global.post_logout_path)?,
-            backup_login_path: same_origin_path("backup_login_path", global.backup_login_path)?,
-        })
     }
 
     /// The providers, in configuration order (the first one's callback is `{prefix}/oidc`).
@@ -460,218 +265,13 @@ impl OidcConfig {
     }
 }
 
+/// Whether the URL's host is `localhost` or a loopback address (where plain http is allowed).
 pub(crate) fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
-    }
-}
-
-fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<ExternalUrl, ConfigError> {
-    let url = Url::parse(value)
-        .map_err(|e| ConfigError::new("external_url", format!("`{value}` is not a URL: {e}")))?;
-    let secure = match url.scheme() {
-        "https" => true,
-        "http" if is_loopback_host(&url) || allow_insecure_http => false,
-        "http" => {
-            return Err(ConfigError::new(
-                "external_url",
-                "must use https; plain http is allowed on loopback, or elsewhere with allow_insecure_http = true",
-            ));
-        }
-        other => {
-            return Err(ConfigError::new(
-                "external_url",
-                format!("unsupported scheme `{other}`"),
-            ));
-        }
-    };
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.cannot_be_a_base()
-    {
-        return Err(ConfigError::new(
-            "external_url",
-            "must be a plain origin with an optional path",
-        ));
-    }
-    Ok(ExternalUrl {
-        origin: url.origin().ascii_serialization(),
-        base_path: url.path().trim_end_matches('/').to_owned(),
-        secure,
-    })
-}
-
-fn decode_cookie_key(key: &str, value: &str) -> Result<CookieKey, ConfigError> {
-    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-    let trimmed = value.trim().trim_end_matches('=');
-    let bytes = STANDARD_NO_PAD
-        .decode(trimmed)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
-        .map_err(|_| ConfigError::new(key, "must be base64"))?;
-    if bytes.len() < 32 {
-        return Err(ConfigError::new(
-            key,
-            "must be at least 32 random bytes (base64 of 32+ bytes)",
-        ));
-    }
-    Ok(CookieKey(bytes))
-}
-
-/// Builds an [`OidcConfig`] in code; see the [module docs](self). The provider setters
-/// (`issuer`, `client_id`, ...) configure the first provider; add more with
-/// [`provider`](Self::provider).
-#[derive(Debug, Clone, Default)]
-pub struct OidcConfigBuilder {
-    global: RawGlobal,
-    primary: ProviderBuilder,
-    more: Vec<RawProvider>,
-}
-
-impl OidcConfigBuilder {
-    /// Adds a provider (after the one set with the shortcut setters, if any).
-    pub fn provider(mut self, provider: ProviderBuilder) -> Self {
-        self.more.push(provider.raw);
-        self
-    }
-    /// Where browsers reach this app, e.g. `https://app.example.com` or `https://example.com/app`.
-    /// Redirect URIs are derived from it, never from request headers.
-    pub fn external_url(mut self, url: impl Into<String>) -> Self {
-        self.global.external_url = Some(url.into());
-        self
-    }
-    /// The path of the layer's own routes (default `/auth`).
-    pub fn route_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.global.route_prefix = Some(prefix.into());
-        self
-    }
-    /// Paths served without requiring login: exact (`/health`) or prefix (`/static/*`).
-    /// A session, when present, is still attached.
-    pub fn public_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.global
-            .public_paths
-            .get_or_insert_with(Vec::new)
-            .extend(paths.into_iter().map(Into::into));
-        self
-    }
-    /// Paths of an API: without a session they always get `401` with problem+json, even for a
-    /// browser navigation (exact `/api/me` or prefix `/api/*`).
-    pub fn api_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.global
-            .api_paths
-            .get_or_insert_with(Vec::new)
-            .extend(paths.into_iter().map(Into::into));
-        self
-    }
-    /// The session cookie's name (1 to 64 ASCII letters, digits and `_`; `__Host-` is added on
-    /// https); the login-attempt and logout cookies are named after it (`{name}-attempt-...`,
-    /// `{name}-logout`). By default `oidc_session_` and a tag derived from the first provider's
-    /// client id and the external URL: unique per app on one host (browsers share cookies
-    /// across ports and path prefixes) and the same on every instance of the app. Changing it
-    /// (or what the default derives from) signs everyone out.
-    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.global.cookie_name = Some(name.into());
-        self
-    }
-    /// The key protecting the login-attempt cookie: base64 of at least 32 random bytes. Without
-    /// it a random key is made per process (fine for one instance; logins in flight fail across
-    /// restarts and instances).
-    pub fn cookie_key(mut self, base64_key: impl Into<String>) -> Self {
-        self.global.cookie_key = Some(Secret::new(base64_key));
-        self
-    }
-    /// Earlier cookie keys still accepted (not used for new cookies) while a key is rotated.
-    pub fn previous_cookie_keys(
-        mut self,
-        keys: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
-        self.global.previous_cookie_keys = Some(keys.into_iter().map(Secret::new).collect());
-        self
-    }
-    /// Allows an `http://` external URL on a non-loopback host (cookies then lose `Secure`).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.global.allow_insecure_http = Some(allow);
-        self
-    }
-    /// Clock leeway for `exp`/`iat` checks (default 30 s, at most 10 min).
-    pub fn clock_leeway(mut self, leeway: Duration) -> Self {
-        self.global.clock_leeway_seconds = Some(leeway.as_secs());
-        self
-    }
-    /// The longest a session lives (default 12 h).
-    pub fn session_max_age(mut self, age: Duration) -> Self {
-        self.global.session_max_age_seconds = Some(age.as_secs());
-        self
-    }
-    /// Ends sessions that see no request for this long (at least a minute; default: none).
-    /// Activity is written to the store at most every tenth of the timeout.
-    pub fn session_idle_timeout(mut self, idle: Duration) -> Self {
-        self.global.session_idle_timeout_seconds = Some(idle.as_secs());
-        self
-    }
-    /// Whether a session without a refresh token ends when its access token expires (default
-    /// `true`; with `false` it lasts until [`session_max_age`](Self::session_max_age)).
-    pub fn session_follows_token(mut self, follows: bool) -> Self {
-        self.global.session_follows_token = Some(follows);
-        self
-    }
-    /// How many sessions one user keeps at most (default 10, between 1 and 1000): a login
-    /// past the cap ends that user's sessions that would end first (the oldest, or with an
-    /// idle timeout the least recently used). A user is a subject at one issuer (or one local
-    /// user name).
-    pub fn max_sessions_per_user(mut self, sessions: usize) -> Self {
-        self.global.max_sessions_per_user = Some(u64::try_from(sessions).unwrap_or(u64::MAX));
-        self
-    }
-    /// How long before the access token expires it is refreshed (default 60 s, at most 1 h).
-    pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.global.refresh_margin_seconds = Some(margin.as_secs());
-        self
-    }
-    /// What a refresh failing because the provider is unreachable does to the session.
-    pub fn refresh_failure(mut self, policy: RefreshFailure) -> Self {
-        self.global.refresh_failure = Some(policy);
-        self
-    }
-    /// Puts the session's [`AccessToken`](crate::AccessToken) in each request's extensions,
-    /// for apps that call APIs on the user's behalf (default `false`). Sessions keep the access
-    /// token only when this is on (a refresh needs only the refresh token): turning it on
-    /// later gives existing sessions their token at their next refresh.
-    pub fn expose_access_token(mut self, expose: bool) -> Self {
-        self.global.expose_access_token = Some(expose);
-        self
-    }
-    /// Where the browser goes after logout (default: the layer's "signed out" page).
-    pub fn post_logout_path(mut self, path: impl Into<String>) -> Self {
-        self.global.post_logout_path = Some(path.into());
-        self
-    }
-    /// The app's own local login page for a root administrator ("break glass" when the provider
-    /// is misconfigured). It is never behind the login redirect, and
-    /// `{prefix}/login?backup=1` leads to it.
-    pub fn backup_login_path(mut self, path: impl Into<String>) -> Self {
-        self.global.backup_login_path = Some(path.into());
-        self
-    }
-
-    /// Validates the settings.
-    pub fn build(self) -> Result<OidcConfig, ConfigError> {
-        let primary_set = self.primary.raw.issuer.is_some() || self.primary.raw.client_id.is_some();
-        let providers = if primary_set {
-            std::iter::once(self.primary.raw).chain(self.more).collect()
-        } else {
-            self.more
-        };
-        // Builder providers are reported as providers[i] unless set through the shortcuts.
-        let top = usize::from(primary_set);
-        let mut global = self.global;
-        let mut list = providers;
-        let rest = list.split_off(top);
-        global.providers = Some(rest);
-        OidcConfig::validate(global, list)
     }
 }
 

@@ -39,29 +39,6 @@ pub(crate) struct RawProvider {
     pub(crate) end_session_url: Option<String>,
 }
 
-/// The keys a provider takes (used to tell provider keys from global ones at the top level).
-#[cfg(feature = "toml")]
-pub(crate) const PROVIDER_KEYS: &[&str] = &[
-    "name",
-    "slug",
-    "logo",
-    "issuer",
-    "client_id",
-    "client_secret",
-    "scopes",
-    "username_claim",
-    "groups_claim",
-    "roles",
-    "required_claims",
-    "allow_new_users",
-    "link_by_verified_email",
-    "id_token_signing_algs",
-    "trusted_audiences",
-    "id_token_max_age_seconds",
-    "fetch_userinfo",
-    "end_session_url",
-];
-
 /// The provider slug, issuer and subject prefix of sessions made by
 /// [`OidcLayer::sign_in_local`](crate::OidcLayer::sign_in_local); no configured provider may use
 /// it as its slug.
@@ -135,7 +112,7 @@ impl ProviderConfig {
         self.allow_new_users
     }
     /// Whether a first sign-in whose verified email matches an account links to it (see
-    /// [`ProviderBuilder::link_by_verified_email`]).
+    /// [`ProviderBuilder::link_by_verified_email`](super::ProviderBuilder::link_by_verified_email)).
     pub fn link_by_verified_email(&self) -> bool {
         self.link_by_verified_email
     }
@@ -249,57 +226,11 @@ impl RawProvider {
         if client_id.is_empty() {
             return Err(ConfigError::new(&key("client_id"), "is required"));
         }
-        let name = match self
-            .name
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty())
-        {
-            Some(name) => name,
-            None => Url::parse(&issuer)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "Sign-in".into()),
-        };
-        let slug = self
-            .slug
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|| slugify(&name));
-        if slug.is_empty()
-            || !slug
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(ConfigError::new(
-                &key("slug"),
-                format!("`{slug}` must be lowercase letters, digits and dashes"),
-            ));
-        }
-        if slug == LOCAL_PROVIDER {
-            // Sessions of the app's own login carry this provider; a provider of the same slug
-            // would share their identities and account links.
-            return Err(ConfigError::new(
-                &key("slug"),
-                "`local` is reserved for the app's own login (`sign_in_local`); choose another slug",
-            ));
-        }
+        let (name, slug) = name_and_slug(&key("slug"), self.name, self.slug, &issuer)?;
         if let Some(logo) = &self.logo {
             validate_logo(&key("logo"), logo)?;
         }
-        let mut scopes = self
-            .scopes
-            .unwrap_or_else(|| split_words("openid profile email"));
-        if !scopes.iter().any(|s| s == "openid") {
-            scopes.insert(0, "openid".to_owned());
-        }
-        if let Some(bad) = scopes.iter().find(|s| {
-            !s.chars()
-                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-        }) {
-            return Err(ConfigError::new(
-                &key("scopes"),
-                format!("`{bad}` is not a valid scope token"),
-            ));
-        }
+        let scopes = validate_scopes(&key("scopes"), self.scopes)?;
         if let Some(template) = &self.end_session_url {
             validate_end_session_url(&key("end_session_url"), template)?;
         }
@@ -307,16 +238,10 @@ impl RawProvider {
             .id_token_signing_algs
             .map(|algs| validate_signing_algs(&key("id_token_signing_algs"), algs))
             .transpose()?;
-        let id_token_max_age = match self.id_token_max_age_seconds {
-            None => DEFAULT_ID_TOKEN_MAX_AGE,
-            Some(seconds @ 60..=86_400) => Duration::from_secs(seconds),
-            Some(_) => {
-                return Err(ConfigError::new(
-                    &key("id_token_max_age_seconds"),
-                    "must be between 60 and 86400 seconds",
-                ));
-            }
-        };
+        let id_token_max_age = validate_id_token_max_age(
+            &key("id_token_max_age_seconds"),
+            self.id_token_max_age_seconds,
+        )?;
         let role_map = self
             .roles
             .map(RoleMap::new)
@@ -352,6 +277,75 @@ impl RawProvider {
             fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
             end_session_url: self.end_session_url,
         })
+    }
+}
+
+/// The display name (default: the issuer's host) and the slug (default: from the name), which
+/// must be URL-safe and not the app's own `local`.
+fn name_and_slug(
+    key: &str,
+    name: Option<String>,
+    slug: Option<String>,
+    issuer: &str,
+) -> Result<(String, String), ConfigError> {
+    let name = match name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
+        Some(name) => name,
+        None => Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Sign-in".into()),
+    };
+    let slug = slug
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| slugify(&name));
+    if slug.is_empty()
+        || !slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ConfigError::new(
+            key,
+            format!("`{slug}` must be lowercase letters, digits and dashes"),
+        ));
+    }
+    if slug == LOCAL_PROVIDER {
+        // Sessions of the app's own login carry this provider; a provider of the same slug
+        // would share their identities and account links.
+        return Err(ConfigError::new(
+            key,
+            "`local` is reserved for the app's own login (`sign_in_local`); choose another slug",
+        ));
+    }
+    Ok((name, slug))
+}
+
+/// The scopes (default `openid profile email`), `openid` first if missing, each a valid token.
+fn validate_scopes(key: &str, scopes: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let mut scopes = scopes.unwrap_or_else(|| split_words("openid profile email"));
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".to_owned());
+    }
+    if let Some(bad) = scopes.iter().find(|s| {
+        !s.chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+    }) {
+        return Err(ConfigError::new(
+            key,
+            format!("`{bad}` is not a valid scope token"),
+        ));
+    }
+    Ok(scopes)
+}
+
+/// The ID-token age limit: 10 minutes by default, 1 minute to 1 day.
+fn validate_id_token_max_age(key: &str, seconds: Option<u64>) -> Result<Duration, ConfigError> {
+    match seconds {
+        None => Ok(DEFAULT_ID_TOKEN_MAX_AGE),
+        Some(seconds @ 60..=86_400) => Ok(Duration::from_secs(seconds)),
+        Some(_) => Err(ConfigError::new(
+            key,
+            "must be between 60 and 86400 seconds",
+        )),
     }
 }
 
@@ -402,101 +396,6 @@ fn validate_end_session_url(key: &str, template: &str) -> Result<(), ConfigError
         "https" => Ok(()),
         "http" if is_loopback_host(&url) => Ok(()),
         _ => Err(ConfigError::new(key, "must be an https URL")),
-    }
-}
-
-/// One provider, configured in code; add it with
-/// [`OidcConfigBuilder::provider`](super::OidcConfigBuilder::provider).
-///
-/// ```
-/// use oidc_layer::{OidcConfig, ProviderBuilder};
-///
-/// let config = OidcConfig::builder()
-///     .external_url("https://app.example.com")
-///     .provider(ProviderBuilder::new("Keycloak").issuer("https://kc.example.com/realms/home").client_id("app"))
-///     .provider(ProviderBuilder::new("Google").issuer("https://accounts.google.com").client_id("123.apps"))
-///     .build()
-///     .expect("valid");
-/// assert_eq!(config.providers()[1].slug(), "google");
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct ProviderBuilder {
-    pub(crate) raw: RawProvider,
-}
-
-macro_rules! provider_setters {
-    ($($(#[$doc:meta])* fn $name:ident($arg:ident: $ty:ty) => $field:ident = $value:expr;)*) => {
-        impl ProviderBuilder {
-            $($(#[$doc])* pub fn $name(mut self, $arg: $ty) -> Self { self.raw.$field = Some($value); self })*
-        }
-        impl super::OidcConfigBuilder {
-            $($(#[$doc])* #[doc = ""] #[doc = "Sets it on the first provider (the single-provider shortcut)."]
-            pub fn $name(mut self, $arg: $ty) -> Self { self.primary.raw.$field = Some($value); self })*
-        }
-    };
-}
-
-provider_setters! {
-    /// The name shown to users (chooser page, refusal pages; default: the issuer's host).
-    fn name(name: impl Into<String>) => name = name.into();
-    /// The provider's issuer URL, or its `/.well-known/openid-configuration` URL.
-    fn issuer(issuer: impl Into<String>) => issuer = issuer.into();
-    /// The client id registered at the provider.
-    fn client_id(client_id: impl Into<String>) => client_id = client_id.into();
-    /// The client secret (confidential clients).
-    fn client_secret(secret: impl Into<String>) => client_secret = Secret::new(secret);
-    /// Scopes to request (default `openid profile email`; `openid` is always added).
-    fn scopes(scopes: impl IntoIterator<Item = impl Into<String>>) => scopes = scopes.into_iter().map(Into::into).collect();
-    /// The URL-safe id (default: derived from the name).
-    fn slug(slug: impl Into<String>) => slug = slug.into();
-    /// A logo for the chooser page: an https URL, a `/path`, or a `data:image/...` URL.
-    fn logo(logo: impl Into<String>) => logo = logo.into();
-    /// The claim holding the login name (default `preferred_username`, falling back to `sub`).
-    fn username_claim(claim: impl Into<String>) => username_claim = claim.into();
-    /// The claim holding the user's groups: a name (`groups`), a path (`realm_access/roles`) or a
-    /// URN/URL claim name (default `groups`).
-    fn groups_claim(claim: impl Into<String>) => groups_claim = claim.into();
-    /// How groups become the app's roles.
-    fn roles(roles: RoleMapConfig) => roles = roles;
-    /// Claims that must be the JSON boolean `true` for a login to be accepted.
-    fn required_claims(claims: impl IntoIterator<Item = impl Into<String>>) => required_claims = claims.into_iter().map(Into::into).collect();
-    /// Whether a first login may create a new account (default `true`).
-    fn allow_new_users(allow: bool) => allow_new_users = allow;
-    /// Whether a first sign-in links to the one existing account with the same email when this
-    /// provider says it is verified (default `false`). Turn it on only for providers whose
-    /// users cannot choose their email address: at a provider with open sign-up, a "trust
-    /// email" setting or an editable email mapper, anyone can claim someone else's address and
-    /// be linked into their account. Accounts with a local login are never linked this way.
-    /// With it off, such a sign-in is refused with a page asking the person to sign in to the
-    /// account and link this provider from there.
-    fn link_by_verified_email(link: bool) => link_by_verified_email = link;
-    /// The algorithms ID tokens and logout tokens may be signed with (default: RS256 when the
-    /// provider advertises it, the OpenID default, else the asymmetric ones it advertises).
-    /// `none` and HMAC algorithms are never accepted.
-    fn id_token_signing_algs(algs: impl IntoIterator<Item = impl Into<String>>) => id_token_signing_algs = algs.into_iter().map(Into::into).collect();
-    /// Audiences an ID token may name besides this client (Zitadel adds its project id); such a
-    /// token must also name the client in `azp`. Default: none.
-    fn trusted_audiences(audiences: impl IntoIterator<Item = impl Into<String>>) => trusted_audiences = audiences.into_iter().map(Into::into).collect();
-    /// How old (by `iat`) an ID token may be when it arrives (default 10 minutes; 1 minute to
-    /// 1 day).
-    fn id_token_max_age(age: Duration) => id_token_max_age_seconds = age.as_secs();
-    /// Whether to fetch userinfo at login and merge its claims over the ID token's (default `true`).
-    fn fetch_userinfo(fetch: bool) => fetch_userinfo = fetch;
-    /// The provider's logout URL when discovery has none or the wrong one, with `{clientId}`,
-    /// `{idToken}` and `{postLogoutRedirectUri}` placeholders (filled URL-encoded), e.g. Auth0:
-    /// `https://tenant.auth0.com/v2/logout?client_id={clientId}&returnTo={postLogoutRedirectUri}`.
-    fn end_session_url(template: impl Into<String>) => end_session_url = template.into();
-}
-
-impl ProviderBuilder {
-    /// A provider shown as `name` (its slug is derived from it unless set).
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            raw: RawProvider {
-                name: Some(name.into()),
-                ..RawProvider::default()
-            },
-        }
     }
 }
 

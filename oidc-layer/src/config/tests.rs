@@ -441,3 +441,28 @@ fn sessions_per_user_default_bounds_and_environment() {
     .unwrap();
     assert_eq!(c.max_sessions_per_user, 4);
 }
+
+#[test]
+fn top_level_provider_keys_are_the_provider_settings_fields() {
+    let provider = raw::serde_fields::<RawProvider>();
+    let global = raw::serde_fields::<RawGlobal>();
+    for key in [
+        "name",
+        "issuer",
+        "client_id",
+        "roles",
+        "end_session_url",
+        "id_token_max_age_seconds",
+    ] {
+        assert!(provider.contains(&key), "{key} in {provider:?}");
+    }
+    assert!(global.contains(&"external_url") && global.contains(&"providers"));
+    // A key in both would be read as the provider's at the top level, never as the app's.
+    let shared: Vec<_> = provider.iter().filter(|k| global.contains(k)).collect();
+    assert!(shared.is_empty(), "{shared:?}");
+    let c = OidcConfig::from_toml_str(
+        "external_url = 'https://app.example.com'\nissuer = 'https://id.example.com'\nclient_id = 'a'\nend_session_url = 'https://id.example.com/logout?c={clientId}'\nid_token_max_age_seconds = 120",
+    )
+    .unwrap();
+    assert_eq!(c.providers()[0].id_token_max_age, Duration::from_secs(120));
+}
