@@ -46,6 +46,7 @@ mod flows;
 pub mod fuzzing;
 mod http_client;
 mod identity;
+mod issuer;
 mod layer;
 mod pages;
 mod provider;

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host};
 use crate::claims::ClaimPath;
+use crate::issuer::normalized_issuer;
 use crate::roles::{RoleMap, RoleMapConfig};
 use crate::words::{split_words, trimmed_list_or_words};
 
@@ -170,7 +171,7 @@ fn parse_issuer(key: &str, value: &str) -> Result<(String, String), ConfigError>
         Some(issuer) => issuer.to_owned(),
         None => value.to_owned(),
     };
-    let discovery_url = format!("{}{WELL_KNOWN}", issuer.trim_end_matches('/'));
+    let discovery_url = format!("{}{WELL_KNOWN}", normalized_issuer(&issuer));
     Ok((issuer, discovery_url))
 }
 

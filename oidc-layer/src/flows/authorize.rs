@@ -6,6 +6,7 @@ use session_store::{SessionId, SessionStore as _};
 use tracing::Instrument as _;
 
 use super::common::provider_problem;
+use crate::issuer::issuers_match;
 use crate::pages::{PageBody, Problem};
 use crate::state::{ProviderRuntime, Shared};
 use crate::web::attempt::Attempt;
@@ -17,7 +18,7 @@ use crate::web::return_to;
 /// most providers know; Google knows only `none`, `consent` and `select_account` (and refuses
 /// `login`), where choosing the account is the way to another one.
 fn reauth_prompt(issuer: &str) -> &'static str {
-    if issuer.trim_end_matches('/') == "https://accounts.google.com" {
+    if issuers_match(issuer, "https://accounts.google.com") {
         "select_account"
     } else {
         "login"

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::ProviderError;
-use super::issuer::issuers_match;
+use crate::issuer::issuers_match;
 
 /// Discovery metadata after validation: endpoints are absolute URLs on an allowed scheme.
 #[derive(Debug, Clone)]

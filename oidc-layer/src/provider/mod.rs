@@ -5,7 +5,6 @@
 //! This module (with `tokens`) is the only place openidconnect types live.
 
 mod discovery;
-mod issuer;
 mod jws;
 mod logout_token;
 mod metadata;
@@ -18,8 +17,8 @@ mod userinfo;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use crate::issuer::{issuers_match, normalized_issuer};
 pub(crate) use discovery::Discovered;
-pub(crate) use issuer::{issuers_match, normalized_issuer};
 pub(crate) use jws::is_asymmetric_alg;
 pub(crate) use logout_token::unverified_addressee;
 pub(crate) use metadata::{Metadata, MetadataError};
