@@ -38,6 +38,9 @@ pub mod accounts;
 mod admission;
 mod attempt;
 mod backchannel;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 mod body;
 mod break_glass;
 mod callback;
@@ -65,9 +68,6 @@ pub mod roles;
 mod service;
 mod session;
 mod user_sessions;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use body::{BoxError, ResponseBody};
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
