@@ -60,10 +60,10 @@ fi
 
 echo "== building (release)"
 (cd perf && CARGO_TARGET_DIR="$PERF_TARGET_DIR" cargo build --release --quiet "${perf_features[@]}")
-cargo bench -p oidc-layer --features testkit --bench sessions --bench callback --no-run --quiet 2>/dev/null \
-  || cargo bench -p oidc-layer --features testkit --bench sessions --bench callback --no-run
-cargo test -p oidc-layer --features testkit --test hot_path_allocations --no-run --quiet 2>/dev/null \
-  || cargo test -p oidc-layer --features testkit --test hot_path_allocations --no-run
+cargo bench -p oidc-layer --features bench --bench sessions --bench callback --no-run --quiet 2>/dev/null \
+  || cargo bench -p oidc-layer --features bench --bench sessions --bench callback --no-run
+cargo test -p oidc-layer --test hot_path_allocations --no-run --quiet 2>/dev/null \
+  || cargo test -p oidc-layer --test hot_path_allocations --no-run
 BIN="$PERF_TARGET_DIR/release"
 
 # One core for the servers, the other for wrk (and everything else of this script).
@@ -191,14 +191,14 @@ for mode in bare layer layer-local; do
 done
 
 echo "== 3. allocations of one authenticated request (in process)"
-cargo test -q -p oidc-layer --features testkit --test hot_path_allocations -- --nocapture 2>&1 \
+cargo test -q -p oidc-layer --test hot_path_allocations -- --nocapture 2>&1 \
   | grep -E '^allocations' | tee "$WORK/alloc"
 
 echo "== 4. sessions in the memory store"
-"${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --features testkit --bench sessions 2>/dev/null | tee "$WORK/sessions"
+"${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --bench sessions 2>/dev/null | tee "$WORK/sessions"
 
 echo "== 5. the callback (criterion, short run)"
-"${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --features testkit --bench callback -- \
+"${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --features bench --bench callback -- \
   --warm-up-time 1 --measurement-time 3 --noplot 2>/dev/null \
   | grep -E '^ID token|^(id_token|callback)/|time:' | tee "$WORK/callback"
 

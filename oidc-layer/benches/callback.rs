@@ -15,7 +15,7 @@
 //!   by the first login); `login/cold` builds a new layer for every login, so each one also
 //!   fetches discovery and the keys from the provider, as the first login after a start does.
 //!
-//!     cargo bench -p oidc-layer --features testkit --bench callback
+//!     cargo bench -p oidc-layer --features bench --bench callback
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -24,9 +24,9 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
-use oidc_layer::testkit::TestProvider;
-use oidc_layer::testkit::bench::IdTokenCheck;
+use oidc_layer::bench::IdTokenCheck;
 use oidc_layer::{OidcConfig, OidcLayer};
+use oidc_testkit::TestProvider;
 use tower::{Layer, Service, ServiceExt};
 
 const APP: &str = "http://127.0.0.1:8080";

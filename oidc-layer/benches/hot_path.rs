@@ -6,7 +6,7 @@
 //! Every measured response is checked to be a 200 (a real assert: benches build without
 //! debug assertions), so no figure comes from a redirect.
 //!
-//!     cargo bench -p oidc-layer --features testkit --bench hot_path
+//!     cargo bench -p oidc-layer --bench hot_path
 
 use std::convert::Infallible;
 

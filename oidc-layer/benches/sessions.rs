@@ -5,7 +5,7 @@
 //!     sessions N: layer NS ns/request (bare NS, the layer adds NS), RSS MIB MiB
 //!     memory per session: BYTES bytes (...)
 //!
-//!     cargo bench -p oidc-layer --features testkit --bench sessions
+//!     cargo bench -p oidc-layer --bench sessions
 //!
 //! Every session is a real, independent record: the one a login through the in-process test
 //! provider created (alice's claims, a ~1 KB RS256 ID token, a refresh token; no access
@@ -21,10 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
     MemoryStore, OidcConfig, OidcLayer, Record, SessionData, SessionId, SessionStore,
 };
+use oidc_testkit::TestProvider;
 use tower::{Layer, Service, ServiceExt};
 
 #[path = "common/mod.rs"]

@@ -3,9 +3,11 @@
 //!
 //! Each function feeds bytes to one parser of untrusted input the way the layer does, and
 //! panics only when an invariant of that parser breaks (the fuzzer reports panics as crashes).
-//! Tokens are verified against a fixed key set: the in-process test provider's, discovered once
-//! per process. Fuzzed JSON payloads can be signed with that provider's key so that mutations
-//! reach the claim checks behind the signature.
+//! Tokens are verified against a fixed key set: a running provider's, discovered once per
+//! process into a [`Fixture`]. Fuzzed JSON payloads can be signed with that provider's key so
+//! that mutations reach the claim checks behind the signature. The provider comes from the
+//! caller (the fuzz targets and `tests/fuzz_corpus.rs` start `oidc-testkit`'s `TestProvider`),
+//! so that this crate holds no signing key.
 
 use std::str::FromStr as _;
 use std::sync::{Arc, OnceLock};
@@ -24,7 +26,6 @@ use crate::provider::Discovered;
 use crate::record::{SessionData, StoredToken};
 use crate::roles::{ClaimPath, RoleMap, RoleMapConfig, check_required_claims, claim_values};
 use crate::state::Shared;
-use crate::testkit::{TestProvider, sign_for_fuzzing};
 use crate::web::attempt::{Attempt, AttemptCookies};
 use crate::web::cookies::{self, CookieSettings};
 use crate::web::return_to;
@@ -34,64 +35,65 @@ use crate::{OidcConfig, OidcLayer};
 const NONCE: &str = "fuzz-nonce";
 const ACCESS_TOKEN: &str = "fuzz-access-token";
 
-/// The provider, its keys and a layer configured for it, made once per process.
-struct Fixture {
+/// The provider the token targets check against, started by the caller.
+pub struct FuzzProvider {
+    /// Its issuer URL: discovery and the key set are fetched from there.
+    pub issuer: String,
+    /// The client registered with it.
+    pub client_id: String,
+    /// That client's secret.
+    pub client_secret: String,
+    /// Signs a payload with a key the provider publishes, under the given header or the
+    /// provider's usual one (`oidc_testkit::sign_jws`).
+    pub sign: fn(Option<&[u8]>, &[u8]) -> Option<String>,
+}
+
+/// The provider, its keys and a layer configured for it: made once per process by the caller
+/// and passed to the targets that need a provider.
+pub struct Fixture {
     runtime: tokio::runtime::Runtime,
-    /// Kept alive: the layer refetches the key set from it when a token names an unknown key.
-    _provider: TestProvider,
     layer: OidcLayer,
     shared: Arc<Shared>,
     discovered: Arc<Discovered>,
     issuer: String,
     client_id: String,
+    sign: fn(Option<&[u8]>, &[u8]) -> Option<String>,
 }
 
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| match make_fixture() {
-        Ok(fixture) => fixture,
-        // Without the fixture no input can be tested: stop the run rather than pass everything.
-        Err(e) => panic!("fuzz fixture: {e}"),
-    })
-}
-
-fn make_fixture() -> Result<Fixture, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let provider = runtime
-        .block_on(TestProvider::start())
-        .map_err(|e| e.to_string())?;
-    let config = OidcConfig::builder()
-        .issuer(provider.issuer())
-        .client_id(provider.client_id())
-        .client_secret(provider.client_secret())
-        .external_url("http://127.0.0.1:8080")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let layer = OidcLayer::new(config);
-    let shared = layer.current();
-    let discovered = runtime
-        .block_on(
-            shared
-                .providers
-                .first()
-                .ok_or("no provider")?
-                .client
-                .discovered(),
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(Fixture {
-        issuer: provider.issuer().to_owned(),
-        client_id: provider.client_id().to_owned(),
-        runtime,
-        _provider: provider,
-        layer,
-        shared,
-        discovered,
-    })
+impl Fixture {
+    /// A layer configured for `provider`, its metadata and keys discovered now. The provider
+    /// must keep running (on `runtime` or elsewhere) while the fixture is used: the layer
+    /// refetches the key set from it when a token names an unknown key.
+    pub fn new(runtime: tokio::runtime::Runtime, provider: FuzzProvider) -> Result<Self, String> {
+        let config = OidcConfig::builder()
+            .issuer(&provider.issuer)
+            .client_id(&provider.client_id)
+            .client_secret(&provider.client_secret)
+            .external_url("http://127.0.0.1:8080")
+            .build()
+            .map_err(|e| e.to_string())?;
+        let layer = OidcLayer::new(config);
+        let shared = layer.current();
+        let discovered = runtime
+            .block_on(
+                shared
+                    .providers
+                    .first()
+                    .ok_or("no provider")?
+                    .client
+                    .discovered(),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Fixture {
+            runtime,
+            layer,
+            shared,
+            discovered,
+            issuer: provider.issuer,
+            client_id: provider.client_id,
+            sign: provider.sign,
+        })
+    }
 }
 
 fn unix_now() -> u64 {
@@ -125,7 +127,7 @@ fn token_from(fixture: &Fixture, data: &[u8]) -> Option<String> {
                 Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
                 None => (None, rest),
             };
-            sign_for_fuzzing(header, &fill_in(fixture, payload))
+            (fixture.sign)(header, &fill_in(fixture, payload))
         }
         _ => Some(String::from_utf8_lossy(data).into_owned()),
     }
@@ -180,10 +182,10 @@ fn attempt_cookies() -> &'static AttemptCookies {
 /// The attempt cookie: `a` then JSON of an attempt (placeholders filled in, see [`fill_in`])
 /// seals it and opens it again (it must come back the same, unless expired); anything else is a state, a newline and `Cookie` headers to
 /// open an attempt from (only a sealed cookie opens), and to pick evictions from.
-pub fn attempt_cookie(data: &[u8]) {
+pub fn attempt_cookie(fixture: &Fixture, data: &[u8]) {
     let jar = attempt_cookies();
     if let Some((b'a', json)) = data.split_first() {
-        let Ok(attempt) = serde_json::from_slice::<Attempt>(&fill_in(fixture(), json)) else {
+        let Ok(attempt) = serde_json::from_slice::<Attempt>(&fill_in(fixture, json)) else {
             return;
         };
         let Some(cookie) = jar.seal(&attempt) else {
@@ -225,8 +227,7 @@ pub fn attempt_cookie(data: &[u8]) {
 
 /// The callback's query string, through the layer as a browser would send it: with no
 /// attempt cookie no query gets past the checks, and every answer is a 4xx page.
-pub fn callback_query(data: &[u8]) {
-    let fixture = fixture();
+pub fn callback_query(fixture: &Fixture, data: &[u8]) {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
@@ -288,8 +289,7 @@ pub fn return_to(data: &[u8]) {
 
 /// ID tokens (see [`token_from`]): verified as the callback does; a token that passes is one
 /// the fixed key signed, for this client, with the expected nonce.
-pub fn id_token(data: &[u8]) {
-    let fixture = fixture();
+pub fn id_token(fixture: &Fixture, data: &[u8]) {
     let Some(raw) = token_from(fixture, data) else {
         return;
     };
@@ -317,8 +317,7 @@ pub fn id_token(data: &[u8]) {
 }
 
 /// Logout tokens (see [`token_from`]): verified as the back-channel endpoint does.
-pub fn logout_token(data: &[u8]) {
-    let fixture = fixture();
+pub fn logout_token(fixture: &Fixture, data: &[u8]) {
     let Some(raw) = token_from(fixture, data) else {
         return;
     };
@@ -338,8 +337,7 @@ pub fn logout_token(data: &[u8]) {
 
 /// Token-endpoint responses: the JSON the code exchange parses (success or error), the ID
 /// token in it verified as the callback does. `@IDTOKEN@` becomes a valid signed ID token.
-pub fn token_response(data: &[u8]) {
-    let fixture = fixture();
+pub fn token_response(fixture: &Fixture, data: &[u8]) {
     let mut body = fill_in(fixture, data);
     if body.windows(9).any(|w| w == b"@IDTOKEN@") {
         let now = unix_now();
@@ -347,7 +345,7 @@ pub fn token_response(data: &[u8]) {
             "iss": fixture.issuer, "aud": fixture.client_id, "sub": "fuzz",
             "nonce": NONCE, "iat": now, "exp": now + 300,
         });
-        let Some(token) = sign_for_fuzzing(None, claims.to_string().as_bytes()) else {
+        let Some(token) = (fixture.sign)(None, claims.to_string().as_bytes()) else {
             return;
         };
         body = String::from_utf8_lossy(&body)

@@ -36,6 +36,9 @@
 
 pub mod accounts;
 mod admission;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 mod break_glass;
 mod claims;
 mod config;
@@ -58,9 +61,6 @@ mod session;
 mod state;
 mod web;
 mod words;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{

@@ -1,6 +1,5 @@
 //! The configuration doctor (`OidcLayer::check`) against the in-process testkit provider, a
 //! provider that is down, and a fake provider serving hand-written (broken) metadata.
-#![cfg(feature = "testkit")]
 
 use std::sync::Arc;
 
@@ -10,8 +9,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use oidc_layer::doctor::{Level, ProviderReport};
 use oidc_layer::roles::RoleMapConfig;
-use oidc_layer::testkit::TestProvider;
 use oidc_layer::{OidcConfig, OidcConfigBuilder, OidcLayer, ProviderBuilder};
+use oidc_testkit::TestProvider;
 use serde_json::{Value, json};
 
 const APP: &str = "http://127.0.0.1:4999";

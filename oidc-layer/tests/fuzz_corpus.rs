@@ -7,6 +7,12 @@ use std::path::Path;
 
 use oidc_layer::fuzzing;
 
+// The fixture of the targets that check tokens (`oidc-testkit`'s provider and a layer configured
+// for it): the fuzz crate's own, so that both run the targets the same way.
+#[path = "../../fuzz/src/lib.rs"]
+mod fuzz_fixture;
+use fuzz_fixture::fixture;
+
 fn replay(target: &str, run: fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/corpus")
@@ -32,12 +38,16 @@ fn session_cookie() {
 
 #[test]
 fn attempt_cookie() {
-    replay("attempt_cookie", fuzzing::attempt_cookie);
+    replay("attempt_cookie", |data| {
+        fuzzing::attempt_cookie(fixture(), data)
+    });
 }
 
 #[test]
 fn callback_query() {
-    replay("callback_query", fuzzing::callback_query);
+    replay("callback_query", |data| {
+        fuzzing::callback_query(fixture(), data)
+    });
 }
 
 #[test]
@@ -47,17 +57,21 @@ fn return_to() {
 
 #[test]
 fn id_token() {
-    replay("id_token", fuzzing::id_token);
+    replay("id_token", |data| fuzzing::id_token(fixture(), data));
 }
 
 #[test]
 fn logout_token() {
-    replay("logout_token", fuzzing::logout_token);
+    replay("logout_token", |data| {
+        fuzzing::logout_token(fixture(), data)
+    });
 }
 
 #[test]
 fn token_response() {
-    replay("token_response", fuzzing::token_response);
+    replay("token_response", |data| {
+        fuzzing::token_response(fixture(), data)
+    });
 }
 
 #[test]

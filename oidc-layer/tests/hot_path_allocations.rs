@@ -3,7 +3,7 @@
 //! allocator: the same request is sent to the bare service and through `OidcLayer`, and the
 //! difference is what the layer costs.
 //!
-//!     cargo test -p oidc-layer --features testkit --test hot_path_allocations -- --nocapture
+//!     cargo test -p oidc-layer --test hot_path_allocations -- --nocapture
 //!
 //! Measured on two sessions: the one a real OpenID Connect login leaves (refresh token, an
 //! access token that expires, 20 claims, roles, an idle timeout: `benches/common/realistic.rs`),

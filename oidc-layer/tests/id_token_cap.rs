@@ -7,9 +7,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use oidc_layer::testkit::TestProvider;
-use oidc_layer::testkit::bench::IdTokenCheck;
+use oidc_layer::bench::IdTokenCheck;
 use oidc_layer::{OidcConfig, OidcLayer};
+use oidc_testkit::TestProvider;
 
 /// A well-formed RS256 JWS with a bogus signature, padded with `padding` bytes of claim.
 fn unsigned_id_token(padding: usize) -> String {

@@ -21,11 +21,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
-use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
     Identity, Lease, MemoryStore, OidcConfig, OidcLayer, Record, ResponseBody, SessionData,
     SessionId, SessionStore,
 };
+use oidc_testkit::TestProvider;
 use session_store::redis_server::RedisServer;
 use session_store::{Error, RedisConfig, RedisStore};
 use tokio::sync::Semaphore;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use oidc_layer::testkit::TestProvider;
+use oidc_testkit::TestProvider;
 use reqwest::cookie::CookieStore;
 
 /// Any error, with its message.

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::routing::get;
 use axum::{Json, Router};
 use oidc_e2e::{App, AppListener, AtProvider, Browser, is_session_cookie};
-use oidc_layer::testkit::TestProvider;
 use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
+use oidc_testkit::TestProvider;
 use reqwest::StatusCode;
 
 const ALICE_SUB: &str = "u-1001-alice";

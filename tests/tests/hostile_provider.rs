@@ -29,11 +29,11 @@ use oidc_e2e::{
 use std::time::{Duration, SystemTime};
 
 use oidc_layer::roles::RoleMapConfig;
-use oidc_layer::testkit::{Tamper, TestProvider, TestUser};
 use oidc_layer::{
     Identity, MemoryStore, OidcConfig, OidcConfigBuilder, OidcLayer, Record, SessionData,
     SessionId, SessionStore as _,
 };
+use oidc_testkit::{Tamper, TestProvider, TestUser};
 use reqwest::StatusCode;
 use url::Url;
 

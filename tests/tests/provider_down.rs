@@ -21,8 +21,8 @@ use axum::{Json, Router};
 use oidc_e2e::{
     App, AppListener, AtProvider, Browser, Page, init_tracing, is_attempt_cookie, is_session_cookie,
 };
-use oidc_layer::testkit::TestProvider;
 use oidc_layer::{Identity, MemoryStore, OidcConfig, OidcLayer, SessionData};
+use oidc_testkit::TestProvider;
 use regex::Regex;
 use reqwest::StatusCode;
 use url::Url;

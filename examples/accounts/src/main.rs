@@ -31,11 +31,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::accounts::{Account, AccountRepository, InMemoryAccounts, LinkingResolver};
-use oidc_layer::testkit::{TestProvider, TestUser};
 use oidc_layer::{
     BreakGlassError, BreakGlassGuard, Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder,
     password_matches,
 };
+use oidc_testkit::{TestProvider, TestUser};
 
 #[derive(Clone)]
 struct App {

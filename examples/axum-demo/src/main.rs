@@ -27,10 +27,10 @@
 use std::net::SocketAddr;
 
 use base64::Engine as _;
-use oidc_layer::testkit::TestProvider;
 use oidc_layer::{
     OidcConfig, OidcLayer, RedisConfig, RedisStore, SessionData, TwoTierConfig, TwoTierStore,
 };
+use oidc_testkit::TestProvider;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

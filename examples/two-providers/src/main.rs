@@ -12,8 +12,8 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use maud::html;
-use oidc_layer::testkit::{TestProvider, TestUser};
 use oidc_layer::{Identity, OidcConfig, OidcLayer, ProviderBuilder};
+use oidc_testkit::{TestProvider, TestUser};
 
 const KEY_LOGO: &str = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCAyNCAyNCI+PGNpcmNsZSBjeD0iOCIgY3k9IjEyIiByPSI1IiBmaWxsPSIjMGI1N2QwIi8+PHJlY3QgeD0iMTIiIHk9IjExIiB3aWR0aD0iMTAiIGhlaWdodD0iMiIgZmlsbD0iIzBiNTdkMCIvPjwvc3ZnPg==";
 

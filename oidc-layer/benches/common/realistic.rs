@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use oidc_layer::roles::RoleMapConfig;
-use oidc_layer::testkit::{TestProvider, TestUser};
 use oidc_layer::{ConfigError, OidcConfig};
+use oidc_testkit::{TestProvider, TestUser};
 
 /// The session's idle timeout.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);

@@ -18,7 +18,7 @@ use openidconnect::{JsonWebKey, JsonWebKeyId, PrivateSigningKey};
 use rsa::signature::Verifier as _;
 
 const KEY_PEM: &str =
-    include_str!("../../../oidc-layer/src/testkit/keys/test-only-signing-key.pem");
+    include_str!("../../../oidc-testkit/src/keys/test-only-signing-key.pem");
 const BATCHES: usize = 15;
 const BATCH_TIME: Duration = Duration::from_millis(60);
 

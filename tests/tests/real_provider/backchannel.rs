@@ -133,7 +133,7 @@ impl Forger {
             CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new(kid.clone())))
                 .expect("openidconnect takes the PEM");
         let other_pem_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../oidc-layer/src/testkit/keys/test-only-signing-key.pem");
+            .join("../oidc-testkit/src/keys/test-only-signing-key.pem");
         let other_pem = std::fs::read_to_string(&other_pem_path)
             .unwrap_or_else(|e| panic!("read {}: {e}", other_pem_path.display()));
         let other_key =

@@ -4,7 +4,7 @@ use openidconnect::core::CoreProviderMetadata;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::testkit::{Tamper, TestProvider};
+use crate::{Tamper, TestProvider};
 
 #[tokio::test]
 async fn discovery_document_describes_the_provider() {

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 /// `nonce`...) set here are ignored.
 ///
 /// ```
-/// use oidc_layer::testkit::TestUser;
+/// use oidc_testkit::TestUser;
 ///
 /// let dave = TestUser::new("dave", "u-1004-dave")
 ///     .claim("email", "dave@example.test")

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::testkit::{TestProvider, TestUser};
+use crate::{TestProvider, TestUser};
 
 #[tokio::test]
 async fn code_flow_roundtrip_issues_verifiable_tokens() {

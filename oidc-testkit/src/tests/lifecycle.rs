@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::http;
-use crate::testkit::{TestProvider, TestUser};
+use crate::{TestProvider, TestUser};
 
 #[tokio::test]
 async fn start_rejects_inconsistent_configuration() {

@@ -11,14 +11,15 @@
 //! response), and it can turn hostile on demand with [`Tamper`] to test that a relying party
 //! rejects what it must.
 //!
-//! Requires the `testkit` feature and a Tokio runtime: the provider runs as a task on the
-//! runtime that started it, so a test that blocks its thread (a blocking HTTP client, a
+//! A crate of its own (a dev-dependency of your tests, or a dependency of a demo), so that no
+//! private key ships with `oidc-layer`. It needs a Tokio runtime: the provider runs as a task on
+//! the runtime that started it, so a test that blocks its thread (a blocking HTTP client, a
 //! synchronous browser driver) needs `#[tokio::test(flavor = "multi_thread")]`.
 //!
 //! # Example
 //!
 //! ```
-//! use oidc_layer::testkit::{TestProvider, TestUser};
+//! use oidc_testkit::{TestProvider, TestUser};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let provider = TestProvider::builder()
@@ -39,6 +40,45 @@
 //! # }
 //! ```
 //!
+//! # Users
+//!
+//! Unless [`TestProviderBuilder::users`] says otherwise, the sign-in page offers three users
+//! ([`TestUser::defaults`]), the same as the reference provider of the end-to-end suite:
+//!
+//! | Username | `sub` | `groups` | `is_admin` | `email_verified` |
+//! |---|---|---|---|---|
+//! | `alice` | `u-1001-alice` | `admins`, `users` | `true` | `true` |
+//! | `bob` | `u-1002-bob` | `users` | `false` | `false` |
+//! | `carol` | `u-1003-carol` | none (`[]`) | `false` | `true` |
+//!
+//! Each also has `email` (`alice@example.test`...), `name`, `given_name`, `family_name` and
+//! `preferred_username`. Claims are released by scope: `groups` and `is_admin` only with the
+//! `groups` scope, the email claims with `email`, the names with `profile` (see [`TestUser`]).
+//!
+//! # Redirect URIs
+//!
+//! The one client (`test-client` / `test-secret` unless [`TestProviderBuilder::client`] says
+//! otherwise) has registered redirect URIs, matched exactly like a strict provider does: by
+//! default `http://127.0.0.1:3000/auth/oidc`, and `http://127.0.0.1:3000/` and
+//! `http://127.0.0.1:3000/logged-out` after logout. A demo whose port is picked at run time
+//! calls [`TestProviderBuilder::allow_any_loopback_redirect`]: then any
+//! `http://127.0.0.1[:port]/...` or `http://localhost[:port]/...` URI is accepted too (RFC 8252
+//! loopback style), for both redirects. Never use it to test redirect URI checks.
+//!
+//! ```
+//! use oidc_testkit::TestProvider;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let provider = TestProvider::builder()
+//!     .allow_any_loopback_redirect()
+//!     .start()
+//!     .await?;
+//! // Alice, bob and carol can sign in to an app on any loopback port.
+//! assert_eq!(provider.users().len(), 3);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Scripted sign-in
 //!
 //! With [`TestProviderBuilder::auto_login`] the authorization endpoint redirects straight back
@@ -46,7 +86,7 @@
 //! with any HTTP client.
 //!
 //! ```
-//! use oidc_layer::testkit::TestProvider;
+//! use oidc_testkit::TestProvider;
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let provider = TestProvider::builder()
@@ -88,10 +128,14 @@
 //! | `POST /token` | `authorization_code` and `refresh_token` grants; `client_secret_basic` or `client_secret_post` |
 //! | `GET`/`POST /userinfo` | claims for a `Bearer` access token |
 //! | `GET`/`POST /end-session` | RP-initiated logout |
+//!
+//! # Forged tokens
+//!
+//! [`Tamper`] makes the provider misbehave in the ways a relying party must refuse; for
+//! anything else (a fuzzer, a hand-made claim set), [`sign_jws`] signs arbitrary bytes with
+//! the provider's key.
 
 mod authorize;
-#[doc(hidden)]
-pub mod bench;
 mod endpoints;
 mod html;
 mod jwt;
@@ -104,8 +148,7 @@ mod user;
 #[cfg(test)]
 mod tests;
 
-#[cfg(feature = "fuzzing")]
-pub(crate) use jwt::sign_for_fuzzing;
+pub use jwt::sign_jws;
 pub use provider::{TestProvider, TestProviderBuilder};
 pub use tamper::Tamper;
 pub use user::TestUser;

@@ -1,5 +1,5 @@
-//! Hooks for the crate's own benchmarks (`benches/callback.rs`): not part of the API, not
-//! covered by semver, hidden from the docs.
+//! Hooks for the crate's own benchmarks and tests (feature `bench`: `benches/callback.rs`,
+//! `tests/id_token_cap.rs`): not part of the API, not covered by semver, hidden from the docs.
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -5,8 +5,8 @@ use openidconnect::{JsonWebKey as _, PrivateSigningKey as _};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::testkit::jwt::{at_hash, now_secs};
-use crate::testkit::{Tamper, TestProvider};
+use crate::jwt::{at_hash, now_secs};
+use crate::{Tamper, TestProvider};
 
 const PUBLIC_KEY_PEM: &str = include_str!("../keys/test-only-signing-key.pub.pem");
 

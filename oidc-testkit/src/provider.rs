@@ -19,7 +19,7 @@ use super::{Shared, Tamper, TestUser, authorize, endpoints, jwt, lock, store, to
 /// dropped.
 ///
 /// ```
-/// use oidc_layer::testkit::{Tamper, TestProvider};
+/// use oidc_testkit::{Tamper, TestProvider};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let provider = TestProvider::start().await?;
@@ -153,7 +153,7 @@ impl fmt::Debug for TestProvider {
 ///
 /// ```
 /// use std::time::Duration;
-/// use oidc_layer::testkit::{TestProvider, TestUser};
+/// use oidc_testkit::{TestProvider, TestUser};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let provider = TestProvider::builder()

@@ -10,7 +10,7 @@
 /// until it is changed back to [`Tamper::None`].
 ///
 /// ```
-/// use oidc_layer::testkit::{Tamper, TestProvider};
+/// use oidc_testkit::{Tamper, TestProvider};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let provider = TestProvider::start().await?;

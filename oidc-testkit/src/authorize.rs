@@ -102,8 +102,31 @@ fn show_or_answer(provider: &Shared, params: &Params) -> Response {
     }
 }
 
+/// Validates an authorization request: first the client and its redirect URI (errors shown to
+/// the user), then the rest (errors sent back to the client at that URI).
 fn validate(provider: &Shared, params: &Params) -> Result<AuthRequest, AuthError> {
-    // 1. Client and redirect URI: errors here are shown, never redirected.
+    let (redirect_uri, redirect_url) = registered_redirect(provider, params)?;
+    let state = params.get("state").map(str::to_owned);
+    match requested_grant(provider, params) {
+        Ok((scopes, code_challenge)) => Ok(AuthRequest {
+            redirect_uri: redirect_uri.to_owned(),
+            redirect_url,
+            state,
+            nonce: params.get("nonce").map(str::to_owned),
+            code_challenge: code_challenge.to_owned(),
+            scopes,
+        }),
+        Err((error, description)) => {
+            Err(AuthError::redirect(redirect_url, state, error, description))
+        }
+    }
+}
+
+/// The client and its redirect URI: errors here are shown, never redirected.
+fn registered_redirect<'p>(
+    provider: &Shared,
+    params: &'p Params,
+) -> Result<(&'p str, Url), AuthError> {
     let page = |msg: &str| Err(AuthError::Page(msg.to_owned()));
     if params.is_repeated("client_id") {
         return page("client_id is repeated");
@@ -125,51 +148,52 @@ fn validate(provider: &Shared, params: &Params) -> Result<AuthRequest, AuthError
     let Ok(redirect_url) = Url::parse(redirect_uri) else {
         return page("redirect_uri is not a valid URL");
     };
+    Ok((redirect_uri, redirect_url))
+}
 
-    // 2. Everything else is reported to the client.
-    let state = params.get("state").map(str::to_owned);
-    let fail = |error: &'static str, description: String| {
-        Err(AuthError::redirect(
-            redirect_url.clone(),
-            state.clone(),
-            error,
-            description,
-        ))
-    };
+/// An error for the client: `error` and `error_description`.
+type Rejection = (&'static str, String);
+
+/// Everything after the redirect URI, reported to the client when wrong: the known scopes
+/// requested (in request order, without repeats) and the PKCE challenge.
+fn requested_grant<'p>(
+    provider: &Shared,
+    params: &'p Params,
+) -> Result<(Vec<String>, &'p str), Rejection> {
     if let Some(name) = params.first_repeated() {
-        return fail("invalid_request", format!("parameter `{name}` is repeated"));
+        return Err(("invalid_request", format!("parameter `{name}` is repeated")));
     }
     if params.get("request").is_some() {
-        return fail(
+        return Err((
             "request_not_supported",
             "request objects are not supported".into(),
-        );
+        ));
     }
     if params.get("request_uri").is_some() {
-        return fail(
+        return Err((
             "request_uri_not_supported",
             "request_uri is not supported".into(),
-        );
+        ));
     }
     match params.get("response_type") {
-        None => return fail("invalid_request", "response_type is missing".into()),
+        None => return Err(("invalid_request", "response_type is missing".into())),
         Some("code") => {}
         Some(_) => {
-            return fail(
+            return Err((
                 "unsupported_response_type",
                 "only response_type=code is supported".into(),
-            );
+            ));
         }
     }
     if params.get("response_mode").is_some_and(|m| m != "query") {
-        return fail(
+        return Err((
             "invalid_request",
             "only response_mode=query is supported".into(),
-        );
+        ));
     }
     let requested: Vec<&str> = params.get("scope").unwrap_or("").split(' ').collect();
     if !requested.contains(&"openid") {
-        return fail("invalid_scope", "scope must contain openid".into());
+        return Err(("invalid_scope", "scope must contain openid".into()));
     }
     let mut scopes: Vec<String> = Vec::new();
     for scope in requested {
@@ -177,38 +201,37 @@ fn validate(provider: &Shared, params: &Params) -> Result<AuthRequest, AuthError
             scopes.push(scope.to_owned());
         }
     }
-    let Some(code_challenge) = params.get("code_challenge") else {
-        return fail(
-            "invalid_request",
-            "PKCE is required: code_challenge is missing".into(),
-        );
-    };
-    if params.get("code_challenge_method") != Some("S256") {
-        return fail(
-            "invalid_request",
-            "code_challenge_method must be S256 (plain is not accepted)".into(),
-        );
-    }
-    if !is_s256_challenge(code_challenge) {
-        return fail(
-            "invalid_request",
-            "code_challenge is not a base64url SHA-256 value".into(),
-        );
-    }
+    let code_challenge = pkce_challenge(params)?;
     let prompt_none = params
         .get("prompt")
         .is_some_and(|p| p.split(' ').any(|p| p == "none"));
     if prompt_none && provider.auto_login.is_none() {
-        return fail("login_required", "the user is not signed in".into());
+        return Err(("login_required", "the user is not signed in".into()));
     }
-    Ok(AuthRequest {
-        redirect_uri: redirect_uri.to_owned(),
-        redirect_url: redirect_url.clone(),
-        state: state.clone(),
-        nonce: params.get("nonce").map(str::to_owned),
-        code_challenge: code_challenge.to_owned(),
-        scopes,
-    })
+    Ok((scopes, code_challenge))
+}
+
+/// The PKCE challenge: required, S256 only.
+fn pkce_challenge(params: &Params) -> Result<&str, Rejection> {
+    let Some(code_challenge) = params.get("code_challenge") else {
+        return Err((
+            "invalid_request",
+            "PKCE is required: code_challenge is missing".into(),
+        ));
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err((
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is not accepted)".into(),
+        ));
+    }
+    if !is_s256_challenge(code_challenge) {
+        return Err((
+            "invalid_request",
+            "code_challenge is not a base64url SHA-256 value".into(),
+        ));
+    }
+    Ok(code_challenge)
 }
 
 /// 43 base64url characters: the encoding of a SHA-256 digest.

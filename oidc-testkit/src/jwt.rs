@@ -321,10 +321,19 @@ fn encode_and_sign(keys: &Keys, payload: &Value, tamper: Tamper) -> Result<Strin
     ))
 }
 
-/// A JWS over `payload` signed with the published key, under `header` or the usual one: the
-/// fuzz targets sign inputs of their own, so that mutations get past the signature check.
-#[cfg(feature = "fuzzing")]
-pub(crate) fn sign_for_fuzzing(header: Option<&[u8]>, payload: &[u8]) -> Option<String> {
+/// A compact JWS over `payload` (any bytes, not necessarily JSON) signed with the provider's
+/// RS256 signing key, the first key of its JWKS (`kid` `testkit-rs256-1`), under `header` (raw
+/// bytes) or, when `None`, the provider's usual `{"alg":"RS256","typ":"JWT","kid":...}`.
+///
+/// For fuzzers and tests that need tokens the provider would never issue (to check that a
+/// relying party refuses them once past the signature); [`Tamper`](crate::Tamper) covers the
+/// common cases. `None` only if the checked-in test key cannot be loaded.
+///
+/// ```
+/// let token = oidc_testkit::sign_jws(None, br#"{"sub":"alice"}"#).unwrap();
+/// assert_eq!(token.split('.').count(), 3);
+/// ```
+pub fn sign_jws(header: Option<&[u8]>, payload: &[u8]) -> Option<String> {
     let usual = json!({ "alg": "RS256", "typ": "JWT", "kid": SIGNING_KID }).to_string();
     let signing_input = format!(
         "{}.{}",

@@ -1,7 +1,7 @@
 //! The authorization endpoint: sign-in page, redirect URI matching, errors.
 
 use super::*;
-use crate::testkit::TestProvider;
+use crate::TestProvider;
 
 #[tokio::test]
 async fn sign_in_page_lists_users_and_carries_the_request() {
