@@ -27,7 +27,7 @@ use crate::identity::Identity;
 use crate::pages::Problem;
 use crate::service::{LoginChallenge, ResponseFuture, challenge_response};
 
-/// Requires `role` (see the [module docs](self)).
+/// Requires `role`: `403` for a signed-in user without it, the login challenge without a session.
 #[derive(Debug, Clone)]
 pub struct RequireRole {
     role: Arc<str>,

@@ -59,6 +59,7 @@ const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 /// A configuration value that was rejected, with the key it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration `{key}`: {reason}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The configuration key (as in TOML, e.g. `providers[1].issuer`) that is wrong.
     pub key: String,
@@ -158,6 +159,7 @@ struct RawGlobal {
 /// (a refusal such as `invalid_grant` always ends the session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefreshFailure {
     /// Keep the session until its access token has really expired, retrying the refresh every
     /// few seconds (the default: a provider blip does not log everyone out).
@@ -547,7 +549,7 @@ fn decode_cookie_key(key: &str, value: &str) -> Result<CookieKey, ConfigError> {
     Ok(CookieKey(bytes))
 }
 
-/// Builds an [`OidcConfig`] in code; see the [module docs](self). The provider setters
+/// Builds an [`OidcConfig`] in code, as in the [crate docs](crate). The provider setters
 /// (`issuer`, `client_id`, ...) configure the first provider; add more with
 /// [`provider`](Self::provider).
 #[derive(Debug, Clone, Default)]
