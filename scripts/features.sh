@@ -5,16 +5,19 @@
 # the check too (e.g. an import only used under a feature that is off).
 #
 # The features are read from each crate's `[features]` table, so a new feature is checked
-# without touching this script. `bash scripts/features.sh [CRATE...]` (default: the library
-# crates); FEATURES_SKIP="a b" skips features (default: `testkit`, which is leaving the library
-# for a crate of its own).
+# without touching this script. `bash scripts/features.sh [CRATE...]` (default: the published
+# crates, those without `publish = false`); FEATURES_SKIP="a b" skips features (default:
+# `testkit`, which is leaving the library for a crate of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/oidc-layer-target}"
 export CARGO_TERM_COLOR=never
 
 crates=("$@")
-[ ${#crates[@]} -gt 0 ] || crates=(session-store oidc-layer)
+if [ ${#crates[@]} -eq 0 ]; then
+    # The published crates, as in .ci/run: the members that do not say `publish = false`.
+    mapfile -t crates < <(grep -L '^publish = false' ./*/Cargo.toml | xargs -n1 dirname | xargs -n1 basename)
+fi
 skip=" ${FEATURES_SKIP-testkit} "
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
