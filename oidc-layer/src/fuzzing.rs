@@ -179,7 +179,7 @@ fn attempt_cookies() -> &'static AttemptCookies {
     })
 }
 
-/// The attempt cookie: `a` then JSON of an attempt (placeholders filled in, see [`fill_in`])
+/// The attempt cookie: `a` then JSON of an attempt (placeholders filled in, see `fill_in`)
 /// seals it and opens it again (it must come back the same, unless expired); anything else is a state, a newline and `Cookie` headers to
 /// open an attempt from (only a sealed cookie opens), and to pick evictions from.
 pub fn attempt_cookie(fixture: &Fixture, data: &[u8]) {
@@ -287,7 +287,7 @@ pub fn return_to(data: &[u8]) {
     }
 }
 
-/// ID tokens (see [`token_from`]): verified as the callback does; a token that passes is one
+/// ID tokens (see `token_from`): verified as the callback does; a token that passes is one
 /// the fixed key signed, for this client, with the expected nonce.
 pub fn id_token(fixture: &Fixture, data: &[u8]) {
     let Some(raw) = token_from(fixture, data) else {
@@ -316,7 +316,7 @@ pub fn id_token(fixture: &Fixture, data: &[u8]) {
     }
 }
 
-/// Logout tokens (see [`token_from`]): verified as the back-channel endpoint does.
+/// Logout tokens (see `token_from`): verified as the back-channel endpoint does.
 pub fn logout_token(fixture: &Fixture, data: &[u8]) {
     let Some(raw) = token_from(fixture, data) else {
         return;

@@ -23,6 +23,7 @@ use crate::web::{origin, return_to};
 
 /// What to register at a provider, derived from the external URL (show it on an admin page).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Registration {
     /// The provider's display name.
     pub provider: String,

@@ -34,6 +34,8 @@
 //! [`OidcLayer::check`] (the [`doctor`]) checks the configuration against what each provider
 //! advertises and lists what to register there.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod accounts;
 mod admission;
 #[cfg(feature = "bench")]

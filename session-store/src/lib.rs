@@ -26,6 +26,8 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod id;
 mod memory;
 #[cfg(feature = "redis")]
@@ -59,7 +61,11 @@ pub use two_tier::{ChangeFeed, Invalidate, TwoTierConfig, TwoTierStore};
 
 /// One stored session: the application's data, the instant it stops being valid, and the tags
 /// it can be found (and deleted) by.
+///
+/// `#[non_exhaustive]`: build one with [`Record::new`] (and [`Record::with_tags`]), so that
+/// a field added later breaks no backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Record<T> {
     /// The application's session data (opaque to the store).
     pub data: T,
@@ -155,7 +161,7 @@ where
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error>;
 
     /// [`load`](Self::load) when the answer needs no waiting: `Some(answer)` from memory (a
-    /// [`MemoryStore`], a [`TwoTierStore`](crate::TwoTierStore)'s fresh local copy), `None`
+    /// [`MemoryStore`], a [`TwoTierStore`]'s fresh local copy), `None`
     /// when it takes `load` (a round trip). Callers on the request path try it first: a hit
     /// then costs no boxed future. When `Some`, it must be what `load` would answer.
     ///
@@ -166,7 +172,7 @@ where
     }
 
     /// Like [`load`](Self::load), but straight from the authoritative tier: a store that
-    /// caches (a [`TwoTierStore`](crate::TwoTierStore) may answer `load` with a copy up to its
+    /// caches (a [`TwoTierStore`] may answer `load` with a copy up to its
     /// staleness bound old) reads its remote tier. For decisions that must see what another
     /// instance just wrote, e.g. before and after a refresh with rotating refresh tokens.
     ///
@@ -248,3 +254,8 @@ where
         (**self).unlock(id, lease).await
     }
 }
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where Debian's `redis-server` package installs the server.
-pub const DEFAULT_BINARY: &str = "/usr/bin/redis-server";
+const DEFAULT_BINARY: &str = "/usr/bin/redis-server";
 
 /// How to install the server, quoted in every "cannot start" message.
-pub const INSTALL_HINT: &str = "apt-get install redis-server (scripts/test.sh installs it), or set REDIS_SERVER=/path/to/redis-server";
+const INSTALL_HINT: &str = "apt-get install redis-server (scripts/test.sh installs it), or set REDIS_SERVER=/path/to/redis-server";
 
 /// How long a server may take to answer `PING` after it was started.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +66,8 @@ impl RedisServer {
     ///
     /// # Panics
     ///
-    /// When no binary is found (with [`INSTALL_HINT`]), or the server does not start.
+    /// When no binary is found (the message says how to install one), or the server does not
+    /// start.
     pub fn start() -> RedisServer {
         Self::start_with(None)
     }

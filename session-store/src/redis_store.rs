@@ -1,23 +1,6 @@
 //! [`RedisStore`]: session records in Redis, shared by every instance of an app.
 //!
-//! # Layout
-//!
-//! With the key prefix `P` (default `oidc-layer:`):
-//!
-//! | key | type | what |
-//! |---|---|---|
-//! | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
-//! | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
-//! | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live; taken and released by scripts. |
-//! | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
-//!
-//! Keys hold the session id's [`Fingerprint`] (SHA-256), never the id itself: reading Redis
-//! does not give anyone a session. Every write is one Lua script, so it is atomic: `create`
-//! writes only when the key is absent, `save` only when it exists (a save after a delete or
-//! an expiry never brings the session back), and the tag index changes in the same step.
-//!
-//! The scripts build tag keys from the prefix: on Redis Cluster, put a hash tag in the prefix
-//! (e.g. `{oidc}:`) so that every key lives in one slot.
+//! The key layout is in [`RedisStore`]'s docs.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -156,7 +139,7 @@ impl fmt::Debug for RedisConfig {
 }
 
 /// A [`SessionStore`] in Redis: every instance of an app pointed at the same Redis (and key
-/// prefix) shares the sessions. See the [module docs](self) for the key layout.
+/// prefix) shares the sessions.
 ///
 /// One multiplexed connection carries every request (`redis`'s [`ConnectionManager`]): when
 /// Redis goes away, operations fail with [`Error::Backend`] (after at most the response
@@ -167,6 +150,25 @@ impl fmt::Debug for RedisConfig {
 /// sessions from memory.
 ///
 /// Clones share the connection.
+///
+/// # Layout
+///
+/// With the key prefix `P` (default `oidc-layer:`):
+///
+/// | key | type | what |
+/// |---|---|---|
+/// | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
+/// | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
+/// | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live; taken and released by scripts. |
+/// | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
+///
+/// Keys hold the session id's [`Fingerprint`] (SHA-256), never the id itself: reading Redis
+/// does not give anyone a session. Every write is one Lua script, so it is atomic: `create`
+/// writes only when the key is absent, `save` only when it exists (a save after a delete or
+/// an expiry never brings the session back), and the tag index changes in the same step.
+///
+/// The scripts build tag keys from the prefix: on Redis Cluster, put a hash tag in the prefix
+/// (e.g. `{oidc}:`) so that every key lives in one slot.
 pub struct RedisStore<T> {
     inner: Arc<Inner>,
     _records: PhantomData<fn() -> T>,
@@ -352,7 +354,7 @@ fn encode<T: Serialize>(record: &Record<T>) -> Result<(Vec<u8>, Vec<u8>), Error>
     Ok((value, tags))
 }
 
-/// [`decode`], for the fuzz targets (feature `fuzzing`).
+/// `decode`, for the fuzz targets (feature `fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub fn decode_record<T: DeserializeOwned>(
     value: &[u8],
@@ -361,7 +363,7 @@ pub fn decode_record<T: DeserializeOwned>(
     decode(value, tags)
 }
 
-/// [`encode`], for the fuzz targets (feature `fuzzing`).
+/// `encode`, for the fuzz targets (feature `fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub fn encode_record<T: Serialize>(record: &Record<T>) -> Result<(Vec<u8>, Vec<u8>), Error> {
     encode(record)

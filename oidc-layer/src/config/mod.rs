@@ -66,6 +66,7 @@ const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 /// A configuration value that was rejected, with the key it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration `{key}`: {reason}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The configuration key (as in TOML, e.g. `providers[1].issuer`) that is wrong.
     pub key: String,
@@ -86,6 +87,7 @@ impl ConfigError {
 /// (a refusal such as `invalid_grant` always ends the session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefreshFailure {
     /// Keep the session until its access token has really expired, retrying the refresh every
     /// few seconds (the default: a provider blip does not log everyone out).

@@ -52,6 +52,7 @@ type Document = serde_json::Map<String, Value>;
 /// How serious a [`Finding`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Level {
     /// Checked and fine (or information, such as a URI to register).
     Ok,
@@ -73,6 +74,7 @@ impl fmt::Display for Level {
 
 /// One result of one check.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// How serious it is.
     pub level: Level,
@@ -85,6 +87,7 @@ pub struct Finding {
 
 /// What the doctor found about one provider.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ProviderReport {
     /// The provider's display name.
     pub name: String,
@@ -133,6 +136,7 @@ impl ProviderReport {
 /// The doctor's report: one [`ProviderReport`] per configured provider. `Display` prints it
 /// for a terminal.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// One report per provider, in configuration order.
     pub providers: Vec<ProviderReport>,

@@ -33,6 +33,7 @@ pub struct LocalUser {
 
 /// Why [`OidcLayer::sign_in_local`](crate::OidcLayer::sign_in_local) failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LocalSignInError {
     /// The username is empty.
     #[error("the username must not be empty")]

@@ -141,6 +141,7 @@ pub enum MatchedOn {
 /// What happened to a user no rule or override matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UnmatchedAction {
     /// The configured default role was given.
     DefaultRole {
