@@ -1,3 +1,6 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| oidc_layer::fuzzing::callback_query(oidc_layer_fuzz::fixture(), data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| oidc_layer::fuzzing::callback_query(
+    oidc_layer_fuzz::fixture(),
+    data
+));
