@@ -1,0 +1,349 @@
+//! [`RedisStore`]: session records in Redis, shared by every instance of an app.
+//!
+//! The key layout is in [`RedisStore`]'s docs. Beside the store and its `SessionStore` impl:
+//! `config` ([`RedisConfig`]), `codec` (the record encoding), `scripts` (the Lua scripts every
+//! write runs) and `feed` (the `ChangeFeed` over pub/sub).
+
+mod codec;
+mod config;
+mod feed;
+mod scripts;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use codec::{decode, encode, expire_at_ms};
+#[cfg(feature = "fuzzing")]
+pub use codec::{decode_record, encode_record};
+pub use config::RedisConfig;
+use scripts::{CREATE, DELETE, DELETE_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};
+
+use crate::{Error, Lease, Record, SessionId, SessionStore};
+
+/// A [`SessionStore`] in Redis: every instance of an app pointed at the same Redis (and key
+/// prefix) shares the sessions.
+///
+/// One multiplexed connection carries every request (`redis`'s [`ConnectionManager`]): when
+/// Redis goes away, operations fail with [`Error::Backend`] (after at most the response
+/// timeout) and the connection is re-established by itself once Redis is back.
+///
+/// Records are serialized (`T: Serialize + DeserializeOwned`): a `load` is a network round
+/// trip and a decode. Put a [`TwoTierStore`](crate::TwoTierStore) in front to serve hot
+/// sessions from memory.
+///
+/// Clones share the connection.
+///
+/// # Layout
+///
+/// With the key prefix `P` (default `oidc-layer:`):
+///
+/// | key | type | what |
+/// |---|---|---|
+/// | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
+/// | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
+/// | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live; taken and released by scripts. |
+/// | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
+///
+/// Keys hold the session id's [`Fingerprint`](crate::Fingerprint) (SHA-256), never the id
+/// itself: reading Redis does not give anyone a session. Every write is one Lua script, so it
+/// is atomic: `create` writes only when the key is absent, `save` only when it exists (a save
+/// after a delete or an expiry never brings the session back), and the tag index changes in
+/// the same step.
+///
+/// The scripts build tag keys from the prefix: on Redis Cluster, put a hash tag in the prefix
+/// (e.g. `{oidc}:`) so that every key lives in one slot.
+pub struct RedisStore<T> {
+    inner: Arc<Inner>,
+    _records: PhantomData<fn() -> T>,
+}
+
+struct Inner {
+    client: redis::Client,
+    connection: ConnectionManager,
+    prefix: String,
+    channel: String,
+    config: RedisConfig,
+}
+
+impl<T> Clone for RedisStore<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for RedisStore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: redis::RedisError) -> Error {
+    Error::Backend(Box::new(e))
+}
+
+impl<T> RedisStore<T>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// A store for `config`, without contacting Redis yet: the connection is made on first use
+    /// (and re-made whenever it breaks). Fails only on a malformed URL.
+    ///
+    /// Needs a Tokio runtime.
+    pub fn open(config: RedisConfig) -> Result<Self, Error> {
+        let client = if config.tls_roots.is_some() || config.tls_client.is_some() {
+            let certificates = redis::TlsCertificates {
+                client_tls: config.tls_client.as_ref().map(|(certificate, key)| {
+                    redis::ClientTlsConfig {
+                        client_cert: certificate.clone(),
+                        client_key: key.clone(),
+                    }
+                }),
+                root_cert: config.tls_roots.clone(),
+            };
+            redis::Client::build_with_tls(config.url.as_str(), certificates)
+        } else {
+            redis::Client::open(config.url.as_str())
+        }
+        .map_err(backend)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            // Few, quick retries: a request waits at most about a second for a reconnection
+            // before it fails (and the next one tries again).
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let connection =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager).map_err(backend)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                connection,
+                channel: format!("{}changes", config.key_prefix),
+                prefix: config.key_prefix.clone(),
+                config,
+            }),
+            _records: PhantomData,
+        })
+    }
+
+    /// [`open`](Self::open), then a `PING`: fails when Redis cannot be reached now (for apps
+    /// that prefer to fail at start-up).
+    pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
+        let store = Self::open(config)?;
+        store.ping().await?;
+        Ok(store)
+    }
+}
+
+impl<T> RedisStore<T> {
+    /// Sends `PING`: whether Redis answers right now.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let ping = redis::cmd("PING");
+        let _: String = self
+            .run(|mut connection| {
+                let ping = &ping;
+                async move { ping.query_async(&mut connection).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `operation` on the shared connection; once more when the connection turns out to
+    /// be broken (Redis restarted, network blip): the manager reconnects on that error, and
+    /// the retry goes through the new connection, or fails fast when Redis is still away.
+    /// Timeouts are not retried.
+    async fn run<R, F, Fut>(&self, mut operation: F) -> Result<R, Error>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<R>>,
+    {
+        match operation(self.inner.connection.clone()).await {
+            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => {
+                operation(self.inner.connection.clone())
+                    .await
+                    .map_err(backend)
+            }
+            outcome => outcome.map_err(backend),
+        }
+    }
+
+    /// The configuration this store was opened with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    fn record_key(&self, fingerprint: &str) -> String {
+        format!("{}s:{fingerprint}", self.inner.prefix)
+    }
+
+    fn lock_key(&self, id: &SessionId) -> String {
+        format!("{}l:{}", self.inner.prefix, id.fingerprint().encode())
+    }
+
+    fn tag_key(&self, tag: &str) -> Vec<u8> {
+        let mut key = self.inner.prefix.as_bytes().to_vec();
+        key.extend_from_slice(b"t:");
+        key.extend_from_slice(tag.as_bytes());
+        key
+    }
+}
+
+#[async_trait]
+impl<T> SessionStore<T> for RedisStore<T>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn create(&self, record: Record<T>) -> Result<SessionId, Error> {
+        let (value, tags) = encode(&record)?;
+        let expire_at = expire_at_ms(record.expires_at);
+        loop {
+            let id = SessionId::generate()?;
+            if record.is_expired_at(SystemTime::now()) {
+                // Accepted, never returned: nothing to write.
+                return Ok(id);
+            }
+            let fingerprint = id.fingerprint().encode();
+            let mut invocation = CREATE.key(self.record_key(&fingerprint));
+            invocation
+                .arg(&self.inner.prefix)
+                .arg(&fingerprint)
+                .arg(&value)
+                .arg(&tags)
+                .arg(expire_at);
+            for tag in &record.tags {
+                invocation.arg(tag);
+            }
+            let invocation = &invocation;
+            let created: i64 = self
+                .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+                .await?;
+            // With 256 random bits a collision (0) is not expected to ever happen.
+            if created == 1 {
+                return Ok(id);
+            }
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<Record<T>>>, Error> {
+        let key = self.record_key(&id.fingerprint().encode());
+        let mut command = redis::cmd("HMGET");
+        command.arg(&key).arg("v").arg("t");
+        let command = &command;
+        let (value, tags): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+            .run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let record = decode(&value, tags.as_deref())?;
+        // Redis keeps the key up to a millisecond longer than the record lives.
+        Ok((!record.is_expired_at(SystemTime::now())).then(|| Arc::new(record)))
+    }
+
+    async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error> {
+        if record.is_expired_at(SystemTime::now()) {
+            // Saving an expired record ends the session: same as deleting it, but tells
+            // whether there was one.
+            return self.delete_existing(id).await;
+        }
+        let (value, tags) = encode(&record)?;
+        let fingerprint = id.fingerprint().encode();
+        let mut invocation = SAVE.key(self.record_key(&fingerprint));
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(&fingerprint)
+            .arg(&value)
+            .arg(&tags)
+            .arg(expire_at_ms(record.expires_at))
+            .arg(&self.inner.channel);
+        for tag in &record.tags {
+            invocation.arg(tag);
+        }
+        let invocation = &invocation;
+        let saved: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        Ok(saved == 1)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        self.delete_existing(id).await.map(|_| ())
+    }
+
+    async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
+        let mut invocation = DELETE_TAGGED.key(self.tag_key(tag));
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(tag)
+            .arg(&self.inner.channel);
+        let invocation = &invocation;
+        self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
+    async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        let mut invocation = TRIM_TAGGED.key(self.tag_key(tag));
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(tag)
+            .arg(&self.inner.channel)
+            .arg(keep)
+            .arg(spare.fingerprint().encode());
+        let invocation = &invocation;
+        self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
+    async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
+        let lease = Lease::generate()?;
+        let mut invocation = TRY_LOCK.key(self.lock_key(id));
+        invocation
+            .arg(lease.as_str())
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let invocation = &invocation;
+        let taken: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        Ok((taken == 1).then_some(lease))
+    }
+
+    async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
+        let mut invocation = UNLOCK.key(self.lock_key(id));
+        invocation.arg(lease.as_str());
+        let invocation = &invocation;
+        let _: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        Ok(())
+    }
+}
+
+impl<T> RedisStore<T> {
+    /// Deletes the record of `id`; whether there was one.
+    async fn delete_existing(&self, id: &SessionId) -> Result<bool, Error> {
+        let fingerprint = id.fingerprint().encode();
+        let mut invocation = DELETE.key(self.record_key(&fingerprint));
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(&fingerprint)
+            .arg(&self.inner.channel);
+        let invocation = &invocation;
+        let deleted: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        Ok(deleted == 1)
+    }
+}
