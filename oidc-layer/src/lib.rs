@@ -67,9 +67,7 @@ mod words;
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
     ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
-    Secret,
 };
-pub use doctor::Report;
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use identity::Identity;
 #[cfg(feature = "axum")]
@@ -78,6 +76,10 @@ pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use record::{AccessToken, SessionData};
 pub use require_role::{RequireRole, RequireRoleService};
 pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};
+/// The session-store crate the layer is built on, for what the re-exports below leave out:
+/// its `Error` (what a [`SessionStore`] returns, e.g. inside
+/// [`LocalSignInError::Store`]) and `Fingerprint`, to implement a store of your own.
+pub use session_store;
 pub use session_store::{Lease, MemoryStore, Record, SessionId, SessionStore};
 #[cfg(feature = "redis")]
 pub use session_store::{RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
@@ -86,5 +88,5 @@ pub use web::origin::is_same_origin;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

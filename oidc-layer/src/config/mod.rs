@@ -57,9 +57,9 @@ use secret::CookieKey;
 
 use crate::web::cookies::{CookieNames, CookieSettings};
 pub use builder::{OidcConfigBuilder, ProviderBuilder};
-pub(crate) use provider::LOCAL_PROVIDER;
 pub use provider::ProviderConfig;
-pub use secret::Secret;
+pub(crate) use provider::{LOCAL_PROVIDER, fill_end_session_url};
+pub(crate) use secret::Secret;
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 

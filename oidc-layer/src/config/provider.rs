@@ -374,17 +374,25 @@ fn validate_signing_algs(key: &str, algs: Vec<String>) -> Result<Vec<String>, Co
         .collect()
 }
 
-/// The placeholders an end-session URL template may hold.
-pub(crate) const END_SESSION_PLACEHOLDERS: [&str; 3] =
-    ["{clientId}", "{idToken}", "{postLogoutRedirectUri}"];
+/// `template` (an end-session URL template) with its placeholders filled in: `{clientId}`,
+/// `{idToken}` and `{postLogoutRedirectUri}` (the caller encodes the values). The one place that
+/// knows the placeholders: validation, the logout page's CSP and the logout itself use it.
+pub(crate) fn fill_end_session_url(
+    template: &str,
+    client_id: &str,
+    id_token: &str,
+    post_logout_redirect_uri: &str,
+) -> String {
+    template
+        .replace("{clientId}", client_id)
+        .replace("{idToken}", id_token)
+        .replace("{postLogoutRedirectUri}", post_logout_redirect_uri)
+}
 
 /// An end-session template must be an https URL (http on loopback) once its placeholders are
 /// filled, with no other `{...}`.
 fn validate_end_session_url(key: &str, template: &str) -> Result<(), ConfigError> {
-    let mut filled = template.to_owned();
-    for placeholder in END_SESSION_PLACEHOLDERS {
-        filled = filled.replace(placeholder, "x");
-    }
+    let filled = fill_end_session_url(template, "x", "x", "x");
     if filled.contains(['{', '}']) {
         return Err(ConfigError::new(
             key,

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::common::{encode, login_url};
-use crate::config::ProviderConfig;
+use crate::config::{ProviderConfig, fill_end_session_url};
 use crate::pages::{self, PageBody, Problem};
 use crate::record::SessionData;
 use crate::session::current::{self, Expired};
@@ -47,11 +47,7 @@ async fn end_session_origins(shared: &Shared) -> Vec<String> {
         let settings = &provider.settings;
         origins.extend(origin(&settings.issuer));
         if let Some(template) = &settings.end_session_url {
-            let mut filled = template.clone();
-            for placeholder in ["{clientId}", "{idToken}", "{postLogoutRedirectUri}"] {
-                filled = filled.replace(placeholder, "x");
-            }
-            origins.extend(origin(&filled));
+            origins.extend(origin(&fill_end_session_url(template, "x", "x", "x")));
         }
         if let Ok(Ok(discovered)) =
             tokio::time::timeout(METADATA_WAIT, provider.client.discovered()).await
@@ -153,12 +149,12 @@ async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Op
         shared.config.external.origin, shared.config.external.base_path, shared.routes.logged_out
     );
     if let Some(template) = &settings.end_session_url {
-        return Some(
-            template
-                .replace("{clientId}", &encode(&settings.client_id))
-                .replace("{idToken}", &encode(id_token))
-                .replace("{postLogoutRedirectUri}", &encode(&post_logout)),
-        );
+        return Some(fill_end_session_url(
+            template,
+            &encode(&settings.client_id),
+            &encode(id_token),
+            &encode(&post_logout),
+        ));
     }
     let discovered = match provider.client.discovered().await {
         Ok(d) => d,
