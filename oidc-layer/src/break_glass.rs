@@ -1,35 +1,5 @@
-//! What guards the app's break-glass login (a local administrator password, see
-//! [`OidcLayer::sign_in_local`](crate::OidcLayer::sign_in_local)): a throttle on password
-//! guesses per client address and overall, and a constant-time password comparison.
-//!
-//! The layer never sees the password: the app's own handler checks it. A password that works
-//! when the identity provider does not is a target for guessing, so that handler should:
-//!
-//! 1. refuse cross-site posts ([`OidcLayer::is_same_origin`](crate::OidcLayer::is_same_origin));
-//! 2. check the password through one shared [`BreakGlassGuard`], which refuses further guesses
-//!    from an address (and from everyone, for guesses spread over many addresses) once too many
-//!    have failed, until the window that counted them ends;
-//! 3. compare with [`password_matches`] (or a password hash's own verify function), which takes
-//!    the same time wherever the first wrong character is.
-//!
-//! ```
-//! use std::net::{IpAddr, Ipv4Addr};
-//! use oidc_layer::{BreakGlassError, BreakGlassGuard, password_matches};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let guard = BreakGlassGuard::new(); // shared by every request (an Arc, or app state)
-//! let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
-//! let expected = "correct horse battery staple";
-//!
-//! for _ in 0..5 {
-//!     let guess = guard.check(client, async { password_matches("guess", expected) }).await;
-//!     assert!(matches!(guess, Err(BreakGlassError::WrongCredentials)));
-//! }
-//! // The sixth try within 15 minutes is refused without looking at the password.
-//! let right = guard.check(client, async { password_matches(expected, expected) }).await;
-//! assert!(matches!(right, Err(BreakGlassError::Throttled { .. })));
-//! # }
-//! ```
+//! The break-glass guard ([`BreakGlassGuard`], whose docs say how an app's handler uses it)
+//! and [`password_matches`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -127,6 +97,39 @@ struct State {
 /// Which address to pass is the app's decision: the peer address
 /// (`axum::extract::ConnectInfo`), or behind a reverse proxy the client address the proxy
 /// forwards (only from a proxy the app trusts; the header is otherwise the guesser's choice).
+///
+/// What guards the app's break-glass login (a local administrator password, see
+/// [`OidcLayer::sign_in_local`](crate::OidcLayer::sign_in_local)): a throttle on password
+/// guesses per client address and overall, and a constant-time password comparison.
+///
+/// The layer never sees the password: the app's own handler checks it. A password that works
+/// when the identity provider does not is a target for guessing, so that handler should:
+///
+/// 1. refuse cross-site posts ([`OidcLayer::is_same_origin`](crate::OidcLayer::is_same_origin));
+/// 2. check the password through one shared [`BreakGlassGuard`], which refuses further guesses
+///    from an address (and from everyone, for guesses spread over many addresses) once too many
+///    have failed, until the window that counted them ends;
+/// 3. compare with [`password_matches`] (or a password hash's own verify function), which takes
+///    the same time wherever the first wrong character is.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use oidc_layer::{BreakGlassError, BreakGlassGuard, password_matches};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let guard = BreakGlassGuard::new(); // shared by every request (an Arc, or app state)
+/// let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+/// let expected = "correct horse battery staple";
+///
+/// for _ in 0..5 {
+///     let guess = guard.check(client, async { password_matches("guess", expected) }).await;
+///     assert!(matches!(guess, Err(BreakGlassError::WrongCredentials)));
+/// }
+/// // The sixth try within 15 minutes is refused without looking at the password.
+/// let right = guard.check(client, async { password_matches(expected, expected) }).await;
+/// assert!(matches!(right, Err(BreakGlassError::Throttled { .. })));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct BreakGlassGuard {
     per_address: Limit,

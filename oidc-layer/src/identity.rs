@@ -1,20 +1,4 @@
-//! The verified identity handed to the inner service, and its axum extractors.
-//!
-//! ```
-//! use axum::{routing::get, Json, Router};
-//! use oidc_layer::Identity;
-//!
-//! async fn me(identity: Identity) -> Json<Identity> {
-//!     Json(identity)
-//! }
-//! async fn home(identity: Option<Identity>) -> String {
-//!     match identity {
-//!         Some(id) => format!("hello {}", id.username()),
-//!         None => "hello stranger".to_owned(),
-//!     }
-//! }
-//! let app: Router = Router::new().route("/me", get(me)).route("/", get(home));
-//! ```
+//! The verified identity handed to the inner service ([`Identity`]), and its axum extractors.
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,6 +13,24 @@ use crate::claims::{ClaimPath, claim_values};
 /// Cheap to clone (an `Arc`). Serializes to the JSON an app usually shows (`sub`, `iss`,
 /// `username`, `name`, `email`, `email_verified`, `roles`, `groups`); the raw claims are
 /// available through [`Identity::claims`] and [`Identity::claim`].
+///
+/// The verified identity handed to the inner service, and its axum extractors.
+///
+/// ```
+/// use axum::{routing::get, Json, Router};
+/// use oidc_layer::Identity;
+///
+/// async fn me(identity: Identity) -> Json<Identity> {
+///     Json(identity)
+/// }
+/// async fn home(identity: Option<Identity>) -> String {
+///     match identity {
+///         Some(id) => format!("hello {}", id.username()),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// let app: Router = Router::new().route("/me", get(me)).route("/", get(home));
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct Identity(Arc<IdentityInner>);
 

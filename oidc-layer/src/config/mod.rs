@@ -1,39 +1,4 @@
-//! Configuration: a builder in code and the same settings through serde (TOML, environment).
-//!
-//! Every setting has the secure default. [`OidcConfig::builder`], [`OidcConfig::from_toml_str`]
-//! and [`OidcConfig::from_env`] all end in the same validation, whose errors name the key.
-//! One provider can be written at the top level; several go in `[[providers]]`.
-//!
-//! ```
-//! use oidc_layer::OidcConfig;
-//!
-//! let config = OidcConfig::builder()
-//!     .issuer("https://id.example.com/realms/home")
-//!     .client_id("my-app")
-//!     .client_secret("s3cret")
-//!     .external_url("https://app.example.com")
-//!     .build()
-//!     .expect("valid configuration");
-//! assert_eq!(config.providers()[0].scopes(), ["openid", "profile", "email"]);
-//!
-//! let two = OidcConfig::from_toml_str(r#"
-//!     external_url = "https://app.example.com"
-//!
-//!     [[providers]]
-//!     name = "Keycloak"
-//!     issuer = "https://kc.example.com/realms/home/"
-//!     client_id = "my-app"
-//!     scopes = "openid profile email groups"
-//!     roles = { rules = { admins = "admin", users = "trusted" }, order = ["untrusted", "trusted", "admin"], default = "untrusted" }
-//!
-//!     [[providers]]
-//!     name = "Google"
-//!     issuer = "https://accounts.google.com"
-//!     client_id = "123.apps.googleusercontent.com"
-//!     allow_new_users = false
-//! "#).expect("valid configuration");
-//! assert_eq!(two.redirect_uris(), ["https://app.example.com/auth/oidc", "https://app.example.com/auth/oidc/google"]);
-//! ```
+//! Configuration: [`OidcConfig`] (its docs show the builder and TOML), its builder and serde forms.
 
 mod builder;
 #[cfg(feature = "toml")]
@@ -98,6 +63,43 @@ pub enum RefreshFailure {
 }
 
 /// A validated configuration: the app's settings and one or more providers.
+///
+/// Configuration: a builder in code and the same settings through serde (TOML, environment).
+///
+/// Every setting has the secure default. [`OidcConfig::builder`], [`OidcConfig::from_toml_str`]
+/// and [`OidcConfig::from_env`] all end in the same validation, whose errors name the key.
+/// One provider can be written at the top level; several go in `[[providers]]`.
+///
+/// ```
+/// use oidc_layer::OidcConfig;
+///
+/// let config = OidcConfig::builder()
+///     .issuer("https://id.example.com/realms/home")
+///     .client_id("my-app")
+///     .client_secret("s3cret")
+///     .external_url("https://app.example.com")
+///     .build()
+///     .expect("valid configuration");
+/// assert_eq!(config.providers()[0].scopes(), ["openid", "profile", "email"]);
+///
+/// let two = OidcConfig::from_toml_str(r#"
+///     external_url = "https://app.example.com"
+///
+///     [[providers]]
+///     name = "Keycloak"
+///     issuer = "https://kc.example.com/realms/home/"
+///     client_id = "my-app"
+///     scopes = "openid profile email groups"
+///     roles = { rules = { admins = "admin", users = "trusted" }, order = ["untrusted", "trusted", "admin"], default = "untrusted" }
+///
+///     [[providers]]
+///     name = "Google"
+///     issuer = "https://accounts.google.com"
+///     client_id = "123.apps.googleusercontent.com"
+///     allow_new_users = false
+/// "#).expect("valid configuration");
+/// assert_eq!(two.redirect_uris(), ["https://app.example.com/auth/oidc", "https://app.example.com/auth/oidc/google"]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
     pub(crate) providers: Vec<ProviderConfig>,

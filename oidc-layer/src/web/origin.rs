@@ -1,22 +1,4 @@
-//! Whether a state-changing request comes from the app's own pages (cross-site request forgery
-//! defence). The layer checks it on `POST {prefix}/logout` and `POST {prefix}/link`; apps use
-//! it for their own forms (a local login, an "unlink" button) through [`is_same_origin`] or
-//! [`OidcLayer::is_same_origin`](crate::OidcLayer::is_same_origin).
-//!
-//! ```
-//! use http::HeaderMap;
-//! use oidc_layer::is_same_origin;
-//!
-//! let mut headers = HeaderMap::new();
-//! headers.insert("origin", "https://app.example.com".parse().unwrap());
-//! headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
-//! assert!(is_same_origin(&headers, "https://app.example.com"));
-//!
-//! // A look-alike host, another port, or no header at all: refused.
-//! headers.insert("origin", "https://evilapp.example.com".parse().unwrap());
-//! assert!(!is_same_origin(&headers, "https://app.example.com"));
-//! assert!(!is_same_origin(&HeaderMap::new(), "https://app.example.com"));
-//! ```
+//! The same-origin check ([`is_same_origin`]) guarding state-changing requests.
 
 use http::{HeaderMap, header};
 
@@ -33,6 +15,26 @@ use http::{HeaderMap, header};
 /// `Referrer-Policy: no-referrer` (the layer's own pages are) makes browsers send `null` on its
 /// form posts (Fetch, "append a request `Origin` header"), while `Sec-Fetch-Site`, which no
 /// page can set, still says where the post came from.
+///
+/// This is the cross-site request forgery defence: the layer checks it on
+/// `POST {prefix}/logout` and `POST {prefix}/link`; apps use it for their own forms (a local
+/// login, an "unlink" button) through this function or
+/// [`OidcLayer::is_same_origin`](crate::OidcLayer::is_same_origin).
+///
+/// ```
+/// use http::HeaderMap;
+/// use oidc_layer::is_same_origin;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("origin", "https://app.example.com".parse().unwrap());
+/// headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
+/// assert!(is_same_origin(&headers, "https://app.example.com"));
+///
+/// // A look-alike host, another port, or no header at all: refused.
+/// headers.insert("origin", "https://evilapp.example.com".parse().unwrap());
+/// assert!(!is_same_origin(&headers, "https://app.example.com"));
+/// assert!(!is_same_origin(&HeaderMap::new(), "https://app.example.com"));
+/// ```
 pub fn is_same_origin(headers: &HeaderMap, origin: &str) -> bool {
     let fetch_site = headers.get("sec-fetch-site");
     let sent_origin = headers.get(header::ORIGIN);
