@@ -61,12 +61,17 @@ async fn end_session_origins(shared: &Shared) -> Vec<String> {
     origins
 }
 
-/// `GET {prefix}/logout`: the confirm page.
-pub(crate) async fn confirm_page(shared: &Shared) -> Response<PageBody> {
-    let action = format!(
+/// The path browsers use for `{prefix}/logout` (behind the external URL's path prefix).
+fn logout_path(shared: &Shared) -> String {
+    format!(
         "{}{}/logout",
         shared.config.external.base_path, shared.routes.prefix
-    );
+    )
+}
+
+/// `GET {prefix}/logout`: the confirm page.
+pub(crate) async fn confirm_page(shared: &Shared) -> Response<PageBody> {
+    let action = logout_path(shared);
     let body = html! {
         h1 { "Sign out?" }
         p { "You will be signed out of this app." }
@@ -183,13 +188,7 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
             "Sign-out refused",
             "Sign-out must be started from this app's own pages.",
         )
-        .with_link(
-            "Sign out",
-            format!(
-                "{}{}/logout",
-                shared.config.external.base_path, shared.routes.prefix
-            ),
-        )
+        .with_link("Sign out", logout_path(shared))
         .into_response(html);
     }
     let mut provider_logout = None;
