@@ -38,6 +38,7 @@
 
 pub mod accounts;
 mod admission;
+mod bearer;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
