@@ -53,6 +53,7 @@ pub mod fuzzing;
 mod http_client;
 mod identity;
 mod issuer;
+mod jose;
 mod layer;
 mod pages;
 mod provider;
