@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-
 use crate::identity::Identity;
 
 /// How long an `active: false` introspection answer is reused.
