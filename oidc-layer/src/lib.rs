@@ -27,6 +27,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! API clients (a CLI, a service, a single-page app) use access tokens instead: once a provider
+//! has an `api_audience`, a request on `api_paths` (or every path, with `bearer_paths =
+//! "all_paths"`) carrying `Authorization: Bearer <token>` is authenticated by the token alone
+//! (RFC 9068 JWTs checked against the provider's keys, opaque tokens by introspection, DPoP-bound
+//! tokens with their proof), never by the cookie, and never creates a session. The token's claims
+//! get the login's username, groups and roles, so handlers and [`RequireRole`] see the same
+//! [`Identity`]; [`RequireScope`] guards routes by the token's scopes.
+//!
+//! ```
+//! use oidc_layer::{Authentication, OidcConfig, RequireScope};
+//!
+//! let config = OidcConfig::builder()
+//!     .issuer("https://id.example.com/realms/home")
+//!     .client_id("my-app")
+//!     .external_url("https://app.example.com")
+//!     .api_paths(["/api/*"])
+//!     .api_audience("https://app.example.com/api")
+//!     .build()
+//!     .expect("valid configuration");
+//! assert!(config.accepts_bearer_tokens());
+//! let writers = RequireScope::new("items:write");
+//! # let _ = (writers, Authentication::Bearer);
+//! ```
+//!
 //! Routes the layer answers itself (prefix configurable): `GET /auth/oidc` (the redirect URI
 //! to register at the provider), `GET /auth/login?return_to=/path`, `GET|POST /auth/logout`,
 //! `GET /auth/logged-out`.
