@@ -1068,6 +1068,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever arrives in the `DPoP` header: an error or a proof, never a panic.
+        #[test]
+        fn any_header_value_is_refused_without_panicking(
+            text in "\\PC{0,300}",
+            parts in "[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,80}",
+        ) {
+            proptest::prop_assert!(verify(&text).is_err());
+            proptest::prop_assert!(verify(&parts).is_err());
+        }
+
+        /// Normalizing twice changes nothing, and a URL always matches itself.
+        #[test]
+        fn path_normalization_is_stable(path in "(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2}){0,12}){1,4}") {
+            let once = normalized_path(&path);
+            proptest::prop_assert_eq!(normalized_path(&once), once.clone());
+            let url = format!("https://api.example.com{path}");
+            proptest::prop_assert_eq!(check_htu(&url, &url), Ok(()));
+        }
+
+        /// A claimed `cnf` is a valid binding or an error, never a panic.
+        #[test]
+        fn any_cnf_is_read_without_panicking(jkt in "\\PC{0,60}") {
+            let _ = jkt_of(Some(&json!({"jkt": jkt})));
+        }
+    }
+
     fn verified(jkt: u8, jti: &str, remember_for: Duration) -> VerifiedProof {
         VerifiedProof {
             jkt: [jkt; 32],
