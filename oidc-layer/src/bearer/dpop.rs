@@ -11,6 +11,13 @@
 //! and the `jti`, which [`ProofReplay::first_use`] remembers so a proof is accepted once.
 //!
 //! The layer never sends `DPoP-Nonce` (section 9), so proofs carry no `nonce` to check.
+//!
+//! The request flow, for `Authorization: DPoP <token>` with exactly one `DPoP` header:
+//! verify the token (or take it from the cache), `jkt_of(cnf)` must be `Some(jkt)`;
+//! `verify_proof(proof, &ProofCheck { htu: &request_htu(external, path), .. })`, then
+//! `proof.matches(&jkt)` (else [`DpopError::KeyMismatch`]) and `replay.first_use(&proof)`
+//! (else [`DpopError::Replayed`]), in that order, so a proof for another key is not
+//! remembered. Under the Bearer scheme, `jkt_of(cnf)` must be `None`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +47,12 @@ pub(crate) const MAX_REMEMBERED_PROOFS: u64 = 100_000;
 /// (RFC 9449 7.1): every asymmetric algorithm the layer verifies.
 pub(crate) fn challenge_algs() -> &'static str {
     "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"
+}
+
+/// The URL a client addresses a request to, as `htu` names it: the external origin, the base
+/// path the reverse proxy strips, and the path the app sees (`path` without query).
+pub(crate) fn request_htu(external: &crate::config::ExternalUrl, path: &str) -> String {
+    format!("{}{}{path}", external.origin, external.base_path)
 }
 
 /// The request a proof must be for.
@@ -646,6 +659,24 @@ mod tests {
         let jkt = jkt_of(Some(&cnf)).expect("a jkt").expect("bound");
         assert!(verified.matches(&jkt));
         assert_eq!(verified.jti, "e1j3V_bKic8-LAEB");
+    }
+
+    #[test]
+    fn the_request_url_includes_the_base_path_behind_the_proxy() {
+        let external = crate::config::ExternalUrl {
+            origin: "https://app.example.com".into(),
+            base_path: "/app".into(),
+            secure: true,
+        };
+        assert_eq!(
+            request_htu(&external, "/api/things"),
+            "https://app.example.com/app/api/things"
+        );
+        let root = crate::config::ExternalUrl {
+            base_path: String::new(),
+            ..external
+        };
+        assert_eq!(request_htu(&root, "/"), "https://app.example.com/");
     }
 
     #[test]
