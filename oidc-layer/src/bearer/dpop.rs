@@ -11,6 +11,13 @@
 //! and the `jti`, which [`ProofReplay::first_use`] remembers so a proof is accepted once.
 //!
 //! The layer never sends `DPoP-Nonce` (section 9), so proofs carry no `nonce` to check.
+//!
+//! The request flow, for `Authorization: DPoP <token>` with exactly one `DPoP` header:
+//! verify the token (or take it from the cache), `jkt_of(cnf)` must be `Some(jkt)`;
+//! `verify_proof(proof, &ProofCheck { htu: &request_htu(external, path), .. })`, then
+//! `proof.matches(&jkt)` (else [`DpopError::KeyMismatch`]) and `replay.first_use(&proof)`
+//! (else [`DpopError::Replayed`]), in that order, so a proof for another key is not
+//! remembered. Under the Bearer scheme, `jkt_of(cnf)` must be `None`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +47,12 @@ pub(crate) const MAX_REMEMBERED_PROOFS: u64 = 100_000;
 /// (RFC 9449 7.1): every asymmetric algorithm the layer verifies.
 pub(crate) fn challenge_algs() -> &'static str {
     "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"
+}
+
+/// The URL a client addresses a request to, as `htu` names it: the external origin, the base
+/// path the reverse proxy strips, and the path the app sees (`path` without query).
+pub(crate) fn request_htu(external: &crate::config::ExternalUrl, path: &str) -> String {
+    format!("{}{}{path}", external.origin, external.base_path)
 }
 
 /// The request a proof must be for.
@@ -649,6 +662,24 @@ mod tests {
     }
 
     #[test]
+    fn the_request_url_includes_the_base_path_behind_the_proxy() {
+        let external = crate::config::ExternalUrl {
+            origin: "https://app.example.com".into(),
+            base_path: "/app".into(),
+            secure: true,
+        };
+        assert_eq!(
+            request_htu(&external, "/api/things"),
+            "https://app.example.com/app/api/things"
+        );
+        let root = crate::config::ExternalUrl {
+            base_path: String::new(),
+            ..external
+        };
+        assert_eq!(request_htu(&root, "/"), "https://app.example.com/");
+    }
+
+    #[test]
     fn the_method_must_be_the_requests() {
         let signer = Signer::es256();
         let proof = signer.proof(&claims());
@@ -1065,6 +1096,33 @@ mod tests {
                 matches!(jkt_of(Some(&bad)), Err(DpopError::Confirmation(_))),
                 "{bad}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives in the `DPoP` header: an error or a proof, never a panic.
+        #[test]
+        fn any_header_value_is_refused_without_panicking(
+            text in "\\PC{0,300}",
+            parts in "[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,80}",
+        ) {
+            proptest::prop_assert!(verify(&text).is_err());
+            proptest::prop_assert!(verify(&parts).is_err());
+        }
+
+        /// Normalizing twice changes nothing, and a URL always matches itself.
+        #[test]
+        fn path_normalization_is_stable(path in "(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2}){0,12}){1,4}") {
+            let once = normalized_path(&path);
+            proptest::prop_assert_eq!(normalized_path(&once), once.clone());
+            let url = format!("https://api.example.com{path}");
+            proptest::prop_assert_eq!(check_htu(&url, &url), Ok(()));
+        }
+
+        /// A claimed `cnf` is a valid binding or an error, never a panic.
+        #[test]
+        fn any_cnf_is_read_without_panicking(jkt in "\\PC{0,60}") {
+            let _ = jkt_of(Some(&json!({"jkt": jkt})));
         }
     }
 

@@ -108,8 +108,9 @@ pub(crate) async fn introspect(
         }
     })?;
     let outcome = read_response(response.status(), response.headers(), response.body());
+    // The caller logs the failure with its provider at warn level; this adds the endpoint.
     if let Err(error) = &outcome {
-        tracing::warn!(endpoint = %client.endpoint, %error, "token introspection failed");
+        tracing::debug!(endpoint = %client.endpoint, %error, "token introspection failed");
     }
     outcome
 }
