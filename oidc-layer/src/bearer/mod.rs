@@ -121,6 +121,14 @@ pub(crate) fn lookup(bearer: &BearerState, headers: &HeaderMap) -> Lookup {
                 bound: false,
             })
         }
+        // Refused before it is hashed or copied.
+        Presented::Token { scheme, token } if token.len() > jwt::MAX_TOKEN_BYTES => {
+            Lookup::Refused(Refusal {
+                error: BearerError::invalid_token("the access token is too large"),
+                scheme: Some(scheme),
+                bound: false,
+            })
+        }
         Presented::Token { scheme, token } => {
             let hash = token_hash(token);
             match bearer.cache.get(&hash) {
@@ -243,9 +251,8 @@ fn check_proof(
     let Presented::Token { token, .. } = header::presented(headers) else {
         return Err(BearerError::InvalidRequest("no access token"));
     };
-    let external = &shared.config.external;
     // RFC 9449 4.3 item 9: the request's URI without query and fragment, as the client saw it.
-    let htu = format!("{}{}{path}", external.origin, external.base_path);
+    let htu = dpop::request_htu(&shared.config.external, path);
     let check = dpop::ProofCheck {
         method,
         htu: &htu,
