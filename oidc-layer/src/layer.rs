@@ -78,6 +78,15 @@ fn log_configuration(shared: &Shared) {
     for p in &shared.providers {
         tracing::info!(provider = %p.settings.name, redirect_uri = %p.redirect_uri, "register this redirect URI at the provider");
     }
+    let config = &shared.config;
+    if config.accepts_bearer_tokens()
+        && config.bearer_paths == crate::config::BearerPaths::ApiPaths
+        && config.api_paths.is_empty()
+    {
+        tracing::warn!(
+            "api_audience is set but there are no api_paths: access tokens are taken nowhere (set api_paths, or bearer_paths = \"all_paths\")"
+        );
+    }
 }
 
 impl OidcLayer {
