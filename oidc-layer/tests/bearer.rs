@@ -716,3 +716,65 @@ async fn the_account_resolver_is_asked_as_a_lookup() {
     .await;
     assert_eq!(machine.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn each_provider_accepts_its_own_audience_only() {
+    let first = provider().await;
+    let second = oidc_testkit::TestProvider::start().await.unwrap();
+    let config = oidc_layer::OidcConfig::from_toml_str(&format!(
+        r#"
+        external_url = "{EXTERNAL}"
+        api_paths = ["/api/*"]
+
+        [[providers]]
+        name = "First"
+        issuer = "{}"
+        client_id = "app"
+        api_audience = "https://first.example"
+
+        [[providers]]
+        name = "Second"
+        issuer = "{}"
+        client_id = "app"
+        api_audience = ["https://second.example", "api://second"]
+        "#,
+        first.issuer(),
+        second.issuer()
+    ))
+    .unwrap();
+    let app = app(oidc_layer::OidcLayer::new(config));
+    let token = |iss: &str, aud: serde_json::Value| {
+        rs256(at_header(), &with(alice(iss), json!({"aud": aud})))
+    };
+    let ok = get_with_token(
+        &app,
+        "/api/me",
+        &token(second.issuer(), json!(["x", "api://second"])),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    assert_eq!(ok.body["provider"], "second");
+    assert_eq!(ok.body["iss"], second.issuer());
+    let ok = get_with_token(
+        &app,
+        "/api/me",
+        &token(first.issuer(), json!("https://first.example")),
+    )
+    .await;
+    assert_eq!(ok.body["provider"], "first");
+    // The second provider's token naming the first's audience: not for this API.
+    let crossed = get_with_token(
+        &app,
+        "/api/me",
+        &token(second.issuer(), json!("https://first.example")),
+    )
+    .await;
+    assert_eq!(crossed.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        crossed.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not for this API")
+    );
+    second.shutdown().await;
+}
