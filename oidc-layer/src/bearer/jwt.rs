@@ -247,6 +247,7 @@ pub(crate) fn check_times(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn claims(v: Value) -> Map<String, Value> {
@@ -281,6 +282,22 @@ mod tests {
         refused(json!({"exp": "1000100", "iat": 999_000}), "`exp`");
         refused(json!({"exp": -1, "iat": 999_000}), "`exp`");
         refused(json!({"exp": 1e300, "iat": 999_000}), "`exp`");
+    }
+
+    proptest! {
+        /// Any numbers (huge, negative, fractional, not finite as JSON allows none) in the time
+        /// claims give an answer, never a panic (SystemTime arithmetic overflows panic).
+        #[test]
+        fn any_time_claims_are_answered_without_panicking(
+            exp in any::<f64>(),
+            iat in any::<i64>(),
+            nbf in any::<u64>(),
+            leeway in 0u64..=600,
+        ) {
+            let claims = claims(json!({"exp": exp, "iat": iat, "nbf": nbf}));
+            let _ = check_times(&claims, SystemTime::now(), Duration::from_secs(leeway));
+            let _ = numeric_date(&claims, "exp");
+        }
     }
 
     #[test]
