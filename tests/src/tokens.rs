@@ -86,7 +86,8 @@ pub struct UserTokenRequest<'a> {
     /// A redirect URI registered for the provider's client; the browser stops in front of it
     /// (nothing needs to listen there).
     pub redirect_uri: &'a str,
-    /// The `resource` indicator, at the authorization and the token endpoint.
+    /// The `resource` indicator, at the authorization and the token endpoint; empty: none
+    /// (the token is then only good at the provider's userinfo endpoint).
     pub resource: &'a str,
     /// The `scope` (`openid profile email groups api:read` by default: the user's claims in
     /// the token and the API scope).
@@ -199,11 +200,15 @@ impl Op {
             .append_pair("client_id", self.client_id())
             .append_pair("redirect_uri", request.redirect_uri)
             .append_pair("scope", request.scope)
-            .append_pair("resource", request.resource)
             .append_pair("state", &state)
             .append_pair("nonce", &random_b64url())
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        if !request.resource.is_empty() {
+            authorize
+                .query_pairs_mut()
+                .append_pair("resource", request.resource);
+        }
         let redirect = Url::parse(request.redirect_uri)
             .unwrap_or_else(|err| panic!("redirect URI {:?}: {err}", request.redirect_uri));
         let first = browser.get(authorize).await;
@@ -227,15 +232,18 @@ impl Op {
         );
         let code = query_param(&callback, "code")
             .unwrap_or_else(|| panic!("no code in {callback}\n{}", self.log_tail()));
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", request.redirect_uri),
+            ("code_verifier", verifier.as_str()),
+        ];
+        if !request.resource.is_empty() {
+            form.push(("resource", request.resource));
+        }
         self.token_request(
             (self.client_id(), self.client_secret()),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", request.redirect_uri),
-                ("code_verifier", &verifier),
-                ("resource", request.resource),
-            ],
+            &form,
             request.dpop,
         )
         .await
