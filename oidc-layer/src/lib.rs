@@ -66,7 +66,8 @@ mod words;
 
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
-    ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
+    BearerPaths, ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig,
+    RefreshFailure,
 };
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use identity::Identity;
