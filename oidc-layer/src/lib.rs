@@ -38,6 +38,7 @@
 
 pub mod accounts;
 mod admission;
+mod bearer;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
@@ -52,11 +53,13 @@ pub mod fuzzing;
 mod http_client;
 mod identity;
 mod issuer;
+mod jose;
 mod layer;
 mod pages;
 mod provider;
 mod record;
 mod require_role;
+mod require_scope;
 pub mod roles;
 mod service;
 mod session;
@@ -70,12 +73,13 @@ pub use config::{
     RefreshFailure,
 };
 pub use flows::local::{LocalSignInError, LocalUser};
-pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
+pub use identity::{Authentication, Identity};
 pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use record::{AccessToken, SessionData};
 pub use require_role::{RequireRole, RequireRoleService};
+pub use require_scope::{RequireScope, RequireScopeService};
 pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};
 /// The session-store crate the layer is built on, for what the re-exports below leave out:
 /// its `Error` (what a [`SessionStore`] returns, e.g. inside

@@ -15,6 +15,7 @@ use openidconnect::core::CoreJsonWebKeySet;
 use tokio::sync::MutexGuard;
 
 use super::{Metadata, Provider, ProviderError};
+use crate::jose::KeySet;
 
 /// How long discovery metadata and keys are used before they are fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -33,6 +34,8 @@ pub(super) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Discovered {
     pub(crate) metadata: Metadata,
     pub(crate) jwks: CoreJsonWebKeySet,
+    /// The same keys, parsed once for [`crate::jose`] (the keys it cannot use left out).
+    pub(crate) keys: Arc<KeySet>,
     fetched_at: Instant,
 }
 
@@ -181,7 +184,7 @@ impl Provider {
             .get(&self.settings.discovery_url, "discovery document")
             .await?;
         let metadata = Metadata::parse(&body, &self.settings.issuer)?;
-        let jwks = self.fetch_jwks(&metadata).await?;
+        let (jwks, keys) = self.fetch_jwks(&metadata).await?;
         if metadata
             .code_challenge_methods
             .as_ref()
@@ -193,6 +196,7 @@ impl Provider {
         Ok(Discovered {
             metadata,
             jwks,
+            keys,
             fetched_at: Instant::now(),
         })
     }
@@ -212,10 +216,17 @@ impl Provider {
         Ok(body)
     }
 
-    async fn fetch_jwks(&self, metadata: &Metadata) -> Result<CoreJsonWebKeySet, ProviderError> {
+    async fn fetch_jwks(
+        &self,
+        metadata: &Metadata,
+    ) -> Result<(CoreJsonWebKeySet, Arc<KeySet>), ProviderError> {
         let body = self.get(metadata.jwks_uri.as_str(), "JWKS").await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::BadMetadata(format!("JWKS is not valid: {e}")))
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::BadMetadata(format!("JWKS is not valid: {e}")))?;
+        let keys = Arc::new(KeySet::from_json(&value));
+        let jwks = serde_json::from_value(value)
+            .map_err(|e| ProviderError::BadMetadata(format!("JWKS is not valid: {e}")))?;
+        Ok((jwks, keys))
     }
 
     /// Refetches the key set after a token named a key we do not have (the provider rotated its
@@ -234,7 +245,7 @@ impl Provider {
         state.last_jwks_refetch = Some(Instant::now());
         let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch_jwks(&seen.metadata)).await;
         match fetched {
-            Ok(Ok(jwks)) => {
+            Ok(Ok((jwks, keys))) => {
                 tracing::info!(
                     keys = jwks.keys().len(),
                     "refetched JWKS after an unknown key id"
@@ -242,6 +253,7 @@ impl Provider {
                 let d = Arc::new(Discovered {
                     metadata: seen.metadata.clone(),
                     jwks,
+                    keys,
                     fetched_at: seen.fetched_at,
                 });
                 self.replace(d.clone());
@@ -283,6 +295,7 @@ mod tests {
         let d = Arc::new(Discovered {
             metadata,
             jwks: CoreJsonWebKeySet::new(Vec::new()),
+            keys: Arc::default(),
             fetched_at: Instant::now()
                 .checked_sub(METADATA_TTL + Duration::from_secs(1))
                 .expect("the clock is past one hour"),

@@ -9,6 +9,7 @@ use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde_json::Value;
 
 use super::Discovered;
+use crate::jose::Alg;
 
 /// `aud` as a sorted list, whether it is one string or an array.
 pub(super) fn audiences(aud: Option<&Value>) -> Vec<&str> {
@@ -22,37 +23,45 @@ pub(super) fn audiences(aud: Option<&Value>) -> Vec<&str> {
     list
 }
 
-/// `name` as a JWS algorithm the layer can accept a token signed with: an asymmetric one (RSA,
-/// RSA-PSS, ECDSA, EdDSA), never `none` nor an HMAC algorithm.
-fn asymmetric_alg(name: &str) -> Option<CoreJwsSigningAlgorithm> {
-    let alg =
-        CoreJwsSigningAlgorithm::deserialize(StrDeserializer::<ValueError>::new(name)).ok()?;
-    (!alg.uses_shared_secret() && alg != CoreJwsSigningAlgorithm::None).then_some(alg)
-}
-
-/// Whether `name` is an asymmetric JWS algorithm (see [`allowed_algs`]).
+/// Whether `name` is an asymmetric JWS algorithm the layer verifies (see [`allowed`]).
 pub(crate) fn is_asymmetric_alg(name: &str) -> bool {
-    asymmetric_alg(name).is_some()
+    Alg::parse(name).is_some()
 }
 
-/// The algorithms an ID or logout token may be signed with: the configured ones; else RS256
-/// when the provider advertises it (the OpenID default for a client that registered none) or
-/// advertises nothing; else the ones it advertises. Never `none` nor an HMAC algorithm (which
-/// would turn a public key or the client secret into a forgery key).
+/// The algorithms an ID, logout or access token may be signed with: the configured ones; else
+/// RS256 when the provider advertises it (the OpenID default for a client that registered
+/// none) or advertises nothing; else the ones it advertises. Never `none` nor an HMAC
+/// algorithm (which would turn a public key or the client secret into a forgery key): those
+/// have no [`Alg`].
+pub(crate) fn allowed(configured: Option<&[String]>, advertised: &[String]) -> Vec<Alg> {
+    let known =
+        |names: &[String]| -> Vec<Alg> { names.iter().filter_map(|a| Alg::parse(a)).collect() };
+    let algs = match configured {
+        Some(configured) => known(configured),
+        None if advertised.is_empty() || advertised.iter().any(|a| a == "RS256") => {
+            vec![Alg::Rs256]
+        }
+        None => known(advertised),
+    };
+    if algs.is_empty() {
+        vec![Alg::Rs256]
+    } else {
+        algs
+    }
+}
+
+/// [`allowed`] as openidconnect's algorithms (for its ID-token verifier).
 pub(super) fn allowed_algs(
     configured: Option<&[String]>,
     advertised: &[String],
 ) -> Vec<CoreJwsSigningAlgorithm> {
-    const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
-    let asymmetric = |names: &[String]| -> Vec<CoreJwsSigningAlgorithm> {
-        names.iter().filter_map(|a| asymmetric_alg(a)).collect()
-    };
-    let algs = match configured {
-        Some(configured) => asymmetric(configured),
-        None if advertised.is_empty() || advertised.iter().any(|a| a == "RS256") => vec![RS256],
-        None => asymmetric(advertised),
-    };
-    if algs.is_empty() { vec![RS256] } else { algs }
+    allowed(configured, advertised)
+        .into_iter()
+        .filter_map(|alg| {
+            CoreJwsSigningAlgorithm::deserialize(StrDeserializer::<ValueError>::new(alg.name()))
+                .ok()
+        })
+        .collect()
 }
 
 /// The keys that may have signed a token with `alg` (and `kid`, when the token names one).
@@ -86,13 +95,13 @@ mod tests {
     #[test]
     fn asymmetric_algorithms_are_the_rsa_pss_ecdsa_and_eddsa_ones() {
         for alg in [
-            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-            "EdDSA",
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
         ] {
             assert!(is_asymmetric_alg(alg), "{alg}");
         }
         for alg in [
-            "none", "HS256", "HS384", "HS512", "rs256", "RS256 ", "", "bogus",
+            // ES512 (P-521): ring does not verify it, so it is never accepted.
+            "none", "HS256", "HS384", "HS512", "rs256", "RS256 ", "", "bogus", "ES512",
         ] {
             assert!(!is_asymmetric_alg(alg), "{alg}");
         }
