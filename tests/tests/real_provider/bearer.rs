@@ -10,6 +10,7 @@ use oidc_e2e::{
     TokenResponse, UserTokenRequest, now,
 };
 use oidc_layer::RequireScope;
+use serde_json::Value;
 
 use super::site::demo_roles;
 use super::*;
@@ -29,12 +30,16 @@ struct Api {
 struct Accept {
     audiences: &'static [&'static str],
     introspection: bool,
+    /// `id_token_signing_algs`: access tokens are pinned to the same algorithms as ID tokens
+    /// (the default is RS256 alone for this provider).
+    algs: &'static [&'static str],
 }
 
-/// All three APIs, opaque tokens through introspection.
+/// All three APIs, opaque tokens through introspection, RS256 and ES256.
 const ALL_APIS: Accept = Accept {
     audiences: &[API_RS256, API_ES256, API_OPAQUE],
     introspection: true,
+    algs: &["RS256", "ES256"],
 };
 
 impl Api {
@@ -64,6 +69,7 @@ impl Api {
             .api_paths(["/api/*"])
             .api_audiences(accept.audiences.iter().copied())
             .introspection(accept.introspection)
+            .id_token_signing_algs(accept.algs.iter().copied())
             .build()
             .expect("a valid configuration");
         let store = Arc::new(MemoryStore::<SessionData>::new());
@@ -178,7 +184,7 @@ async fn api_me(id: Identity) -> Json<Value> {
     body["scopes"] = json!(id.scopes());
     body["client_id"] = json!(id.client_id());
     body["machine"] = json!(id.is_machine());
-    body["authentication"] = json!(format!("{:?}", id.authentication()));
+    body["authentication"] = json!(id.authentication());
     Json(body)
 }
 
@@ -228,12 +234,17 @@ async fn a_users_token_gives_the_identity_of_their_browser_login() {
         assert_eq!(seen["scopes"], json!(["api:read"]), "{seen}");
         assert_eq!(seen["client_id"], api.op.client_id(), "{seen}");
         assert_eq!(seen["machine"], false, "{seen}");
-        assert_eq!(seen["authentication"], "Bearer", "{seen}");
+        assert_eq!(seen["authentication"], "bearer", "{seen}");
     }
     let alice = api.user_token("alice", API_RS256).await;
-    let roles = api.assert_accepted(&api.bearer(&alice.access_token).await, "alice")["roles"].clone();
+    let roles =
+        api.assert_accepted(&api.bearer(&alice.access_token).await, "alice")["roles"].clone();
     assert_eq!(roles, json!(["admin"]), "the role map applies to tokens");
-    assert_eq!(api.sessions().await, 3, "only the three browser logins made sessions");
+    assert_eq!(
+        api.sessions().await,
+        3,
+        "only the three browser logins made sessions"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,13 +287,18 @@ async fn a_token_wins_over_a_cookie_and_touches_no_session() {
     let page = Browser::new()
         .raw(Method::GET, api.app.url("/api/me"), headers)
         .await;
-    api.assert_refused(&page, "not-a-token-at-all", "invalid_token", "cookie + bad token");
+    api.assert_refused(
+        &page,
+        "not-a-token-at-all",
+        "invalid_token",
+        "cookie + bad token",
+    );
     assert_eq!(api.sessions().await, sessions, "tokens create no session");
     // The cookie alone still works: the token did not end or change the session.
     let page = browser.fetch(api.app.url("/api/me")).await;
     assert_eq!(page.status, 200, "{page}");
     assert_eq!(page.json()["username"], "alice");
-    assert_eq!(page.json()["authentication"], "Session");
+    assert_eq!(page.json()["authentication"], "session");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +342,8 @@ async fn scopes_guard_apis_with_insufficient_scope() {
     assert_eq!(page.status, 403, "{page}\n{}", page.body);
     let challenge = page.header("www-authenticate").unwrap_or_default();
     assert!(
-        challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"api:write\""),
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"api:write\""),
         "{challenge:?}"
     );
     assert_no_cookie(&page, "insufficient scope");
@@ -344,7 +361,10 @@ async fn scopes_guard_apis_with_insufficient_scope() {
         challenge.contains("Bearer") && challenge.contains(&api.realm()),
         "{challenge:?}"
     );
-    assert!(!challenge.contains("error="), "no error without a token: {challenge:?}");
+    assert!(
+        !challenge.contains("error="),
+        "no error without a token: {challenge:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +381,12 @@ async fn opaque_tokens_go_through_introspection_and_revocation_ends_them() {
         )
         .await;
     let page = api.bearer(&revoked.access_token).await;
-    api.assert_refused(&page, &revoked.access_token, "invalid_token", "revoked opaque token");
+    api.assert_refused(
+        &page,
+        &revoked.access_token,
+        "invalid_token",
+        "revoked opaque token",
+    );
     // Never issued: inactive too.
     let made_up = b64url([7u8; 32]);
     let page = api.bearer(&made_up).await;
@@ -401,7 +426,7 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key() {
         assert_eq!(token.token_type, "DPoP");
         let t = &token.access_token;
         let seen = api.assert_accepted(&api.dpop(t, &key).await, &format!("{audience} + proof"));
-        assert_eq!(seen["authentication"], "Dpop", "{seen}");
+        assert_eq!(seen["authentication"], "dpop", "{seen}");
         assert_eq!(seen["client_id"], MACHINE_CLIENT_ID, "{seen}");
         // Again, with a new proof (a cache hit still checks the proof).
         api.assert_accepted(&api.dpop(t, &key).await, &format!("{audience} again"));
@@ -476,15 +501,30 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key() {
         }
         // A replayed proof: the first use passes, the second is refused.
         let proof = key.proof("GET", url.as_str(), Some(t));
-        let first = api.call("/api/me", &format!("DPoP {t}"), Some(&proof)).await;
+        let first = api
+            .call("/api/me", &format!("DPoP {t}"), Some(&proof))
+            .await;
         api.assert_accepted(&first, &format!("{audience}: first use of a proof"));
-        let replay = api.call("/api/me", &format!("DPoP {t}"), Some(&proof)).await;
-        api.assert_refused(&replay, t, "invalid_token", &format!("{audience}: replayed proof"));
+        let replay = api
+            .call("/api/me", &format!("DPoP {t}"), Some(&proof))
+            .await;
+        api.assert_refused(
+            &replay,
+            t,
+            // RFC 9449 7.1: a bad proof is `invalid_dpop_proof`.
+            "invalid_dpop_proof",
+            &format!("{audience}: replayed proof"),
+        );
     }
     // An unbound token under the DPoP scheme.
     let unbound = api.op.machine_token(API_RS256, "api:read").await;
     let page = api.dpop(&unbound.access_token, &key).await;
-    api.assert_refused(&page, &unbound.access_token, "invalid_token", "unbound token as DPoP");
+    api.assert_refused(
+        &page,
+        &unbound.access_token,
+        "invalid_token",
+        "unbound token as DPoP",
+    );
     assert_eq!(api.sessions().await, 0);
 }
 
@@ -492,8 +532,16 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key() {
 async fn hostile_tokens_are_refused_with_invalid_token() {
     let api = Api::start().await;
     let keys = ProviderKeys::load();
-    let good = api.op.machine_token(API_RS256, "api:read").await.access_token;
-    let good_es = api.op.machine_token(API_ES256, "api:read").await.access_token;
+    let good = api
+        .op
+        .machine_token(API_RS256, "api:read")
+        .await
+        .access_token;
+    let good_es = api
+        .op
+        .machine_token(API_ES256, "api:read")
+        .await
+        .access_token;
     api.assert_accepted(&api.bearer(&good).await, "the unforged token");
     let claims = decode_jwt(&good).claims;
     let header = decode_jwt(&good).header;
@@ -516,7 +564,11 @@ async fn hostile_tokens_are_refused_with_invalid_token() {
         ("alg none", unsigned_jwt(&none_header, &claims)),
         (
             "alg none with the original signature",
-            format!("{}.{}", unsigned_jwt(&none_header, &claims).trim_end_matches('.'), good.rsplit('.').next().unwrap_or_default()),
+            format!(
+                "{}.{}",
+                unsigned_jwt(&none_header, &claims).trim_end_matches('.'),
+                good.rsplit('.').next().unwrap_or_default()
+            ),
         ),
         (
             "HS256 keyed with the public key (PEM)",
@@ -524,13 +576,20 @@ async fn hostile_tokens_are_refused_with_invalid_token() {
         ),
         (
             "HS256 keyed with the public key (JWK)",
-            hs256_jwt(&hs_header, &claims, keys.rsa_public_jwk().to_string().as_bytes()),
+            hs256_jwt(
+                &hs_header,
+                &claims,
+                keys.rsa_public_jwk().to_string().as_bytes(),
+            ),
         ),
         (
             "wrong aud",
             edit(&|_, c| c["aud"] = json!("https://api.test/someone-else")),
         ),
-        ("no aud", edit(&|_, c| drop(c.as_object_mut().map(|m| m.remove("aud"))))),
+        (
+            "no aud",
+            edit(&|_, c| drop(c.as_object_mut().map(|m| m.remove("aud")))),
+        ),
         (
             "wrong iss",
             edit(&|_, c| c["iss"] = json!("http://127.0.0.1:1/evil")),
@@ -546,8 +605,14 @@ async fn hostile_tokens_are_refused_with_invalid_token() {
                 c["exp"] = json!(t - 3600);
             }),
         ),
-        ("no exp", edit(&|_, c| drop(c.as_object_mut().map(|m| m.remove("exp"))))),
-        ("nbf in the future", edit(&|_, c| c["nbf"] = json!(t + 3600))),
+        (
+            "no exp",
+            edit(&|_, c| drop(c.as_object_mut().map(|m| m.remove("exp")))),
+        ),
+        (
+            "nbf in the future",
+            edit(&|_, c| c["nbf"] = json!(t + 3600)),
+        ),
         (
             "iat in the future",
             edit(&|_, c| {
@@ -555,9 +620,15 @@ async fn hostile_tokens_are_refused_with_invalid_token() {
                 c["exp"] = json!(t + 7200);
             }),
         ),
-        ("no sub", edit(&|_, c| drop(c.as_object_mut().map(|m| m.remove("sub"))))),
+        (
+            "no sub",
+            edit(&|_, c| drop(c.as_object_mut().map(|m| m.remove("sub")))),
+        ),
         ("typ JWT", edit(&|h, _| h["typ"] = json!("JWT"))),
-        ("no typ", edit(&|h, _| drop(h.as_object_mut().map(|m| m.remove("typ"))))),
+        (
+            "no typ",
+            edit(&|h, _| drop(h.as_object_mut().map(|m| m.remove("typ")))),
+        ),
         ("typ dpop+jwt", edit(&|h, _| h["typ"] = json!("dpop+jwt"))),
         (
             "unknown kid",
@@ -571,43 +642,56 @@ async fn hostile_tokens_are_refused_with_invalid_token() {
             "the provider's kid, another key",
             keys.sign(Signer::Foreign, &header, &claims),
         ),
+        ("RS256 header on an ES256 signature", {
+            let es = decode_jwt(&good_es);
+            let mut h = es.header.clone();
+            h["alg"] = json!("RS256");
+            let signature = good_es.rsplit('.').next().unwrap_or_default().to_owned();
+            format!(
+                "{}.{signature}",
+                unsigned_jwt(&h, &es.claims).trim_end_matches('.')
+            )
+        }),
+        ("a changed claim under the original signature", {
+            let mut c = claims.clone();
+            c["sub"] = json!("u-1001-alice");
+            let signature = good.rsplit('.').next().unwrap_or_default().to_owned();
+            format!(
+                "{}.{signature}",
+                unsigned_jwt(&header, &c).trim_end_matches('.')
+            )
+        }),
         (
-            "RS256 header on an ES256 signature",
-            {
-                let es = decode_jwt(&good_es);
-                let mut h = es.header.clone();
-                h["alg"] = json!("RS256");
-                let signature = good_es.rsplit('.').next().unwrap_or_default().to_owned();
-                format!("{}.{signature}", unsigned_jwt(&h, &es.claims).trim_end_matches('.'))
-            },
+            "a 100 KB signed token",
+            edit(&|_, c| c["padding"] = json!(big_claim)),
         ),
-        (
-            "a changed claim under the original signature",
-            {
-                let mut c = claims.clone();
-                c["sub"] = json!("u-1001-alice");
-                let signature = good.rsplit('.').next().unwrap_or_default().to_owned();
-                format!("{}.{signature}", unsigned_jwt(&header, &c).trim_end_matches('.'))
-            },
-        ),
-        ("a 100 KB signed token", edit(&|_, c| c["padding"] = json!(big_claim))),
         ("100 KB of garbage", "A".repeat(100 * 1024)),
         ("garbage base64", "eyJ!!!.@@@.###".to_owned()),
         ("three empty parts", "..".to_owned()),
-        ("base64 that is no JSON", format!("{}.{}.{}", b64url("nope"), b64url("nope"), b64url("sig"))),
-        ("a JSON array header", format!("{}.{}.{}", b64url("[]"), b64url("{}"), b64url("sig"))),
+        (
+            "base64 that is no JSON",
+            format!("{}.{}.{}", b64url("nope"), b64url("nope"), b64url("sig")),
+        ),
+        (
+            "a JSON array header",
+            format!("{}.{}.{}", b64url("[]"), b64url("{}"), b64url("sig")),
+        ),
         ("four parts", format!("{good}.AAAA")),
         ("a token of another provider", foreign_token.clone()),
-        (
-            "another provider's token with this issuer",
-            {
-                let foreign = decode_jwt(&foreign_token);
-                let mut c = foreign.claims;
-                c["iss"] = json!(api.op.issuer());
-                let signature = foreign_token.rsplit('.').next().unwrap_or_default().to_owned();
-                format!("{}.{signature}", unsigned_jwt(&foreign.header, &c).trim_end_matches('.'))
-            },
-        ),
+        ("another provider's token with this issuer", {
+            let foreign = decode_jwt(&foreign_token);
+            let mut c = foreign.claims;
+            c["iss"] = json!(api.op.issuer());
+            let signature = foreign_token
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            format!(
+                "{}.{signature}",
+                unsigned_jwt(&foreign.header, &c).trim_end_matches('.')
+            )
+        }),
     ];
     for (what, token) in &cases {
         let page = api.bearer(token).await;
@@ -623,11 +707,19 @@ async fn hostile_tokens_are_refused_with_invalid_token() {
             &json!({ "alg": "RS256", "typ": "at+jwt", "kid": format!("unknown-{n}") }),
             &claims,
         );
-        api.assert_refused(&api.bearer(&token).await, &token, "invalid_token", "unknown kid");
+        api.assert_refused(
+            &api.bearer(&token).await,
+            &token,
+            "invalid_token",
+            "unknown kid",
+        );
     }
     api.op.sync_log().await;
     let refetches = api.op.count_log_lines("GET /jwks 200") - before;
-    assert!(refetches <= 1, "{refetches} JWKS fetches for five unknown kids");
+    assert!(
+        refetches <= 1,
+        "{refetches} JWKS fetches for five unknown kids"
+    );
 
     // Malformed Authorization headers: 400 invalid_request.
     for (what, value) in [
@@ -661,18 +753,46 @@ async fn tokens_for_another_api_or_off_the_api_paths_are_not_taken() {
     let api = Api::start_with(Accept {
         audiences: &[API_RS256],
         introspection: false,
+        algs: &["RS256"],
     })
     .await;
-    let mine = api.op.machine_token(API_RS256, "api:read").await.access_token;
+    let mine = api
+        .op
+        .machine_token(API_RS256, "api:read")
+        .await
+        .access_token;
     api.assert_accepted(&api.bearer(&mine).await, "a token for this API");
-    let other = api.op.machine_token(API_ES256, "api:read").await.access_token;
-    api.assert_refused(&api.bearer(&other).await, &other, "invalid_token", "a token for another API");
+    let other = api
+        .op
+        .machine_token(API_ES256, "api:read")
+        .await
+        .access_token;
+    api.assert_refused(
+        &api.bearer(&other).await,
+        &other,
+        "invalid_token",
+        "a token for another API",
+    );
     let browser = Browser::new();
     let bob = api.user_token("bob", API_ES256).await.access_token;
-    api.assert_refused(&api.bearer(&bob).await, &bob, "invalid_token", "bob's token for another API");
+    api.assert_refused(
+        &api.bearer(&bob).await,
+        &bob,
+        "invalid_token",
+        "bob's token for another API",
+    );
     // Without introspection an opaque token cannot be checked: refused.
-    let opaque = api.op.machine_token(API_OPAQUE, "api:read").await.access_token;
-    api.assert_refused(&api.bearer(&opaque).await, &opaque, "invalid_token", "an opaque token");
+    let opaque = api
+        .op
+        .machine_token(API_OPAQUE, "api:read")
+        .await
+        .access_token;
+    api.assert_refused(
+        &api.bearer(&opaque).await,
+        &opaque,
+        "invalid_token",
+        "an opaque token",
+    );
 
     // Off the API paths (bearer_paths = api_paths) the header is not the credential: a
     // browser-like request to /whoami is sent to log in, an XHR gets a 401.
@@ -682,8 +802,13 @@ async fn tokens_for_another_api_or_off_the_api_paths_are_not_taken() {
         HeaderValue::from_str(&format!("Bearer {mine}")).expect("a header"),
     );
     headers.insert("accept", HeaderValue::from_static("application/json"));
-    let page = browser.raw(Method::GET, api.app.url("/whoami"), headers).await;
-    assert_eq!(page.status, 401, "a token off the API paths is ignored: {page}");
+    let page = browser
+        .raw(Method::GET, api.app.url("/whoami"), headers)
+        .await;
+    assert_eq!(
+        page.status, 401,
+        "a token off the API paths is ignored: {page}"
+    );
     assert_eq!(api.sessions().await, 0);
 }
 
@@ -695,11 +820,41 @@ async fn sessions_stay_sessions_on_api_paths() {
     let page = browser.fetch(api.app.url("/api/me")).await;
     assert_eq!(page.status, 200, "{page}");
     let me = page.json();
-    assert_eq!(me["authentication"], "Session", "{me}");
+    assert_eq!(me["authentication"], "session", "{me}");
     assert_eq!(me["scopes"], json!([]), "a session has no scopes: {me}");
     assert_eq!(me["machine"], false, "{me}");
     // RequireScope refuses sessions unless told otherwise.
     let page = browser.fetch(api.app.url("/api/write")).await;
     assert_eq!(page.status, 403, "{page}");
     assert_eq!(api.sessions().await, 1, "alice's session is still there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_are_pinned_to_the_id_token_algorithms() {
+    // Both APIs accepted, but only RS256 (the default for a provider advertising it).
+    let api = Api::start_with(Accept {
+        audiences: &[API_RS256, API_ES256],
+        introspection: false,
+        algs: &["RS256"],
+    })
+    .await;
+    let rs256 = api
+        .op
+        .machine_token(API_RS256, "api:read")
+        .await
+        .access_token;
+    api.assert_accepted(&api.bearer(&rs256).await, "RS256");
+    // The provider's own, valid ES256 token: refused, as an ID token in that algorithm would be.
+    let es256 = api
+        .op
+        .machine_token(API_ES256, "api:read")
+        .await
+        .access_token;
+    api.assert_refused(
+        &api.bearer(&es256).await,
+        &es256,
+        "invalid_token",
+        "an ES256 token while RS256 is pinned",
+    );
+    assert_eq!(api.sessions().await, 0);
 }
