@@ -858,3 +858,78 @@ async fn access_tokens_are_pinned_to_the_id_token_algorithms() {
     );
     assert_eq!(api.sessions().await, 0);
 }
+
+/// An app with two providers, A and B; `b_accepts` gives B the same API audience as A.
+async fn two_provider_app(b_accepts: bool) -> (App, Op, Op) {
+    init_tracing();
+    let listener = AppListener::bind().await;
+    let a = Op::start(OpOptions::for_app(&listener).with_apis()).await;
+    let b = Op::start(OpOptions {
+        jwks_file: None, // its own keys
+        ..OpOptions::for_app(&listener).with_apis()
+    })
+    .await;
+    let mut second = oidc_layer::ProviderBuilder::new("Second")
+        .issuer(b.issuer())
+        .client_id(b.client_id())
+        .client_secret(b.client_secret());
+    if b_accepts {
+        second = second.api_audience(API_RS256);
+    }
+    let config = OidcConfig::builder()
+        .issuer(a.issuer())
+        .client_id(a.client_id())
+        .client_secret(a.client_secret())
+        .external_url(listener.external_url())
+        .api_paths(["/api/*"])
+        .api_audience(API_RS256)
+        .provider(second)
+        .build()
+        .expect("a valid configuration");
+    let router = Router::new()
+        .route("/api/me", get(api_me))
+        .layer(OidcLayer::new(config));
+    (App::spawn(router, listener), a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_configured_provider_accepts_tokens_only_with_its_own_api_audience() {
+    let bearer = |app: &App, token: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("a header"),
+        );
+        let url = app.url("/api/me");
+        async move { Browser::new().raw(Method::GET, url, headers).await }
+    };
+    // B is configured for logins but takes no tokens: its valid token, with the very audience
+    // A accepts, is refused.
+    let (app, a, b) = two_provider_app(false).await;
+    let from_a = a.machine_token(API_RS256, "api:read").await.access_token;
+    let page = bearer(&app, &from_a).await;
+    assert_eq!(page.status, 200, "A's token: {page}");
+    assert_eq!(page.json()["iss"], a.issuer());
+    let from_b = b.machine_token(API_RS256, "api:read").await.access_token;
+    let page = bearer(&app, &from_b).await;
+    assert_eq!(page.status, 401, "B takes no tokens: {page}");
+    assert!(
+        page.headers_all("www-authenticate")
+            .join(", ")
+            .contains("error=\"invalid_token\""),
+        "{page}"
+    );
+    // With its own api_audience B's tokens are B's identities (iss and keys of B).
+    let (app, a, b) = two_provider_app(true).await;
+    let from_b = b.machine_token(API_RS256, "api:read").await.access_token;
+    let page = bearer(&app, &from_b).await;
+    assert_eq!(page.status, 200, "B's token: {page}");
+    assert_eq!(page.json()["iss"], b.issuer(), "{}", page.body);
+    // A token claiming B's issuer but signed by A's key: refused (B's keys decide).
+    let keys = ProviderKeys::load();
+    let from_a = a.machine_token(API_RS256, "api:read").await.access_token;
+    let forged = keys.resign(&from_a, |_, claims| claims["iss"] = json!(b.issuer()));
+    let page = bearer(&app, &forged).await;
+    assert_eq!(page.status, 401, "A's key under B's issuer: {page}");
+}
