@@ -59,6 +59,8 @@ async fn introspect(
         "other-issuer" => Json(with(user, json!({"iss": "https://evil.example"}))).into_response(),
         "expired" => Json(with(user, json!({"exp": now() - 600}))).into_response(),
         "bound" => Json(with(user, json!({"cnf": {"jkt": b64(&[1u8; 32])}}))).into_response(),
+        "refresh" => Json(with(user, json!({"token_type": "refresh_token"}))).into_response(),
+        "typed" => Json(with(user, json!({"token_type": "Bearer"}))).into_response(),
         "down" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         "garbled" => "<html>".into_response(),
         _ => Json(json!({"active": false})).into_response(),
@@ -138,6 +140,10 @@ async fn active_tokens_are_mapped_like_a_login_and_cached() {
     // The app authenticated itself with Basic, id and secret form-urlencoded first.
     let basic = op.calls.lock().unwrap().1.clone().unwrap();
     assert_eq!(basic, format!("Basic {}", base64_std("app%3A1:s3cret%25")));
+    assert_eq!(
+        get_with_token(&app, "/api/me", "typed").await.status,
+        StatusCode::OK
+    );
     // Cached: the endpoint is asked once.
     assert_eq!(
         get_with_token(&app, "/api/me", "alice").await.status,
@@ -168,6 +174,7 @@ async fn inactive_and_foreign_tokens_are_refused_and_an_unreachable_endpoint_is_
         ("other-audience", "not for this API"),
         ("other-issuer", "issuer"),
         ("expired", "expired"),
+        ("refresh", "not an access token"),
     ] {
         let answer = get_with_token(&app, "/api/me", token).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{token}");

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::error::BearerError;
-use crate::jose::{Alg, Compact, JoseError, parse_compact, typ_is};
-use crate::provider::issuers_match;
+use crate::jose::{Compact, JoseError, parse_compact, typ_is};
+use crate::provider::{issuers_match, signing_algs};
 use crate::state::{ProviderRuntime, Shared};
 
 /// Access tokens longer than this are refused unread (RFC 9068 tokens are a few KB at most).
@@ -68,7 +68,7 @@ pub(crate) async fn verify(
         tracing::warn!(provider = %settings.slug, error = %e, "access token not checked: the provider's keys are unavailable");
         BearerError::Unavailable
     })?;
-    let algs = allowed_algs(
+    let algs = signing_algs(
         settings.id_token_signing_algs.as_deref(),
         &discovered.metadata.id_token_signing_algs,
     );
@@ -244,26 +244,6 @@ pub(crate) fn check_times(
     Ok(exp)
 }
 
-/// The algorithms a provider's tokens may be signed with, as for its ID tokens: the configured
-/// ones; else RS256 when the provider advertises it or nothing (the OpenID default); else the
-/// asymmetric ones it advertises. Never `none` or HMAC ([`Alg::parse`] knows neither).
-pub(crate) fn allowed_algs(configured: Option<&[String]>, advertised: &[String]) -> Vec<Alg> {
-    let parse =
-        |names: &[String]| -> Vec<Alg> { names.iter().filter_map(|n| Alg::parse(n)).collect() };
-    let algs = match configured {
-        Some(configured) => parse(configured),
-        None if advertised.is_empty() || advertised.iter().any(|a| a == "RS256") => {
-            vec![Alg::Rs256]
-        }
-        None => parse(advertised),
-    };
-    if algs.is_empty() {
-        vec![Alg::Rs256]
-    } else {
-        algs
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,25 +281,6 @@ mod tests {
         refused(json!({"exp": "1000100", "iat": 999_000}), "`exp`");
         refused(json!({"exp": -1, "iat": 999_000}), "`exp`");
         refused(json!({"exp": 1e300, "iat": 999_000}), "`exp`");
-    }
-
-    #[test]
-    fn algorithms_are_pinned_as_for_id_tokens() {
-        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(
-            allowed_algs(None, &names(&["RS256", "ES256"])),
-            [Alg::Rs256]
-        );
-        assert_eq!(allowed_algs(None, &[]), [Alg::Rs256]);
-        assert_eq!(
-            allowed_algs(None, &names(&["ES256", "HS256", "none"])),
-            [Alg::Es256]
-        );
-        assert_eq!(
-            allowed_algs(Some(&names(&["ES256", "PS256"])), &names(&["RS256"])),
-            [Alg::Es256, Alg::Ps256]
-        );
-        assert_eq!(allowed_algs(None, &names(&["HS256", "none"])), [Alg::Rs256]);
     }
 
     #[test]

@@ -332,6 +332,16 @@ async fn introspected(
             return Err(BearerError::Unavailable);
         }
     };
+    // Introspection answers for refresh tokens too (`token_type_hint` is only a hint): a
+    // token typed as anything but an access token is not one.
+    if let Some(kind) = claims.get("token_type").and_then(Value::as_str)
+        && !kind.eq_ignore_ascii_case("bearer")
+        && !kind.eq_ignore_ascii_case("dpop")
+    {
+        return Err(BearerError::invalid_token(
+            "the token is not an access token",
+        ));
+    }
     let aud = jwt::audiences(claims.get("aud"));
     if !settings
         .api_audiences
