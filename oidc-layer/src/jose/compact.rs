@@ -58,7 +58,7 @@ pub(crate) fn parse_compact(token: &str, max_len: usize) -> Result<Compact<'_>, 
     let signature = URL_SAFE_NO_PAD
         .decode(signature_b64)
         .map_err(|_| JoseError::Malformed("the signature is not base64url"))?;
-    if payload_b64.is_empty() || signature.is_empty() {
+    if payload_b64.is_empty() {
         return Err(JoseError::Malformed("an empty part"));
     }
     let header: Map<String, Value> = serde_json::from_slice(&header_bytes)
@@ -67,6 +67,14 @@ pub(crate) fn parse_compact(token: &str, max_len: usize) -> Result<Compact<'_>, 
         Some(Value::String(alg)) => alg.clone(),
         _ => return Err(JoseError::Malformed("the header has no `alg`")),
     };
+    if signature.is_empty() {
+        // An unsecured JWS (`alg: none`, RFC 7515 appendix A.5) has an empty signature: the
+        // algorithm is what is refused, and the message says so.
+        return Err(match Alg::parse(&alg) {
+            None => JoseError::AlgNotAllowed(truncated(&alg)),
+            Some(_) => JoseError::Malformed("an empty part"),
+        });
+    }
     let jwk = match header.get("jwk") {
         None => None,
         Some(jwk @ Value::Object(_)) => Some(jwk.clone()),
