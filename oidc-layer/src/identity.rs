@@ -56,6 +56,38 @@ pub(crate) struct IdentityInner {
     pub(crate) role_explanation: Option<String>,
     pub(crate) groups: Vec<String>,
     pub(crate) claims: Claims,
+    /// How the request proved this identity (sessions' stored records have none: `Session`).
+    #[serde(default, skip_serializing_if = "Authentication::is_session")]
+    pub(crate) authentication: Authentication,
+    /// The access token's scopes (`scope` words or `scp` list); empty for sessions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) scopes: Vec<String>,
+    /// The OAuth client the access token was issued to (`client_id`, else `azp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<String>,
+    /// Whether the token was issued to a client acting for itself (no user).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) machine: bool,
+}
+
+/// How a request proved its [`Identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Authentication {
+    /// A browser session (the session cookie), made at a login.
+    #[default]
+    Session,
+    /// An `Authorization: Bearer` access token.
+    Bearer,
+    /// An `Authorization: DPoP` access token with its proof of possession (RFC 9449).
+    Dpop,
+}
+
+impl Authentication {
+    fn is_session(&self) -> bool {
+        *self == Self::Session
+    }
 }
 
 /// Every verified claim, kept as compact JSON text: a parsed map costs about five times the
@@ -211,6 +243,10 @@ impl Identity {
             role_explanation: None,
             groups,
             claims: Claims::new(&claims),
+            authentication: Authentication::Session,
+            scopes: Vec::new(),
+            client_id: None,
+            machine: false,
         })))
     }
 
@@ -281,6 +317,47 @@ impl Identity {
         self.0.claims.get(name)
     }
 
+    /// How this request proved the identity: a session, or an access token.
+    pub fn authentication(&self) -> Authentication {
+        self.0.authentication
+    }
+    /// The access token's scopes (its `scope` words, or its `scp` list); empty for sessions,
+    /// whose scopes were the app's own login request.
+    pub fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+    /// Whether the access token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.iter().any(|s| s == scope)
+    }
+    /// The OAuth client the access token was issued to (its `client_id` claim, else `azp`);
+    /// `None` for sessions.
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+    /// Whether a program acting for itself made the request: an access token issued to a client
+    /// for itself (client credentials: `sub` is the client id, or no user claims), not for a
+    /// user. Always `false` for sessions.
+    pub fn is_machine(&self) -> bool {
+        self.0.machine
+    }
+
+    /// A copy carrying what an access token says beyond the claims (done once per token).
+    pub(crate) fn with_token(
+        self,
+        authentication: Authentication,
+        scopes: Vec<String>,
+        client_id: Option<String>,
+        machine: bool,
+    ) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.authentication = authentication;
+        inner.scopes = scopes;
+        inner.client_id = client_id;
+        inner.machine = machine;
+        Self(Arc::new(inner))
+    }
+
     /// A copy with roles set (done once at login).
     pub(crate) fn with_roles(
         self,
@@ -337,6 +414,13 @@ impl Serialize for Identity {
             email_verified: bool,
             roles: &'a [String],
             groups: &'a [String],
+            authentication: Authentication,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            scopes: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            machine: bool,
         }
         let i = &self.0;
         View {
@@ -350,6 +434,10 @@ impl Serialize for Identity {
             email_verified: i.email_verified,
             roles: &i.roles,
             groups: &i.groups,
+            authentication: i.authentication,
+            scopes: &i.scopes,
+            client_id: i.client_id.as_deref(),
+            machine: i.machine,
         }
         .serialize(serializer)
     }
@@ -486,6 +574,40 @@ mod tests {
             Identity::from_claims(claims(json!({"iss": "i", "sub": "s", "locale": "fr"}))).unwrap();
         assert_eq!(id, other);
         assert_eq!(other.claims(), id.claims());
+    }
+
+    #[test]
+    fn token_fields_default_for_sessions_and_stored_records_stay_compatible() {
+        let id = Identity::from_claims(claims(json!({"iss": "i", "sub": "s"}))).unwrap();
+        assert_eq!(id.authentication(), Authentication::Session);
+        assert!(id.scopes().is_empty() && id.client_id().is_none() && !id.is_machine());
+        // A session's stored record carries none of the token fields...
+        let stored = serde_json::to_value(id.inner()).unwrap();
+        for absent in ["authentication", "scopes", "client_id", "machine"] {
+            assert!(stored.get(absent).is_none(), "{absent} in {stored}");
+        }
+        // ...and a record written before they existed reads as a session.
+        let back: IdentityInner = serde_json::from_value(stored).unwrap();
+        assert_eq!(Identity::from_inner(back), id);
+        let token = id.with_token(
+            Authentication::Bearer,
+            vec!["read".into()],
+            Some("cli".into()),
+            true,
+        );
+        assert!(token.has_scope("read") && !token.has_scope("write"));
+        assert_eq!(
+            (
+                token.authentication(),
+                token.client_id(),
+                token.is_machine()
+            ),
+            (Authentication::Bearer, Some("cli"), true)
+        );
+        let v = serde_json::to_value(&token).unwrap();
+        assert_eq!(v["authentication"], "bearer");
+        assert_eq!(v["scopes"], json!(["read"]));
+        assert_eq!(v["machine"], true);
     }
 
     #[test]

@@ -38,6 +38,7 @@
 
 pub mod accounts;
 mod admission;
+mod bearer;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
@@ -58,6 +59,7 @@ mod pages;
 mod provider;
 mod record;
 mod require_role;
+mod require_scope;
 pub mod roles;
 mod service;
 mod session;
@@ -67,15 +69,17 @@ mod words;
 
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
-    ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig, RefreshFailure,
+    BearerPaths, ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig,
+    RefreshFailure,
 };
 pub use flows::local::{LocalSignInError, LocalUser};
-pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
+pub use identity::{Authentication, Identity};
 pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use record::{AccessToken, SessionData};
 pub use require_role::{RequireRole, RequireRoleService};
+pub use require_scope::{RequireScope, RequireScopeService};
 pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};
 /// The session-store crate the layer is built on, for what the re-exports below leave out:
 /// its `Error` (what a [`SessionStore`] returns, e.g. inside

@@ -28,6 +28,10 @@ pub(super) async fn discovery(State(provider): State<Arc<Shared>>) -> Response {
         "at_hash",
     ];
     claims.extend_from_slice(USER_CLAIMS);
+    let mut grant_types = vec!["authorization_code", "refresh_token"];
+    if provider.api_audience.is_some() {
+        grant_types.push("client_credentials");
+    }
     Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -37,7 +41,7 @@ pub(super) async fn discovery(State(provider): State<Arc<Shared>>) -> Response {
         "end_session_endpoint": format!("{issuer}/end-session"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": grant_types,
         "subject_types_supported": ["public"],
         // ES256 too (its key is published), so that a client that accepts whatever is
         // advertised takes Tamper::Es256Signed's token.

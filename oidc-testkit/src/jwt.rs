@@ -351,6 +351,29 @@ pub fn sign_jws(header: Option<&[u8]>, payload: &[u8]) -> Option<String> {
     ))
 }
 
+/// [`sign_jws`] with the provider's published P-256 key (`kid` `testkit-es256-1`, ES256) under
+/// `header` or, when `None`, `{"alg":"ES256","typ":"JWT","kid":"testkit-es256-1"}`: tokens in
+/// the provider's second algorithm, e.g. to measure an ES256 verification. `None` only if the
+/// checked-in test key cannot be loaded.
+///
+/// ```
+/// let token = oidc_testkit::sign_jws_es256(None, br#"{"sub":"alice"}"#).unwrap();
+/// assert_eq!(token.rsplit('.').next().map(str::len), Some(86)); // 64 bytes, base64url
+/// ```
+pub fn sign_jws_es256(header: Option<&[u8]>, payload: &[u8]) -> Option<String> {
+    let usual = json!({ "alg": "ES256", "typ": "JWT", "kid": ES256_KID }).to_string();
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.unwrap_or(usual.as_bytes())),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature: p256::ecdsa::Signature = Keys::get().ok()?.es256.sign(signing_input.as_bytes());
+    Some(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.to_bytes())
+    ))
+}
+
 /// Checks an `id_token_hint`: signed by this provider's key (expiry ignored, as OIDC
 /// RP-Initiated Logout allows) and issued by `issuer`. Returns its claims.
 pub(super) fn verify_id_token_hint(
@@ -379,6 +402,68 @@ pub(super) fn verify_id_token_hint(
         return Err("id_token_hint was issued by another issuer");
     }
     Ok(claims)
+}
+
+/// What goes into one access token (RFC 9068).
+pub(super) struct AccessTokenRequest<'a> {
+    pub issuer: &'a str,
+    /// `aud`: the API the token is for.
+    pub audience: &'a str,
+    /// `client_id`: the client the token was issued to.
+    pub client_id: &'a str,
+    /// The user, or `None` for a machine token (client credentials): `sub` is then the client.
+    pub user: Option<&'a TestUser>,
+    /// The granted scopes (`scope`, space-separated; absent when empty). A user's claims are
+    /// released by them as in the ID token.
+    pub scopes: &'a [String],
+    /// Seconds since the epoch of the sign-in (users only).
+    pub auth_time: Option<u64>,
+    pub ttl: Duration,
+}
+
+/// A JWT access token as RFC 9068 describes it: header `typ: at+jwt`, RS256 with the signing
+/// key; claims `iss`, `sub`, `aud`, `client_id`, `iat`, `exp`, `jti`, `scope`, plus the user's
+/// claims released by the scopes (as providers put `preferred_username` or `groups` into
+/// access tokens), so that an API sees the same identity as a login.
+pub(super) fn access_token(
+    keys: &Keys,
+    req: &AccessTokenRequest<'_>,
+) -> Result<String, SigningError> {
+    let now = now_secs();
+    let mut claims = match req.user {
+        Some(user) => user.released_claims(req.scopes),
+        None => Map::new(),
+    };
+    let sub = req.user.map_or(req.client_id, TestUser::sub);
+    claims.insert("iss".into(), req.issuer.into());
+    claims.insert("sub".into(), sub.into());
+    claims.insert("aud".into(), req.audience.into());
+    claims.insert("client_id".into(), req.client_id.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), now.saturating_add(req.ttl.as_secs()).into());
+    let jti = super::store::random_token()
+        .map_err(|e| SigningError(format!("no randomness for jti: {e}")))?;
+    claims.insert("jti".into(), jti.into());
+    if !req.scopes.is_empty() {
+        claims.insert("scope".into(), req.scopes.join(" ").into());
+    }
+    if let Some(auth_time) = req.auth_time {
+        claims.insert("auth_time".into(), auth_time.into());
+    }
+    let header = json!({ "alg": "RS256", "typ": "at+jwt", "kid": SIGNING_KID });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
+    );
+    let signature = keys
+        .signing
+        .sign(&RS256, signing_input.as_bytes())
+        .map_err(|e| SigningError(e.to_string()))?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
 }
 
 /// Decodes one base64url JWT segment as JSON.

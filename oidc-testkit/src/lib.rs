@@ -125,9 +125,41 @@
 //! | `GET /.well-known/openid-configuration` | discovery |
 //! | `GET /jwks` | the public signing key (`kid`, `use: sig`, `alg: RS256`) |
 //! | `GET`/`POST /authorize` | sign-in page; `POST` with `user=NAME` (or `cancel`) answers the client |
-//! | `POST /token` | `authorization_code` and `refresh_token` grants; `client_secret_basic` or `client_secret_post` |
+//! | `POST /token` | `authorization_code` and `refresh_token` grants, `client_credentials` with an API audience; `client_secret_basic` or `client_secret_post` |
 //! | `GET`/`POST /userinfo` | claims for a `Bearer` access token |
 //! | `GET`/`POST /end-session` | RP-initiated logout |
+//!
+//! # Access tokens for APIs
+//!
+//! With [`TestProviderBuilder::api_audience`] the access tokens are JWTs as RFC 9068 describes
+//! them (header `typ: at+jwt`, RS256; `iss`, `sub`, `aud`, `client_id`, `scope`, `iat`, `exp`,
+//! `jti`, and the user's claims released by the granted scopes, like `preferred_username` and
+//! `groups`), and the token endpoint also takes the `client_credentials` grant: a program's
+//! token whose `sub` is its client id. [`TestProviderBuilder::machine_client`] registers
+//! clients that may only use that grant (a CLI, another service).
+//!
+//! ```
+//! use oidc_testkit::TestProvider;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = TestProvider::builder()
+//!     .api_audience("https://api.example.test")
+//!     .machine_client("demo-cli", "demo-cli-secret")
+//!     .start()
+//!     .await?;
+//! let answer: serde_json::Value = reqwest::Client::new()
+//!     .post(format!("{}/token", provider.issuer()))
+//!     .basic_auth("demo-cli", Some("demo-cli-secret"))
+//!     .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(answer["token_type"], "Bearer");
+//! assert_eq!(answer["access_token"].as_str().map(|t| t.split('.').count()), Some(3));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Forged tokens
 //!
@@ -148,7 +180,7 @@ mod user;
 #[cfg(test)]
 mod tests;
 
-pub use jwt::sign_jws;
+pub use jwt::{sign_jws, sign_jws_es256};
 pub use provider::{TestProvider, TestProviderBuilder};
 pub use tamper::Tamper;
 pub use user::TestUser;
@@ -173,6 +205,10 @@ struct Shared {
     /// Changed at run time by [`TestProvider::update_user`].
     users: Mutex<Vec<TestUser>>,
     access_token_ttl: Duration,
+    /// `aud` of JWT access tokens; `None`: opaque access tokens, no client credentials.
+    api_audience: Option<String>,
+    /// `(client_id, client_secret)` of the clients that may only use client credentials.
+    machine_clients: Vec<(String, String)>,
     id_token_ttl: Duration,
     refresh_token_ttl: Duration,
     auto_login: Option<String>,

@@ -178,6 +178,8 @@ pub struct TestProviderBuilder {
     allow_any_loopback_redirect: bool,
     users: Vec<TestUser>,
     access_token_ttl: Duration,
+    api_audience: Option<String>,
+    machine_clients: Vec<(String, String)>,
     id_token_ttl: Duration,
     refresh_token_ttl: Duration,
     auto_login: Option<String>,
@@ -198,6 +200,8 @@ impl Default for TestProviderBuilder {
             allow_any_loopback_redirect: false,
             users: TestUser::defaults(),
             access_token_ttl: Duration::from_secs(300),
+            api_audience: None,
+            machine_clients: Vec::new(),
             id_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(86400),
             auto_login: None,
@@ -270,6 +274,26 @@ impl TestProviderBuilder {
         self
     }
 
+    /// Makes access tokens RFC 9068 JWTs for the API `audience` (their `aud`) and enables the
+    /// `client_credentials` grant (see the crate docs). Default: opaque access tokens, only
+    /// good at userinfo.
+    pub fn api_audience(mut self, audience: impl Into<String>) -> Self {
+        self.api_audience = Some(audience.into());
+        self
+    }
+
+    /// Registers another client that may only use the `client_credentials` grant (needs
+    /// [`TestProviderBuilder::api_audience`]): a program without a user, like a CLI.
+    pub fn machine_client(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.machine_clients
+            .push((client_id.into(), client_secret.into()));
+        self
+    }
+
     /// ID token lifetime, `exp - iat` (default 3600 s).
     pub fn id_token_ttl(mut self, ttl: Duration) -> Self {
         self.id_token_ttl = ttl;
@@ -298,7 +322,8 @@ impl TestProviderBuilder {
     /// Binds the listener and starts serving on the current Tokio runtime.
     ///
     /// Fails if the address cannot be bound, or with [`io::ErrorKind::InvalidInput`] if a user
-    /// has no string `sub`, two users share a username, or the `auto_login` user does not exist.
+    /// has no string `sub`, two users share a username, the `auto_login` user does not exist,
+    /// two clients share an id, or machine clients are registered without an API audience.
     pub async fn start(self) -> io::Result<TestProvider> {
         self.validate()?;
         let keys = jwt::Keys::get()?;
@@ -313,6 +338,8 @@ impl TestProviderBuilder {
             allow_any_loopback_redirect: self.allow_any_loopback_redirect,
             users: Mutex::new(self.users),
             access_token_ttl: self.access_token_ttl,
+            api_audience: self.api_audience,
+            machine_clients: self.machine_clients,
             id_token_ttl: self.id_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
             auto_login: self.auto_login,
@@ -375,6 +402,17 @@ impl TestProviderBuilder {
                     "two test users are named `{}`",
                     user.username
                 )));
+            }
+        }
+        if !self.machine_clients.is_empty() && self.api_audience.is_none() {
+            return Err(invalid(
+                "machine clients need an API audience (TestProviderBuilder::api_audience)"
+                    .to_owned(),
+            ));
+        }
+        for (i, (id, _)) in self.machine_clients.iter().enumerate() {
+            if *id == self.client_id || self.machine_clients[..i].iter().any(|(o, _)| o == id) {
+                return Err(invalid(format!("two clients are named `{id}`")));
             }
         }
         if let Some(name) = &self.auto_login

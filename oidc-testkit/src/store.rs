@@ -107,15 +107,20 @@ impl Store {
         self.access_tokens.get(token).filter(|g| g.expires_at > now)
     }
 
-    /// Issues an access token and a fresh (unconsumed) refresh token for `grant`.
+    /// Issues an access token (`access_token`, e.g. a JWT, or a random opaque one when `None`)
+    /// and a fresh (unconsumed) refresh token for `grant`.
     pub(super) fn issue_tokens(
         &mut self,
         grant: &RefreshGrant,
+        access_token: Option<String>,
         access_ttl: Duration,
         refresh_ttl: Duration,
     ) -> Result<IssuedTokens, getrandom::Error> {
         self.purge_expired();
-        let access_token = random_token()?;
+        let access_token = match access_token {
+            Some(token) => token,
+            None => random_token()?,
+        };
         let refresh_token = random_token()?;
         self.access_tokens.insert(
             access_token.clone(),

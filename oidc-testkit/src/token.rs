@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::jwt::{self, IdTokenRequest};
+use super::jwt::{self, AccessTokenRequest, IdTokenRequest};
 use super::store::RefreshGrant;
 use super::{Params, Shared, Tamper};
 
@@ -124,24 +124,37 @@ fn exchange(
             format!("parameter `{name}` is repeated"),
         ));
     }
-    authenticate_client(provider, headers, &params)?;
-    match params.get("grant_type") {
+    let client = authenticate_client(provider, headers, &params)?;
+    let grant_type = params.get("grant_type");
+    let is_machine = client != provider.client_id;
+    if is_machine && grant_type.is_some_and(|g| g != "client_credentials") {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client may only use the client_credentials grant",
+        ));
+    }
+    match grant_type {
         Some("authorization_code") => exchange_code(provider, &params, tamper),
         Some("refresh_token") => refresh(provider, &params, tamper),
+        Some("client_credentials") if provider.api_audience.is_some() => {
+            client_credentials(provider, &client, &params)
+        }
         Some(_) => Err(OAuthError::new(
             "unsupported_grant_type",
-            "only authorization_code and refresh_token are supported",
+            "only authorization_code, refresh_token and (with an API audience) \
+client_credentials are supported",
         )),
         None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
     }
 }
 
-/// `client_secret_basic` or `client_secret_post`, exactly one of them.
+/// `client_secret_basic` or `client_secret_post`, exactly one of them; the authenticated
+/// client's id (the main client or a machine client).
 fn authenticate_client(
     provider: &Shared,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(), OAuthError> {
+) -> Result<String, OAuthError> {
     let invalid_client = || OAuthError::new("invalid_client", "client authentication failed");
     let authorization = headers.get(header::AUTHORIZATION);
     let (client_id, secret) = match (authorization, params.get("client_secret")) {
@@ -172,15 +185,89 @@ fn authenticate_client(
             ));
         }
     };
-    let secret_ok: bool = secret
-        .as_bytes()
-        .ct_eq(provider.client_secret.as_bytes())
-        .into();
-    if client_id == provider.client_id && secret_ok {
-        Ok(())
+    let expected = std::iter::once((&provider.client_id, &provider.client_secret))
+        .chain(
+            provider
+                .machine_clients
+                .iter()
+                .map(|(id, secret)| (id, secret)),
+        )
+        .find(|(id, _)| **id == client_id)
+        .map(|(_, secret)| secret);
+    let secret_ok =
+        expected.is_some_and(|expected| bool::from(secret.as_bytes().ct_eq(expected.as_bytes())));
+    if secret_ok {
+        Ok(client_id)
     } else {
         Err(invalid_client())
     }
+}
+
+/// RFC 6749 4.4: a token for the client itself (`sub` = its id), for the API audience, with
+/// the requested scopes; no refresh token, no ID token.
+fn client_credentials(
+    provider: &Shared,
+    client_id: &str,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let audience = provider
+        .api_audience
+        .as_deref()
+        .ok_or_else(|| OAuthError::new("unsupported_grant_type", "no API audience"))?;
+    let scopes: Vec<String> = params
+        .get("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let access_token = jwt::access_token(
+        provider.keys,
+        &AccessTokenRequest {
+            issuer: &provider.issuer,
+            audience,
+            client_id,
+            user: None,
+            scopes: &scopes,
+            auth_time: None,
+            ttl: provider.access_token_ttl,
+        },
+    )
+    .map_err(|err| OAuthError::server_error(format!("signing failed: {}", err.0)))?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": provider.access_token_ttl.as_secs(),
+    });
+    if !scopes.is_empty() {
+        body["scope"] = scopes.join(" ").into();
+    }
+    Ok((StatusCode::OK, no_store_headers(), Json(body)).into_response())
+}
+
+/// With an API audience, the RFC 9068 JWT access token for `grant`'s user; otherwise `None`
+/// (the store makes an opaque one).
+fn api_access_token(provider: &Shared, grant: &RefreshGrant) -> Result<Option<String>, OAuthError> {
+    let Some(audience) = provider.api_audience.as_deref() else {
+        return Ok(None);
+    };
+    let user = provider
+        .user(&grant.username)
+        .ok_or_else(|| OAuthError::server_error("the user of this grant disappeared"))?;
+    jwt::access_token(
+        provider.keys,
+        &AccessTokenRequest {
+            issuer: &provider.issuer,
+            audience,
+            client_id: &grant.client_id,
+            user: Some(&user),
+            scopes: &grant.scopes,
+            auth_time: Some(grant.auth_time),
+            ttl: provider.access_token_ttl,
+        },
+    )
+    .map(Some)
+    .map_err(|err| OAuthError::server_error(format!("signing failed: {}", err.0)))
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 2.3.1).
@@ -279,9 +366,11 @@ fn exchange_code(
             consumed: false,
         };
         let nonce = entry.nonce.clone();
+        let access_token = api_access_token(provider, &grant)?;
         let issued = store
             .issue_tokens(
                 &grant,
+                access_token,
                 provider.access_token_ttl,
                 provider.refresh_token_ttl,
             )
@@ -347,9 +436,11 @@ fn refresh(provider: &Shared, params: &Params, tamper: Tamper) -> Result<Respons
         }
         // Rotation: this refresh token is spent.
         entry.consumed = true;
+        let access_token = api_access_token(provider, &grant)?;
         let issued = store
             .issue_tokens(
                 &grant,
+                access_token,
                 provider.access_token_ttl,
                 provider.refresh_token_ttl,
             )

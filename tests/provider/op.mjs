@@ -30,8 +30,22 @@
 //   OP_USERS_FILE                JSON array of users, same shape as DEFAULT_USERS below
 //   OP_EXTRA_GROUP_CLAIMS        comma list of more claims the `groups` scope releases, for users files with
 //                                provider-specific role claims (resource_access, urn:zitadel:iam:org:project:roles)
-//   OP_JWKS_FILE                 JSON {keys:[...private JWKs]}; default: a fresh RSA key per start
-//                                (the Rust harness passes test-signing-key.jwks.json: fixed, test-only)
+//   OP_JWKS_FILE                 JSON {keys:[...private JWKs]}; default: a fresh RSA key (and, with
+//                                OP_RESOURCE_SERVERS, a fresh P-256 key) per start (the Rust harness
+//                                passes test-signing-key.jwks.json: fixed, test-only, one RSA + one P-256 key)
+//   OP_RESOURCE_SERVERS          1 = resource indicators (RFC 8707) for three APIs, scopes `api:read api:write`,
+//                                audience = the indicator (0: no API; any `resource` is invalid_target):
+//                                  https://api.test/rs256   JWT access tokens (RFC 9068, typ at+jwt), RS256
+//                                  https://api.test/es256   JWT access tokens, ES256 (needs a P-256 key)
+//                                  https://api.test/opaque  opaque access tokens, for introspection
+//                                A user's API token carries the claims the grant's OIDC scopes release
+//                                (preferred_username, email, groups...), like an ID token; a machine
+//                                token (client credentials) has sub = client_id and no user claims.
+//                                Their lifetime is OP_ACCESS_TOKEN_TTL.
+//   OP_MACHINE_CLIENTS           comma list of id:secret: clients for the client_credentials grant only
+//                                (client_secret_basic or _post); enables the grant when set ('')
+//   OP_DPOP                      0 = no DPoP (RFC 9449) at the token endpoint; 1 = the library default: a
+//                                `DPoP` proof header at /token binds the access token to its key (cnf.jkt) (1)
 //   OP_LOG_REQUESTS              1 = one stderr line per request: method, path (never the query), status (0)
 //   OP_EXIT_ON_STDIN_EOF         1 = exit when stdin closes, so a killed test run leaves no orphan (0)
 //   OP_COOKIE_KEY                key used to sign cookies   (dev-cookie-key)
@@ -71,6 +85,13 @@ const REQUIRE_PKCE = flag(env.OP_REQUIRE_PKCE, false);
 const SKIP_CONSENT = flag(env.OP_SKIP_CONSENT, false);
 const CLOCK_TOLERANCE = num(env.OP_CLOCK_TOLERANCE, 0);
 const EXTRA_GROUP_CLAIMS = list(env.OP_EXTRA_GROUP_CLAIMS, '');
+const RESOURCE_SERVERS = flag(env.OP_RESOURCE_SERVERS, false);
+const MACHINE_CLIENTS = list(env.OP_MACHINE_CLIENTS, '').map((pair) => {
+  const at = pair.indexOf(':');
+  if (at <= 0) throw new Error(`OP_MACHINE_CLIENTS: expected id:secret, got ${pair}`);
+  return { client_id: pair.slice(0, at), client_secret: pair.slice(at + 1) };
+});
+const DPOP = flag(env.OP_DPOP, true);
 
 // ---- test users --------------------------------------------------------
 // `sub` is deliberately different from the login name. `is_admin` is the custom boolean claim.
@@ -109,8 +130,24 @@ function makeJwks() {
   if (env.OP_JWKS_FILE) return JSON.parse(readFileSync(env.OP_JWKS_FILE, 'utf8'));
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = privateKey.export({ format: 'jwk' });
-  return { keys: [{ ...jwk, kid: `test-${randomUUID().slice(0, 8)}`, use: 'sig', alg: 'RS256' }] };
+  const keys = [{ ...jwk, kid: `test-${randomUUID().slice(0, 8)}`, use: 'sig', alg: 'RS256' }];
+  if (RESOURCE_SERVERS) {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    keys.push({ ...ec, kid: `test-ec-${randomUUID().slice(0, 8)}`, use: 'sig', alg: 'ES256' });
+  }
+  return { keys };
 }
+
+// ---- resource servers (APIs) ------------------------------------------------
+// RFC 8707 resource indicators -> what the access token for that API looks like. The audience
+// is the indicator itself (getResourceServerInfo may not name another one: that would be a
+// confusing test provider).
+const API_SCOPE = 'api:read api:write';
+const APIS = {
+  'https://api.test/rs256': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } },
+  'https://api.test/es256': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } },
+  'https://api.test/opaque': { accessTokenFormat: 'opaque' },
+};
 
 // ---- client --------------------------------------------------------------
 const client = {
@@ -127,13 +164,23 @@ const client = {
 };
 // Copied from the first client before its back-channel logout settings are added.
 const extraClients = EXTRA_CLIENTS.map((extra) => ({ ...client, client_name: `Test RP ${extra.client_id}`, ...extra }));
+// Programs without a user: the client_credentials grant and nothing else.
+const machineClients = MACHINE_CLIENTS.map(({ client_id, client_secret }) => ({
+  client_id,
+  client_secret,
+  client_name: `Machine ${client_id}`,
+  token_endpoint_auth_method: 'client_secret_basic',
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+}));
 if (BACKCHANNEL_LOGOUT_URI) {
   client.backchannel_logout_uri = BACKCHANNEL_LOGOUT_URI;
   client.backchannel_logout_session_required = true;
 }
 
 const configuration = {
-  clients: [client, ...extraClients],
+  clients: [client, ...extraClients, ...machineClients],
   jwks: makeJwks(),
   cookies: {
     keys: [env.OP_COOKIE_KEY || 'dev-cookie-key'],
@@ -165,6 +212,33 @@ const configuration = {
     revocation: { enabled: true },
     introspection: { enabled: true },
     userinfo: { enabled: true },
+    clientCredentials: { enabled: machineClients.length > 0 },
+    dPoP: { enabled: DPOP },
+    resourceIndicators: {
+      enabled: true,
+      // Unknown indicators (and every indicator without OP_RESOURCE_SERVERS): invalid_target.
+      async getResourceServerInfo(ctx, resourceIndicator) {
+        const api = RESOURCE_SERVERS ? APIS[resourceIndicator] : undefined;
+        if (!api) throw new errors.InvalidTarget();
+        return { ...api, scope: API_SCOPE, audience: resourceIndicator, accessTokenTTL: ACCESS_TOKEN_TTL };
+      },
+    },
+  },
+  // A user's API token carries the user's claims that the grant's OIDC scopes release, as
+  // Keycloak or Authentik put them into access tokens; machine tokens and the userinfo-only
+  // tokens of the login flow carry none.
+  async extraTokenClaims(ctx, token) {
+    if (!token.resourceServer || !token.accountId) return undefined;
+    const user = bySub.get(token.accountId);
+    const grant = token.grantId ? await ctx.oidc.provider.Grant.find(token.grantId) : undefined;
+    if (!user || !grant) return undefined;
+    const released = {};
+    for (const scope of (grant.getOIDCScope() || '').split(' ')) {
+      for (const claim of configuration.claims[scope] || []) {
+        if (claim !== 'sub' && user.claims[claim] !== undefined) released[claim] = user.claims[claim];
+      }
+    }
+    return released;
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
 
@@ -177,6 +251,7 @@ const configuration = {
     AccessToken: ACCESS_TOKEN_TTL,
     AuthorizationCode: 60,
     IdToken: ID_TOKEN_TTL,
+    ClientCredentials: ACCESS_TOKEN_TTL,
     RefreshToken: REFRESH_TOKEN_TTL,
     Interaction: 600,
     Session: SESSION_TTL,
@@ -201,6 +276,10 @@ const configuration = {
     if (scopes.length) grant.addOIDCScope(scopes.join(' '));
     const claims = [...ctx.oidc.requestParamClaims];
     if (claims.length) grant.addOIDCClaims(claims);
+    for (const [indicator, server] of Object.entries(ctx.oidc.resourceServers || {})) {
+      const wanted = [...ctx.oidc.requestParamScopes].filter((s) => server.scopes.has(s));
+      if (wanted.length) grant.addResourceScope(indicator, wanted.join(' '));
+    }
     await grant.save();
     return grant;
   },

@@ -4,6 +4,7 @@
 //! whose sign-in page [`sign_in_at_test_provider`] uses like a person would.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -20,6 +21,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Example {
     child: Child,
     base: Url,
+    /// Every line it printed on stdout so far.
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl Example {
@@ -39,9 +42,14 @@ impl Example {
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let keep = output.clone();
         let base = tokio::time::timeout(START_TIMEOUT, async {
             while let Some(line) = lines.next_line().await.expect("read the example's output") {
                 eprintln!("{line}");
+                keep.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line.clone());
                 if let Some(url) = printed_url(&line) {
                     return url;
                 }
@@ -51,17 +59,33 @@ impl Example {
         .await
         .unwrap_or_else(|_| panic!("{binary} printed no URL within {START_TIMEOUT:?}"));
         // Keep reading: a full pipe would block the app's logging.
+        let keep = output.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("{line}");
+                keep.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
             }
         });
-        Example { child, base }
+        Example {
+            child,
+            base,
+            output,
+        }
     }
 
     /// `path_and_query` on the app.
     pub fn url(&self, path_and_query: &str) -> Url {
         self.base.join(path_and_query).expect("a valid path")
+    }
+
+    /// Every line the example printed on stdout so far (its start-up lines at least).
+    pub fn output(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether the process is still running.

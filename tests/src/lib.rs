@@ -5,6 +5,9 @@
 //!   child process and kills it when dropped.
 //! * [`AppListener`] / [`App`] serve an [`axum::Router`] on a loopback port. Bind the listener
 //!   first: its URL goes into the provider's redirect URIs before the provider starts.
+//! * [`Op::machine_token`] and [`Op::user_token`] get access tokens for the provider's APIs
+//!   ([`API_RS256`], [`API_ES256`], [`API_OPAQUE`]) as a program or a person would, DPoP-bound
+//!   with a [`DpopKey`]; [`jws`] forges the tokens no provider should issue.
 //! * [`Browser`] is a scripted browser (reqwest with its own cookie jar, redirects disabled)
 //!   that sends the headers a real browser sends and walks redirects, filling the provider's
 //!   login and consent forms on the way ([`Browser::follow`]); every hop is kept for assertions.
@@ -27,9 +30,12 @@
 
 mod app;
 mod browser;
+mod dpop;
 mod example;
+pub mod jws;
 mod op;
 mod page;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,9 +43,14 @@ use std::time::Duration;
 pub use app::{App, AppListener, free_port};
 pub use browser::{AtProvider, Browser, MAX_HOPS};
 pub use cookie::Cookie;
+pub use dpop::{DpopKey, ath, now};
 pub use example::{Example, sign_in_at_test_provider};
 pub use op::{Op, OpOptions};
 pub use page::{Form, Journey, Page, query_param, with_query_param};
+pub use tokens::{
+    API_ES256, API_OPAQUE, API_RS256, API_SCOPES, MACHINE_CLIENT_ID, MACHINE_CLIENT_SECRET,
+    TokenError, TokenResponse, UserTokenRequest, basic_auth,
+};
 
 /// Whether `name` is the session cookie of an app behind oidc-layer with the default cookie
 /// names: `oidc_session_` and eight hex digits derived from the app's client id and external

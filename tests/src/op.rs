@@ -54,6 +54,16 @@ pub struct OpOptions {
     pub jwks_file: Option<PathBuf>,
     /// `OP_LOG_REQUESTS`: one log line per provider request (method, path, status) (true).
     pub log_requests: bool,
+    /// `OP_RESOURCE_SERVERS`: the three APIs of [`crate::tokens`] ([`API_RS256`](crate::API_RS256),
+    /// [`API_ES256`](crate::API_ES256), [`API_OPAQUE`](crate::API_OPAQUE)) as resource
+    /// indicators (false: any `resource` parameter is `invalid_target`).
+    pub resource_servers: bool,
+    /// `OP_MACHINE_CLIENTS`: `(client_id, client_secret)` of clients for the
+    /// `client_credentials` grant (none).
+    pub machine_clients: Vec<(String, String)>,
+    /// `OP_DPOP`: DPoP proofs at the token endpoint bind access tokens (true, the library's
+    /// default).
+    pub dpop: bool,
     /// Any other environment variables for op.mjs (e.g. `DEBUG=oidc-provider:*`).
     pub env: Vec<(String, String)>,
 }
@@ -75,6 +85,9 @@ impl Default for OpOptions {
             users_file: None,
             jwks_file: Some(provider_dir().join("test-signing-key.jwks.json")),
             log_requests: true,
+            resource_servers: false,
+            machine_clients: Vec::new(),
+            dpop: true,
             env: Vec::new(),
         }
     }
@@ -96,6 +109,18 @@ impl OpOptions {
         }
     }
 
+    /// These options plus the APIs: [`OpOptions::resource_servers`] on and the machine client
+    /// [`MACHINE_CLIENT_ID`](crate::MACHINE_CLIENT_ID) /
+    /// [`MACHINE_CLIENT_SECRET`](crate::MACHINE_CLIENT_SECRET) registered.
+    pub fn with_apis(mut self) -> Self {
+        self.resource_servers = true;
+        self.machine_clients.push((
+            crate::MACHINE_CLIENT_ID.to_string(),
+            crate::MACHINE_CLIENT_SECRET.to_string(),
+        ));
+        self
+    }
+
     fn to_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("OP_HOST".to_string(), "127.0.0.1".to_string()),
@@ -106,6 +131,11 @@ impl OpOptions {
             ("OP_REQUIRE_PKCE".to_string(), flag(self.require_pkce)),
             ("OP_LOG_REQUESTS".to_string(), flag(self.log_requests)),
             ("OP_EXIT_ON_STDIN_EOF".to_string(), "1".to_string()),
+            (
+                "OP_RESOURCE_SERVERS".to_string(),
+                flag(self.resource_servers),
+            ),
+            ("OP_DPOP".to_string(), flag(self.dpop)),
         ];
         let mut set = |name: &str, value: Option<String>| {
             if let Some(value) = value {
@@ -134,6 +164,16 @@ impl OpOptions {
         set(
             "OP_USERS_FILE",
             self.users_file.as_ref().map(|p| p.display().to_string()),
+        );
+        set(
+            "OP_MACHINE_CLIENTS",
+            non_empty(
+                self.machine_clients
+                    .iter()
+                    .map(|(id, secret)| format!("{id}:{secret}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         );
         set(
             "OP_JWKS_FILE",

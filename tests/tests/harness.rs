@@ -183,3 +183,236 @@ async fn wrong_password_stops_on_the_error_page() {
     assert_eq!(journey.last().status, 401, "{journey}");
     assert!(journey.last().has_element_id("error"));
 }
+
+// ---- API tokens (tests/src/tokens.rs, dpop.rs, jws.rs) -----------------------------------
+
+mod api_tokens {
+    use oidc_e2e::jws::{ProviderKeys, Signer, decode_jwt};
+    use oidc_e2e::{
+        API_ES256, API_OPAQUE, API_RS256, Browser, DpopKey, MACHINE_CLIENT_ID,
+        MACHINE_CLIENT_SECRET, Op, OpOptions, UserTokenRequest,
+    };
+    use openidconnect::JsonWebKey as _;
+    use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+    use serde_json::{Value, json};
+
+    /// Nothing listens there: the harness stops the browser in front of it.
+    const CLIENT_REDIRECT: &str = "http://127.0.0.1:9/api-client/callback";
+
+    async fn op() -> Op {
+        Op::start(
+            OpOptions {
+                redirect_uris: vec![CLIENT_REDIRECT.into()],
+                ..OpOptions::default()
+            }
+            .with_apis(),
+        )
+        .await
+    }
+
+    /// Whether `token`'s signature verifies with a key of the provider's published JWKS.
+    async fn verifies_with_published_keys(op: &Op, token: &str) -> bool {
+        let jwks_uri = op.discovery()["jwks_uri"].as_str().expect("jwks_uri");
+        let jwks: Value = reqwest::get(jwks_uri)
+            .await
+            .expect("GET jwks")
+            .json()
+            .await
+            .expect("JWKS JSON");
+        let (input, signature) = token.rsplit_once('.').expect("a JWS");
+        let signature = oidc_e2e::jws::b64url_decode(signature);
+        let alg = match decode_jwt(token).header["alg"].as_str() {
+            Some("ES256") => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            _ => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        };
+        jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| serde_json::from_value::<CoreJsonWebKey>(k.clone()).ok())
+            .any(|k| {
+                k.verify_signature(&alg, input.as_bytes(), &signature)
+                    .is_ok()
+            })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn machine_tokens_for_each_api() {
+        let op = op().await;
+        let keys = ProviderKeys::load();
+        for (api, alg, kid) in [
+            (API_RS256, "RS256", keys.rsa_kid()),
+            (API_ES256, "ES256", keys.ec_kid()),
+        ] {
+            let token = op.machine_token(api, "api:read").await;
+            assert_eq!(token.token_type, "Bearer", "{api}: {:?}", token.raw);
+            assert_eq!(token.scope.as_deref(), Some("api:read"), "{api}");
+            let jwt = decode_jwt(&token.access_token);
+            assert_eq!(jwt.header["typ"], "at+jwt", "{api}: {}", jwt.header);
+            assert_eq!(jwt.header["alg"], alg, "{api}: {}", jwt.header);
+            assert_eq!(jwt.header["kid"], kid, "{api}: {}", jwt.header);
+            let claims = &jwt.claims;
+            assert_eq!(claims["iss"], op.issuer(), "{claims}");
+            assert_eq!(claims["aud"], api, "{claims}");
+            assert_eq!(claims["sub"], MACHINE_CLIENT_ID, "{claims}");
+            assert_eq!(claims["client_id"], MACHINE_CLIENT_ID, "{claims}");
+            assert_eq!(claims["scope"], "api:read", "{claims}");
+            assert!(claims["jti"].is_string(), "{claims}");
+            assert!(claims.get("preferred_username").is_none(), "{claims}");
+            let (iat, exp) = (claims["iat"].as_u64(), claims["exp"].as_u64());
+            assert!(iat.zip(exp).is_some_and(|(i, e)| e > i), "{claims}");
+            assert!(
+                verifies_with_published_keys(&op, &token.access_token).await,
+                "{api}: the provider's JWKS verifies its token"
+            );
+        }
+
+        let opaque = op.machine_token(API_OPAQUE, "api:read api:write").await;
+        assert_eq!(opaque.access_token.matches('.').count(), 0, "opaque");
+        let active = op.introspect(&opaque.access_token).await;
+        assert_eq!(active["active"], true, "{active}");
+        assert_eq!(active["aud"], API_OPAQUE, "{active}");
+        assert_eq!(active["client_id"], MACHINE_CLIENT_ID, "{active}");
+        assert_eq!(active["scope"], "api:read api:write", "{active}");
+        assert_eq!(active["iss"], op.issuer(), "{active}");
+        op.revoke(
+            &opaque.access_token,
+            (MACHINE_CLIENT_ID, MACHINE_CLIENT_SECRET),
+        )
+        .await;
+        let revoked = op.introspect(&opaque.access_token).await;
+        assert_eq!(revoked, json!({ "active": false }));
+
+        let refused = op
+            .machine_token_with("https://api.test/unknown", "api:read", None)
+            .await
+            .expect_err("an unknown resource");
+        assert_eq!(refused.body["error"], "invalid_target", "{refused}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn user_tokens_carry_the_users_claims() {
+        let op = op().await;
+        let browser = Browser::new();
+        let token = op
+            .user_token(
+                &browser,
+                &UserTokenRequest::new("alice", CLIENT_REDIRECT, API_RS256),
+            )
+            .await;
+        assert!(token.id_token.is_some(), "{:?}", token.raw);
+        let claims = decode_jwt(&token.access_token).claims;
+        assert_eq!(claims["aud"], API_RS256, "{claims}");
+        assert_eq!(claims["sub"], "u-1001-alice", "{claims}");
+        assert_eq!(claims["client_id"], op.client_id(), "{claims}");
+        assert_eq!(claims["scope"], "api:read", "{claims}");
+        assert_eq!(claims["preferred_username"], "alice", "{claims}");
+        assert_eq!(claims["email"], "alice@example.test", "{claims}");
+        assert_eq!(claims["groups"], json!(["admins", "users"]), "{claims}");
+
+        // Without the `groups` scope the token carries no groups, as an ID token would not.
+        let browser = Browser::new();
+        let token = op
+            .user_token(
+                &browser,
+                &UserTokenRequest {
+                    scope: "openid profile api:read",
+                    ..UserTokenRequest::new("bob", CLIENT_REDIRECT, API_OPAQUE)
+                },
+            )
+            .await;
+        let active = op.introspect(&token.access_token).await;
+        assert_eq!(active["active"], true, "{active}");
+        assert_eq!(active["sub"], "u-1002-bob", "{active}");
+        assert_eq!(active["preferred_username"], "bob", "{active}");
+        assert_eq!(active["aud"], API_OPAQUE, "{active}");
+        assert!(active.get("groups").is_none(), "{active}");
+        assert!(active.get("email").is_none(), "{active}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dpop_proofs_bind_tokens_to_the_key() {
+        let op = op().await;
+        let key = DpopKey::generate();
+        let bound = op
+            .machine_token_with(API_ES256, "api:read", Some(&key))
+            .await
+            .expect("the provider takes the harness's proof");
+        assert_eq!(bound.token_type, "DPoP", "{:?}", bound.raw);
+        let claims = decode_jwt(&bound.access_token).claims;
+        assert_eq!(claims["cnf"]["jkt"], key.thumbprint(), "{claims}");
+
+        let opaque = op
+            .machine_token_with(API_OPAQUE, "api:read", Some(&key))
+            .await
+            .expect("DPoP-bound opaque token");
+        let active = op.introspect(&opaque.access_token).await;
+        assert_eq!(active["cnf"]["jkt"], key.thumbprint(), "{active}");
+        assert_eq!(active["token_type"], "DPoP", "{active}");
+
+        let browser = Browser::new();
+        let user = op
+            .user_token(
+                &browser,
+                &UserTokenRequest {
+                    dpop: Some(&key),
+                    ..UserTokenRequest::new("carol", CLIENT_REDIRECT, API_RS256)
+                },
+            )
+            .await;
+        assert_eq!(user.token_type, "DPoP", "{:?}", user.raw);
+        let claims = decode_jwt(&user.access_token).claims;
+        assert_eq!(claims["cnf"]["jkt"], key.thumbprint(), "{claims}");
+        assert_eq!(claims["sub"], "u-1003-carol", "{claims}");
+
+        // A proof signed by another key than its `jwk` is refused by the provider: the
+        // harness's proofs are checked for real above.
+        let other = DpopKey::generate();
+        let endpoint = op.endpoint("token_endpoint");
+        let forged = other.sign(&key.header(), &key.claims("POST", endpoint.as_str(), None));
+        let response = reqwest::Client::new()
+            .post(endpoint)
+            .header(
+                "authorization",
+                oidc_e2e::basic_auth(MACHINE_CLIENT_ID, MACHINE_CLIENT_SECRET),
+            )
+            .header("dpop", forged)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", API_RS256),
+            ])
+            .send()
+            .await
+            .expect("POST token");
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.expect("JSON error");
+        assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forged_tokens_verify_only_when_signed_by_the_provider() {
+        let op = op().await;
+        let keys = ProviderKeys::load();
+        for api in [API_RS256, API_ES256] {
+            let token = op.machine_token(api, "api:read").await;
+            let resigned = keys.resign(&token.access_token, |_, claims| {
+                claims["exp"] = json!(1);
+            });
+            assert_eq!(decode_jwt(&resigned).claims["exp"], 1);
+            assert!(
+                verifies_with_published_keys(&op, &resigned).await,
+                "{api}: re-signed with the provider's own key"
+            );
+            let header = json!({ "alg": "RS256", "typ": "at+jwt", "kid": keys.rsa_kid() });
+            let foreign = keys.sign(
+                Signer::Foreign,
+                &header,
+                &decode_jwt(&token.access_token).claims,
+            );
+            assert!(
+                !verifies_with_published_keys(&op, &foreign).await,
+                "{api}: the foreign key is not the provider's"
+            );
+        }
+    }
+}

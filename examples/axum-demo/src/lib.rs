@@ -119,7 +119,10 @@ async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>
                 a href="/admin" { "/admin" } ": needs the " code { "admin" } " role (alice has it; bob is "
                 code { "trusted" } ", carol " code { "untrusted" } ")"
             }
-            li { a href="/api/me" { "/api/me" } ": for API clients (401 with a login URL, never a redirect)" }
+            li {
+                a href="/api/me" { "/api/me" } ": for API clients: your session's identity, or an access token's ("
+                code { "Authorization: Bearer" } "); 401 with a login URL, never a redirect"
+            }
             li { a href="/auth/logout" { "/auth/logout" } ": sign out" }
             li { a href="/auth/login?backup=1" { "Administrator backup login" } ": works even when the provider is broken" }
         }
@@ -163,6 +166,19 @@ async fn whoami(identity: Identity) -> impl IntoResponse {
     Json(identity)
 }
 
+/// `/api/me`: the identity as JSON (as `/whoami`), with how the request proved it
+/// (`authentication`: `session`, `bearer` or `dpop`), and for access tokens their `scopes`,
+/// `client_id` and whether a program acts for itself (`machine`).
+async fn api_me(identity: Identity) -> impl IntoResponse {
+    let mut body = serde_json::to_value(&identity).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("scopes".into(), identity.scopes().into());
+        fields.insert("client_id".into(), identity.client_id().into());
+        fields.insert("machine".into(), identity.is_machine().into());
+    }
+    Json(body)
+}
+
 async fn admin(identity: Identity) -> Html<String> {
     let body = html! {
         h1 { "Admin" }
@@ -191,7 +207,7 @@ pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
         .with_state(layer.registrations())
         .route("/profile", get(profile))
         .route("/whoami", get(whoami))
-        .route("/api/me", get(whoami))
+        .route("/api/me", get(api_me))
         .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
         .route(
             "/favicon.ico",

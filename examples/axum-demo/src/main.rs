@@ -17,6 +17,14 @@
 //! `OIDC_COOKIE_KEY` (and `OIDC_PREVIOUS_COOKIE_KEYS`, comma-separated, while rotating) and the
 //! same provider (`OIDC_ISSUER`: each embedded provider is another issuer) and `APP_URL`.
 //!
+//! API clients: with `OIDC_API_AUDIENCE` (the audience the provider puts into access tokens for
+//! this app) requests to `/api/*` with `Authorization: Bearer <access token>` are authenticated
+//! by the token, and `/api/me` answers the token's identity. `OIDC_LEGACY_ACCESS_TOKEN_TYP=true`
+//! accepts JWT access tokens typed `JWT` (Keycloak, Entra ID...), `OIDC_INTROSPECTION=true`
+//! opaque ones through the provider's introspection endpoint. The embedded provider issues
+//! access tokens for `{APP_URL}/api` and has a client for programs, `demo-cli`, whose secret
+//! the demo prints with a `curl` line that gets a token and calls `/api/me`.
+//!
 //! `cargo run -p axum-demo -- doctor` checks the provider (discovery, issuer, redirect URI,
 //! scopes and claims, keys, clock) instead of serving, and exits with status 1 when
 //! something is wrong (see `oidc_layer::doctor`).
@@ -32,8 +40,27 @@ use oidc_layer::{
 };
 use oidc_testkit::TestProvider;
 
+/// The embedded provider's client for programs (client credentials).
+const DEMO_CLI: &str = "demo-cli";
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A boolean variable: `true`/`1` or `false`/`0` (unset: false).
+fn flag(name: &str) -> Result<bool, String> {
+    match env(name).as_deref().map(str::trim) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(format!("{name}: expected true or false, got `{other}`")),
+    }
+}
+
+/// 12 random bytes, base64url: the one-off passwords the demo prints.
+fn random_text() -> Result<String, String> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no system randomness: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// `cargo run -p axum-demo -- doctor [--strict]`: checks the configured provider and prints
@@ -105,42 +132,61 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|b| b.parse())
         .transpose()?
         .unwrap_or([127, 0, 0, 1].into());
+    let doctor_mode = std::env::args().nth(1).is_some();
+    // Bound before anything else so that `PORT=0` (a free port) gives a known URL.
+    let listener = if doctor_mode {
+        None
+    } else {
+        Some(tokio::net::TcpListener::bind(SocketAddr::new(bind, port)).await?)
+    };
+    let port = match &listener {
+        Some(listener) => listener.local_addr()?.port(),
+        None => port,
+    };
     let app_url = env("APP_URL").unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
 
     // The embedded provider lives as long as `main`.
     let mut _embedded = None;
-    let (issuer, client_id, client_secret, default_scopes) = match env("OIDC_ISSUER") {
+    // The embedded provider's API audience and its CLI client's one-off secret.
+    let mut cli_secret = None;
+    let (issuer, client_id, client_secret, default_scopes, api_audience) = match env("OIDC_ISSUER")
+    {
         Some(issuer) => (
             issuer,
             env("OIDC_CLIENT_ID").ok_or("OIDC_CLIENT_ID is required with OIDC_ISSUER")?,
             env("OIDC_CLIENT_SECRET").unwrap_or_default(),
             "openid profile email",
+            env("OIDC_API_AUDIENCE"),
         ),
         None => {
+            let audience = env("OIDC_API_AUDIENCE").unwrap_or_else(|| format!("{app_url}/api"));
+            let secret = random_text()?;
             let provider = TestProvider::builder()
                 .allow_any_loopback_redirect()
+                .api_audience(&audience)
+                .machine_client(DEMO_CLI, &secret)
                 .start()
                 .await?;
+            cli_secret = Some(secret);
             let found = (
                 provider.issuer().to_owned(),
                 provider.client_id().to_owned(),
                 provider.client_secret().to_owned(),
             );
             _embedded = Some(provider);
-            (found.0, found.1, found.2, "openid profile email groups")
+            (
+                found.0,
+                found.1,
+                found.2,
+                "openid profile email groups",
+                Some(audience),
+            )
         }
     };
     let scopes = env("OIDC_SCOPES").unwrap_or_else(|| default_scopes.to_owned());
     let (admin_password, generated) = match env("DEMO_ADMIN_PASSWORD") {
         Some(password) => (password, false),
-        None => {
-            let mut bytes = [0u8; 12];
-            getrandom::fill(&mut bytes).map_err(|e| format!("no system randomness: {e}"))?;
-            (
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
-                true,
-            )
-        }
+        None => (random_text()?, true),
     };
 
     let mut config = OidcConfig::builder()
@@ -160,6 +206,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .public_paths(axum_demo::PUBLIC_PATHS)
         .api_paths(axum_demo::API_PATHS)
         .backup_login_path(axum_demo::BACKUP_LOGIN_PATH);
+    if let Some(audience) = &api_audience {
+        config = config
+            .api_audiences(audience.split([' ', ',']).filter(|a| !a.is_empty()))
+            .legacy_access_token_typ(flag("OIDC_LEGACY_ACCESS_TOKEN_TYP")?)
+            .introspection(flag("OIDC_INTROSPECTION")?);
+    }
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
     }
@@ -185,7 +237,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let app = axum_demo::router(&layer, admin_password.clone());
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port)).await?;
+    let listener = listener.ok_or("no listener outside the doctor")?;
     println!("oidc-layer demo listening on {app_url}");
     match &_embedded {
         Some(p) => println!(
@@ -206,6 +258,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "backup administrator login: {app_url}/login/local (user admin, password from DEMO_ADMIN_PASSWORD)"
         );
+    }
+    match (&_embedded, &cli_secret) {
+        (Some(p), Some(secret)) => {
+            // No jq: sed takes the token out of the JSON answer.
+            println!("API clients: get a token for the CLI client and call /api/me:");
+            println!(
+                "  TOKEN=$(curl -s -u {DEMO_CLI}:{secret} -d grant_type=client_credentials {}/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/') && curl -H \"Authorization: Bearer $TOKEN\" {app_url}/api/me",
+                p.issuer()
+            );
+        }
+        _ => match &api_audience {
+            Some(audience) => println!(
+                "API clients: /api/* takes access tokens for the audience {audience} (Authorization: Bearer)"
+            ),
+            None => {
+                println!("API clients: set OIDC_API_AUDIENCE to accept access tokens on /api/*")
+            }
+        },
     }
     println!("open {app_url}/whoami to log in");
     // With the peer address, for the break-glass login's per-address throttle.

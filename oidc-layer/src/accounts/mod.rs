@@ -294,6 +294,10 @@ pub struct ResolveRequest<'a> {
     /// The account id when the signed-in user is linking this provider to their account
     /// (nobody signs in then); `None` for a sign-in.
     pub link_to: Option<&'a str>,
+    /// The identity comes from an access token, not a login: only an existing account may
+    /// answer (nothing is created or linked; `allow_new_users` and `link_by_verified_email`
+    /// are `false`). Set with [`ResolveRequest::lookup_only`].
+    pub lookup_only: bool,
 }
 
 impl<'a> ResolveRequest<'a> {
@@ -311,7 +315,18 @@ impl<'a> ResolveRequest<'a> {
             link_by_verified_email: false,
             identity,
             link_to,
+            lookup_only: false,
         }
+    }
+
+    /// Makes the request a lookup (an access token's identity): the account the identity
+    /// already has, or a refusal; never a new or linked account.
+    pub fn lookup_only(mut self) -> Self {
+        self.allow_new_users = false;
+        self.link_by_verified_email = false;
+        self.link_to = None;
+        self.lookup_only = true;
+        self
     }
 
     /// Lets a first sign-in link to the account with the same verified email (the provider's

@@ -11,7 +11,8 @@ use super::{AccountError, AccountRef, AccountResolver, Resolution, ResolveReques
 /// it is the same at every sign-in and two identities never share one. The session keeps the
 /// provider's username.
 ///
-/// It refuses linking (there is nothing to link to), and refuses every sign-in through a
+/// A lookup ([`ResolveRequest::lookup_only`], an access token's identity) gets that same
+/// account id. It refuses linking (there is nothing to link to), and refuses every sign-in through a
 /// provider configured with `allow_new_users = false`: without an account store every user is
 /// new, and admitting them all would silently ignore the setting. Use a [`LinkingResolver`]
 /// to admit only known users.
@@ -37,7 +38,9 @@ impl AccountResolver for StatelessResolver {
                 "This app keeps no accounts to link sign-ins to: linking needs an account store.",
             ));
         }
-        if !request.allow_new_users {
+        // Every identity is its own account here: a lookup (an access token) finds the one a
+        // login gives.
+        if !request.allow_new_users && !request.lookup_only {
             return Ok(Resolution::refused(format!(
                 "New users are not allowed to sign in with {}; ask an administrator for access.",
                 request.provider_name

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::provider::RawProvider;
 use super::raw::RawGlobal;
 use super::secret::Secret;
-use super::{ConfigError, OidcConfig, RefreshFailure};
+use super::{BearerPaths, ConfigError, OidcConfig, RefreshFailure};
 use crate::roles::RoleMapConfig;
 
 /// Builds an [`OidcConfig`] in code, from [`OidcConfig::builder`]. The provider setters
@@ -146,6 +146,20 @@ impl OidcConfigBuilder {
         self
     }
 
+    /// Where an `Authorization: Bearer` (or `DPoP`) header authenticates a request: only on
+    /// [`api_paths`](Self::api_paths) (the default) or on every path. Tokens are accepted only
+    /// when a provider has an [`api_audience`](Self::api_audience).
+    pub fn bearer_paths(mut self, paths: BearerPaths) -> Self {
+        self.global.bearer_paths = Some(paths);
+        self
+    }
+    /// How long an active introspection result is reused at most (default 60 s, at most 1 h;
+    /// never past the token's `exp`). Inactive results are reused for 10 s.
+    pub fn introspection_cache(mut self, ttl: Duration) -> Self {
+        self.global.introspection_cache_seconds = Some(ttl.as_secs());
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<OidcConfig, ConfigError> {
         let primary_set = self.primary.raw.issuer.is_some() || self.primary.raw.client_id.is_some();
@@ -245,6 +259,19 @@ provider_setters! {
     /// `{idToken}` and `{postLogoutRedirectUri}` placeholders (filled URL-encoded), e.g. Auth0:
     /// `https://tenant.auth0.com/v2/logout?client_id={clientId}&returnTo={postLogoutRedirectUri}`.
     fn end_session_url(template: impl Into<String>) => end_session_url = template.into();
+    /// Accepts this provider's access tokens naming `audience` in `aud` (RFC 9068): requests
+    /// with `Authorization: Bearer` are then authenticated by the token. Unset (the default):
+    /// the provider's access tokens are not accepted.
+    fn api_audience(audience: impl Into<String>) => api_audience = vec![audience.into()];
+    /// Like [`api_audience`](Self::api_audience) with several audiences (a token must name one).
+    fn api_audiences(audiences: impl IntoIterator<Item = impl Into<String>>) => api_audience = audiences.into_iter().map(Into::into).collect();
+    /// Also accepts JWT access tokens typed `JWT` or untyped (Keycloak, Auth0, Entra ID,
+    /// Authentik); by default only `at+jwt` (RFC 9068 section 2.1) is.
+    fn legacy_access_token_typ(accept: bool) => legacy_access_token_typ = accept;
+    /// Checks opaque (non-JWT) access tokens at the provider's introspection endpoint (RFC 7662)
+    /// with the client's credentials (needs `client_secret` and `api_audience`; one provider
+    /// at most).
+    fn introspection(introspect: bool) => introspection = introspect;
 }
 
 impl ProviderBuilder {

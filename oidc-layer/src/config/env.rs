@@ -14,6 +14,8 @@ const BOOLEAN_KEYS: &[&str] = &[
     "fetch_userinfo",
     "session_follows_token",
     "expose_access_token",
+    "legacy_access_token_typ",
+    "introspection",
 ];
 const NUMBER_KEYS: &[&str] = &[
     "clock_leeway_seconds",
@@ -22,6 +24,7 @@ const NUMBER_KEYS: &[&str] = &[
     "max_sessions_per_user",
     "refresh_margin_seconds",
     "id_token_max_age_seconds",
+    "introspection_cache_seconds",
 ];
 /// Keys whose value is a list but whose deserializer does not take a string.
 const WORD_LIST_KEYS: &[&str] = &["order"];

@@ -62,6 +62,19 @@ pub enum RefreshFailure {
     End,
 }
 
+/// Where an `Authorization: Bearer` (or `DPoP`) header is taken as the request's credential
+/// (only when a provider has an `api_audience`; elsewhere the header is left to the app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BearerPaths {
+    /// Only on `api_paths` (the default): pages browsers navigate to keep cookie sessions.
+    #[default]
+    ApiPaths,
+    /// On every path the layer guards (its own routes excepted).
+    AllPaths,
+}
+
 /// A validated configuration: the app's settings and one or more providers.
 ///
 /// Configuration: a builder in code and the same settings through serde (TOML, environment).
@@ -126,6 +139,10 @@ pub struct OidcConfig {
     pub(crate) expose_access_token: bool,
     pub(crate) post_logout_path: Option<String>,
     pub(crate) backup_login_path: Option<String>,
+    /// Where bearer tokens are taken.
+    pub(crate) bearer_paths: BearerPaths,
+    /// How long an active introspection result is reused at most (never past the token's `exp`).
+    pub(crate) introspection_cache: Duration,
 }
 
 /// Where browsers reach the app: origin plus an optional path prefix (behind a reverse proxy).
@@ -266,6 +283,18 @@ impl OidcConfig {
     /// (never behind the login redirect), if configured.
     pub fn backup_login_path(&self) -> Option<&str> {
         self.backup_login_path.as_deref()
+    }
+    /// Whether access tokens are accepted: at least one provider has an `api_audience`.
+    pub fn accepts_bearer_tokens(&self) -> bool {
+        self.providers.iter().any(|p| !p.api_audiences.is_empty())
+    }
+    /// Where an `Authorization: Bearer` header is taken (when tokens are accepted at all).
+    pub fn bearer_paths(&self) -> BearerPaths {
+        self.bearer_paths
+    }
+    /// Whether `path` is one of the configured `api_paths`.
+    pub(crate) fn is_api_path(&self, path: &str) -> bool {
+        self.api_paths.iter().any(|rule| rule.matches(path))
     }
 }
 

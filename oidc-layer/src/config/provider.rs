@@ -38,6 +38,10 @@ pub(crate) struct RawProvider {
     pub(crate) id_token_max_age_seconds: Option<u64>,
     pub(crate) fetch_userinfo: Option<bool>,
     pub(crate) end_session_url: Option<String>,
+    #[serde(default, deserialize_with = "trimmed_list_or_words")]
+    pub(crate) api_audience: Option<Vec<String>>,
+    pub(crate) legacy_access_token_typ: Option<bool>,
+    pub(crate) introspection: Option<bool>,
 }
 
 /// The provider slug, issuer and subject prefix of sessions made by
@@ -85,6 +89,13 @@ pub struct ProviderConfig {
     /// Overrides the discovered `end_session_endpoint`, with `{clientId}`, `{idToken}` and
     /// `{postLogoutRedirectUri}` placeholders.
     pub(crate) end_session_url: Option<String>,
+    /// The audiences an access token must name (one of them) in `aud` to be accepted; empty:
+    /// this provider's access tokens are not accepted.
+    pub(crate) api_audiences: Vec<String>,
+    /// Whether JWT access tokens typed `JWT` (or untyped) are accepted besides `at+jwt`.
+    pub(crate) legacy_access_token_typ: bool,
+    /// Whether opaque access tokens are checked at the introspection endpoint (RFC 7662).
+    pub(crate) introspection: bool,
 }
 
 impl ProviderConfig {
@@ -116,6 +127,11 @@ impl ProviderConfig {
     /// [`ProviderBuilder::link_by_verified_email`](super::ProviderBuilder::link_by_verified_email)).
     pub fn link_by_verified_email(&self) -> bool {
         self.link_by_verified_email
+    }
+    /// The audiences an access token of this provider must name (one of them) to be accepted;
+    /// empty when the provider's access tokens are not accepted.
+    pub fn api_audiences(&self) -> &[String] {
+        &self.api_audiences
     }
 }
 
@@ -243,6 +259,25 @@ impl RawProvider {
             &key("id_token_max_age_seconds"),
             self.id_token_max_age_seconds,
         )?;
+        let api_audiences = validate_api_audiences(&key("api_audience"), self.api_audience)?;
+        let introspection = self.introspection.unwrap_or(false);
+        if introspection && api_audiences.is_empty() {
+            return Err(ConfigError::new(
+                &key("introspection"),
+                "needs `api_audience`: introspected tokens must name this API in `aud`",
+            ));
+        }
+        if introspection
+            && self
+                .client_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty())
+        {
+            return Err(ConfigError::new(
+                &key("introspection"),
+                "needs `client_secret`: the introspection endpoint authenticates the app",
+            ));
+        }
         let role_map = self
             .roles
             .map(RoleMap::new)
@@ -277,6 +312,9 @@ impl RawProvider {
             id_token_max_age,
             fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
             end_session_url: self.end_session_url,
+            api_audiences,
+            legacy_access_token_typ: self.legacy_access_token_typ.unwrap_or(false),
+            introspection,
         })
     }
 }
@@ -336,6 +374,26 @@ fn validate_scopes(key: &str, scopes: Option<Vec<String>>) -> Result<Vec<String>
         ));
     }
     Ok(scopes)
+}
+
+/// The API audiences: each a non-empty string without whitespace, control characters or
+/// quotes (they are compared with `aud` exactly).
+fn validate_api_audiences(
+    key: &str,
+    audiences: Option<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    let audiences = audiences.unwrap_or_default();
+    if let Some(bad) = audiences.iter().find(|a| {
+        a.is_empty()
+            || a.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    }) {
+        return Err(ConfigError::new(
+            key,
+            format!("`{bad}` is not a valid audience"),
+        ));
+    }
+    Ok(audiences)
 }
 
 /// The ID-token age limit: 10 minutes by default, 1 minute to 1 day.

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-use super::RefreshFailure;
 use super::provider::RawProvider;
 use super::secret::{Secret, secret_list_or_words};
+use super::{BearerPaths, RefreshFailure};
 use crate::words::trimmed_list_or_words;
 
 /// The app-wide settings as written, before validation.
@@ -33,6 +33,8 @@ pub(super) struct RawGlobal {
     pub(super) expose_access_token: Option<bool>,
     pub(super) post_logout_path: Option<String>,
     pub(super) backup_login_path: Option<String>,
+    pub(super) bearer_paths: Option<BearerPaths>,
+    pub(super) introspection_cache_seconds: Option<u64>,
     pub(super) providers: Option<Vec<RawProvider>>,
 }
 

@@ -466,3 +466,118 @@ fn top_level_provider_keys_are_the_provider_settings_fields() {
     .unwrap();
     assert_eq!(c.providers()[0].id_token_max_age, Duration::from_secs(120));
 }
+
+#[test]
+fn bearer_settings_from_toml_env_and_builder() {
+    // Off by default: no provider names an audience.
+    let c = base().build().unwrap();
+    assert!(!c.accepts_bearer_tokens());
+    assert_eq!(c.bearer_paths(), BearerPaths::ApiPaths);
+    assert_eq!(c.introspection_cache, Duration::from_secs(60));
+    let p = &c.providers()[0];
+    assert!(p.api_audiences().is_empty() && !p.legacy_access_token_typ && !p.introspection);
+
+    let c = OidcConfig::from_toml_str(
+        r#"
+        external_url = "https://app.example.com"
+        bearer_paths = "all_paths"
+        introspection_cache_seconds = 30
+        issuer = "https://id.example.com"
+        client_id = "app"
+        client_secret = "s"
+        api_audience = ["https://api.example.com", "api://x"]
+        legacy_access_token_typ = true
+        introspection = true
+        "#,
+    )
+    .unwrap();
+    assert!(c.accepts_bearer_tokens());
+    assert_eq!(c.bearer_paths(), BearerPaths::AllPaths);
+    assert_eq!(c.introspection_cache, Duration::from_secs(30));
+    let p = &c.providers()[0];
+    assert_eq!(p.api_audiences(), ["https://api.example.com", "api://x"]);
+    assert!(p.legacy_access_token_typ && p.introspection);
+
+    let c = vars(&[
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_ISSUER", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_API_AUDIENCE", "https://api.example.com"),
+        ("OIDC_BEARER_PATHS", "all_paths"),
+        ("OIDC_LEGACY_ACCESS_TOKEN_TYP", "true"),
+        ("OIDC_INTROSPECTION_CACHE_SECONDS", "5"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.providers()[0].api_audiences(),
+        ["https://api.example.com"]
+    );
+    assert_eq!(c.bearer_paths(), BearerPaths::AllPaths);
+    assert!(c.providers()[0].legacy_access_token_typ);
+    assert_eq!(c.introspection_cache, Duration::from_secs(5));
+
+    let c = base()
+        .api_audience("https://api.example.com")
+        .bearer_paths(BearerPaths::AllPaths)
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.providers()[0].api_audiences(),
+        ["https://api.example.com"]
+    );
+    assert_eq!(c.bearer_paths(), BearerPaths::AllPaths);
+}
+
+#[test]
+fn bearer_settings_are_validated() {
+    let err = vars(&[
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_ISSUER", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_BEARER_PATHS", "everywhere"),
+    ])
+    .unwrap_err();
+    assert!(err.reason.contains("everywhere"), "{err}");
+    // Introspection needs the audience the token must name and the app's credentials.
+    let err = base()
+        .client_secret("s")
+        .introspection(true)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "introspection");
+    let err = base()
+        .api_audience("a")
+        .introspection(true)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "introspection");
+    assert!(
+        base()
+            .api_audience("a")
+            .client_secret("s")
+            .introspection(true)
+            .build()
+            .is_ok()
+    );
+    // One introspecting provider at most: an opaque token names no issuer.
+    let two = base()
+        .api_audience("a")
+        .client_secret("s")
+        .introspection(true)
+        .provider(
+            ProviderBuilder::new("Other")
+                .issuer("https://other.example.com")
+                .client_id("app")
+                .client_secret("s")
+                .api_audience("b")
+                .introspection(true),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(two.key, "introspection");
+    let err = base()
+        .api_audiences(["ok", "with\"quote"])
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "api_audience");
+}

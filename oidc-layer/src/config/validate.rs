@@ -66,6 +66,10 @@ impl OidcConfig {
             expose_access_token: global.expose_access_token.unwrap_or(false),
             post_logout_path: same_origin_path("post_logout_path", global.post_logout_path)?,
             backup_login_path: same_origin_path("backup_login_path", global.backup_login_path)?,
+            bearer_paths: global.bearer_paths.unwrap_or_default(),
+            introspection_cache: Duration::from_secs(
+                global.introspection_cache_seconds.unwrap_or(60).min(3600),
+            ),
         })
     }
 }
@@ -95,6 +99,14 @@ fn validate_providers(
             p.validate(&at)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if providers.iter().filter(|p| p.introspection).count() > 1 {
+        // An opaque token names no issuer: with two, a token of one provider would be sent to
+        // the other's introspection endpoint.
+        return Err(ConfigError::new(
+            "introspection",
+            "only one provider may introspect opaque tokens (an opaque token does not say whose it is)",
+        ));
+    }
     for (i, p) in providers.iter().enumerate() {
         if providers[..i].iter().any(|q| q.slug == p.slug) {
             return Err(ConfigError::new(

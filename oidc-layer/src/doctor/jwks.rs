@@ -9,7 +9,7 @@ use super::{Level, ProviderReport, error_chain};
 use crate::config::ProviderConfig;
 use crate::http_client::HttpClient;
 use crate::jose::{Alg, JoseError, Jwk, PRIVATE_MEMBERS};
-use crate::provider::{Metadata, is_asymmetric_alg};
+use crate::provider::{Metadata, is_asymmetric_alg, signing_algs};
 
 /// The ID-token algorithms the layer would accept, then the key set at `jwks_uri`.
 pub(super) async fn check(
@@ -23,11 +23,23 @@ pub(super) async fn check(
     let Some(keys) = fetch_keys(report, http, url).await else {
         return;
     };
-    judge_keys(report, url, &keys, &usable);
+    // What the layer will accept (RS256 alone when advertised, the OpenID default), which may
+    // be fewer algorithms than advertised.
+    let accepted = signing_algs(
+        settings.id_token_signing_algs.as_deref(),
+        &metadata.id_token_signing_algs,
+    );
+    if !usable.is_empty() {
+        judge_keys(report, url, &keys, &accepted);
+    } else {
+        // Already an error (no asymmetric algorithm): only the keys themselves are judged.
+        judge_keys(report, url, &keys, &[]);
+    }
 }
 
-/// The findings on the key set `keys` (at `url`), for a layer accepting `usable`.
-fn judge_keys(report: &mut ProviderReport, url: &str, keys: &[Value], usable: &[&str]) {
+/// The findings on the key set `keys` (at `url`), for a layer accepting `accepted` (none: the
+/// keys alone are judged).
+fn judge_keys(report: &mut ProviderReport, url: &str, keys: &[Value], accepted: &[Alg]) {
     let signing: Vec<&Value> = keys.iter().filter(|k| is_signing_key(k)).collect();
     if keys.is_empty() {
         report.push(
@@ -62,7 +74,6 @@ fn judge_keys(report: &mut ProviderReport, url: &str, keys: &[Value], usable: &[
             Err(_) => unusable_key(report, url, key, "not a key the layer verifies with"),
         }
     }
-    let algs: Vec<Alg> = usable.iter().filter_map(|a| Alg::parse(a)).collect();
     if parsed.is_empty() {
         report.push(
             Level::Error,
@@ -72,13 +83,13 @@ fn judge_keys(report: &mut ProviderReport, url: &str, keys: &[Value], usable: &[
                 signing.len()
             ),
         );
-    } else if !algs.is_empty() && !parsed.iter().any(|k| algs.iter().any(|a| k.fits(*a))) {
+    } else if !accepted.is_empty() && !parsed.iter().any(|k| accepted.iter().any(|a| k.fits(*a))) {
         report.push(
             Level::Error,
             "jwks",
             format!(
-                "no key at {url} fits an accepted algorithm ({}): no ID token can be verified",
-                usable.join(", ")
+                "no key at {url} fits an algorithm the layer accepts ({}): no ID token can be verified",
+                names(accepted)
             ),
         );
     } else {
@@ -89,10 +100,15 @@ fn judge_keys(report: &mut ProviderReport, url: &str, keys: &[Value], usable: &[
                 "{} signing key(s) of {} at {url}; accepting {}",
                 parsed.len(),
                 keys.len(),
-                usable.join(", ")
+                names(accepted)
             ),
         );
     }
+}
+
+/// `RS256, ES256`.
+fn names(algs: &[Alg]) -> String {
+    algs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// A key meant for signatures: `kty` RSA, EC or OKP, `use` absent or `sig`. (Encryption keys
@@ -243,14 +259,14 @@ mod tests {
 
     use super::*;
 
-    fn judged(keys: &[Value], usable: &[&str]) -> Vec<(Level, String)> {
+    fn judged(keys: &[Value], accepted: &[Alg]) -> Vec<(Level, String)> {
         let mut report = ProviderReport {
             name: "p".into(),
             slug: "p".into(),
             issuer: "https://id.example.com".into(),
             findings: Vec::new(),
         };
-        judge_keys(&mut report, "https://id.example.com/jwks", keys, usable);
+        judge_keys(&mut report, "https://id.example.com/jwks", keys, accepted);
         report
             .findings
             .into_iter()
@@ -271,7 +287,7 @@ mod tests {
 
     #[test]
     fn usable_keys_are_ok() {
-        let found = judged(&[rsa("r", 256), p256("e")], &["RS256"]);
+        let found = judged(&[rsa("r", 256), p256("e")], &[Alg::Rs256]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Level::Ok);
         assert!(
@@ -284,7 +300,7 @@ mod tests {
     fn short_rsa_keys_and_p521_are_named_as_unusable() {
         let p521 = json!({"kty": "EC", "crv": "P-521", "kid": "big", "alg": "ES512",
                           "x": URL_SAFE_NO_PAD.encode([1; 66]), "y": URL_SAFE_NO_PAD.encode([2; 66])});
-        let found = judged(&[rsa("old", 128), p521, rsa("good", 256)], &["RS256"]);
+        let found = judged(&[rsa("old", 128), p521, rsa("good", 256)], &[Alg::Rs256]);
         let levels: Vec<Level> = found.iter().map(|f| f.0).collect();
         assert_eq!(levels, [Level::Warn, Level::Warn, Level::Ok], "{found:?}");
         assert!(
@@ -304,7 +320,7 @@ mod tests {
         assert_eq!(levels, [Level::Warn, Level::Ok], "{found:?}");
         assert!(found[0].1.contains("key `c` (RSA, 8200 bits)"), "{found:?}");
         let x25519 = json!({"kty": "OKP", "crv": "X25519", "x": URL_SAFE_NO_PAD.encode([9; 32])});
-        let found = judged(&[x25519, p256("e")], &["ES256"]);
+        let found = judged(&[x25519, p256("e")], &[Alg::Es256]);
         assert_eq!(found[0].0, Level::Warn, "{found:?}");
         assert!(
             found[0].1.starts_with("a key without kid (OKP X25519) at "),
@@ -316,7 +332,7 @@ mod tests {
     fn a_published_private_key_is_an_error() {
         let mut private = rsa("leaked", 256);
         private["d"] = json!("AQAB");
-        let found = judged(&[private, rsa("good", 256)], &["RS256"]);
+        let found = judged(&[private, rsa("good", 256)], &[Alg::Rs256]);
         assert_eq!(found[0].0, Level::Error, "{found:?}");
         assert!(found[0].1.contains("key `leaked`"), "{found:?}");
         assert!(found[0].1.contains("private"), "{found:?}");
@@ -325,26 +341,31 @@ mod tests {
 
     #[test]
     fn no_usable_key_or_none_for_the_accepted_algorithms_is_an_error() {
-        let found = judged(&[rsa("old", 128)], &["RS256"]);
+        let found = judged(&[rsa("old", 128)], &[Alg::Rs256]);
         assert_eq!(found.last().unwrap().0, Level::Error, "{found:?}");
         assert!(
             found.last().unwrap().1.contains("none the layer can use"),
             "{found:?}"
         );
-        let found = judged(&[p256("e")], &["RS256"]);
+        let found = judged(&[p256("e")], &[Alg::Rs256]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Level::Error, "{found:?}");
         assert!(
-            found[0].1.contains("fits an accepted algorithm (RS256)"),
+            found[0]
+                .1
+                .contains("fits an algorithm the layer accepts (RS256)"),
             "{found:?}"
         );
-        assert_eq!(judged(&[p256("e")], &["RS256", "ES256"])[0].0, Level::Ok);
+        assert_eq!(
+            judged(&[p256("e")], &[Alg::Rs256, Alg::Es256])[0].0,
+            Level::Ok
+        );
     }
 
     #[test]
     fn encryption_keys_are_left_alone() {
         let enc = json!({"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"});
-        let found = judged(&[enc, rsa("good", 256)], &["RS256"]);
+        let found = judged(&[enc, rsa("good", 256)], &[Alg::Rs256]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Level::Ok, "{found:?}");
         assert!(found[0].1.starts_with("1 signing key(s) of 2"), "{found:?}");

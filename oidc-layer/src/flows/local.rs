@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::Map;
 use session_store::SessionStore as _;
 
-use crate::identity::{Claims, Identity, IdentityInner};
+use crate::identity::{Authentication, Claims, Identity, IdentityInner};
 use crate::record::SessionData;
 use crate::session::create::{create, session_cookie};
 use crate::session::current::cookie_id;
@@ -91,6 +91,10 @@ pub(crate) async fn sign_in(
         roles: user.roles,
         groups: Vec::new(),
         claims: Claims::new(&Map::new()),
+        authentication: Authentication::Session,
+        scopes: Vec::new(),
+        client_id: None,
+        machine: false,
     });
     tracing::info!(user = identity.username(), "local sign-in");
     let data = SessionData {

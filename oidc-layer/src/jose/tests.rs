@@ -123,7 +123,7 @@ fn none_hmac_and_unlisted_algorithms_are_refused_before_any_key_is_tried() {
     });
     let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(b"{}"));
     let none_signed = format!("{}.{}.AAAA", b64(br#"{"alg":"none"}"#), b64(b"{}"));
-    for jws in [&hs, &none_signed] {
+    for jws in [&hs, &none_signed, &none] {
         let compact = parse_compact(jws, 16 * 1024).unwrap();
         assert!(
             matches!(
@@ -133,16 +133,6 @@ fn none_hmac_and_unlisted_algorithms_are_refused_before_any_key_is_tried() {
             "{jws}"
         );
     }
-    // Unsecured (`alg: none`, empty signature): refused for its algorithm, before any key.
-    assert_eq!(
-        parse_compact(&none, 16 * 1024).unwrap_err(),
-        JoseError::AlgNotAllowed("none".into())
-    );
-    let empty_signature = format!("{}.{}.", b64(br#"{"alg":"RS256"}"#), b64(b"{}"));
-    assert_eq!(
-        parse_compact(&empty_signature, 16 * 1024).unwrap_err(),
-        JoseError::Malformed("an empty part")
-    );
     let ps = rs256(&rsa, &json!({"alg": "RS256", "kid": "r1"}), &json!({}));
     let compact = parse_compact(&ps, 16 * 1024).unwrap();
     assert_eq!(
@@ -220,7 +210,6 @@ fn malformed_tokens_are_refused_without_panicking() {
         "W10.e30.AAAA",
         "eyJhbGciOjF9.e30.AAAA",
         "eyJhbGciOiJSUzI1NiJ9..AAAA",
-        "eyJhbGciOiJSUzI1NiJ9.e30.",
         "eyJhbGciOiJSUzI1NiIsImtpZCI6MX0.e30.AAAA",
     ] {
         assert!(
@@ -228,6 +217,14 @@ fn malformed_tokens_are_refused_without_panicking() {
             "{bad}"
         );
     }
+    // An empty signature: a bad signature, not a crash.
+    let rsa = rsa_key();
+    let empty = format!("{}.e30.", b64(br#"{"alg":"RS256"}"#));
+    let compact = parse_compact(&empty, 16 * 1024).unwrap();
+    assert_eq!(
+        compact.verify_with(&keys(&[rsa_jwk(&rsa, "r1")]), &[Alg::Rs256]),
+        Err(JoseError::BadSignature)
+    );
     let crit = format!(
         "{}.e30.AAAA",
         b64(br#"{"alg":"RS256","crit":["exp"],"exp":1}"#)

@@ -14,6 +14,9 @@ pub(crate) struct Metadata {
     pub(crate) token_endpoint: Url,
     pub(crate) userinfo_endpoint: Option<Url>,
     pub(crate) jwks_uri: Url,
+    /// RFC 8414 / RFC 7662: where opaque access tokens are introspected (an unusable URL is
+    /// left out: only the bearer path needs it, logins must not fail for it).
+    pub(crate) introspection_endpoint: Option<Url>,
     #[allow(dead_code)] // read by RP-initiated logout (session lifetime work)
     pub(crate) end_session_endpoint: Option<Url>,
     pub(crate) id_token_signing_algs: Vec<String>,
@@ -30,6 +33,7 @@ struct RawMetadata {
     token_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
     jwks_uri: String,
+    introspection_endpoint: Option<String>,
     end_session_endpoint: Option<String>,
     #[serde(default)]
     id_token_signing_alg_values_supported: Vec<String>,
@@ -128,6 +132,10 @@ impl Metadata {
                 .map(|u| endpoint("userinfo_endpoint", u))
                 .transpose()?,
             jwks_uri: endpoint("jwks_uri", &raw.jwks_uri)?,
+            introspection_endpoint: raw
+                .introspection_endpoint
+                .as_deref()
+                .and_then(|u| endpoint("introspection_endpoint", u).ok()),
             end_session_endpoint: raw
                 .end_session_endpoint
                 .as_deref()

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub(crate) use crate::issuer::{issuers_match, normalized_issuer};
 pub(crate) use discovery::Discovered;
-pub(crate) use jws::is_asymmetric_alg;
+pub(crate) use jws::{allowed as signing_algs, is_asymmetric_alg};
 pub(crate) use logout_token::unverified_addressee;
 pub(crate) use metadata::{Metadata, MetadataError};
 pub(crate) use tokens::VerifiedTokens;

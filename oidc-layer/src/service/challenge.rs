@@ -7,6 +7,8 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
+use crate::bearer::Scheme;
+use crate::bearer::error::challenge as bearer_challenge;
 use crate::flows::common::login_url;
 use crate::flows::{authorize, login};
 use crate::pages::{PageBody, Problem};
@@ -40,11 +42,7 @@ pub(crate) fn is_public(shared: &Shared, path: &str) -> bool {
 pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
     let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
-    let api = shared
-        .config
-        .api_paths
-        .iter()
-        .any(|rule| rule.matches(request.uri.path()));
+    let api = shared.config.is_api_path(request.uri.path());
     if !api && negotiate::is_navigation(&request.method, &request.headers) {
         return match shared.providers.len() {
             1 => authorize::start(shared, 0, &request.headers, return_to, None).await,
@@ -69,6 +67,18 @@ pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Resp
     );
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    // Where access tokens are taken, say so (RFC 6750 section 3, RFC 9449 section 7.1).
+    if let Some(bearer) = &shared.bearer
+        && bearer.covers(&shared.config, request.uri.path())
+    {
+        for scheme in [Scheme::Bearer, Scheme::Dpop] {
+            if let Ok(v) =
+                HeaderValue::from_str(&bearer_challenge(scheme, Some(&bearer.realm), None))
+            {
+                response.headers_mut().append(header::WWW_AUTHENTICATE, v);
+            }
+        }
     }
     response
 }

@@ -11,6 +11,7 @@ use cookie::Key;
 use session_store::{MemoryStore, SessionStore};
 
 use crate::accounts::{AccountResolver, StatelessResolver};
+use crate::bearer::{BearerState, ProofReplay};
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
@@ -66,6 +67,8 @@ pub(crate) struct Durable {
     /// `jti`s of accepted logout tokens (replay defence), per issuer.
     pub(crate) logout_jtis: JtiMemory,
     pub(crate) http: HttpClient,
+    /// `jti`s of accepted DPoP proofs (replay defence), kept while a proof is acceptable.
+    pub(crate) dpop_replay: Arc<ProofReplay>,
     /// The cookie key of this process when the configuration has none: made once, so that
     /// `with_store`, `with_account_resolver` and `reload` keep logins in flight working.
     pub(crate) fallback_key: Key,
@@ -81,6 +84,7 @@ impl Durable {
             upkeeps: upkeep_cache(),
             logout_jtis: replay::jti_memory(),
             http: http_client(),
+            dpop_replay: Arc::new(ProofReplay::new()),
             fallback_key: Key::generate(),
         }
     }
@@ -105,6 +109,9 @@ pub(crate) struct Shared {
     pub(crate) cookies: CookieSettings,
     pub(crate) attempts: AttemptCookies,
     pub(crate) routes: Routes,
+    /// Access tokens (when a provider has an `api_audience`): their verified-token cache is per
+    /// configuration, since what a token was checked against may change with it.
+    pub(crate) bearer: Option<BearerState>,
     /// The part that outlives configuration swaps (shared with every other configuration).
     pub(crate) durable: Durable,
 }
@@ -141,6 +148,7 @@ impl Shared {
             })
             .collect();
         Self {
+            bearer: BearerState::new(&config),
             routes: Routes::new(prefix),
             attempts: AttemptCookies::new(keys, cookies.clone()),
             cookies,

@@ -1,6 +1,7 @@
 //! Tests of the test provider over real HTTP, verifying its tokens with openidconnect.
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod authorize;
 mod endpoints;
 mod lifecycle;

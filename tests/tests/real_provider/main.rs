@@ -24,6 +24,7 @@ use url::Url;
 mod access;
 mod accounts;
 mod backchannel;
+mod bearer;
 mod break_glass;
 mod claims;
 mod garbage;
