@@ -1,5 +1,6 @@
 //! Hooks for the crate's own benchmarks and tests (feature `bench`: `benches/callback.rs`,
-//! `tests/id_token_cap.rs`): not part of the API, not covered by semver, hidden from the docs.
+//! `benches/jose.rs`, `tests/id_token_cap.rs`): not part of the API, not covered by semver,
+//! hidden from the docs.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -69,5 +70,39 @@ impl IdTokenCheck {
             .await
             .map_err(|e| e.to_string())?;
         Ok(claims.len())
+    }
+}
+
+/// One JWS signature verification through the layer's JOSE module (ring): the key is parsed
+/// once by [`Self::new`], as a provider's key set is once per fetch; [`Self::run`] verifies.
+pub struct SignatureCheck {
+    key: crate::jose::Jwk,
+    alg: crate::jose::Alg,
+    message: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl SignatureCheck {
+    /// Prepares the check of `signature` over `message` with the public JWK `jwk` and the JWS
+    /// algorithm `alg` (`RS256`, `ES256`, ...).
+    pub fn new(
+        jwk: &serde_json::Value,
+        alg: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<Self, String> {
+        Ok(Self {
+            key: crate::jose::Jwk::from_json(jwk).map_err(|e| e.to_string())?,
+            alg: crate::jose::Alg::parse(alg).ok_or("not an algorithm the layer verifies")?,
+            message: message.to_owned(),
+            signature: signature.to_owned(),
+        })
+    }
+
+    /// Verifies once: whether the signature is valid.
+    pub fn run(&self) -> bool {
+        self.key
+            .verify(self.alg, &self.message, &self.signature)
+            .is_ok()
     }
 }

@@ -305,7 +305,15 @@ fn metadata(issuer: &str) -> Value {
     })
 }
 
-const RSA_KEY: &str = r#"{"kty":"RSA","use":"sig","kid":"k1","n":"sXch","e":"AQAB"}"#;
+/// A 2048-bit RSA public key (RFC 7638 3.1's example): the doctor names shorter ones unusable.
+const RSA_KEY: &str = concat!(
+    r#"{"kty":"RSA","use":"sig","kid":"k1","e":"AQAB","n":""#,
+    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_",
+    "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_",
+    "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI",
+    "4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+    r#""}"#
+);
 
 #[tokio::test]
 async fn broken_key_sets_and_algorithms_are_errors() {

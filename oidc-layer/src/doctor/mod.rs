@@ -14,7 +14,7 @@
 //! | `logout` | the post-logout redirect URI (when the provider has an end-session endpoint or `end_session_url` is set) and the back-channel logout URI (when advertised) to register |
 //! | `scopes` | configured scopes against `scopes_supported` (when advertised) |
 //! | `claims` | the username, groups and required claims against `claims_supported` (when advertised) |
-//! | `jwks` | the key set is reachable, not empty, and has signing keys; an asymmetric ID-token algorithm is advertised |
+//! | `jwks` | the key set is reachable, not empty, and has signing keys the layer can use (each it cannot use is named: short RSA, P-521, private members); an asymmetric ID-token algorithm is advertised and a usable key fits one |
 //! | `clock` | the provider's `Date` header against this machine's clock (a warning above `clock_leeway_seconds`) |
 //!
 //! ```no_run

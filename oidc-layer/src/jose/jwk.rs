@@ -11,7 +11,7 @@ use super::alg::{Alg, KeyKind};
 use super::{JoseError, MAX_KEYS_TRIED};
 
 /// Members that only a private or symmetric key has (RFC 7518 6.2.2, 6.3.2, 6.4; RFC 8037 2).
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The most keys kept from one key set: a provider publishes a handful.
 const MAX_KEYS: usize = 64;

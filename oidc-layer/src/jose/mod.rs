@@ -16,7 +16,7 @@ mod jwk;
 
 pub(crate) use alg::Alg;
 pub(crate) use compact::{Compact, Header, parse_compact, typ_is};
-pub(crate) use jwk::{Jwk, KeySet};
+pub(crate) use jwk::{Jwk, KeySet, PRIVATE_MEMBERS};
 
 /// Why a token or key was refused. The messages name the problem, never key material or token
 /// contents, so they can go into logs and `error_description`.

@@ -1,14 +1,9 @@
 //! JWS helpers shared by the ID-token (`tokens`) and logout-token (`logout_token`) checks: which
-//! algorithms a provider's tokens may use, which of its keys may have signed one, and `aud` as
-//! a list.
+//! algorithms a provider's tokens may use, and `aud` as a list. (Which keys may have signed a
+//! token is [`crate::jose::KeySet::candidates`].)
 
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
-use serde::Deserialize;
-use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde_json::Value;
 
-use super::Discovered;
 use crate::jose::Alg;
 
 /// `aud` as a sorted list, whether it is one string or an array.
@@ -50,44 +45,6 @@ pub(crate) fn allowed(configured: Option<&[String]>, advertised: &[String]) -> V
     }
 }
 
-/// [`allowed`] as openidconnect's algorithms (for its ID-token verifier).
-pub(super) fn allowed_algs(
-    configured: Option<&[String]>,
-    advertised: &[String],
-) -> Vec<CoreJwsSigningAlgorithm> {
-    allowed(configured, advertised)
-        .into_iter()
-        .filter_map(|alg| {
-            CoreJwsSigningAlgorithm::deserialize(StrDeserializer::<ValueError>::new(alg.name()))
-                .ok()
-        })
-        .collect()
-}
-
-/// The keys that may have signed a token with `alg` (and `kid`, when the token names one).
-pub(super) fn signing_keys<'a>(
-    discovered: &'a Discovered,
-    kid: Option<&str>,
-    alg: &CoreJwsSigningAlgorithm,
-) -> Vec<&'a CoreJsonWebKey> {
-    discovered
-        .jwks
-        .keys()
-        .iter()
-        .filter(|k| kid.is_none_or(|kid| k.key_id().is_some_and(|id| id.as_str() == kid)))
-        .filter(|k| {
-            k.key_use()
-                .is_none_or(|u| matches!(u, CoreJsonWebKeyUse::Signature))
-        })
-        .filter(|k| match k.signing_alg() {
-            JsonWebKeyAlgorithm::Algorithm(a) => a == alg,
-            JsonWebKeyAlgorithm::Unspecified => true,
-            JsonWebKeyAlgorithm::Unsupported => false,
-        })
-        .filter(|k| alg.key_type().is_some_and(|t| t == *k.key_type()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,31 +67,18 @@ mod tests {
     #[test]
     fn rs256_is_pinned_when_advertised_and_none_and_hmac_are_never_allowed() {
         let advertised = ["none", "HS256", "RS256", "ES256", "bogus"].map(String::from);
-        assert_eq!(
-            allowed_algs(None, &advertised),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
-        );
+        assert_eq!(allowed(None, &advertised), vec![Alg::Rs256]);
         let without_rs256 = ["none", "HS256", "ES256", "PS256"].map(String::from);
-        assert_eq!(
-            allowed_algs(None, &without_rs256),
-            vec![
-                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-                CoreJwsSigningAlgorithm::RsaSsaPssSha256
-            ]
-        );
-        assert_eq!(
-            allowed_algs(None, &[]),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
-        );
+        assert_eq!(allowed(None, &without_rs256), vec![Alg::Es256, Alg::Ps256]);
+        assert_eq!(allowed(None, &[]), vec![Alg::Rs256]);
         let only_bad = ["none", "HS512"].map(String::from);
-        assert_eq!(
-            allowed_algs(None, &only_bad),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
-        );
+        assert_eq!(allowed(None, &only_bad), vec![Alg::Rs256]);
         let configured = ["PS256".to_owned()];
+        assert_eq!(allowed(Some(&configured), &advertised), vec![Alg::Ps256]);
+        let configured_bad = ["HS256".to_owned(), "none".to_owned()];
         assert_eq!(
-            allowed_algs(Some(&configured), &advertised),
-            vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]
+            allowed(Some(&configured_bad), &advertised),
+            vec![Alg::Rs256]
         );
     }
 }

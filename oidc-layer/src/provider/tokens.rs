@@ -9,21 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
     CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, AuthorizationCodeHash,
-    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, SignatureVerificationError, TokenResponse,
-    TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
 
-use super::jws::{allowed_algs, audiences, signing_keys};
+use super::jws::{allowed, audiences};
 use super::{Discovered, Provider, ProviderError};
 use crate::http_client::HttpError;
 use crate::identity::Identity;
+use crate::jose::{self, Alg, JoseError};
 
 /// ID tokens longer than this are refused (real ones are a few KB, even with many groups).
 pub(crate) const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
@@ -31,10 +32,6 @@ pub(crate) const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
 /// Access-token lifetimes beyond this are taken as this: `expires_in` is any JSON integer up to
 /// `u64::MAX`, and a deadline is computed from it.
 pub(crate) const MAX_EXPIRES_IN: Duration = Duration::from_secs(366 * 24 * 3600);
-
-/// How many keys are tried for an ID token that names no `kid` while several keys of its
-/// algorithm's type fit (each try is a signature verification).
-const MAX_KEYS_TRIED: usize = 8;
 
 /// What a successful code exchange yields, after every check passed. `Debug` shows no token.
 pub(crate) struct VerifiedTokens {
@@ -242,7 +239,12 @@ impl Provider {
     /// Validates an ID token completely (refetching the JWKS once, rate-limited, when it names
     /// an unknown key) and returns it with its claims. `code` is the authorization code it was
     /// issued for (its `c_hash` is checked when present).
-    pub(crate) async fn verify_id_token<N: openidconnect::NonceVerifier + Clone>(
+    ///
+    /// The signature is checked first, by [`jose`] (ring) with the provider's parsed keys and
+    /// the pinned algorithms; only then are the claims looked at: openidconnect's verifier with
+    /// its own signature check off (`typ`/`cty`/`crit`, `iss`, `aud`, `exp`, `iat`, `nonce`),
+    /// then `azp`, `at_hash`, `c_hash` and `nbf` here.
+    pub(crate) async fn verify_id_token<N: openidconnect::NonceVerifier>(
         &self,
         discovered: &Arc<Discovered>,
         id_token: &CoreIdToken,
@@ -256,67 +258,46 @@ impl Provider {
                 "ID token is larger than {MAX_ID_TOKEN_BYTES} bytes"
             )));
         }
-        let expected = Expected {
-            client_id: &self.settings().client_id,
-            access_token,
-            code,
-        };
+        let compact = jose::parse_compact(&raw, MAX_ID_TOKEN_BYTES).map_err(Refusal::from)?;
+        let allowed = allowed(
+            self.settings().id_token_signing_algs.as_deref(),
+            &discovered.metadata.id_token_signing_algs,
+        );
         let mut discovered = discovered.clone();
         let mut refetched = false;
-        loop {
-            match self.verify_with_keys(id_token, &discovered, nonce.clone(), &expected) {
-                Err(Refusal::NoKey) if !refetched => {
+        let payload = loop {
+            match compact.verify_with(&discovered.keys, &allowed) {
+                Err(JoseError::NoKey) if !refetched => {
                     refetched = true;
                     match self.refetch_jwks(&discovered).await {
                         Some(newer) => discovered = newer,
                         None => return Err(Refusal::NoKey.into()),
                     }
                 }
-                Err(e) => return Err(e.into()),
-                Ok(()) => break,
+                Err(e) => return Err(Refusal::from(e).into()),
+                Ok(payload) => break payload,
             }
-        }
-        let claims = decode_payload(&raw)?;
+        };
+        // verify_with checked the header's alg against `allowed`, so this cannot fail.
+        let alg = compact.alg().map_err(Refusal::from)?;
+        let expected = Expected {
+            client_id: &self.settings().client_id,
+            access_token,
+            code,
+        };
+        let verifier = self.claims_verifier(&discovered)?;
+        check_claims(id_token, &verifier, nonce, alg, &expected)?;
+        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+            .map_err(|_| ProviderError::InvalidToken("payload is not a JSON object".into()))?;
         self.check_not_before(&claims)?;
         Ok((raw, claims))
     }
 
-    /// [`verify`] against the provider's key set; when the token names no `kid` and several
-    /// keys fit, against each of them in turn (at most [`MAX_KEYS_TRIED`]).
-    fn verify_with_keys<N: openidconnect::NonceVerifier + Clone>(
-        &self,
-        id_token: &CoreIdToken,
-        discovered: &Discovered,
-        nonce: N,
-        expected: &Expected<'_>,
-    ) -> Result<(), Refusal> {
-        let verifier = self.verifier(discovered, discovered.jwks.clone())?;
-        match verify(id_token, &verifier, nonce.clone(), expected) {
-            Err(Refusal::SeveralKeys) => {}
-            other => return other,
-        }
-        let alg = id_token
-            .signing_alg()
-            .map_err(|e| Refusal::Invalid(e.to_string()))?;
-        for key in signing_keys(discovered, None, alg)
-            .into_iter()
-            .take(MAX_KEYS_TRIED)
-        {
-            let verifier = self.verifier(discovered, CoreJsonWebKeySet::new(vec![key.clone()]))?;
-            match verify(id_token, &verifier, nonce.clone(), expected) {
-                Err(Refusal::BadSignature(_)) => continue,
-                other => return other,
-            }
-        }
-        Err(Refusal::BadSignature(
-            "no key of the provider verifies the token's signature".into(),
-        ))
-    }
-
-    fn verifier(
+    /// openidconnect's ID-token verifier for the claims only: the signature has been checked
+    /// by [`jose`] before, with the pinned algorithms, so its own signature check is off.
+    fn claims_verifier(
         &self,
         discovered: &Discovered,
-        jwks: CoreJsonWebKeySet,
     ) -> Result<CoreIdTokenVerifier<'static>, Refusal> {
         let config = self.settings();
         let leeway = chrono::Duration::from_std(self.leeway)
@@ -325,17 +306,14 @@ impl Provider {
             .unwrap_or_else(|_| chrono::Duration::minutes(10));
         let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
             .map_err(|e| Refusal::Metadata(format!("issuer: {e}")))?;
-        let algs = allowed_algs(
-            config.id_token_signing_algs.as_deref(),
-            &discovered.metadata.id_token_signing_algs,
-        );
         let trusted = config.trusted_audiences.clone();
         Ok(CoreIdTokenVerifier::new_public_client(
             ClientId::new(config.client_id.clone()),
             issuer,
-            jwks,
+            CoreJsonWebKeySet::new(Vec::new()),
         )
-        .set_allowed_algs(algs)
+        // Verified by `jose` already: it returns before any claim is looked at otherwise.
+        .insecure_disable_signature_check()
         // Core 3.1.3.7 item 3: other audiences only when the client trusts them.
         .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t == aud.as_str()))
         // `exp` with leeway: the token counts as valid until exp + leeway.
@@ -385,14 +363,22 @@ struct Expected<'a> {
 enum Refusal {
     /// No key of the set fits the token's `kid` and algorithm (the keys may have rotated).
     NoKey,
-    /// Several keys fit and the token names none (openidconnect will not choose).
-    SeveralKeys,
-    /// The signature does not verify with the key that was tried.
-    BadSignature(String),
     /// Anything else: the token is invalid.
     Invalid(String),
     /// The provider's metadata cannot make a verifier.
     Metadata(String),
+}
+
+impl From<JoseError> for Refusal {
+    fn from(e: JoseError) -> Self {
+        match e {
+            JoseError::NoKey => Refusal::NoKey,
+            JoseError::BadSignature => {
+                Refusal::Invalid("no key of the provider verifies the token's signature".into())
+            }
+            other => Refusal::Invalid(other.to_string()),
+        }
+    }
 }
 
 impl From<Refusal> for ProviderError {
@@ -401,35 +387,25 @@ impl From<Refusal> for ProviderError {
             Refusal::NoKey => ProviderError::InvalidToken(
                 "no key in the provider's JWKS matches the token".into(),
             ),
-            Refusal::SeveralKeys => {
-                ProviderError::InvalidToken("several keys fit a token without kid".into())
-            }
-            Refusal::BadSignature(why) | Refusal::Invalid(why) => ProviderError::InvalidToken(why),
+            Refusal::Invalid(why) => ProviderError::InvalidToken(why),
             Refusal::Metadata(why) => ProviderError::BadMetadata(why),
         }
     }
 }
 
-/// The checks of one verification: openidconnect's (signature, alg, iss, aud, exp, iat,
-/// nonce), then Core 3.1.3.7 items 4-5 (`azp`), `at_hash` and `c_hash`.
-fn verify<N: openidconnect::NonceVerifier>(
+/// The claims checks of a token whose signature verified: openidconnect's (`typ`, `cty`,
+/// `crit`, `iss`, `aud` with trusted extra audiences, `exp`, `iat`, `nonce`), then Core
+/// 3.1.3.7 items 4-5 (`azp`), `at_hash` and `c_hash`.
+fn check_claims<N: openidconnect::NonceVerifier>(
     id_token: &CoreIdToken,
     verifier: &CoreIdTokenVerifier<'_>,
     nonce: N,
+    alg: Alg,
     expected: &Expected<'_>,
 ) -> Result<(), Refusal> {
-    let claims = id_token.claims(verifier, nonce).map_err(|e| match e {
-        ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::NoMatchingKey,
-        ) => Refusal::NoKey,
-        ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::AmbiguousKeyId(_),
-        ) => Refusal::SeveralKeys,
-        ClaimsVerificationError::SignatureVerification(
-            e @ SignatureVerificationError::CryptoError(_),
-        ) => Refusal::BadSignature(e.to_string()),
-        other => Refusal::Invalid(other.to_string()),
-    })?;
+    let claims = id_token
+        .claims(verifier, nonce)
+        .map_err(|e| Refusal::Invalid(e.to_string()))?;
     // Core 3.1.3.7 items 4-5, which openidconnect leaves to the client: with several
     // audiences `azp` must be there, and whenever it is there it must be this client.
     if let Some(azp) = claims.authorized_party() {
@@ -442,37 +418,30 @@ fn verify<N: openidconnect::NonceVerifier>(
     } else if claims.audiences().len() > 1 {
         return Err(Refusal::Invalid("several audiences but no azp".into()));
     }
-    let hashes = (claims.access_token_hash(), claims.code_hash());
-    if hashes == (None, None) {
-        return Ok(());
-    }
-    let alg = id_token
-        .signing_alg()
-        .map_err(|e| Refusal::Invalid(e.to_string()))?;
-    let key = id_token
-        .signing_key(verifier)
-        .map_err(|e| Refusal::Invalid(e.to_string()))?;
-    if let Some(claimed) = hashes.0 {
-        let actual = AccessTokenHash::from_token(expected.access_token, alg, key)
-            .map_err(|e| Refusal::Invalid(format!("at_hash: {e}")))?;
-        if actual != *claimed {
-            return Err(Refusal::Invalid(
-                "at_hash does not match the access token".into(),
-            ));
-        }
+    if let Some(claimed) = claims.access_token_hash()
+        && !hash_matches(alg, expected.access_token.secret(), claimed.as_str())
+    {
+        return Err(Refusal::Invalid(
+            "at_hash does not match the access token".into(),
+        ));
     }
     // c_hash (Core 3.3.2.11) binds the token to the code it was issued for; a refreshed ID
     // token has no code to compare with.
-    if let (Some(claimed), Some(code)) = (hashes.1, expected.code) {
-        let actual = AuthorizationCodeHash::from_code(code, alg, key)
-            .map_err(|e| Refusal::Invalid(format!("c_hash: {e}")))?;
-        if actual != *claimed {
-            return Err(Refusal::Invalid(
-                "c_hash does not match the authorization code".into(),
-            ));
-        }
+    if let (Some(claimed), Some(code)) = (claims.code_hash(), expected.code)
+        && !hash_matches(alg, code.secret(), claimed.as_str())
+    {
+        return Err(Refusal::Invalid(
+            "c_hash does not match the authorization code".into(),
+        ));
     }
     Ok(())
+}
+
+/// Whether `claimed` is the `at_hash`/`c_hash` of `value` (Core 3.1.3.6: base64url of the left
+/// half of the algorithm's hash), compared in constant time.
+fn hash_matches(alg: Alg, value: &str, claimed: &str) -> bool {
+    let actual = URL_SAFE_NO_PAD.encode(alg.left_half_hash(value.as_bytes()));
+    bool::from(actual.as_bytes().ct_eq(claimed.as_bytes()))
 }
 
 /// RFC 6749 7.1 / RFC 6750: the layer uses bearer tokens only (the type is case-insensitive).
@@ -517,19 +486,6 @@ fn same_authentication(claims: &Map<String, Value>, login: &Identity) -> Result<
     }
 }
 
-/// The claims of an already verified JWT, as JSON (custom claims included).
-fn decode_payload(jwt: &str) -> Result<Map<String, Value>, ProviderError> {
-    let payload = jwt
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| ProviderError::InvalidToken("not a JWS".into()))?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| ProviderError::InvalidToken("payload is not base64url".into()))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| ProviderError::InvalidToken("payload is not a JSON object".into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,10 +511,33 @@ mod tests {
     }
 
     #[test]
-    fn decode_payload_handles_garbage() {
-        assert!(decode_payload("a").is_err());
-        assert!(decode_payload("a.!!!.c").is_err());
-        assert!(decode_payload("a.bnVsbA.c").is_err()); // "null"
-        assert_eq!(decode_payload("a.eyJhIjoxfQ.c").unwrap()["a"], 1);
+    fn at_hash_and_c_hash_follow_core_appendix_a() {
+        // OpenID Connect Core 1.0, A.3 (at_hash) and A.4 (c_hash), both RS256.
+        let access_token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        assert!(hash_matches(
+            Alg::Rs256,
+            access_token,
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        ));
+        let code = "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk";
+        assert!(hash_matches(Alg::Rs256, code, "LDktKdoQak3Pk0cnXxCltA"));
+        // Another value, another algorithm's hash, a prefix or padding: no match.
+        assert!(!hash_matches(Alg::Rs256, code, "77QmUPtjPfzWtF2AnpK9RQ"));
+        assert!(!hash_matches(
+            Alg::Rs384,
+            access_token,
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        ));
+        assert!(!hash_matches(
+            Alg::Rs256,
+            access_token,
+            "77QmUPtjPfzWtF2AnpK9"
+        ));
+        assert!(!hash_matches(
+            Alg::Rs256,
+            access_token,
+            "77QmUPtjPfzWtF2AnpK9RQ=="
+        ));
+        assert!(!hash_matches(Alg::Rs256, access_token, ""));
     }
 }
