@@ -718,6 +718,20 @@ async fn the_account_resolver_is_asked_as_a_lookup() {
 }
 
 #[tokio::test]
+async fn a_provider_closed_to_new_users_refuses_their_tokens_as_it_refuses_their_logins() {
+    // The default (stateless) resolver admits nobody through such a provider: it keeps no
+    // accounts, so every user is new. Its tokens must not be a way around that.
+    let provider = provider().await;
+    let extra = format!("api_audience = \"{AUDIENCE}\"\nallow_new_users = false");
+    let (app, store) = app_with(&provider, &extra);
+    let token = rs256(at_header(), &alice(provider.issuer()));
+    let refused = get_with_token(&app, "/api/me", &token).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    assert!(!refused.sets_cookies());
+    assert_eq!(store.writes.load(Ordering::SeqCst), 0, "nothing stored");
+}
+
+#[tokio::test]
 async fn each_provider_accepts_its_own_audience_only() {
     let first = provider().await;
     let second = oidc_testkit::TestProvider::start().await.unwrap();

@@ -202,7 +202,8 @@ impl<R: AccountRepository> LinkingResolver<R> {
                 }
             }
         }
-        if !request.allow_new_users {
+        // A lookup (an access token's identity) never creates an account.
+        if !request.allow_new_users || request.lookup_only {
             let mut reason = String::from(
                 "New users are not allowed; ask an administrator to create your account.",
             );

@@ -295,8 +295,10 @@ pub struct ResolveRequest<'a> {
     /// (nobody signs in then); `None` for a sign-in.
     pub link_to: Option<&'a str>,
     /// The identity comes from an access token, not a login: only an existing account may
-    /// answer (nothing is created or linked; `allow_new_users` and `link_by_verified_email`
-    /// are `false`). Set with [`ResolveRequest::lookup_only`].
+    /// answer; nothing is created or linked, whatever `allow_new_users` says
+    /// (`link_by_verified_email` is `false`, `link_to` is `None`). `allow_new_users` keeps the
+    /// provider's setting, so a resolver that admits every identity at sign-in (the stateless
+    /// one) refuses the same users' tokens. Set with [`ResolveRequest::lookup_only`].
     pub lookup_only: bool,
 }
 
@@ -322,7 +324,6 @@ impl<'a> ResolveRequest<'a> {
     /// Makes the request a lookup (an access token's identity): the account the identity
     /// already has, or a refusal; never a new or linked account.
     pub fn lookup_only(mut self) -> Self {
-        self.allow_new_users = false;
         self.link_by_verified_email = false;
         self.link_to = None;
         self.lookup_only = true;

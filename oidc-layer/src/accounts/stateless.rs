@@ -12,9 +12,9 @@ use super::{AccountError, AccountRef, AccountResolver, Resolution, ResolveReques
 /// provider's username.
 ///
 /// A lookup ([`ResolveRequest::lookup_only`], an access token's identity) gets that same
-/// account id. It refuses linking (there is nothing to link to), and refuses every sign-in through a
-/// provider configured with `allow_new_users = false`: without an account store every user is
-/// new, and admitting them all would silently ignore the setting. Use a [`LinkingResolver`]
+/// account id. It refuses linking (there is nothing to link to), and refuses every sign-in
+/// and every token through a provider configured with `allow_new_users = false`: without an
+/// account store every user is new, and admitting them all would silently ignore the setting. Use a [`LinkingResolver`]
 /// to admit only known users.
 ///
 /// [`LinkingResolver`]: super::LinkingResolver
@@ -39,8 +39,8 @@ impl AccountResolver for StatelessResolver {
             ));
         }
         // Every identity is its own account here: a lookup (an access token) finds the one a
-        // login gives.
-        if !request.allow_new_users && !request.lookup_only {
+        // login gives, and is refused where a login is.
+        if !request.allow_new_users {
             return Ok(Resolution::refused(format!(
                 "New users are not allowed to sign in with {}; ask an administrator for access.",
                 request.provider_name

@@ -1006,3 +1006,51 @@ fn shared_handles_are_resolvers_and_repositories() {
     resolver::<LinkingResolver<Arc<InMemoryAccounts>>>();
     repository::<Arc<dyn AccountRepository>>();
 }
+
+/// An access token's lookup: the provider's `allow_new_users` as configured.
+async fn look_up(
+    resolver: &impl AccountResolver,
+    provider: &str,
+    allow_new_users: bool,
+    identity: &Identity,
+) -> Resolution {
+    resolver
+        .resolve(ResolveRequest::new(provider, allow_new_users, identity, None).lookup_only())
+        .await
+        .expect("the store works")
+}
+
+#[tokio::test]
+async fn a_lookup_finds_the_login_account_and_never_creates_or_links_one() {
+    // Stateless: the login's account id where a login is admitted, refused where it is not.
+    let id = google("g-1", json!({}));
+    let login = sign_in(&StatelessResolver, "google", true, &id).await;
+    assert_eq!(
+        look_up(&StatelessResolver, "google", true, &id).await,
+        login
+    );
+    let refused = look_up(&StatelessResolver, "google", false, &id).await;
+    assert!(matches!(refused, Resolution::Refused { .. }), "{refused:?}");
+
+    // Linking: even with sign-ups open, a lookup creates nothing and links nothing.
+    let resolver = linking();
+    let stranger = google(
+        "g-2",
+        json!({"email": "a@example.com", "email_verified": true}),
+    );
+    let refused = look_up(&resolver, "google", true, &stranger).await;
+    assert!(matches!(refused, Resolution::Refused { .. }), "{refused:?}");
+    assert!(
+        resolver
+            .repository()
+            .find_by_email("a@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let created = sign_in(&resolver, "google", true, &stranger).await;
+    assert_eq!(
+        look_up(&resolver, "google", false, &stranger).await,
+        created
+    );
+}

@@ -443,7 +443,7 @@ async fn admit(
     if machine {
         return Ok(identity);
     }
-    let request = ResolveRequest::new(&settings.slug, false, &identity, None)
+    let request = ResolveRequest::new(&settings.slug, settings.allow_new_users, &identity, None)
         .with_provider_name(&settings.name)
         .lookup_only();
     match shared.durable.accounts.resolve(request).await {

@@ -258,6 +258,7 @@ impl KeySet {
     }
 
     /// How many usable keys the set has.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }

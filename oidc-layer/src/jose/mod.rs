@@ -7,15 +7,12 @@
 //! never `none` nor an HMAC algorithm (which would turn a public key or the client secret into
 //! a forgery key).
 
-// Until the bearer module (access tokens, DPoP proofs) that uses the rest lands.
-#![allow(dead_code, unused_imports)]
-
 mod alg;
 mod compact;
 mod jwk;
 
 pub(crate) use alg::Alg;
-pub(crate) use compact::{Compact, Header, parse_compact, typ_is};
+pub(crate) use compact::{Compact, parse_compact, typ_is};
 pub(crate) use jwk::{Jwk, KeySet, PRIVATE_MEMBERS};
 
 /// Why a token or key was refused. The messages name the problem, never key material or token
