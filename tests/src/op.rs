@@ -54,7 +54,7 @@ pub struct OpOptions {
     pub jwks_file: Option<PathBuf>,
     /// `OP_LOG_REQUESTS`: one log line per provider request (method, path, status) (true).
     pub log_requests: bool,
-    /// `OP_RESOURCE_SERVERS`: the three APIs of [`crate::tokens`] ([`API_RS256`](crate::API_RS256),
+    /// `OP_RESOURCE_SERVERS`: the three test APIs ([`API_RS256`](crate::API_RS256),
     /// [`API_ES256`](crate::API_ES256), [`API_OPAQUE`](crate::API_OPAQUE)) as resource
     /// indicators (false: any `resource` parameter is `invalid_target`).
     pub resource_servers: bool,

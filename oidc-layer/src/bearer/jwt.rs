@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::error::BearerError;
 use crate::jose::{Compact, JoseError, parse_compact, typ_is};
-use crate::provider::{issuers_match, signing_algs};
+use crate::provider::issuers_match;
 use crate::state::{ProviderRuntime, Shared};
 
 /// Access tokens longer than this are refused unread (RFC 9068 tokens are a few KB at most).
@@ -68,21 +68,11 @@ pub(crate) async fn verify(
         tracing::warn!(provider = %settings.slug, error = %e, "access token not checked: the provider's keys are unavailable");
         BearerError::Unavailable
     })?;
-    let algs = signing_algs(
-        settings.id_token_signing_algs.as_deref(),
-        &discovered.metadata.id_token_signing_algs,
-    );
-    match compact.verify_with(&discovered.keys, &algs) {
-        Ok(_) => {}
-        Err(JoseError::NoKey) => match provider.client.refetch_jwks(&discovered).await {
-            Some(fresh) => compact
-                .verify_with(&fresh.keys, &algs)
-                .map(drop)
-                .map_err(signature_error)?,
-            None => return Err(signature_error(JoseError::NoKey)),
-        },
-        Err(e) => return Err(signature_error(e)),
-    }
+    let (_, discovered) = provider
+        .client
+        .verify_signature(&discovered, &compact)
+        .await
+        .map_err(signature_error)?;
     // The configured issuer may differ by a trailing slash; the token must carry the
     // provider's own spelling (RFC 9068 section 4: exact match).
     if iss != discovered.metadata.issuer {

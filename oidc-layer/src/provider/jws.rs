@@ -1,10 +1,43 @@
-//! JWS helpers shared by the ID-token (`tokens`) and logout-token (`logout_token`) checks: which
-//! algorithms a provider's tokens may use, and `aud` as a list. (Which keys may have signed a
-//! token is [`crate::jose::KeySet::candidates`].)
+//! JWS helpers shared by the ID-token (`tokens`), logout-token (`logout_token`) and access-token
+//! (`crate::bearer`) checks: which algorithms a provider's tokens may use, the signature check
+//! with the provider's keys, and `aud` as a list. (Which keys may have signed a token is
+//! [`crate::jose::KeySet::candidates`].)
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::jose::Alg;
+use super::{Discovered, Provider};
+use crate::jose::{Alg, Compact, JoseError};
+
+impl Provider {
+    /// Verifies the signature of `token` with this provider's keys and its pinned algorithms
+    /// ([`allowed`]); when no key fits (the provider rotated its keys), the key set is
+    /// refetched once (rate-limited) and tried again. Returns the payload's bytes and the copy
+    /// of the metadata and keys that verified it.
+    pub(crate) async fn verify_signature(
+        &self,
+        discovered: &Arc<Discovered>,
+        token: &Compact<'_>,
+    ) -> Result<(Vec<u8>, Arc<Discovered>), JoseError> {
+        let algs = allowed(
+            self.settings().id_token_signing_algs.as_deref(),
+            &discovered.metadata.id_token_signing_algs,
+        );
+        match token.verify_with(&discovered.keys, &algs) {
+            Ok(payload) => Ok((payload, discovered.clone())),
+            Err(JoseError::NoKey) => {
+                let newer = self
+                    .refetch_jwks(discovered)
+                    .await
+                    .ok_or(JoseError::NoKey)?;
+                let payload = token.verify_with(&newer.keys, &algs)?;
+                Ok((payload, newer))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
 
 /// `aud` as a sorted list, whether it is one string or an array.
 pub(super) fn audiences(aud: Option<&Value>) -> Vec<&str> {

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::jws::{allowed, audiences};
+use super::jws::audiences;
 use super::{Discovered, Provider};
-use crate::jose::{self, JoseError};
+use crate::jose;
 
 /// Logout tokens longer than this are refused.
 pub(crate) const MAX_LOGOUT_TOKEN_BYTES: usize = 16 * 1024;
@@ -69,25 +69,10 @@ impl Provider {
                 typ.chars().take(32).collect::<String>()
             ));
         }
-        let allowed = allowed(
-            self.settings().id_token_signing_algs.as_deref(),
-            &discovered.metadata.id_token_signing_algs,
-        );
-        let mut discovered = discovered.clone();
-        let mut refetched = false;
-        let payload = loop {
-            match compact.verify_with(&discovered.keys, &allowed) {
-                Err(JoseError::NoKey) if !refetched => {
-                    refetched = true;
-                    match self.refetch_jwks(&discovered).await {
-                        Some(newer) => discovered = newer,
-                        None => return Err(JoseError::NoKey.to_string()),
-                    }
-                }
-                Err(e) => return Err(e.to_string()),
-                Ok(payload) => break payload,
-            }
-        };
+        let (payload, discovered) = self
+            .verify_signature(discovered, &compact)
+            .await
+            .map_err(|e| e.to_string())?;
         let claims: Map<String, Value> = serde_json::from_slice(&payload)
             .map_err(|_| "the payload is not a JSON object".to_owned())?;
         self.check_logout_claims(&discovered, claims)

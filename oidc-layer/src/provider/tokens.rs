@@ -20,7 +20,7 @@ use openidconnect::{
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::jws::{allowed, audiences};
+use super::jws::audiences;
 use super::{Discovered, Provider, ProviderError};
 use crate::http_client::HttpError;
 use crate::identity::Identity;
@@ -259,25 +259,10 @@ impl Provider {
             )));
         }
         let compact = jose::parse_compact(&raw, MAX_ID_TOKEN_BYTES).map_err(Refusal::from)?;
-        let allowed = allowed(
-            self.settings().id_token_signing_algs.as_deref(),
-            &discovered.metadata.id_token_signing_algs,
-        );
-        let mut discovered = discovered.clone();
-        let mut refetched = false;
-        let payload = loop {
-            match compact.verify_with(&discovered.keys, &allowed) {
-                Err(JoseError::NoKey) if !refetched => {
-                    refetched = true;
-                    match self.refetch_jwks(&discovered).await {
-                        Some(newer) => discovered = newer,
-                        None => return Err(Refusal::NoKey.into()),
-                    }
-                }
-                Err(e) => return Err(Refusal::from(e).into()),
-                Ok(payload) => break payload,
-            }
-        };
+        let (payload, discovered) = self
+            .verify_signature(discovered, &compact)
+            .await
+            .map_err(Refusal::from)?;
         // verify_with checked the header's alg against `allowed`, so this cannot fail.
         let alg = compact.alg().map_err(Refusal::from)?;
         let expected = Expected {
