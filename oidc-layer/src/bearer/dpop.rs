@@ -8,14 +8,14 @@
 //! query or fragment), `iat` within [`MAX_PROOF_AGE`] (and not ahead by more than the leeway),
 //! a `jti`, and `ath` the hash of the access token. It returns the key's RFC 7638 thumbprint,
 //! which the caller compares with the token's `cnf.jkt` ([`jkt_of`], [`VerifiedProof::matches`]),
-//! and the `jti`, which [`ProofReplay::first_use`] remembers so a proof is accepted once.
+//! and the `jti`, which [`ProofReplay::first_use`](crate::state::replay::ProofReplay::first_use) remembers so a proof is accepted once.
 //!
 //! The layer never sends `DPoP-Nonce` (section 9), so proofs carry no `nonce` to check.
 //!
 //! The request flow, for `Authorization: DPoP <token>` with exactly one `DPoP` header:
 //! verify the token (or take it from the cache), `jkt_of(cnf)` must be `Some(jkt)`;
 //! `verify_proof(proof, &ProofCheck { htu: &request_htu(external, path), .. })`, then
-//! `proof.matches(&jkt)` (else [`DpopError::KeyMismatch`]) and `replay.first_use(&proof)`
+//! `proof.matches(&jkt)` (else [`DpopError::KeyMismatch`]) and `first_use(&replay, &proof)`
 //! (else [`DpopError::Replayed`]), in that order, so a proof for another key is not
 //! remembered. Under the Bearer scheme, `jkt_of(cnf)` must be `None`.
 
@@ -26,6 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+
 use subtle::ConstantTimeEq as _;
 
 use crate::jose::{self, JoseError, Jwk};
@@ -39,9 +40,6 @@ pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// Longer `jti`s are refused (RFC 9449 11.1: "reject DPoP proof JWTs with unnecessarily large
 /// jti values"); a random `jti` is 16 to 36 characters.
 pub(crate) const MAX_JTI_BYTES: usize = 256;
-
-/// How many proofs [`ProofReplay`] remembers at most.
-pub(crate) const MAX_REMEMBERED_PROOFS: u64 = 100_000;
 
 /// The algorithms a proof may use, as the `algs` parameter of a `DPoP` challenge
 /// (RFC 9449 7.1): every asymmetric algorithm the layer verifies.
@@ -81,7 +79,7 @@ pub(crate) struct VerifiedProof {
     /// The proof's `iat` (seconds since the epoch).
     pub(crate) iat: u64,
     /// How long from the check's `now` this proof would still be accepted: how long
-    /// [`ProofReplay`] must remember it.
+    /// [`ProofReplay`](crate::state::replay::ProofReplay) must remember it.
     pub(crate) remember_for: Duration,
 }
 
@@ -145,7 +143,7 @@ pub(crate) enum DpopError {
     /// `ath` is not the hash of the presented access token.
     #[error("the DPoP proof is for another access token")]
     Ath,
-    /// The proof was already used ([`ProofReplay::first_use`] said so).
+    /// The proof was already used ([`ProofReplay::first_use`](crate::state::replay::ProofReplay::first_use) said so).
     #[error("the DPoP proof was already used")]
     Replayed,
     /// The token's `cnf` is not an object with a base64url 32-byte `jkt`, or names another
@@ -196,7 +194,7 @@ struct Claims {
 /// Checks `proof` (the `DPoP` header's value) for the request and token of `check`.
 ///
 /// Everything is checked before the signature (cheap first); nothing is accepted unless the
-/// signature verifies. The replay check is the caller's: [`ProofReplay::first_use`].
+/// signature verifies. The replay check is the caller's: [`ProofReplay::first_use`](crate::state::replay::ProofReplay::first_use).
 pub(crate) fn verify_proof(
     proof: &str,
     check: &ProofCheck<'_>,
@@ -367,80 +365,21 @@ pub(crate) fn jkt_of(cnf: Option<&Value>) -> Result<Option<[u8; 32]>, DpopError>
     Ok(Some(jkt))
 }
 
-/// The proofs already accepted, each remembered while it would still be accepted (RFC 9449
-/// 11.1), by a hash of its key's thumbprint and `jti` (fixed-size keys: a hostile `jti` costs
-/// no memory beyond [`MAX_JTI_BYTES`] while it is checked).
-///
-/// Bounded at [`MAX_REMEMBERED_PROOFS`] with least-recently-used eviction, so a new proof is
-/// always admitted (moka's default policy may decline to store a new entry, which would let
-/// its replay through). Past about `MAX_REMEMBERED_PROOFS` proofs per acceptance window
-/// (60 s plus twice the leeway; ~800 proofs a second with the default leeway) the oldest
-/// proofs are forgotten before they expire. One process only: instances behind a load
-/// balancer do not share it (RFC 9449 11.1 notes the same limit).
-pub(crate) struct ProofReplay {
-    seen: moka::sync::Cache<[u8; 32], Duration>,
-}
-
-impl std::fmt::Debug for ProofReplay {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProofReplay")
-            .field("remembered", &self.seen.entry_count())
-            .finish()
-    }
-}
-
-/// Entries live for the duration they hold ([`VerifiedProof::remember_for`]).
-struct WhileAcceptable;
-
-impl moka::Expiry<[u8; 32], Duration> for WhileAcceptable {
-    fn expire_after_create(
-        &self,
-        _key: &[u8; 32],
-        remember_for: &Duration,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(*remember_for)
-    }
-}
-
-impl ProofReplay {
-    /// An empty cache holding at most [`MAX_REMEMBERED_PROOFS`].
-    pub(crate) fn new() -> Self {
-        Self::with_capacity(MAX_REMEMBERED_PROOFS)
-    }
-
-    fn with_capacity(capacity: u64) -> Self {
-        Self {
-            seen: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .expire_after(WhileAcceptable)
-                .build(),
-        }
-    }
-
-    /// Records `proof`; `false` when the same key already used the same `jti` (a replay).
-    /// Atomic: of two requests racing with one proof, exactly one gets `true`.
-    pub(crate) fn first_use(&self, proof: &VerifiedProof) -> bool {
+impl VerifiedProof {
+    /// What [`ProofReplay`](crate::state::replay::ProofReplay) remembers the proof by: a hash of its key's thumbprint and `jti`
+    /// (fixed-size keys: a hostile `jti` costs no memory beyond [`MAX_JTI_BYTES`] while it is
+    /// checked).
+    pub(crate) fn replay_key(&self) -> [u8; 32] {
         let mut hasher = Sha256::new();
-        hasher.update(proof.jkt);
-        hasher.update(proof.jti.as_bytes());
-        let key: [u8; 32] = hasher.finalize().into();
-        self.seen
-            .entry(key)
-            .or_insert(proof.remember_for)
-            .is_fresh()
-    }
-}
-
-impl Default for ProofReplay {
-    fn default() -> Self {
-        Self::new()
+        hasher.update(self.jkt);
+        hasher.update(self.jti.as_bytes());
+        hasher.finalize().into()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::state::replay::ProofReplay;
     use base64::engine::general_purpose::STANDARD;
     use http::Method;
     use ring::rand::SystemRandom;
@@ -1126,6 +1065,10 @@ mod tests {
         }
     }
 
+    fn first_use(replay: &ProofReplay, proof: &VerifiedProof) -> bool {
+        replay.first_use(proof.replay_key(), proof.remember_for)
+    }
+
     fn verified(jkt: u8, jti: &str, remember_for: Duration) -> VerifiedProof {
         VerifiedProof {
             jkt: [jkt; 32],
@@ -1139,11 +1082,14 @@ mod tests {
     fn a_proof_is_accepted_once_per_key_and_jti() {
         let replay = ProofReplay::new();
         let proof = verified(1, "jti-1", Duration::from_secs(90));
-        assert!(replay.first_use(&proof));
-        assert!(!replay.first_use(&proof), "the replay");
-        assert!(replay.first_use(&verified(1, "jti-2", Duration::from_secs(90))));
+        assert!(first_use(&replay, &proof));
+        assert!(!first_use(&replay, &proof), "the replay");
+        assert!(first_use(
+            &replay,
+            &verified(1, "jti-2", Duration::from_secs(90))
+        ));
         assert!(
-            replay.first_use(&verified(2, "jti-1", Duration::from_secs(90))),
+            first_use(&replay, &verified(2, "jti-1", Duration::from_secs(90))),
             "another key's jti"
         );
     }
@@ -1153,8 +1099,8 @@ mod tests {
         let signer = Signer::es256();
         let proof = signer.proof(&claims());
         let replay = ProofReplay::new();
-        assert!(replay.first_use(&verify(&proof).expect("valid")));
-        assert!(!replay.first_use(&verify(&proof).expect("still valid")));
+        assert!(first_use(&replay, &verify(&proof).expect("valid")));
+        assert!(!first_use(&replay, &verify(&proof).expect("still valid")));
     }
 
     #[test]
@@ -1163,7 +1109,7 @@ mod tests {
         let proof = verified(3, "raced", Duration::from_secs(90));
         let winners = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| replay.first_use(&proof)))
+                .map(|_| scope.spawn(|| first_use(&replay, &proof)))
                 .collect();
             handles
                 .into_iter()
@@ -1177,15 +1123,24 @@ mod tests {
     #[test]
     fn a_proof_is_forgotten_once_it_can_no_longer_be_accepted() {
         let replay = ProofReplay::new();
-        assert!(replay.first_use(&verified(4, "short", Duration::from_millis(100))));
-        assert!(replay.first_use(&verified(4, "long", Duration::from_secs(60))));
+        assert!(first_use(
+            &replay,
+            &verified(4, "short", Duration::from_millis(100))
+        ));
+        assert!(first_use(
+            &replay,
+            &verified(4, "long", Duration::from_secs(60))
+        ));
         std::thread::sleep(Duration::from_millis(1100));
-        replay.seen.run_pending_tasks();
+        replay.run_pending_tasks();
         assert!(
-            replay.first_use(&verified(4, "short", Duration::from_millis(100))),
+            first_use(&replay, &verified(4, "short", Duration::from_millis(100))),
             "expired: no longer remembered"
         );
-        assert!(!replay.first_use(&verified(4, "long", Duration::from_secs(60))));
+        assert!(!first_use(
+            &replay,
+            &verified(4, "long", Duration::from_secs(60))
+        ));
     }
 
     #[test]
@@ -1195,9 +1150,9 @@ mod tests {
         let replay = ProofReplay::with_capacity(100);
         for i in 0..1000 {
             let proof = verified(5, &format!("jti-{i}"), Duration::from_secs(90));
-            assert!(replay.first_use(&proof));
-            replay.seen.run_pending_tasks();
-            assert!(!replay.first_use(&proof), "proof {i} was not stored");
+            assert!(first_use(&replay, &proof));
+            replay.run_pending_tasks();
+            assert!(!first_use(&replay, &proof), "proof {i} was not stored");
         }
     }
 }

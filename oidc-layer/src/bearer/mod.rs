@@ -2,8 +2,8 @@
 //! `Authorization: DPoP <token>` with a proof (RFC 9449) are authenticated by the token alone,
 //! never by the session cookie, never redirected, and never create or touch a session.
 //!
-//! A token is checked once and then found in the [`cache`] by its SHA-256 (the token itself is
-//! never kept nor logged; logs name it by [`cache::fingerprint`]):
+//! A token is checked once and then found in the [token cache](crate::state::token_cache) by its SHA-256 (the token itself is
+//! never kept nor logged; logs name it by [`fingerprint`](crate::state::token_cache::fingerprint)):
 //! - a JWT (RFC 9068, [`jwt`]): the provider of its issuer whose `api_audience` it names, the
 //!   provider's keys, `typ`, times, subject, client;
 //! - an opaque token, at the one provider with `introspection = true` ([`introspect`], RFC 7662).
@@ -15,7 +15,6 @@
 //! key, checked at every request (a cache hit too). Refusals are RFC 6750 / RFC 9449
 //! challenges with problem+json bodies ([`error`]).
 
-pub(crate) mod cache;
 mod dpop;
 pub(crate) mod error;
 mod header;
@@ -30,43 +29,16 @@ use serde_json::{Map, Value};
 
 use crate::accounts::{Resolution, ResolveRequest};
 use crate::admission::{AdmissionError, identify};
-use crate::config::OidcConfig;
 use crate::identity::{Authentication, Identity};
 use crate::pages::PageBody;
 use crate::state::Shared;
-use cache::{Entry, INACTIVE_TTL, Known, TokenCache, TokenHash, Verified, fingerprint, token_hash};
-pub(crate) use dpop::ProofReplay;
+use crate::state::token_cache::{
+    BearerState, Entry, INACTIVE_TTL, Known, TokenHash, Verified, fingerprint, token_hash,
+};
 use error::BearerError;
 use header::Presented;
 pub(crate) use header::Scheme;
 use introspect::{Introspection, IntrospectionClient};
-
-/// The bearer path's part of one configuration (present when a provider has an
-/// `api_audience`).
-pub(crate) struct BearerState {
-    pub(crate) cache: TokenCache,
-    /// The `realm` of challenges: the app's external URL.
-    pub(crate) realm: String,
-    /// The provider that introspects opaque tokens, if one does.
-    introspecting: Option<usize>,
-    all_paths: bool,
-}
-
-impl BearerState {
-    pub(crate) fn new(config: &OidcConfig) -> Option<Self> {
-        config.accepts_bearer_tokens().then(|| Self {
-            cache: TokenCache::new(),
-            realm: format!("{}{}", config.external.origin, config.external.base_path),
-            introspecting: config.providers.iter().position(|p| p.introspection),
-            all_paths: config.bearer_paths == crate::config::BearerPaths::AllPaths,
-        })
-    }
-
-    /// Whether an `Authorization` header on `path` is the request's credential.
-    pub(crate) fn covers(&self, config: &OidcConfig, path: &str) -> bool {
-        self.all_paths || config.is_api_path(path)
-    }
-}
 
 /// A presented token found in the cache (or just verified).
 pub(crate) struct Found {
@@ -264,7 +236,11 @@ fn check_proof(
     if !proof.matches(&jkt) {
         return Err(dpop::DpopError::KeyMismatch.into());
     }
-    if !shared.durable.dpop_replay.first_use(&proof) {
+    if !shared
+        .durable
+        .dpop_replay
+        .first_use(proof.replay_key(), proof.remember_for)
+    {
         return Err(dpop::DpopError::Replayed.into());
     }
     Ok(())

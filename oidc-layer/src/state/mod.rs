@@ -2,7 +2,8 @@
 //! `OidcLayer::reload`) and what outlives a swap ([`Durable`]: sessions, accounts, replay
 //! memory, upkeep outcomes, the HTTP client). Built from the configuration; imports no handler.
 
-mod replay;
+pub(crate) mod replay;
+pub(crate) mod token_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,6 @@ use cookie::Key;
 use session_store::{MemoryStore, SessionStore};
 
 use crate::accounts::{AccountResolver, StatelessResolver};
-use crate::bearer::{BearerState, ProofReplay};
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
@@ -20,6 +20,8 @@ use crate::record::SessionData;
 use crate::record::upkeep::{UpkeepCache, upkeep_cache};
 use crate::web::attempt::AttemptCookies;
 use crate::web::cookies::CookieSettings;
+use replay::ProofReplay;
+use token_cache::BearerState;
 
 pub(crate) use replay::{JtiMemory, UsedStates};
 

@@ -1,5 +1,5 @@
 //! Replay defences that outlive a configuration swap: the states already used at the
-//! callback, and the `jti`s of accepted logout tokens.
+//! callback, the `jti`s of accepted logout tokens, and the accepted DPoP proofs.
 
 use std::time::Duration;
 
@@ -41,6 +41,81 @@ pub(crate) fn jti_memory() -> JtiMemory {
         .max_capacity(1_000_000)
         .expire_after(UntilUnacceptable)
         .build()
+}
+
+/// How many DPoP proofs [`ProofReplay`] remembers at most.
+pub(crate) const MAX_REMEMBERED_PROOFS: u64 = 100_000;
+
+/// The DPoP proofs already accepted (`crate::bearer`), each remembered while it would still be
+/// accepted (RFC 9449 11.1), by a hash of its key's thumbprint and `jti`
+/// (`VerifiedProof::replay_key`).
+///
+/// Bounded at [`MAX_REMEMBERED_PROOFS`] with least-recently-used eviction, so a new proof is
+/// always admitted (moka's default policy may decline to store a new entry, which would let
+/// its replay through). Past about `MAX_REMEMBERED_PROOFS` proofs per acceptance window
+/// (60 s plus twice the leeway; ~800 proofs a second with the default leeway) the oldest
+/// proofs are forgotten before they expire. One process only: instances behind a load
+/// balancer do not share it (RFC 9449 11.1 notes the same limit).
+pub(crate) struct ProofReplay {
+    seen: moka::sync::Cache<[u8; 32], Duration>,
+}
+
+impl std::fmt::Debug for ProofReplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofReplay")
+            .field("remembered", &self.seen.entry_count())
+            .finish()
+    }
+}
+
+/// Entries live for the duration they hold (how long the proof stays acceptable).
+struct WhileAcceptable;
+
+impl moka::Expiry<[u8; 32], Duration> for WhileAcceptable {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        remember_for: &Duration,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(*remember_for)
+    }
+}
+
+impl ProofReplay {
+    /// An empty cache holding at most [`MAX_REMEMBERED_PROOFS`].
+    pub(crate) fn new() -> Self {
+        Self::with_capacity(MAX_REMEMBERED_PROOFS)
+    }
+
+    pub(crate) fn with_capacity(capacity: u64) -> Self {
+        Self {
+            seen: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .expire_after(WhileAcceptable)
+                .build(),
+        }
+    }
+
+    /// Records the proof `key` (its `replay_key`) for `remember_for`; `false` when it was
+    /// recorded already (a replay). Atomic: of two requests racing with one proof, exactly one
+    /// gets `true`.
+    pub(crate) fn first_use(&self, key: [u8; 32], remember_for: Duration) -> bool {
+        self.seen.entry(key).or_insert(remember_for).is_fresh()
+    }
+
+    /// Runs moka's pending expiry and eviction now (tests).
+    #[cfg(test)]
+    pub(crate) fn run_pending_tasks(&self) {
+        self.seen.run_pending_tasks();
+    }
+}
+
+impl Default for ProofReplay {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::config::{BearerPaths, OidcConfig};
 use crate::identity::Identity;
 
 /// How long an `active: false` introspection answer is reused.
@@ -132,6 +133,33 @@ impl TokenCache {
             self.inner.insert(hash, entry.clone());
         }
         entry
+    }
+}
+
+/// The bearer path's part of one configuration (present when a provider has an
+/// `api_audience`); the request handling is `crate::bearer`'s.
+pub(crate) struct BearerState {
+    pub(crate) cache: TokenCache,
+    /// The `realm` of challenges: the app's external URL.
+    pub(crate) realm: String,
+    /// The provider that introspects opaque tokens, if one does.
+    pub(crate) introspecting: Option<usize>,
+    all_paths: bool,
+}
+
+impl BearerState {
+    pub(crate) fn new(config: &OidcConfig) -> Option<Self> {
+        config.accepts_bearer_tokens().then(|| Self {
+            cache: TokenCache::new(),
+            realm: format!("{}{}", config.external.origin, config.external.base_path),
+            introspecting: config.providers.iter().position(|p| p.introspection),
+            all_paths: config.bearer_paths == BearerPaths::AllPaths,
+        })
+    }
+
+    /// Whether an `Authorization` header on `path` is the request's credential.
+    pub(crate) fn covers(&self, config: &OidcConfig, path: &str) -> bool {
+        self.all_paths || config.is_api_path(path)
     }
 }
 
