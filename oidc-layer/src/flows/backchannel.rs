@@ -15,6 +15,7 @@ use crate::pages::PageBody;
 use crate::provider::{issuers_match, unverified_addressee};
 use crate::record;
 use crate::state::Shared;
+use crate::state::replay::first_use_of_jti;
 use crate::web::query;
 
 /// Request bodies longer than this are refused.
@@ -107,13 +108,12 @@ pub(crate) async fn backchannel_logout(
         Err(reason) => return invalid(&reason),
     };
     let replay_key = format!("{} {}", claims.iss, claims.jti);
-    let fresh = shared
-        .durable
-        .logout_jtis
-        .entry(replay_key.clone())
-        .or_insert(claims.acceptable_for)
-        .await
-        .is_fresh();
+    let fresh = first_use_of_jti(
+        &shared.durable.logout_jtis,
+        replay_key.clone(),
+        claims.acceptable_for,
+    )
+    .await;
     if !fresh {
         return invalid("this logout token was already used");
     }

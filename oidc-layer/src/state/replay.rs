@@ -43,6 +43,27 @@ pub(crate) fn jti_memory() -> JtiMemory {
         .build()
 }
 
+/// Records a callback's `state`; `false` when it was used already. Of concurrent callbacks
+/// with one state exactly one gets `true`: moka coalesces concurrent initialisations of a key
+/// only through `or_insert_with` (its `or_insert` is a get, then an insert).
+pub(crate) async fn first_use_of_state(used: &UsedStates, state: String) -> bool {
+    used.entry(state).or_insert_with(async {}).await.is_fresh()
+}
+
+/// Records a logout token's `issuer jti` for `acceptable_for`; `false` when it was used
+/// already. Atomic as [`first_use_of_state`].
+pub(crate) async fn first_use_of_jti(
+    memory: &JtiMemory,
+    key: String,
+    acceptable_for: Duration,
+) -> bool {
+    memory
+        .entry(key)
+        .or_insert_with(async move { acceptable_for })
+        .await
+        .is_fresh()
+}
+
 /// How many DPoP proofs [`ProofReplay`] remembers at most.
 pub(crate) const MAX_REMEMBERED_PROOFS: u64 = 100_000;
 
@@ -102,7 +123,11 @@ impl ProofReplay {
     /// recorded already (a replay). Atomic: of two requests racing with one proof, exactly one
     /// gets `true`.
     pub(crate) fn first_use(&self, key: [u8; 32], remember_for: Duration) -> bool {
-        self.seen.entry(key).or_insert(remember_for).is_fresh()
+        // `or_insert_with`, not `or_insert` (see `first_use_of_state`).
+        self.seen
+            .entry(key)
+            .or_insert_with(|| remember_for)
+            .is_fresh()
     }
 
     /// Runs moka's pending expiry and eviction now (tests).
@@ -121,6 +146,42 @@ impl Default for ProofReplay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn proof_key(round: u16) -> [u8; 32] {
+        let mut key = [0; 32];
+        key[..2].copy_from_slice(&round.to_le_bytes());
+        key
+    }
+
+    /// Of concurrent first uses of one key, exactly one wins, for each of the three caches
+    /// (moka's `or_insert` let two win now and then).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_racing_uses_of_one_key_exactly_one_wins() {
+        let (states, jtis, proofs) = (used_states(), jti_memory(), ProofReplay::new());
+        let proofs = std::sync::Arc::new(proofs);
+        for round in 0..2000u16 {
+            let mut tasks = Vec::new();
+            for _ in 0..8 {
+                let (states, jtis, proofs) = (states.clone(), jtis.clone(), proofs.clone());
+                tasks.push(tokio::spawn(async move {
+                    let key = format!("key-{round}");
+                    (
+                        first_use_of_state(&states, key.clone()).await,
+                        first_use_of_jti(&jtis, key, Duration::from_secs(60)).await,
+                        proofs.first_use(proof_key(round), Duration::from_secs(60)),
+                    )
+                }));
+            }
+            let mut wins = (0, 0, 0);
+            for task in tasks {
+                let (a, b, c) = task.await.expect("a task");
+                wins.0 += usize::from(a);
+                wins.1 += usize::from(b);
+                wins.2 += usize::from(c);
+            }
+            assert_eq!(wins, (1, 1, 1), "round {round}");
+        }
+    }
 
     /// Each `jti` lives as long as its own token stays acceptable, not a fixed time: a token
     /// accepted late in its window is forgotten soon, one accepted early is remembered long.

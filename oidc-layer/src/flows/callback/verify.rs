@@ -13,6 +13,7 @@ use crate::flows::common::provider_problem;
 use crate::pages::{PageBody, Problem};
 use crate::provider::Discovered;
 use crate::session::current::{self, Expired};
+use crate::state::replay::first_use_of_state;
 use crate::state::{ProviderRuntime, Shared};
 use crate::web::attempt::Attempt;
 use crate::web::query::{self, Repeated};
@@ -94,13 +95,7 @@ pub(super) async fn verify(
         )));
     }
     // Single use: a second callback with the same state is refused even with the cookie.
-    let fresh = shared
-        .durable
-        .used_states
-        .entry(attempt.state.clone())
-        .or_insert(())
-        .await
-        .is_fresh();
+    let fresh = first_use_of_state(&shared.durable.used_states, attempt.state.clone()).await;
     if !fresh {
         tracing::warn!("replayed callback state");
         return Err(fail(
