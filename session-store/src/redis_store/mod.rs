@@ -1,10 +1,9 @@
 //! [`RedisStore`]: session records in Redis, shared by every instance of an app.
 //!
 //! The key layout is in [`RedisStore`]'s docs. Beside the store and its `SessionStore` impl:
-//! `config` ([`RedisConfig`]), `codec` (the record encoding), `scripts` (the Lua scripts every
+//! `config` ([`RedisConfig`]), `scripts` (the Lua scripts every
 //! write runs) and `feed` (the `ChangeFeed` over pub/sub).
 
-mod codec;
 mod config;
 mod feed;
 mod scripts;
@@ -19,9 +18,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use codec::{decode, encode, expire_at_ms};
+use crate::codec::{decode, encode, expire_at_ms};
 #[cfg(feature = "fuzzing")]
-pub use codec::{decode_record, encode_record};
+pub use crate::codec::{decode_record, encode_record};
 pub use config::RedisConfig;
 use scripts::{CREATE, DELETE, DELETE_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};
 
