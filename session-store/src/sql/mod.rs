@@ -2,8 +2,9 @@
 //! [`SqliteStore`](crate::SqliteStore) (feature `sqlite`), on sqlx.
 //!
 //! Beside the stores: [`SqlConfig`] (here), `schema` (the tables, their versioned migrations and
-//! every statement, in both dialects, written once) and, for PostgreSQL, `feed` (the
-//! `ChangeFeed` over `LISTEN/NOTIFY`).
+//! every statement, in both dialects, written once), `store` (what both stores do, written
+//! once as a macro each store's file expands with its own three hooks) and, for PostgreSQL,
+//! `feed` (the `ChangeFeed` over `LISTEN/NOTIFY`).
 //!
 //! # Tables
 //!
@@ -26,6 +27,7 @@ mod postgres;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -168,7 +170,6 @@ pub(crate) fn backend(e: sqlx::Error) -> Error {
 
 /// Whether `e` says the connection broke (the server restarted, the network blipped): the
 /// pool drops that connection, and an idempotent statement is worth one retry on another.
-#[cfg(feature = "postgres")]
 pub(crate) fn connection_broke(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) => true,
