@@ -423,7 +423,7 @@ fn stored_bytes_per_session(
     postgres_server: &PostgresServer,
 ) {
     const STORED: u64 = 10_000;
-    let (redis_bytes, postgres_bytes, sqlite_bytes) = rt.block_on(async {
+    let (redis_bytes, (postgres_bytes, wal_per_save), sqlite_bytes) = rt.block_on(async {
         let redis = RedisStore::<SessionData>::connect(
             RedisConfig::new(redis_server.url()).key_prefix("size:"),
         )
@@ -452,9 +452,29 @@ fn stored_bytes_per_session(
         )
         .await
         .expect("postgres");
+        let mut postgres_ids = Vec::new();
         for n in 0..STORED {
-            postgres.create(record(10_000 + n, JWT_TOKENS)).await.expect("create");
+            let id = postgres.create(record(10_000 + n, JWT_TOKENS)).await.expect("create");
+            if n < 1_000 {
+                postgres_ids.push(id);
+            }
         }
+        // Write-ahead log per save (a refresh): what replication and backups carry.
+        let before = postgres_server.psql("SELECT pg_current_wal_lsn()");
+        for (n, id) in postgres_ids.iter().enumerate() {
+            let saved = postgres
+                .save(id, record(10_000 + n as u64, JWT_TOKENS))
+                .await
+                .expect("save");
+            assert!(saved);
+        }
+        let wal: u64 = postgres_server
+            .psql(&format!(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{before}')"
+            ))
+            .parse::<f64>()
+            .map_or(0, |bytes| bytes as u64)
+            / postgres_ids.len() as u64;
         postgres_server.psql("VACUUM ANALYZE size_sessions");
         postgres_server.psql("VACUUM ANALYZE size_session_tags");
         let total: u64 = postgres_server
@@ -481,7 +501,7 @@ fn stored_bytes_per_session(
             path.push(suffix);
             let _ = std::fs::remove_file(path);
         }
-        (redis_bytes, total / STORED, (after - before) / STORED)
+        (redis_bytes, (total / STORED, wal), (after - before) / STORED)
     });
     let json = serde_json::to_vec(&record(0, JWT_TOKENS).data).map_or(0, |json| json.len());
     println!();
@@ -492,7 +512,9 @@ fn stored_bytes_per_session(
     println!(
         "  Redis       {redis_bytes:>6} bytes (MEMORY USAGE of the record and its two tag sets)"
     );
-    println!("  PostgreSQL  {postgres_bytes:>6} bytes (tables, TOAST and indexes, after VACUUM)");
+    println!(
+        "  PostgreSQL  {postgres_bytes:>6} bytes (tables, TOAST and indexes, after VACUUM); {wal_per_save} bytes of WAL per save"
+    );
     println!("  SQLite      {sqlite_bytes:>6} bytes (file growth, after a checkpoint)");
 }
 
