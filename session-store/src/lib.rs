@@ -38,6 +38,8 @@ mod two_tier;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(all(feature = "conformance", feature = "redis"))]
+pub mod redis_cluster;
+#[cfg(all(feature = "conformance", feature = "redis"))]
 pub mod redis_server;
 
 use std::fmt;

@@ -4,8 +4,10 @@
 //! `config` ([`RedisConfig`]), `codec` (the record encoding), `scripts` (the Lua scripts every
 //! write runs) and `feed` (the `ChangeFeed` over pub/sub).
 
+mod cluster;
 mod codec;
 mod config;
+mod connection;
 mod feed;
 mod scripts;
 
@@ -15,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -23,6 +24,7 @@ use codec::{decode, encode, expire_at_ms};
 #[cfg(feature = "fuzzing")]
 pub use codec::{decode_record, encode_record};
 pub use config::RedisConfig;
+use connection::{Connection, Handle, node_client};
 use scripts::{CREATE, DELETE, DELETE_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};
 
 use crate::{Error, Lease, Record, SessionId, SessionStore};
@@ -65,8 +67,10 @@ pub struct RedisStore<T> {
 }
 
 struct Inner {
-    client: redis::Client,
-    connection: ConnectionManager,
+    /// What the change feed subscribes through: the one server, or the cluster's seed nodes
+    /// (tried in turn; classic pub/sub reaches every node of a cluster).
+    subscribers: Vec<redis::Client>,
+    connection: Connection,
     prefix: String,
     channel: String,
     config: RedisConfig,
@@ -102,34 +106,22 @@ where
     ///
     /// Needs a Tokio runtime.
     pub fn open(config: RedisConfig) -> Result<Self, Error> {
-        let client = if config.tls_roots.is_some() || config.tls_client.is_some() {
-            let certificates = redis::TlsCertificates {
-                client_tls: config.tls_client.as_ref().map(|(certificate, key)| {
-                    redis::ClientTlsConfig {
-                        client_cert: certificate.clone(),
-                        client_key: key.clone(),
-                    }
-                }),
-                root_cert: config.tls_roots.clone(),
-            };
-            redis::Client::build_with_tls(config.url.as_str(), certificates)
-        } else {
-            redis::Client::open(config.url.as_str())
+        let subscribers = config
+            .urls
+            .iter()
+            .map(|url| node_client(url, &config))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        if subscribers.is_empty() {
+            return Err(backend(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no Redis URL",
+            ))));
         }
-        .map_err(backend)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout))
-            // Few, quick retries: a request waits at most about a second for a reconnection
-            // before it fails (and the next one tries again).
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client.clone(), manager).map_err(backend)?;
+        let connection = Connection::open(&config).map_err(backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                subscribers,
                 connection,
                 channel: format!("{}changes", config.key_prefix),
                 prefix: config.key_prefix.clone(),
@@ -167,14 +159,18 @@ impl<T> RedisStore<T> {
     /// Timeouts are not retried.
     async fn run<R, F, Fut>(&self, mut operation: F) -> Result<R, Error>
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Handle) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<R>>,
     {
-        match operation(self.inner.connection.clone()).await {
-            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => {
-                operation(self.inner.connection.clone())
-                    .await
-                    .map_err(backend)
+        let handle = self.inner.connection.handle().await.map_err(backend)?;
+        match operation(handle).await {
+            // The cluster client retries by itself (within the response timeout).
+            Err(e)
+                if (e.is_connection_dropped() || e.is_connection_refusal())
+                    && !self.inner.config.cluster =>
+            {
+                let handle = self.inner.connection.handle().await.map_err(backend)?;
+                operation(handle).await.map_err(backend)
             }
             outcome => outcome.map_err(backend),
         }
@@ -207,6 +203,9 @@ where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     async fn create(&self, record: Record<T>) -> Result<SessionId, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_create(record).await;
+        }
         let (value, tags) = encode(&record)?;
         let expire_at = expire_at_ms(record.expires_at);
         loop {
@@ -259,6 +258,9 @@ where
             // whether there was one.
             return self.delete_existing(id).await;
         }
+        if self.inner.config.cluster {
+            return self.cluster_save(id, &record).await;
+        }
         let (value, tags) = encode(&record)?;
         let fingerprint = id.fingerprint().encode();
         let mut invocation = SAVE.key(self.record_key(&fingerprint));
@@ -284,6 +286,9 @@ where
     }
 
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_delete_tagged(tag).await;
+        }
         let mut invocation = DELETE_TAGGED.key(self.tag_key(tag));
         invocation
             .arg(&self.inner.prefix)
@@ -295,6 +300,9 @@ where
     }
 
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_trim_tagged(tag, keep, spare).await;
+        }
         let mut invocation = TRIM_TAGGED.key(self.tag_key(tag));
         invocation
             .arg(&self.inner.prefix)
@@ -334,6 +342,9 @@ where
 impl<T> RedisStore<T> {
     /// Deletes the record of `id`; whether there was one.
     async fn delete_existing(&self, id: &SessionId) -> Result<bool, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_delete(id).await;
+        }
         let fingerprint = id.fingerprint().encode();
         let mut invocation = DELETE.key(self.record_key(&fingerprint));
         invocation
