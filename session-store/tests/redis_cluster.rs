@@ -170,6 +170,49 @@ async fn the_tag_index_tolerates_a_record_written_after_its_tag() {
     assert!(store.load(&id).await.unwrap().is_none());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_save_that_extends_a_session_keeps_it_in_its_tags_index() {
+    // Members leave a tag's index when their score (the record's expiry) passes: a save that
+    // extends the session must raise it, or the session would escape delete_tagged.
+    let cluster = RedisCluster::start();
+    let store = store(&cluster);
+    let soon = SystemTime::now() + Duration::from_millis(300);
+    let extended = store
+        .create(Record::new(data("extended"), soon).with_tags(["sub bob"]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .save(
+                &extended,
+                Record::new(data("extended"), in_a_minute()).with_tags(["sub bob"])
+            )
+            .await
+            .unwrap()
+    );
+    let expired = store
+        .create(Record::new(data("expired"), soon).with_tags(["sub bob"]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(store.load(&expired).await.unwrap().is_none());
+    // This create prunes the members whose score has passed.
+    let other = store
+        .create(Record::new(data("other"), in_a_minute()).with_tags(["sub bob"]))
+        .await
+        .unwrap();
+    let mut redis = raw(&cluster).await;
+    let members: Vec<String> = redis.zrange("app:t:sub bob", 0, -1).await.unwrap();
+    assert_eq!(
+        members.len(),
+        2,
+        "the expired session was not pruned: {members:?}"
+    );
+    assert_eq!(store.delete_tagged("sub bob").await.unwrap(), 2);
+    assert!(store.load(&extended).await.unwrap().is_none());
+    assert!(store.load(&other).await.unwrap().is_none());
+}
+
 fn serde_json_value(data: &ConformanceData) -> String {
     let tags: Vec<String> = data.tags.iter().map(|tag| format!("\"{tag}\"")).collect();
     format!(

@@ -341,7 +341,7 @@ impl<T> RedisStore<T> {
             }
         }
         // Those that end last stay.
-        others.sort_by(|a, b| b.1.cmp(&a.1));
+        others.sort_by_key(|&(_, ttl)| std::cmp::Reverse(ttl));
         let doomed: Vec<String> = others
             .into_iter()
             .skip(keep)

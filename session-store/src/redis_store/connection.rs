@@ -16,7 +16,7 @@ use super::RedisConfig;
 /// The store's connection, shared by its clones.
 pub(super) enum Connection {
     Single(ConnectionManager),
-    Cluster(LazyCluster),
+    Cluster(Box<LazyCluster>),
 }
 
 /// The cluster connection, made on first use: `ClusterClient` connects eagerly (it reads the
@@ -76,11 +76,11 @@ impl Connection {
             if let Some(certificates) = tls_certificates(config) {
                 builder = builder.certs(certificates);
             }
-            return Ok(Self::Cluster(LazyCluster {
+            return Ok(Self::Cluster(Box::new(LazyCluster {
                 client: builder.build()?,
                 connection: OnceCell::new(),
                 connect_within: config.connect_timeout + config.response_timeout,
-            }));
+            })));
         }
         let url = config.urls.first().map_or("", String::as_str);
         let client = node_client(url, config)?;

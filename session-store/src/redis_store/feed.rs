@@ -45,7 +45,7 @@ async fn subscribe(
     sink: Weak<dyn Invalidate>,
 ) {
     let mut delay = Duration::from_millis(50);
-    let mut failures = 0u32;
+    let mut failures = 0usize;
     // The node tried next (always the one for a single Redis): after a failure, the next one.
     let mut next = 0usize;
     while sink.strong_count() > 0 {
@@ -67,7 +67,7 @@ async fn subscribe(
                     tracing::warn!(error = %e, "cannot subscribe to session changes; retrying");
                 }
                 // Another node may answer at once; after a round of them, wait.
-                if failures as usize % clients.len() == 0 {
+                if failures.is_multiple_of(clients.len()) {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
                 }
@@ -78,7 +78,7 @@ async fn subscribe(
                 if failures == 1 {
                     tracing::warn!("subscribing to session changes timed out; retrying");
                 }
-                if failures as usize % clients.len() == 0 {
+                if failures.is_multiple_of(clients.len()) {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
                 }

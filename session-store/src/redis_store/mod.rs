@@ -32,7 +32,8 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 /// A [`SessionStore`] in Redis: every instance of an app pointed at the same Redis (and key
 /// prefix) shares the sessions.
 ///
-/// One multiplexed connection carries every request (`redis`'s [`ConnectionManager`]): when
+/// One multiplexed connection carries every request (`redis`'s `ConnectionManager`; on Redis
+/// Cluster one per node, see below): when
 /// Redis goes away, operations fail with [`Error::Backend`] (after at most the response
 /// timeout) and the connection is re-established by itself once Redis is back.
 ///
@@ -49,18 +50,64 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 /// | key | type | what |
 /// |---|---|---|
 /// | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
-/// | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
+/// | `P` `t:` *tag* | set (on Redis Cluster: sorted set, see below) | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
 /// | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live; taken and released by scripts. |
 /// | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
 ///
 /// Keys hold the session id's [`Fingerprint`](crate::Fingerprint) (SHA-256), never the id
-/// itself: reading Redis does not give anyone a session. Every write is one Lua script, so it
-/// is atomic: `create` writes only when the key is absent, `save` only when it exists (a save
-/// after a delete or an expiry never brings the session back), and the tag index changes in
-/// the same step.
+/// itself: reading Redis does not give anyone a session. On a single Redis every write is one
+/// Lua script, so it is atomic: `create` writes only when the key is absent, `save` only when
+/// it exists (a save after a delete or an expiry never brings the session back), and the tag
+/// index changes in the same step.
 ///
-/// The scripts build tag keys from the prefix: on Redis Cluster, put a hash tag in the prefix
-/// (e.g. `{oidc}:`) so that every key lives in one slot.
+/// # Redis Cluster
+///
+/// [`RedisConfig::cluster`] connects through redis-rs's cluster client, which sends each
+/// command to the master owning its key's hash slot, follows `MOVED`/`ASK` redirections and
+/// re-reads the slot map when a node fails. Keys carry no hash tag, so sessions, and one
+/// user's sessions, spread over every master (do not put a hash tag such as `{oidc}` in the
+/// key prefix: it would send every key to one master).
+///
+/// A script may only touch the keys of one slot, and a record and its tags' sets live in
+/// different slots. So on a cluster every script touches one key, and what was one step
+/// takes two, ordered so that `delete_tagged` never misses a record:
+///
+/// * A tag's key `P` `t:` *tag* is a sorted set: member = fingerprint, score = the record's
+///   expiry in ms, raised by every save (`ZADD GT`). Every add prunes the members whose score
+///   has passed (their records have expired), and the set expires with its last member.
+/// * `create` and `save` first add the session to its tags' sets, then write the record (one
+///   script: `create` only when the key is absent, `save` only when it exists). A crash in
+///   between leaves a member without a record, which is harmless, never a record its tags
+///   cannot find.
+/// * `delete_tagged` reads the set, then deletes each record that carries the tag (one script
+///   per record, so each is deleted, counted and published once); `trim_tagged` reads each
+///   member's tags and lifetime first, then deletes the same way. Members whose record is
+///   missing or no longer carries the tag stay until their score passes: a create or a save
+///   may be adding them right now. A deleted record leaves its tags' sets afterwards.
+/// * Not atomic any more: `delete_tagged` and `trim_tagged` as a whole. A session created with
+///   the tag while `delete_tagged` runs may outlive it (as if created just after it); run it
+///   again to be sure. A tag dropped by a save keeps its member until the score passes
+///   (`delete_tagged` checks the record's tags, so it does not delete it).
+/// * Writes cost two round trips in sequence (the tags' sets, concurrently, then the record);
+///   `load` and the locks one, as on a single Redis.
+/// * The change feed: the scripts `PUBLISH` on the record's master, and a cluster forwards
+///   classic pub/sub messages to every node, so each watching store subscribes on one of the
+///   configured nodes and moves to the next one when it fails (forgetting its local tier on
+///   every (re)subscription). Sharded pub/sub (`SPUBLISH`, Redis 7) is not used: it keeps a
+///   message within the shard of its channel, a script may only publish to a channel of its
+///   own key's slot, and every instance needs every change. The price: every node relays every
+///   save and delete (never a load).
+///
+/// **Failover.** While a master is down, requests for its slots (and, once the others mark it
+/// failed, with the default `cluster-require-full-coverage yes`, every request) fail with
+/// [`Error::Backend`] after at most the response timeout; when a replica has taken over
+/// (`cluster-node-timeout` plus an election) the client finds it by itself and requests work
+/// again. Redis replicates asynchronously: a write the master acknowledged just before it died
+/// may be missing on the replica that takes over. Such a lost write is a lost save (the
+/// session goes back to its previous state, e.g. the refresh token before the last refresh), a
+/// lost create (the new cookie points at nothing: the user logs in again) or a lost delete (a
+/// logout undone: the session works again until it expires or is logged out again). The test
+/// suite kills a master under load and counts these; see the crate's README.
 pub struct RedisStore<T> {
     inner: Arc<Inner>,
     _records: PhantomData<fn() -> T>,
