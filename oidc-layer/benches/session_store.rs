@@ -10,6 +10,10 @@
 //! Starts its own `redis-server` on a free loopback port (`/usr/bin/redis-server`; see
 //! `session_store::redis_server`). Targets: two-tier within 2x of memory; at most 4 KB per
 //! session in memory.
+//!
+//! Also `load` and `save` on one Redis against a Redis Cluster (three masters and three
+//! replicas on this machine, `session_store::redis_cluster`), where a save takes two round
+//! trips (the tags' index, then the record).
 
 use std::alloc::System;
 use std::hint::black_box;
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use criterion::Criterion;
 use oidc_layer::{Lease, MemoryStore, Record, SessionData, SessionId, SessionStore};
+use session_store::redis_cluster::RedisCluster;
 use session_store::redis_server::RedisServer;
 use session_store::{Error, RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -394,15 +399,107 @@ fn measure(fill: impl FnOnce()) -> (i64, i64) {
     (kept / records, rss / records)
 }
 
+/// The same session in one Redis and in a Redis Cluster.
+struct ClusterStores {
+    redis: Remote,
+    cluster: Remote,
+    /// In `redis`, in `cluster`.
+    ids: [SessionId; 2],
+    record: Record<SessionData>,
+}
+
+fn cluster_stores(
+    rt: &tokio::runtime::Runtime,
+    server: &RedisServer,
+) -> (RedisCluster, ClusterStores) {
+    let cluster = RedisCluster::start();
+    let stores = rt.block_on(async {
+        let redis = RedisStore::connect(RedisConfig::new(server.url()).key_prefix("bench-one:"))
+            .await
+            .expect("the benchmark's redis-server");
+        let on_cluster =
+            RedisStore::connect(RedisConfig::cluster(cluster.urls()).key_prefix("bench:"))
+                .await
+                .expect("the benchmark's cluster");
+        let record = record(4, JWT_TOKENS);
+        let ids = [
+            redis.create(record.clone()).await.expect("create"),
+            on_cluster.create(record.clone()).await.expect("create"),
+        ];
+        ClusterStores {
+            redis,
+            cluster: on_cluster,
+            ids,
+            record,
+        }
+    });
+    (cluster, stores)
+}
+
+async fn save(store: &Remote, id: &SessionId, record: &Record<SessionData>) {
+    let saved = store.save(id, record.clone()).await.expect("save");
+    assert!(black_box(saved), "the session exists");
+}
+
+fn cluster_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &ClusterStores) {
+    let [redis_id, cluster_id] = &stores.ids;
+    let mut group = c.benchmark_group("redis_vs_cluster");
+    group.bench_function("load_redis", |b| {
+        b.to_async(rt).iter(|| load(&stores.redis, redis_id));
+    });
+    group.bench_function("load_cluster", |b| {
+        b.to_async(rt).iter(|| load(&stores.cluster, cluster_id));
+    });
+    group.bench_function("save_redis", |b| {
+        b.to_async(rt)
+            .iter(|| save(&stores.redis, redis_id, &stores.record));
+    });
+    group.bench_function("save_cluster", |b| {
+        b.to_async(rt)
+            .iter(|| save(&stores.cluster, cluster_id, &stores.record));
+    });
+    group.finish();
+}
+
+fn cluster_ratios(rt: &tokio::runtime::Runtime, stores: &ClusterStores) {
+    let [redis_id, cluster_id] = &stores.ids;
+    let load_redis = mean_load(rt, &stores.redis, redis_id, 5_000);
+    let load_cluster = mean_load(rt, &stores.cluster, cluster_id, 5_000);
+    let save_redis = mean_time(rt, 5_000, || save(&stores.redis, redis_id, &stores.record));
+    let save_cluster = mean_time(rt, 5_000, || {
+        save(&stores.cluster, cluster_id, &stores.record)
+    });
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!();
+    println!(
+        "one Redis vs a Redis Cluster (3 masters + 3 replicas on this machine; mean, best of 5 rounds)"
+    );
+    println!(
+        "  load  {:>8.1} us vs {:>8.1} us  = {:.2}x",
+        us(load_redis),
+        us(load_cluster),
+        us(load_cluster) / us(load_redis)
+    );
+    println!(
+        "  save  {:>8.1} us vs {:>8.1} us  = {:.2}x (two tags: their index, then the record)",
+        us(save_redis),
+        us(save_cluster),
+        us(save_cluster) / us(save_redis)
+    );
+}
+
 fn main() {
     let rt = runtime();
     let server = RedisServer::start();
     let stores = stores(&rt, &server);
+    let (_cluster, cluster_stores) = cluster_stores(&rt, &server);
     let mut criterion = Criterion::default().configure_from_args();
     criterion_benches(&mut criterion, &rt, &stores);
+    cluster_benches(&mut criterion, &rt, &cluster_stores);
     // `cargo test --benches` runs each benchmark once: skip the long measurements there.
     if std::env::args().any(|arg| arg == "--bench") {
         ratios(&rt, &stores);
+        cluster_ratios(&rt, &cluster_stores);
         memory_per_session(&rt);
     }
     criterion.final_summary();

@@ -94,8 +94,9 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 ///   classic pub/sub messages to every node, so each watching store subscribes on one of the
 ///   configured nodes and moves to the next one when it fails (forgetting its local tier on
 ///   every (re)subscription). Sharded pub/sub (`SPUBLISH`, Redis 7) is not used: it keeps a
-///   message within the shard of its channel, a script may only publish to a channel of its
-///   own key's slot, and every instance needs every change. The price: every node relays every
+///   message within the shard of its channel, a script may only publish to a channel its own
+///   node serves (Redis 7.0 refuses others: "Script attempted to access a non local key"), and
+///   every instance needs every change. The price: every node relays every
 ///   save and delete (never a load).
 ///
 /// **Failover.** While a master is down, requests for its slots (and, once the others mark it
@@ -166,6 +167,17 @@ where
             ))));
         }
         let connection = Connection::open(&config).map_err(backend)?;
+        if config.cluster
+            && let Some(open) = config.key_prefix.find('{')
+            && config.key_prefix[open + 1..]
+                .find('}')
+                .is_some_and(|close| close > 0)
+        {
+            tracing::warn!(
+                prefix = config.key_prefix,
+                "the Redis key prefix holds a hash tag: on a cluster, every session goes to one master"
+            );
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 subscribers,
