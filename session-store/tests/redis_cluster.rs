@@ -19,11 +19,14 @@ use session_store::{
 
 type Instance = TwoTierStore<RedisStore<ConformanceData>, ConformanceData>;
 
+/// What a request waits at most (redirections and retries included).
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
+
 fn config(cluster: &RedisCluster) -> RedisConfig {
     RedisConfig::cluster(cluster.urls())
         .key_prefix("app:")
         .connect_timeout(Duration::from_millis(500))
-        .response_timeout(Duration::from_millis(1000))
+        .response_timeout(RESPONSE_TIMEOUT)
 }
 
 fn store(cluster: &RedisCluster) -> RedisStore<ConformanceData> {
@@ -342,6 +345,8 @@ async fn two_tier_instances_share_sessions_on_a_cluster() {
 struct Outcomes {
     ok: u64,
     backend_errors: u64,
+    /// The longest any one operation took (succeeded or failed).
+    slowest: Duration,
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -397,7 +402,10 @@ async fn a_master_killed_mid_test_is_failed_over_and_sessions_keep_working() {
                     let written = data(&format!("s{n} v{version}"));
                     let record = Record::new(written.clone(), in_a_minute())
                         .with_tags([format!("sub {}", n % 10)]);
-                    match store.save(id, record).await {
+                    let started = Instant::now();
+                    let saved = store.save(id, record).await;
+                    outcomes.slowest = outcomes.slowest.max(started.elapsed());
+                    match saved {
                         Ok(true) => {
                             outcomes.ok += 1;
                             acknowledged.insert(id.clone(), written);
@@ -406,7 +414,10 @@ async fn a_master_killed_mid_test_is_failed_over_and_sessions_keep_working() {
                         Err(Error::Backend(_)) => outcomes.backend_errors += 1,
                         Err(e) => panic!("not a backend error: {e}"),
                     }
-                    match store.load(id).await {
+                    let started = Instant::now();
+                    let loaded = store.load(id).await;
+                    outcomes.slowest = outcomes.slowest.max(started.elapsed());
+                    match loaded {
                         Ok(Some(record)) => {
                             let owner = &record.data.owner;
                             assert!(owner.starts_with(&format!("s{n} v")), "wrong data {owner}");
@@ -417,7 +428,10 @@ async fn a_master_killed_mid_test_is_failed_over_and_sessions_keep_working() {
                         Err(e) => panic!("not a backend error: {e}"),
                     }
                 }
-                match store.create(Record::new(data("new"), in_a_minute())).await {
+                let started = Instant::now();
+                let made = store.create(Record::new(data("new"), in_a_minute())).await;
+                outcomes.slowest = outcomes.slowest.max(started.elapsed());
+                match made {
                     Ok(id) => {
                         outcomes.ok += 1;
                         created.push(id);
@@ -451,10 +465,11 @@ async fn a_master_killed_mid_test_is_failed_over_and_sessions_keep_working() {
         created.extend(made);
         outcomes.ok += counted.ok;
         outcomes.backend_errors += counted.backend_errors;
+        outcomes.slowest = outcomes.slowest.max(counted.slowest);
     }
     eprintln!(
-        "failover: the replica took over {failed_over_after:?} after the kill; meanwhile {} operations succeeded and {} failed with Error::Backend",
-        outcomes.ok, outcomes.backend_errors
+        "failover: the replica took over {failed_over_after:?} after the kill; meanwhile {} operations succeeded and {} failed with Error::Backend; the slowest took {:?} (response timeout {:?})",
+        outcomes.ok, outcomes.backend_errors, outcomes.slowest, RESPONSE_TIMEOUT
     );
     assert!(outcomes.ok > 0);
 
@@ -527,4 +542,43 @@ async fn a_master_killed_mid_test_is_failed_over_and_sessions_keep_working() {
         "after the failover",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_configurations_fail_cleanly() {
+    // No node at all: refused when opening.
+    assert!(matches!(
+        RedisStore::<ConformanceData>::open(RedisConfig::cluster(Vec::<String>::new())),
+        Err(Error::Backend(_))
+    ));
+    assert!(matches!(
+        RedisStore::<ConformanceData>::open(RedisConfig::cluster(["http://127.0.0.1/"])),
+        Err(Error::Backend(_))
+    ));
+    // Nodes that do not answer: every operation is a backend error, and the password is
+    // never shown.
+    let store = RedisStore::<ConformanceData>::open(
+        RedisConfig::cluster([
+            "redis://:cluster-secret@127.0.0.1:1",
+            "redis://:cluster-secret@127.0.0.1:2",
+        ])
+        .connect_timeout(Duration::from_millis(200))
+        .response_timeout(Duration::from_millis(200)),
+    )
+    .unwrap();
+    assert!(!format!("{store:?}").contains("cluster-secret"));
+    assert!(store.config().is_cluster());
+    assert!(matches!(store.ping().await, Err(Error::Backend(_))));
+    let id = SessionId::generate().unwrap();
+    assert!(matches!(store.load(&id).await, Err(Error::Backend(_))));
+    assert!(matches!(
+        store
+            .create(Record::new(data("x"), in_a_minute()).with_tags(["t"]))
+            .await,
+        Err(Error::Backend(_))
+    ));
+    assert!(matches!(
+        store.delete_tagged("t").await,
+        Err(Error::Backend(_))
+    ));
 }

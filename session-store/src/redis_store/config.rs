@@ -57,7 +57,9 @@ impl RedisConfig {
     /// Connects to the Redis Cluster that `urls` belong to: a few of its nodes (any of them,
     /// masters or replicas; listing several lets the store start and resubscribe while one is
     /// down), each written as for [`new`](Self::new) (`redis://[user:password@]host:port`,
-    /// `rediss://` for TLS; no database number: a cluster has only database 0). The client
+    /// `rediss://` for TLS; no database number: a cluster has only database 0; the same user
+    /// and password in every URL, or opening the store fails: the client logs in to every
+    /// node as one user). The client
     /// discovers the other nodes, follows `MOVED`/`ASK` redirections and failovers by itself.
     /// See "Redis Cluster" in [`RedisStore`](crate::RedisStore)'s docs for what changes.
     pub fn cluster(urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
