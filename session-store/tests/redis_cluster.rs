@@ -382,7 +382,12 @@ async fn a_master_killed_mid_test_is_failed_over_and_sessions_keep_working() {
         "only {} sessions on the victim",
         on_victim.len()
     );
-    let cached = on_victim[0].1.clone();
+    // A session on the victim that the watcher caches and that outlives delete_tagged("sub 0").
+    let cached = on_victim
+        .iter()
+        .find(|(n, _)| n % 10 != 0)
+        .map(|(_, id)| id.clone())
+        .unwrap();
     assert!(watcher.load(&cached).await.unwrap().is_some());
 
     // Writers keep saving the victim's sessions (and creating new ones) through the kill,
