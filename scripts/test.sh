@@ -6,6 +6,8 @@
 #   - redis-server and redis-cli (Debian packages `redis-server`, `redis-tools`): the Redis
 #     store's tests and the multi-instance suite start their own servers, and a cluster
 #     (`redis-cli --cluster create`), on free loopback ports (never the shared 6379)
+#   - PostgreSQL's programs (Debian package `postgresql`): the PostgreSQL store's tests make
+#     their own server with initdb/pg_ctl on free loopback ports (never the shared 5432)
 # Extra arguments go to `cargo test` (e.g. `bash scripts/test.sh -p oidc-layer`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/redis-cli ] || command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || [ -n "${PG_BIN:-}" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq

@@ -1,15 +1,19 @@
 //! The session store on the request path, in one run: loading a hot session from the memory
 //! store, from the two-tier store (moka in front of Redis) and from Redis directly, and a
 //! session the two-tier store's local tier does not hold (`two_tier_miss`: another instance
-//! created it, or the local copy was evicted or went stale), which must go to Redis; then the
-//! ratios, and the memory one session costs in the moka store (100,000 `SessionData` records
-//! of realistic size, counted by the allocator and by the process's resident memory).
+//! created it, or the local copy was evicted or went stale), which must go to Redis; the same
+//! for PostgreSQL (alone and behind the two tiers) and SQLite; a save (what a refresh
+//! writes) in each store; then the ratios, the memory one session costs in the moka store
+//! (100,000 `SessionData` records of realistic size, counted by the allocator and by the
+//! process's resident memory), and the bytes one session takes in Redis, PostgreSQL and
+//! SQLite (10,000 records each).
 //!
 //!     cargo bench -p oidc-layer --bench session_store
 //!
-//! Starts its own `redis-server` on a free loopback port (`/usr/bin/redis-server`; see
-//! `session_store::redis_server`). Targets: two-tier within 2x of memory; at most 4 KB per
-//! session in memory.
+//! Starts its own `redis-server` and PostgreSQL on free loopback ports (see
+//! `session_store::redis_server` and `session_store::postgres_server`) and an SQLite file in
+//! the temporary directory. Targets: two-tier within 2x of memory; at most 4 KB per session
+//! in memory.
 //!
 //! Also `load` and `save` on one Redis against a Redis Cluster (three masters and three
 //! replicas on this machine, `session_store::redis_cluster`), where a save takes two round
@@ -23,9 +27,13 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use criterion::Criterion;
 use oidc_layer::{Lease, MemoryStore, Record, SessionData, SessionId, SessionStore};
+use session_store::postgres_server::PostgresServer;
 use session_store::redis_cluster::RedisCluster;
 use session_store::redis_server::RedisServer;
-use session_store::{Error, RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
+use session_store::{
+    Error, PostgresStore, RedisConfig, RedisStore, SqlConfig, SqliteStore, TwoTierConfig,
+    TwoTierStore,
+};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -198,6 +206,80 @@ async fn load_missing_locally(store: &TwoTierStore<Remote, SessionData>, id: &Se
     load(store, id).await;
 }
 
+/// The SQL stores, each with one session stored.
+struct SqlStores {
+    postgres: PostgresStore<SessionData>,
+    two_tier: TwoTierStore<PostgresStore<SessionData>, SessionData>,
+    sqlite: SqliteStore<SessionData>,
+    /// Of `postgres`, `two_tier`, `sqlite`.
+    ids: [SessionId; 3],
+    sqlite_file: std::path::PathBuf,
+}
+
+fn sql_stores(rt: &tokio::runtime::Runtime, server: &PostgresServer) -> SqlStores {
+    let sqlite_file =
+        std::env::temp_dir().join(format!("oidc-layer-bench-{}.db", std::process::id()));
+    rt.block_on(async {
+        let config = SqlConfig::new().table_prefix("bench_");
+        let postgres = PostgresStore::connect(&server.url(), config.clone())
+            .await
+            .expect("the benchmark's PostgreSQL");
+        let two_tier = TwoTierStore::with_changes(postgres.clone(), TwoTierConfig::new());
+        let sqlite = SqliteStore::connect(&format!("sqlite://{}", sqlite_file.display()), config)
+            .await
+            .expect("an SQLite file in the temporary directory");
+        let ids = [
+            postgres
+                .create(record(4, JWT_TOKENS))
+                .await
+                .expect("create"),
+            two_tier
+                .create(record(5, JWT_TOKENS))
+                .await
+                .expect("create"),
+            sqlite.create(record(6, JWT_TOKENS)).await.expect("create"),
+        ];
+        SqlStores {
+            postgres,
+            two_tier,
+            sqlite,
+            ids,
+            sqlite_file,
+        }
+    })
+}
+
+impl Drop for SqlStores {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.sqlite_file.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A save of the session's record, as a refresh makes it.
+async fn save(store: &impl SessionStore<SessionData>, id: &SessionId, n: u64) {
+    let saved = store.save(id, record(n, JWT_TOKENS)).await.expect("save");
+    assert!(saved, "the session exists");
+}
+
+fn sql_criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, sql: &SqlStores) {
+    let [postgres_id, two_tier_id, sqlite_id] = &sql.ids;
+    let mut group = c.benchmark_group("session_load");
+    group.bench_function("postgres", |b| {
+        b.to_async(rt).iter(|| load(&sql.postgres, postgres_id));
+    });
+    group.bench_function("two_tier_postgres", |b| {
+        b.to_async(rt).iter(|| load(&sql.two_tier, two_tier_id));
+    });
+    group.bench_function("sqlite", |b| {
+        b.to_async(rt).iter(|| load(&sql.sqlite, sqlite_id));
+    });
+    group.finish();
+}
+
 fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &Stores) {
     let [memory_id, two_tier_id, redis_id] = &stores.ids;
     let mut group = c.benchmark_group("session_load");
@@ -280,6 +362,151 @@ fn ratios(rt: &tokio::runtime::Runtime, stores: &Stores) {
         ns(two_tier_miss),
         ns(two_tier_miss) / ns(redis)
     );
+}
+
+fn sql_ratios(rt: &tokio::runtime::Runtime, stores: &Stores, sql: &SqlStores) {
+    let [postgres_id, two_tier_id, sqlite_id] = &sql.ids;
+    let [memory_id, _, redis_id] = &stores.ids;
+    let ns = |d: Duration| d.as_secs_f64() * 1e9;
+    let memory = ns(mean_load(rt, &stores.memory, memory_id, 200_000));
+    let started = Instant::now();
+    let mut two_tier = Duration::MAX;
+    while started.elapsed() < Duration::from_secs(3) {
+        two_tier = two_tier.min(mean_load(rt, &sql.two_tier, two_tier_id, 200_000));
+    }
+    let two_tier = ns(two_tier);
+    let postgres = ns(mean_load(rt, &sql.postgres, postgres_id, 5_000));
+    let sqlite = ns(mean_load(rt, &sql.sqlite, sqlite_id, 20_000));
+    println!();
+    println!("hot-path load of one session, SQL stores (mean, best of 5 rounds)");
+    println!(
+        "  two-tier over PostgreSQL {two_tier:>10.0} ns  = {:.2}x memory",
+        two_tier / memory
+    );
+    println!(
+        "  PostgreSQL               {postgres:>10.0} ns  = {:.1}x memory",
+        postgres / memory
+    );
+    println!(
+        "  SQLite                   {sqlite:>10.0} ns  = {:.1}x memory",
+        sqlite / memory
+    );
+    println!();
+    println!("save of one session (what a refresh writes; mean, best of 5 rounds)");
+    let n = std::cell::Cell::new(100_u64);
+    let next = || {
+        n.set(n.get() + 1);
+        n.get()
+    };
+    let saves: [(&str, Duration); 4] = [
+        (
+            "memory",
+            mean_time(rt, 20_000, || save(&stores.memory, memory_id, next())),
+        ),
+        (
+            "Redis",
+            mean_time(rt, 2_000, || save(&stores.redis, redis_id, next())),
+        ),
+        (
+            "PostgreSQL",
+            mean_time(rt, 1_000, || save(&sql.postgres, postgres_id, next())),
+        ),
+        (
+            "SQLite",
+            mean_time(rt, 2_000, || save(&sql.sqlite, sqlite_id, next())),
+        ),
+    ];
+    for (name, time) in saves {
+        println!("  {name:<10} {:>10.0} ns", ns(time));
+    }
+}
+
+/// The bytes one session takes in each shared store: 10,000 records of the default profile.
+fn stored_bytes_per_session(
+    rt: &tokio::runtime::Runtime,
+    redis_server: &RedisServer,
+    postgres_server: &PostgresServer,
+) {
+    const STORED: u64 = 10_000;
+    let (redis_bytes, postgres_bytes, sqlite_bytes) = rt.block_on(async {
+        let redis = RedisStore::<SessionData>::connect(
+            RedisConfig::new(redis_server.url()).key_prefix("size:"),
+        )
+        .await
+        .expect("redis");
+        let mut ids = Vec::new();
+        for n in 0..STORED {
+            ids.push(redis.create(record(10_000 + n, JWT_TOKENS)).await.expect("create"));
+        }
+        // A record's hash, and its two tag sets (one member each: each session is another user).
+        let record_key = format!("size:s:{}", ids[0].fingerprint().encode());
+        let sub = record(10_000, JWT_TOKENS).tags[0].clone();
+        let sid = record(10_000, JWT_TOKENS).tags[1].clone();
+        let usage = |key: &str| -> u64 {
+            redis_server
+                .command(&format!("MEMORY USAGE \"{key}\""))
+                .trim_start_matches(':')
+                .parse()
+                .unwrap_or(0)
+        };
+        let redis_bytes = usage(&record_key) + usage(&format!("size:t:{sub}")) + usage(&format!("size:t:{sid}"));
+
+        let postgres = PostgresStore::<SessionData>::connect(
+            &postgres_server.url(),
+            SqlConfig::new().table_prefix("size_"),
+        )
+        .await
+        .expect("postgres");
+        for n in 0..STORED {
+            postgres.create(record(10_000 + n, JWT_TOKENS)).await.expect("create");
+        }
+        postgres_server.psql("VACUUM ANALYZE size_sessions");
+        postgres_server.psql("VACUUM ANALYZE size_session_tags");
+        let total: u64 = postgres_server
+            .psql("SELECT pg_total_relation_size('size_sessions') + pg_total_relation_size('size_session_tags')")
+            .parse()
+            .unwrap_or(0);
+
+        let sqlite_file = std::env::temp_dir().join(format!("oidc-layer-size-{}.db", std::process::id()));
+        let sqlite = SqliteStore::<SessionData>::connect(
+            &format!("sqlite://{}", sqlite_file.display()),
+            SqlConfig::new(),
+        )
+        .await
+        .expect("sqlite");
+        let before = std::fs::metadata(&sqlite_file).map_or(0, |m| m.len());
+        for n in 0..STORED {
+            sqlite.create(record(10_000 + n, JWT_TOKENS)).await.expect("create");
+        }
+        sqlx_checkpoint(&sqlite).await;
+        let after = std::fs::metadata(&sqlite_file).map_or(0, |m| m.len());
+        sqlite.pool().close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = sqlite_file.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+        (redis_bytes, total / STORED, (after - before) / STORED)
+    });
+    let json = serde_json::to_vec(&record(0, JWT_TOKENS).data).map_or(0, |json| json.len());
+    println!();
+    println!(
+        "bytes per stored session ({}, JSON {json} bytes; {STORED} sessions, tag index included)",
+        JWT_TOKENS.name
+    );
+    println!(
+        "  Redis       {redis_bytes:>6} bytes (MEMORY USAGE of the record and its two tag sets)"
+    );
+    println!("  PostgreSQL  {postgres_bytes:>6} bytes (tables, TOAST and indexes, after VACUUM)");
+    println!("  SQLite      {sqlite_bytes:>6} bytes (file growth, after a checkpoint)");
+}
+
+/// Folds SQLite's write-ahead log into the file, so its size is what the data takes.
+async fn sqlx_checkpoint(store: &SqliteStore<SessionData>) {
+    session_store::sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(store.pool())
+        .await
+        .expect("checkpoint");
 }
 
 /// A remote tier that keeps nothing: the two-tier store's memory measured alone.
@@ -492,14 +719,19 @@ fn main() {
     let rt = runtime();
     let server = RedisServer::start();
     let stores = stores(&rt, &server);
+    let postgres_server = PostgresServer::start();
+    let sql = sql_stores(&rt, &postgres_server);
     let (_cluster, cluster_stores) = cluster_stores(&rt, &server);
     let mut criterion = Criterion::default().configure_from_args();
     criterion_benches(&mut criterion, &rt, &stores);
+    sql_criterion_benches(&mut criterion, &rt, &sql);
     cluster_benches(&mut criterion, &rt, &cluster_stores);
     // `cargo test --benches` runs each benchmark once: skip the long measurements there.
     if std::env::args().any(|arg| arg == "--bench") {
         ratios(&rt, &stores);
+        sql_ratios(&rt, &stores, &sql);
         cluster_ratios(&rt, &cluster_stores);
+        stored_bytes_per_session(&rt, &server, &postgres_server);
         memory_per_session(&rt);
     }
     criterion.final_summary();

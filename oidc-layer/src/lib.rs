@@ -109,9 +109,17 @@ pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};
 /// its `Error` (what a [`SessionStore`] returns, e.g. inside
 /// [`LocalSignInError::Store`]) and `Fingerprint`, to implement a store of your own.
 pub use session_store;
+#[cfg(feature = "postgres")]
+pub use session_store::PostgresStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use session_store::SqlConfig;
+#[cfg(feature = "sqlite")]
+pub use session_store::SqliteStore;
 pub use session_store::{Lease, MemoryStore, Record, SessionId, SessionStore};
 #[cfg(feature = "redis")]
-pub use session_store::{RedisConfig, RedisStore, TwoTierConfig, TwoTierStore};
+pub use session_store::{RedisConfig, RedisStore};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub use session_store::{TwoTierConfig, TwoTierStore};
 pub use web::cookies::CookieNames;
 pub use web::origin::is_same_origin;
 

@@ -6,7 +6,9 @@
 //!
 //! For several instances of an app: `RedisStore` (feature `redis`) keeps records in Redis, and
 //! `TwoTierStore` (feature `two-tier`, implied by `redis`) serves hot sessions from memory in
-//! front of it, with a bounded staleness and pub/sub invalidation.
+//! front of it, with a bounded staleness and pub/sub invalidation. Apps with a database and no
+//! Redis: `PostgresStore` (feature `postgres`; `LISTEN/NOTIFY` for the two tiers) or, for a
+//! single instance, `SqliteStore` (feature `sqlite`, one file).
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -28,15 +30,21 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+mod codec;
 mod id;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_store;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 #[cfg(feature = "two-tier")]
 mod two_tier;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(all(feature = "conformance", feature = "postgres"))]
+pub mod postgres_server;
 #[cfg(all(feature = "conformance", feature = "redis"))]
 pub mod redis_cluster;
 #[cfg(all(feature = "conformance", feature = "redis"))]
@@ -52,6 +60,15 @@ pub use id::{Fingerprint, SessionId};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisConfig, RedisStore};
+#[cfg(feature = "postgres")]
+pub use sql::PostgresStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::SqlConfig;
+#[cfg(feature = "sqlite")]
+pub use sql::SqliteStore;
+/// The sqlx this crate's SQL stores are built on (pools for `from_pool`, queries in tests).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sqlx;
 /// The Redis record codec, for the fuzz targets in `fuzz/`: not part of the API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -141,6 +158,10 @@ pub enum Error {
     /// The backend (network, server, ...) failed; the operation may succeed when retried.
     #[error("session backend unavailable: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store's configuration is invalid (e.g. an unsafe SQL table prefix), or the
+    /// database's schema is newer than this version of the store knows.
+    #[error("session store misconfigured: {0}")]
+    Config(String),
     /// A record could not be encoded or decoded by a backend that serializes.
     #[error("session record could not be encoded or decoded: {0}")]
     Codec(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -1,7 +1,9 @@
-//! Two instances of one app behind one external URL, sharing sessions through Redis: the
-//! real provider (op.mjs), one `redis-server` started here on a free loopback port, and two
-//! apps on two ports, each with its own `TwoTierStore` (moka in front of Redis, pub/sub
-//! invalidation, staleness bound 2 s) and the same cookie key.
+//! Two instances of one app behind one external URL, sharing sessions through Redis or
+//! PostgreSQL: the real provider (op.mjs), one `redis-server` or PostgreSQL server started here
+//! on a free loopback port, and two apps on two ports, each with its own `TwoTierStore` (moka
+//! in front of the shared store, invalidation by Redis pub/sub or PostgreSQL `LISTEN/NOTIFY`,
+//! staleness bound 2 s) and the same cookie key. Every test runs on both stores
+//! (`on_redis::*`, `on_postgres::*`): the same behaviour is promised on each.
 //!
 //! Both instances are configured with instance A's URL as their external URL, as two backends
 //! behind a load balancer would be: the provider knows one redirect URI (B's is registered
@@ -10,8 +12,10 @@
 //! instances see the same cookies.
 //!
 //! Run: `npm ci --prefix tests/provider && cargo test -p oidc-e2e --test multi_instance`
-//! (needs `redis-server`, which `scripts/test.sh` installs; without it these tests fail).
+//! (needs `redis-server` and PostgreSQL's programs, which `scripts/test.sh` installs; without
+//! them these tests fail).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
@@ -23,7 +27,9 @@ use oidc_layer::{
     CookieNames, Identity, OidcConfig, OidcLayer, RedisConfig, RedisStore, SessionData, SessionId,
     SessionStore, TwoTierConfig, TwoTierStore,
 };
+use session_store::postgres_server::PostgresServer;
 use session_store::redis_server::RedisServer;
+use session_store::{PostgresStore, SqlConfig};
 use url::Url;
 
 const CALLBACK: &str = "/auth/oidc";
@@ -50,13 +56,128 @@ const SHARED_KEY: Keys = Keys {
 /// The documented staleness bound of the two-tier store (`TwoTierConfig` default).
 const BOUND: Duration = TwoTierConfig::DEFAULT_MAX_STALENESS;
 
-type Store = TwoTierStore<RedisStore<SessionData>, SessionData>;
+/// An instance's store (a `TwoTierStore` over Redis or PostgreSQL), or the shared store itself.
+type Store = Arc<dyn SessionStore<SessionData>>;
+
+/// Which shared store the instances use.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    Redis,
+    Postgres,
+}
+
+/// The shared store's server, started by the test.
+enum Server {
+    Redis(RedisServer),
+    Postgres(PostgresServer),
+}
+
+impl Server {
+    fn start(kind: Kind) -> Server {
+        match kind {
+            Kind::Redis => Server::Redis(RedisServer::start()),
+            Kind::Postgres => Server::Postgres(PostgresServer::start()),
+        }
+    }
+
+    /// The shared store (a new pool of connections each time, as another process would have).
+    async fn remote(&self) -> Remote {
+        match self {
+            Server::Redis(redis) => Remote::Redis(
+                RedisStore::open(RedisConfig::new(redis.url()).key_prefix("e2e:"))
+                    .expect("a redis:// URL"),
+            ),
+            Server::Postgres(postgres) => Remote::Postgres(
+                PostgresStore::connect(&postgres.url(), SqlConfig::new().table_prefix("e2e_"))
+                    .await
+                    .expect("PostgreSQL answers"),
+            ),
+        }
+    }
+
+    /// Stops the server like a crash.
+    fn stop(&mut self) {
+        match self {
+            Server::Redis(redis) => redis.stop(),
+            Server::Postgres(postgres) => postgres.stop(),
+        }
+    }
+
+    /// Starts it again on the same port (Redis empty, PostgreSQL with its data).
+    fn restart(&mut self) {
+        match self {
+            Server::Redis(redis) => redis.restart(),
+            Server::Postgres(postgres) => postgres.restart(),
+        }
+    }
+
+    /// Overwrites the stored record of `id` with something no instance can read (a newer
+    /// version's format), behind the instances' backs, and announces the change on the feed.
+    fn damage_record(&self, id: &SessionId) {
+        let fingerprint = id.fingerprint().encode();
+        match self {
+            Server::Redis(redis) => {
+                let key = format!("e2e:s:{fingerprint}");
+                assert_eq!(redis.command(&format!("HSET {key} v \"\\x09{{}}\"")), ":0");
+                assert_eq!(
+                    redis.command(&format!("PUBLISH e2e:changes {fingerprint}")),
+                    ":2"
+                );
+            }
+            Server::Postgres(postgres) => {
+                let hex: String = id
+                    .fingerprint()
+                    .as_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                postgres.psql(&format!(
+                    "UPDATE e2e_sessions SET value = '\\x097b7d'::bytea WHERE fingerprint = '\\x{hex}'::bytea"
+                ));
+                assert_eq!(
+                    postgres
+                        .psql("SELECT count(*) FROM e2e_sessions WHERE value = '\\x097b7d'::bytea"),
+                    "1"
+                );
+                postgres.psql(&format!("SELECT pg_notify('e2e_changes', '{fingerprint}')"));
+            }
+        }
+    }
+}
+
+/// A shared store, concretely (for its change feed).
+#[derive(Clone)]
+enum Remote {
+    Redis(RedisStore<SessionData>),
+    Postgres(PostgresStore<SessionData>),
+}
+
+impl Remote {
+    /// An instance's store: this shared store behind a local tier, told about changes by
+    /// `feed`.
+    fn instance(self, feed: Feed, bound: Duration) -> Store {
+        let config = TwoTierConfig::new().max_staleness(bound);
+        match (self, feed) {
+            (Remote::Redis(r), Feed::Changes) => Arc::new(TwoTierStore::with_changes(r, config)),
+            (Remote::Redis(r), Feed::None) => Arc::new(TwoTierStore::new(r, config)),
+            (Remote::Postgres(p), Feed::Changes) => Arc::new(TwoTierStore::with_changes(p, config)),
+            (Remote::Postgres(p), Feed::None) => Arc::new(TwoTierStore::new(p, config)),
+        }
+    }
+
+    fn erased(self) -> Store {
+        match self {
+            Remote::Redis(r) => Arc::new(r),
+            Remote::Postgres(p) => Arc::new(p),
+        }
+    }
+}
 
 /// How an instance's local tier hears about the other instance's changes.
 #[derive(Clone, Copy, PartialEq)]
 enum Feed {
-    /// Redis pub/sub: at once.
-    PubSub,
+    /// Redis pub/sub or PostgreSQL `LISTEN/NOTIFY`: at once.
+    Changes,
     /// Nothing: only the staleness bound.
     None,
 }
@@ -64,10 +185,10 @@ enum Feed {
 struct Cluster {
     a: App,
     b: App,
-    /// A's store, to look at Redis through.
-    store: Store,
+    /// The shared store itself, to look at what is stored.
+    remote: Store,
     op: Op,
-    redis: RedisServer,
+    server: Server,
     /// The cookie names, the same on both instances (one app).
     cookies: CookieNames,
     /// Both instances' staleness bound.
@@ -75,29 +196,35 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn start(b_feed: Feed) -> Cluster {
-        Self::start_with(b_feed, None, SHARED_KEY).await
+    async fn start(kind: Kind, b_feed: Feed) -> Cluster {
+        Self::start_with(kind, b_feed, None, SHARED_KEY).await
     }
 
     /// [`Cluster::start`] with another staleness bound than the default [`BOUND`].
-    async fn start_with_bound(b_feed: Feed, bound: Duration) -> Cluster {
-        Self::start_full(b_feed, None, SHARED_KEY, bound).await
+    async fn start_with_bound(kind: Kind, b_feed: Feed, bound: Duration) -> Cluster {
+        Self::start_full(kind, b_feed, None, SHARED_KEY, bound).await
     }
 
     /// [`Cluster::start`] with the provider's access tokens living `access_token_ttl` seconds,
     /// and B's cookie keys (A has [`SHARED_KEY`]).
-    async fn start_with(b_feed: Feed, access_token_ttl: Option<u64>, b_keys: Keys) -> Cluster {
-        Self::start_full(b_feed, access_token_ttl, b_keys, BOUND).await
+    async fn start_with(
+        kind: Kind,
+        b_feed: Feed,
+        access_token_ttl: Option<u64>,
+        b_keys: Keys,
+    ) -> Cluster {
+        Self::start_full(kind, b_feed, access_token_ttl, b_keys, BOUND).await
     }
 
     async fn start_full(
+        kind: Kind,
         b_feed: Feed,
         access_token_ttl: Option<u64>,
         b_keys: Keys,
         bound: Duration,
     ) -> Cluster {
         init_tracing();
-        let redis = RedisServer::start();
+        let server = Server::start(kind);
         let listener_a = AppListener::bind().await;
         let listener_b = AppListener::bind().await;
         let external = listener_a.external_url();
@@ -111,27 +238,20 @@ impl Cluster {
         options.backchannel_logout_uri = Some(format!("{external}/auth/backchannel-logout"));
         options.access_token_ttl = access_token_ttl;
         let op = Op::start(options).await;
-        let store = |feed: Feed| {
-            let remote = RedisStore::open(RedisConfig::new(redis.url()).key_prefix("e2e:"))
-                .expect("a redis:// URL");
-            match feed {
-                Feed::PubSub => {
-                    TwoTierStore::with_changes(remote, TwoTierConfig::new().max_staleness(bound))
-                }
-                Feed::None => TwoTierStore::new(remote, TwoTierConfig::new().max_staleness(bound)),
-            }
-        };
         let cookies = config(&op, &external, SHARED_KEY).cookie_names();
         assert_eq!(cookies, config(&op, &external, b_keys).cookie_names());
-        let store_a = store(Feed::PubSub);
-        let a = App::spawn(app(&op, &external, store_a.clone(), SHARED_KEY), listener_a);
-        let b = App::spawn(app(&op, &external, store(b_feed), b_keys), listener_b);
+        let remote_a = server.remote().await;
+        let remote = remote_a.clone().erased();
+        let store_a = remote_a.instance(Feed::Changes, bound);
+        let store_b = server.remote().await.instance(b_feed, bound);
+        let a = App::spawn(app(&op, &external, store_a, SHARED_KEY), listener_a);
+        let b = App::spawn(app(&op, &external, store_b, b_keys), listener_b);
         Cluster {
             a,
             b,
-            store: store_a,
+            remote,
             op,
-            redis,
+            server,
             cookies,
             bound,
         }
@@ -253,19 +373,17 @@ async fn confirm_at_provider(cluster: &Cluster, browser: &Browser, confirm: &Pag
     page
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_made_on_one_instance_works_on_the_other() {
-    let cluster = Cluster::start(Feed::PubSub).await;
+async fn a_session_made_on_one_instance_works_on_the_other(kind: Kind) {
+    let cluster = Cluster::start(kind, Feed::Changes).await;
     let browser = Browser::new();
     let id = cluster.log_in_on_a(&browser).await;
     let record = cluster
-        .store
-        .remote()
+        .remote
         .load(&id)
         .await
-        .expect("redis")
-        .expect("the session is in Redis");
-    // Redis keeps what logout and refresh need, and no access token the app did not ask for.
+        .expect("the shared store answers")
+        .expect("the session is in the shared store");
+    // The shared store keeps what logout and refresh need, and no access token the app did not ask for.
     let stored = serde_json::to_value(&record.data).expect("SessionData serializes");
     assert!(stored["id_token"].is_string() && stored["refresh_token"].is_string());
     assert!(stored["access_token"].is_null(), "{stored}");
@@ -273,20 +391,20 @@ async fn a_session_made_on_one_instance_works_on_the_other() {
     assert_logged_in(&browser, &cluster.a, "the session on A").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_started_on_one_instance_finishes_on_the_other() {
-    let cluster = Cluster::start(Feed::PubSub).await;
+async fn a_login_started_on_one_instance_finishes_on_the_other(kind: Kind) {
+    let cluster = Cluster::start(kind, Feed::Changes).await;
     login_started_on_a_finishes_on_b(&cluster).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn during_a_cookie_key_rotation_a_login_started_with_the_old_key_finishes_with_the_new() {
+async fn during_a_cookie_key_rotation_a_login_started_with_the_old_key_finishes_with_the_new(
+    kind: Kind,
+) {
     // B already seals with the new key and still accepts the old one; A is not updated yet.
     let rotating = Keys {
         key: NEW_COOKIE_KEY,
         previous: &[COOKIE_KEY],
     };
-    let cluster = Cluster::start_with(Feed::PubSub, None, rotating).await;
+    let cluster = Cluster::start_with(kind, Feed::Changes, None, rotating).await;
     login_started_on_a_finishes_on_b(&cluster).await;
 }
 
@@ -330,9 +448,8 @@ fn copy_of_session(cluster: &Cluster, id: &SessionId) -> Browser {
     copy
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_logout_on_one_instance_ends_the_session_on_the_other() {
-    let cluster = Cluster::start(Feed::PubSub).await;
+async fn a_logout_on_one_instance_ends_the_session_on_the_other(kind: Kind) {
+    let cluster = Cluster::start(kind, Feed::Changes).await;
     let browser = Browser::new();
     let id = cluster.log_in_on_a(&browser).await;
     let copy = copy_of_session(&cluster, &id);
@@ -349,10 +466,9 @@ async fn a_logout_on_one_instance_ends_the_session_on_the_other() {
     logged_out_within(&browser, &cluster.b, Duration::from_millis(100), "B").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_pub_sub_a_logout_shows_on_the_other_instance_within_the_bound() {
+async fn without_the_change_feed_a_logout_shows_on_the_other_instance_within_the_bound(kind: Kind) {
     // B's local tier hears nothing from A: only the staleness bound ends its copy.
-    let cluster = Cluster::start(Feed::None).await;
+    let cluster = Cluster::start(kind, Feed::None).await;
     let browser = Browser::new();
     let id = cluster.log_in_on_a(&browser).await;
     let copy = copy_of_session(&cluster, &id);
@@ -371,9 +487,8 @@ async fn without_pub_sub_a_logout_shows_on_the_other_instance_within_the_bound()
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_back_channel_logout_received_by_one_instance_ends_the_session_everywhere() {
-    let cluster = Cluster::start(Feed::PubSub).await;
+async fn a_back_channel_logout_received_by_one_instance_ends_the_session_everywhere(kind: Kind) {
+    let cluster = Cluster::start(kind, Feed::Changes).await;
     let browser = Browser::new();
     let id = cluster.log_in_on_a(&browser).await;
     assert_logged_in(&browser, &cluster.b, "before").await;
@@ -391,11 +506,10 @@ async fn a_back_channel_logout_received_by_one_instance_ends_the_session_everywh
     );
     assert!(
         cluster
-            .store
-            .remote()
+            .remote
             .load(&id)
             .await
-            .expect("redis")
+            .expect("the shared store answers")
             .is_none()
     );
     let took = logged_out_within(&browser, &cluster.b, BOUND, "B").await;
@@ -406,13 +520,12 @@ async fn a_back_channel_logout_received_by_one_instance_ends_the_session_everywh
     logged_out_within(&browser, &cluster.a, Duration::from_millis(100), "A").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_racing_on_both_instances_refresh_once_and_keep_the_grant() {
+async fn requests_racing_on_both_instances_refresh_once_and_keep_the_grant(kind: Kind) {
     // Access tokens live 3 s: every request of a round finds the token expired, on both
     // instances at once. Each round refreshes exactly once (the other requests wait for that
     // refresh or reuse it), and the refreshed token is not due again within the round.
     const TTL: u64 = 3;
-    let cluster = Cluster::start_with(Feed::PubSub, Some(TTL), SHARED_KEY).await;
+    let cluster = Cluster::start_with(kind, Feed::Changes, Some(TTL), SHARED_KEY).await;
     let browser = Browser::new();
     cluster.log_in_on_a(&browser).await;
     for round in 1..=2 {
@@ -441,17 +554,18 @@ async fn requests_racing_on_both_instances_refresh_once_and_keep_the_grant() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers() {
+async fn with_the_store_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers(
+    kind: Kind,
+) {
     // A wider bound than the default, so that the read just after the stop is within it even
     // on a slow machine (no skipping): A's copy is at most half the bound old at the last
     // request before the stop (past half, a request re-reads it), and the read follows at once.
     let bound = Duration::from_secs(8);
-    let mut cluster = Cluster::start_with_bound(Feed::PubSub, bound).await;
+    let mut cluster = Cluster::start_with_bound(kind, Feed::Changes, bound).await;
     let browser = Browser::new();
     cluster.log_in_on_a(&browser).await;
-    assert_logged_in(&browser, &cluster.a, "before Redis stops").await;
-    cluster.redis.stop();
+    assert_logged_in(&browser, &cluster.a, "before the store stops").await;
+    cluster.server.stop();
     let stopped = Instant::now();
 
     // A serves the session it has in memory, for at most the bound.
@@ -467,7 +581,7 @@ async fn with_redis_down_logins_get_a_503_page_local_sessions_last_the_bound_and
     // A new login gets the 503 page at once, before anyone types a password at the provider.
     let newcomer = Browser::new();
     let page = newcomer.get(cluster.a.url("/whoami")).await;
-    assert_eq!(page.status, 503, "a login while Redis is down: {page}");
+    assert_eq!(page.status, 503, "a login while the store is down: {page}");
     assert!(
         page.content_type().starts_with("text/html")
             && page.body.contains("Sign-in is unavailable"),
@@ -498,9 +612,9 @@ async fn with_redis_down_logins_get_a_503_page_local_sessions_last_the_bound_and
         "a public path"
     );
 
-    // Redis comes back (empty: no persistence, so everybody signs in again); the instances
-    // reconnect by themselves and logins work again.
-    cluster.redis.restart();
+    // The store comes back (Redis empty: no persistence, so everybody signs in again;
+    // PostgreSQL with its data); the instances reconnect by themselves and logins work again.
+    cluster.server.restart();
     let started = Instant::now();
     loop {
         let again = Browser::new();
@@ -508,38 +622,29 @@ async fn with_redis_down_logins_get_a_503_page_local_sessions_last_the_bound_and
         let journey = again.follow_with(first, AtProvider::log_in("alice")).await;
         let last = journey.last();
         if (last.status.as_u16(), last.url.path()) == (200, "/whoami") {
-            assert_logged_in(&again, &cluster.b, "a login after Redis came back, on B").await;
+            assert_logged_in(
+                &again,
+                &cluster.b,
+                "a login after the store came back, on B",
+            )
+            .await;
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "logins still fail 10 s after Redis came back:\n{journey}"
+            "logins still fail 10 s after the store came back:\n{journey}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_record_the_instance_cannot_read_means_signing_in_again_not_an_error() {
-    let cluster = Cluster::start(Feed::PubSub).await;
+async fn a_session_record_the_instance_cannot_read_means_signing_in_again_not_an_error(kind: Kind) {
+    let cluster = Cluster::start(kind, Feed::Changes).await;
     let browser = Browser::new();
     let id = cluster.log_in_on_a(&browser).await;
     // A newer version's format (or a damaged record), written behind the instances' backs;
     // the change feed tells both to drop their copies.
-    let key = format!("e2e:s:{}", id.fingerprint().encode());
-    assert_eq!(
-        cluster
-            .redis
-            .command(&format!("HSET {key} v \"\\x09{{}}\"")),
-        ":0"
-    );
-    assert_eq!(
-        cluster.redis.command(&format!(
-            "PUBLISH e2e:changes {}",
-            id.fingerprint().encode()
-        )),
-        ":2"
-    );
+    cluster.server.damage_record(&id);
     for app in [&cluster.a, &cluster.b] {
         // The change feed drops the local copies at once; the bound, at the latest.
         let started = Instant::now();
@@ -560,3 +665,34 @@ async fn a_session_record_the_instance_cannot_read_means_signing_in_again_not_an
         );
     }
 }
+
+/// Every test above, once on each shared store.
+macro_rules! tests_on {
+    ($module:ident, $kind:expr) => {
+        mod $module {
+            use super::Kind;
+            tests_on!(@each $kind,
+                a_session_made_on_one_instance_works_on_the_other,
+                a_login_started_on_one_instance_finishes_on_the_other,
+                during_a_cookie_key_rotation_a_login_started_with_the_old_key_finishes_with_the_new,
+                a_logout_on_one_instance_ends_the_session_on_the_other,
+                without_the_change_feed_a_logout_shows_on_the_other_instance_within_the_bound,
+                a_back_channel_logout_received_by_one_instance_ends_the_session_everywhere,
+                requests_racing_on_both_instances_refresh_once_and_keep_the_grant,
+                with_the_store_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers,
+                a_session_record_the_instance_cannot_read_means_signing_in_again_not_an_error,
+            );
+        }
+    };
+    (@each $kind:expr, $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($kind).await;
+            }
+        )*
+    };
+}
+
+tests_on!(on_redis, Kind::Redis);
+tests_on!(on_postgres, Kind::Postgres);

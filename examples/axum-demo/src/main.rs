@@ -17,6 +17,12 @@
 //! `OIDC_COOKIE_KEY` (and `OIDC_PREVIOUS_COOKIE_KEYS`, comma-separated, while rotating) and the
 //! same provider (`OIDC_ISSUER`: each embedded provider is another issuer) and `APP_URL`.
 //!
+//! Sessions in the app's database instead: `DATABASE_URL=postgres://user:password@host/db`
+//! (several instances share them as on Redis, changes announced by `LISTEN/NOTIFY`; the tables
+//! `oidc_demo_*`, made at start) or `DATABASE_URL=sqlite://sessions.db` (one instance whose
+//! sessions survive its restarts; the file is made when missing). Both behind the same
+//! in-process tier. Set at most one of `REDIS_URL` and `DATABASE_URL`.
+//!
 //! API clients: with `OIDC_API_AUDIENCE` (the audience the provider puts into access tokens for
 //! this app) requests to `/api/*` with `Authorization: Bearer <access token>` are authenticated
 //! by the token, and `/api/me` answers the token's identity. `OIDC_LEGACY_ACCESS_TOKEN_TYP=true`
@@ -36,7 +42,8 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 use oidc_layer::{
-    OidcConfig, OidcLayer, RedisConfig, RedisStore, SessionData, TwoTierConfig, TwoTierStore,
+    OidcConfig, OidcLayer, PostgresStore, RedisConfig, RedisStore, SessionData, SqlConfig,
+    SqliteStore, TwoTierConfig, TwoTierStore,
 };
 use oidc_testkit::TestProvider;
 
@@ -99,24 +106,64 @@ async fn redis_sessions(
     let redis = RedisStore::connect(config)
         .await
         .map_err(|e| format!("REDIS_URL: cannot reach Redis at {shown}: {e}"))?;
-    let staleness = env("SESSION_STALENESS_MS")
+    let staleness = staleness()?;
+    warn_without_cookie_key("REDIS_URL");
+    println!("sessions in Redis at {shown} (two-tier, staleness bound {staleness:?})");
+    Ok(TwoTierStore::with_changes(
+        redis,
+        TwoTierConfig::new().max_staleness(staleness),
+    ))
+}
+
+/// `SESSION_STALENESS_MS`: how stale an instance's in-process copy of a session may be.
+fn staleness() -> Result<std::time::Duration, String> {
+    Ok(env("SESSION_STALENESS_MS")
         .map(|ms| ms.parse::<u64>())
         .transpose()
         .map_err(|e| format!("SESSION_STALENESS_MS: {e}"))?
         .map_or(
             TwoTierConfig::DEFAULT_MAX_STALENESS,
             std::time::Duration::from_millis,
-        );
+        ))
+}
+
+fn warn_without_cookie_key(store: &str) {
     if env("OIDC_COOKIE_KEY").is_none() {
         tracing::warn!(
-            "REDIS_URL without OIDC_COOKIE_KEY: sessions are shared, but a login started on one instance fails on another (set the same OIDC_COOKIE_KEY everywhere)"
+            "{store} without OIDC_COOKIE_KEY: sessions are kept, but a login started on one instance (or before a restart) fails on another (set the same OIDC_COOKIE_KEY everywhere)"
         );
     }
-    println!("sessions in Redis at {shown} (two-tier, staleness bound {staleness:?})");
-    Ok(TwoTierStore::with_changes(
-        redis,
-        TwoTierConfig::new().max_staleness(staleness),
-    ))
+}
+
+/// `layer` with its sessions in the database at `url` (`postgres://` or `sqlite://`), behind
+/// an in-process tier (see the module docs).
+async fn database_sessions(
+    layer: OidcLayer,
+    url: &str,
+) -> Result<OidcLayer, Box<dyn std::error::Error>> {
+    let config = SqlConfig::new().table_prefix("oidc_demo_");
+    // What is shown of the URL: host and database, never the user, password or parameters.
+    let shown = url.split_once('@').map_or(url, |(_, host)| host);
+    let shown = shown.split('?').next().unwrap_or_default();
+    let bound = staleness()?;
+    let tier = TwoTierConfig::new().max_staleness(bound);
+    warn_without_cookie_key("DATABASE_URL");
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url, config)
+            .await
+            .map_err(|e| format!("DATABASE_URL: cannot use PostgreSQL at {shown}: {e}"))?;
+        println!("sessions in PostgreSQL at {shown} (two-tier, staleness bound {bound:?})");
+        Ok(layer.with_store(TwoTierStore::with_changes(store, tier)))
+    } else if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url, config)
+            .await
+            .map_err(|e| format!("DATABASE_URL: cannot use the SQLite file {url}: {e}"))?;
+        println!("sessions in the SQLite file {url} (one instance; kept across restarts)");
+        // One instance writes the file: its local tier sees every change it makes.
+        Ok(layer.with_store(TwoTierStore::new(store, tier)))
+    } else {
+        Err("DATABASE_URL: use postgres://... or sqlite://...".into())
+    }
 }
 
 #[tokio::main]
@@ -231,9 +278,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => Err(format!("unknown command `{other}` (try `doctor`)").into()),
         };
     }
-    let layer = match env("REDIS_URL") {
-        Some(url) => layer.with_store(redis_sessions(url).await?),
-        None => layer,
+    let layer = match (env("REDIS_URL"), env("DATABASE_URL")) {
+        (Some(_), Some(_)) => return Err("set REDIS_URL or DATABASE_URL, not both".into()),
+        (Some(url), None) => layer.with_store(redis_sessions(url).await?),
+        (None, Some(url)) => database_sessions(layer, &url).await?,
+        (None, None) => layer,
     };
     let app = axum_demo::router(&layer, admin_password.clone());
 

@@ -9,7 +9,7 @@ use futures_util::future::{join_all, try_join_all};
 use redis::Script;
 
 use super::RedisStore;
-use super::codec::{encode, expire_at_ms};
+use crate::codec::{encode, expire_at_ms};
 use crate::{Error, Record, SessionId};
 
 /// How many requests one `delete_tagged`/`trim_tagged` (or one create's tags) keeps in flight.

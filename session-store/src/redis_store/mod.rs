@@ -1,11 +1,11 @@
 //! [`RedisStore`]: session records in Redis, shared by every instance of an app.
 //!
 //! The key layout is in [`RedisStore`]'s docs. Beside the store and its `SessionStore` impl:
-//! `config` ([`RedisConfig`]), `codec` (the record encoding), `scripts` (the Lua scripts every
-//! write runs) and `feed` (the `ChangeFeed` over pub/sub).
+//! `config` ([`RedisConfig`]), `connection` (one Redis or a Redis Cluster), `scripts` (the Lua
+//! scripts every write runs), `cluster` (the writes on Redis Cluster, with their scripts) and
+//! `feed` (the `ChangeFeed` over pub/sub).
 
 mod cluster;
-mod codec;
 mod config;
 mod connection;
 mod feed;
@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use codec::{decode, encode, expire_at_ms};
+use crate::codec::{decode, encode, expire_at_ms};
 #[cfg(feature = "fuzzing")]
-pub use codec::{decode_record, encode_record};
+pub use crate::codec::{decode_record, encode_record};
 pub use config::RedisConfig;
 use connection::{Connection, Handle, node_client};
 use scripts::{CREATE, DELETE, DELETE_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};

@@ -1,5 +1,5 @@
-//! The record encoding in Redis: a format byte, then JSON with the expiry to the nanosecond;
-//! the tags as a JSON array beside it.
+//! The record encoding of the serializing stores (Redis, PostgreSQL, SQLite): a format byte,
+//! then JSON with the expiry to the nanosecond; the tags as a JSON array beside it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,13 +34,14 @@ fn nanos_since_epoch(at: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The key's `PEXPIREAT`: the record's expiry rounded up to the millisecond, so Redis never
-/// drops a record before its own expiry (`load` checks the exact one).
-pub(super) fn expire_at_ms(at: SystemTime) -> u64 {
+/// The record's expiry rounded up to the millisecond (Redis's `PEXPIREAT`, the SQL stores'
+/// `expires_at` column), so a store never drops a record before its own expiry (`load`
+/// checks the exact one).
+pub(crate) fn expire_at_ms(at: SystemTime) -> u64 {
     nanos_since_epoch(at).div_ceil(1_000_000).max(1)
 }
 
-pub(super) fn encode<T: Serialize>(record: &Record<T>) -> Result<(Vec<u8>, Vec<u8>), Error> {
+pub(crate) fn encode<T: Serialize>(record: &Record<T>) -> Result<(Vec<u8>, Vec<u8>), Error> {
     let mut value = vec![FORMAT_JSON_V1];
     serde_json::to_writer(
         &mut value,
@@ -77,7 +78,7 @@ struct UnknownFormat(u8);
 #[error("a record without its tags field")]
 struct MissingTags;
 
-pub(super) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     value: &[u8],
     tags: Option<&[u8]>,
 ) -> Result<Record<T>, Error> {
