@@ -3,8 +3,9 @@
 #   - Node.js/npm (Debian packages) and the pinned npm oidc-provider (npm ci, from the lockfile)
 #   - Chromium and chromedriver (Debian packages `chromium`, `chromium-driver`) for the
 #     real-browser suite (tests/tests/browser)
-#   - redis-server (Debian package `redis-server`): the Redis store's tests and the
-#     multi-instance suite start their own on free loopback ports (never the shared 6379)
+#   - redis-server and redis-cli (Debian packages `redis-server`, `redis-tools`): the Redis
+#     store's tests and the multi-instance suite start their own servers, and a cluster
+#     (`redis-cli --cluster create`), on free loopback ports (never the shared 6379)
 #   - PostgreSQL's programs (Debian package `postgresql`): the PostgreSQL store's tests make
 #     their own server with initdb/pg_ctl on free loopback ports (never the shared 5432)
 # Extra arguments go to `cargo test` (e.g. `bash scripts/test.sh -p oidc-layer`).
@@ -20,6 +21,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/redis-cli ] || command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || [ -n "${PG_BIN:-}" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)"

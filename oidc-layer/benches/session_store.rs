@@ -14,6 +14,10 @@
 //! `session_store::redis_server` and `session_store::postgres_server`) and an SQLite file in
 //! the temporary directory. Targets: two-tier within 2x of memory; at most 4 KB per session
 //! in memory.
+//!
+//! Also `load` and `save` on one Redis against a Redis Cluster (three masters and three
+//! replicas on this machine, `session_store::redis_cluster`), where a save takes two round
+//! trips (the tags' index, then the record).
 
 use std::alloc::System;
 use std::hint::black_box;
@@ -24,6 +28,7 @@ use async_trait::async_trait;
 use criterion::Criterion;
 use oidc_layer::{Lease, MemoryStore, Record, SessionData, SessionId, SessionStore};
 use session_store::postgres_server::PostgresServer;
+use session_store::redis_cluster::RedisCluster;
 use session_store::redis_server::RedisServer;
 use session_store::{
     Error, PostgresStore, RedisConfig, RedisStore, SqlConfig, SqliteStore, TwoTierConfig,
@@ -643,19 +648,100 @@ fn measure(fill: impl FnOnce()) -> (i64, i64) {
     (kept / records, rss / records)
 }
 
+/// The same session in one Redis and in a Redis Cluster.
+struct ClusterStores {
+    redis: Remote,
+    cluster: Remote,
+    /// In `redis`, in `cluster`.
+    ids: [SessionId; 2],
+}
+
+fn cluster_stores(
+    rt: &tokio::runtime::Runtime,
+    server: &RedisServer,
+) -> (RedisCluster, ClusterStores) {
+    let cluster = RedisCluster::start();
+    let stores = rt.block_on(async {
+        let redis = RedisStore::connect(RedisConfig::new(server.url()).key_prefix("bench-one:"))
+            .await
+            .expect("the benchmark's redis-server");
+        let on_cluster =
+            RedisStore::connect(RedisConfig::cluster(cluster.urls()).key_prefix("bench:"))
+                .await
+                .expect("the benchmark's cluster");
+        let record = record(4, JWT_TOKENS);
+        let ids = [
+            redis.create(record.clone()).await.expect("create"),
+            on_cluster.create(record).await.expect("create"),
+        ];
+        ClusterStores {
+            redis,
+            cluster: on_cluster,
+            ids,
+        }
+    });
+    (cluster, stores)
+}
+
+fn cluster_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &ClusterStores) {
+    let [redis_id, cluster_id] = &stores.ids;
+    let mut group = c.benchmark_group("redis_vs_cluster");
+    group.bench_function("load_redis", |b| {
+        b.to_async(rt).iter(|| load(&stores.redis, redis_id));
+    });
+    group.bench_function("load_cluster", |b| {
+        b.to_async(rt).iter(|| load(&stores.cluster, cluster_id));
+    });
+    group.bench_function("save_redis", |b| {
+        b.to_async(rt).iter(|| save(&stores.redis, redis_id, 4));
+    });
+    group.bench_function("save_cluster", |b| {
+        b.to_async(rt).iter(|| save(&stores.cluster, cluster_id, 4));
+    });
+    group.finish();
+}
+
+fn cluster_ratios(rt: &tokio::runtime::Runtime, stores: &ClusterStores) {
+    let [redis_id, cluster_id] = &stores.ids;
+    let load_redis = mean_load(rt, &stores.redis, redis_id, 5_000);
+    let load_cluster = mean_load(rt, &stores.cluster, cluster_id, 5_000);
+    let save_redis = mean_time(rt, 5_000, || save(&stores.redis, redis_id, 4));
+    let save_cluster = mean_time(rt, 5_000, || save(&stores.cluster, cluster_id, 4));
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!();
+    println!(
+        "one Redis vs a Redis Cluster (3 masters + 3 replicas on this machine; mean, best of 5 rounds)"
+    );
+    println!(
+        "  load  {:>8.1} us vs {:>8.1} us  = {:.2}x",
+        us(load_redis),
+        us(load_cluster),
+        us(load_cluster) / us(load_redis)
+    );
+    println!(
+        "  save  {:>8.1} us vs {:>8.1} us  = {:.2}x (two tags: their index, then the record)",
+        us(save_redis),
+        us(save_cluster),
+        us(save_cluster) / us(save_redis)
+    );
+}
+
 fn main() {
     let rt = runtime();
     let server = RedisServer::start();
     let stores = stores(&rt, &server);
     let postgres_server = PostgresServer::start();
     let sql = sql_stores(&rt, &postgres_server);
+    let (_cluster, cluster_stores) = cluster_stores(&rt, &server);
     let mut criterion = Criterion::default().configure_from_args();
     criterion_benches(&mut criterion, &rt, &stores);
     sql_criterion_benches(&mut criterion, &rt, &sql);
+    cluster_benches(&mut criterion, &rt, &cluster_stores);
     // `cargo test --benches` runs each benchmark once: skip the long measurements there.
     if std::env::args().any(|arg| arg == "--bench") {
         ratios(&rt, &stores);
         sql_ratios(&rt, &stores, &sql);
+        cluster_ratios(&rt, &cluster_stores);
         stored_bytes_per_session(&rt, &server, &postgres_server);
         memory_per_session(&rt);
     }

@@ -46,6 +46,8 @@ pub mod conformance;
 #[cfg(all(feature = "conformance", feature = "postgres"))]
 pub mod postgres_server;
 #[cfg(all(feature = "conformance", feature = "redis"))]
+pub mod redis_cluster;
+#[cfg(all(feature = "conformance", feature = "redis"))]
 pub mod redis_server;
 
 use std::fmt;

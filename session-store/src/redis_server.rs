@@ -248,7 +248,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("REDIS_SERVER") {
         return PathBuf::from(path);
     }
@@ -265,7 +265,7 @@ fn binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
     listener
@@ -274,7 +274,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn send(port: u16, command: &str) -> std::io::Result<String> {
+pub(crate) fn send(port: u16, command: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(
         &(Ipv4Addr::LOCALHOST, port).into(),
         Duration::from_millis(500),

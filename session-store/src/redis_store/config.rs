@@ -16,9 +16,24 @@ use std::time::Duration;
 /// // The password never shows up in logs.
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// ```
+///
+/// For Redis Cluster, [`RedisConfig::cluster`] takes a few nodes' URLs instead of one URL; the
+/// rest is the same:
+///
+/// ```
+/// use session_store::RedisConfig;
+///
+/// // e.g. from REDIS_CLUSTER_URLS=redis://10.0.0.1:7000,redis://10.0.0.2:7000
+/// let urls = "redis://10.0.0.1:7000,redis://10.0.0.2:7000";
+/// let config = RedisConfig::cluster(urls.split(',')).key_prefix("myapp:");
+/// assert!(config.is_cluster());
+/// ```
 #[derive(Clone)]
 pub struct RedisConfig {
-    pub(super) url: String,
+    /// One URL, or with `cluster` the seed nodes' URLs.
+    pub(super) urls: Vec<String>,
+    /// Redis Cluster (`RedisStore` uses the cluster client and its per-key scripts).
+    pub(super) cluster: bool,
     pub(super) key_prefix: String,
     pub(super) connect_timeout: Duration,
     pub(super) response_timeout: Duration,
@@ -36,8 +51,25 @@ impl RedisConfig {
     /// (rustls, the system's root certificates), or `redis+unix:///path/to/socket`. Usernames
     /// (Redis 6 ACL) go before the password: `redis://user:password@host`.
     pub fn new(url: impl Into<String>) -> Self {
+        Self::with_urls(vec![url.into()], false)
+    }
+
+    /// Connects to the Redis Cluster that `urls` belong to: a few of its nodes (any of them,
+    /// masters or replicas; listing several lets the store start and resubscribe while one is
+    /// down), each written as for [`new`](Self::new) (`redis://[user:password@]host:port`,
+    /// `rediss://` for TLS; no database number: a cluster has only database 0; the same user
+    /// and password in every URL, or opening the store fails: the client logs in to every
+    /// node as one user). The client
+    /// discovers the other nodes, follows `MOVED`/`ASK` redirections and failovers by itself.
+    /// See "Redis Cluster" in [`RedisStore`](crate::RedisStore)'s docs for what changes.
+    pub fn cluster(urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::with_urls(urls.into_iter().map(Into::into).collect(), true)
+    }
+
+    fn with_urls(urls: Vec<String>, cluster: bool) -> Self {
         Self {
-            url: url.into(),
+            urls,
+            cluster,
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
@@ -89,12 +121,25 @@ impl RedisConfig {
         self
     }
 
-    /// The URL without its password, for logs.
+    /// Whether this is a Redis Cluster configuration ([`cluster`](Self::cluster)).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The URL without its password, for logs (for a cluster: every node's, comma-separated).
     pub fn redacted_url(&self) -> String {
-        match url_password_span(&self.url) {
-            Some((start, end)) => format!("{}***{}", &self.url[..start], &self.url[end..]),
-            None => self.url.clone(),
-        }
+        self.urls
+            .iter()
+            .map(|url| redact(url))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url_password_span(url) {
+        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]),
+        None => url.to_owned(),
     }
 }
 
@@ -113,6 +158,7 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
+            .field("cluster", &self.cluster)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
@@ -161,5 +207,8 @@ mod tests {
         ] {
             assert_eq!(RedisConfig::new(url).redacted_url(), shown, "{url}");
         }
+        let cluster = RedisConfig::cluster(["redis://:pw@a:7000", "redis://b:7001"]);
+        assert_eq!(cluster.redacted_url(), "redis://:***@a:7000,redis://b:7001");
+        assert!(!format!("{cluster:?}").contains("pw"));
     }
 }

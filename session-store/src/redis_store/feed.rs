@@ -22,27 +22,37 @@ const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
 /// One task per watching store keeps a dedicated subscription connection: it pings it every
 /// second, replaces it when it breaks, and on every (re)subscription tells the store to forget
 /// its whole local tier (changes published while it was not subscribed are lost).
+///
+/// On Redis Cluster the scripts `PUBLISH` on the master that owns the record, and the cluster
+/// bus forwards every message to every node: the task subscribes on one of the configured
+/// nodes, and moves to the next one when that node fails (and forgets the local tier then too).
 impl<T> ChangeFeed for RedisStore<T>
 where
     T: Send + Sync + 'static,
 {
     fn watch(&self, sink: Weak<dyn Invalidate>) {
-        let client = self.inner.client.clone();
+        let clients = self.inner.subscribers.clone();
         let channel = self.inner.channel.clone();
         let timeout = self.inner.config.connect_timeout;
-        tokio::spawn(subscribe(client, channel, timeout, sink));
+        tokio::spawn(subscribe(clients, channel, timeout, sink));
     }
 }
 
 async fn subscribe(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     channel: String,
     timeout: Duration,
     sink: Weak<dyn Invalidate>,
 ) {
     let mut delay = Duration::from_millis(50);
-    let mut failures = 0u32;
+    let mut failures = 0usize;
+    // The node tried next (always the one for a single Redis): after a failure, the next one.
+    let mut next = 0usize;
     while sink.strong_count() > 0 {
+        let Some(client) = clients.get(next % clients.len().max(1)) else {
+            return;
+        };
+        next = next.wrapping_add(1);
         let connected = tokio::time::timeout(timeout, async {
             let (mut commands, messages) = client.get_async_pubsub().await?.split();
             commands.subscribe(&channel).await?;
@@ -56,8 +66,11 @@ async fn subscribe(
                 if failures == 1 {
                     tracing::warn!(error = %e, "cannot subscribe to session changes; retrying");
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+                // Another node may answer at once; after a round of them, wait.
+                if failures.is_multiple_of(clients.len()) {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+                }
                 continue;
             }
             Err(_) => {
@@ -65,11 +78,14 @@ async fn subscribe(
                 if failures == 1 {
                     tracing::warn!("subscribing to session changes timed out; retrying");
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+                if failures.is_multiple_of(clients.len()) {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+                }
                 continue;
             }
         };
+
         // Whatever was published while unsubscribed is lost: start over.
         match sink.upgrade() {
             Some(sink) => sink.invalidate_all(),

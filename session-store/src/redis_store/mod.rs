@@ -1,10 +1,13 @@
 //! [`RedisStore`]: session records in Redis, shared by every instance of an app.
 //!
 //! The key layout is in [`RedisStore`]'s docs. Beside the store and its `SessionStore` impl:
-//! `config` ([`RedisConfig`]), `scripts` (the Lua scripts every
-//! write runs) and `feed` (the `ChangeFeed` over pub/sub).
+//! `config` ([`RedisConfig`]), `connection` (one Redis or a Redis Cluster), `scripts` (the Lua
+//! scripts every write runs), `cluster` (the writes on Redis Cluster, with their scripts) and
+//! `feed` (the `ChangeFeed` over pub/sub).
 
+mod cluster;
 mod config;
+mod connection;
 mod feed;
 mod scripts;
 
@@ -14,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,6 +24,7 @@ use crate::codec::{decode, encode, expire_at_ms};
 #[cfg(feature = "fuzzing")]
 pub use crate::codec::{decode_record, encode_record};
 pub use config::RedisConfig;
+use connection::{Connection, Handle, node_client};
 use scripts::{CREATE, DELETE, DELETE_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};
 
 use crate::{Error, Lease, Record, SessionId, SessionStore};
@@ -29,7 +32,8 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 /// A [`SessionStore`] in Redis: every instance of an app pointed at the same Redis (and key
 /// prefix) shares the sessions.
 ///
-/// One multiplexed connection carries every request (`redis`'s [`ConnectionManager`]): when
+/// One multiplexed connection carries every request (`redis`'s `ConnectionManager`; on Redis
+/// Cluster one per node, see below): when
 /// Redis goes away, operations fail with [`Error::Backend`] (after at most the response
 /// timeout) and the connection is re-established by itself once Redis is back.
 ///
@@ -46,26 +50,75 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 /// | key | type | what |
 /// |---|---|---|
 /// | `P` `s:` *fingerprint* | hash | one record: field `v` = format byte `1` + JSON `{"e": expiry in ns since the epoch, "d": data}`, field `t` = the tags as a JSON array. Expires (`PEXPIREAT`) with the record. |
-/// | `P` `t:` *tag* | set | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
+/// | `P` `t:` *tag* | set (on Redis Cluster: sorted set, see below) | fingerprints of the records carrying the tag. Expires with the longest-lived record ever added; members whose record is gone are pruned on every add and by `delete_tagged`. |
 /// | `P` `l:` *fingerprint* | string | the session's lock ([`SessionStore::try_lock`]): the holder's [`Lease`]. Expires (`PX`) after the lock's time to live; taken and released by scripts. |
 /// | `P` `changes` | pub/sub channel | the fingerprint of every record saved or deleted (see [`TwoTierStore`](crate::TwoTierStore)). |
 ///
 /// Keys hold the session id's [`Fingerprint`](crate::Fingerprint) (SHA-256), never the id
-/// itself: reading Redis does not give anyone a session. Every write is one Lua script, so it
-/// is atomic: `create` writes only when the key is absent, `save` only when it exists (a save
-/// after a delete or an expiry never brings the session back), and the tag index changes in
-/// the same step.
+/// itself: reading Redis does not give anyone a session. On a single Redis every write is one
+/// Lua script, so it is atomic: `create` writes only when the key is absent, `save` only when
+/// it exists (a save after a delete or an expiry never brings the session back), and the tag
+/// index changes in the same step.
 ///
-/// The scripts build tag keys from the prefix: on Redis Cluster, put a hash tag in the prefix
-/// (e.g. `{oidc}:`) so that every key lives in one slot.
+/// # Redis Cluster
+///
+/// [`RedisConfig::cluster`] connects through redis-rs's cluster client, which sends each
+/// command to the master owning its key's hash slot, follows `MOVED`/`ASK` redirections and
+/// re-reads the slot map when a node fails. Keys carry no hash tag, so sessions, and one
+/// user's sessions, spread over every master (do not put a hash tag such as `{oidc}` in the
+/// key prefix: it would send every key to one master).
+///
+/// A script may only touch the keys of one slot, and a record and its tags' sets live in
+/// different slots. So on a cluster every script touches one key, and what was one step
+/// takes two, ordered so that `delete_tagged` never misses a record:
+///
+/// * A tag's key `P` `t:` *tag* is a sorted set: member = fingerprint, score = the record's
+///   expiry in ms, raised by every save (`ZADD GT`). Every add prunes the members whose score
+///   has passed (their records have expired), and the set expires with its last member.
+/// * `create` and `save` first add the session to its tags' sets, then write the record (one
+///   script: `create` only when the key is absent, `save` only when it exists). A crash in
+///   between leaves a member without a record, which is harmless, never a record its tags
+///   cannot find.
+/// * `delete_tagged` reads the set, then deletes each record that carries the tag (one script
+///   per record, so each is deleted, counted and published once); `trim_tagged` reads each
+///   member's tags and lifetime first, then deletes the same way. Members whose record is
+///   missing or no longer carries the tag stay until their score passes: a create or a save
+///   may be adding them right now. A deleted record leaves its tags' sets afterwards.
+/// * Not atomic any more: `delete_tagged` and `trim_tagged` as a whole. A session created with
+///   the tag while `delete_tagged` runs may outlive it (as if created just after it); run it
+///   again to be sure. A tag dropped by a save keeps its member until the score passes
+///   (`delete_tagged` checks the record's tags, so it does not delete it).
+/// * Writes cost two round trips in sequence (the tags' sets, concurrently, then the record);
+///   `load` and the locks one, as on a single Redis.
+/// * The change feed: the scripts `PUBLISH` on the record's master, and a cluster forwards
+///   classic pub/sub messages to every node, so each watching store subscribes on one of the
+///   configured nodes and moves to the next one when it fails (forgetting its local tier on
+///   every (re)subscription). Sharded pub/sub (`SPUBLISH`, Redis 7) is not used: it keeps a
+///   message within the shard of its channel, a script may only publish to a channel its own
+///   node serves (Redis 7.0 refuses others: "Script attempted to access a non local key"), and
+///   every instance needs every change. The price: every node relays every
+///   save and delete (never a load).
+///
+/// **Failover.** While a master is down, requests for its slots (and, once the others mark it
+/// failed, with the default `cluster-require-full-coverage yes`, every request) fail with
+/// [`Error::Backend`] after at most the response timeout; when a replica has taken over
+/// (`cluster-node-timeout` plus an election) the client finds it by itself and requests work
+/// again. Redis replicates asynchronously: a write the master acknowledged just before it died
+/// may be missing on the replica that takes over. Such a lost write is a lost save (the
+/// session goes back to its previous state, e.g. the refresh token before the last refresh), a
+/// lost create (the new cookie points at nothing: the user logs in again) or a lost delete (a
+/// logout undone: the session works again until it expires or is logged out again). The test
+/// suite kills a master under load and counts these; see the crate's README.
 pub struct RedisStore<T> {
     inner: Arc<Inner>,
     _records: PhantomData<fn() -> T>,
 }
 
 struct Inner {
-    client: redis::Client,
-    connection: ConnectionManager,
+    /// What the change feed subscribes through: the one server, or the cluster's seed nodes
+    /// (tried in turn; classic pub/sub reaches every node of a cluster).
+    subscribers: Vec<redis::Client>,
+    connection: Connection,
     prefix: String,
     channel: String,
     config: RedisConfig,
@@ -101,34 +154,33 @@ where
     ///
     /// Needs a Tokio runtime.
     pub fn open(config: RedisConfig) -> Result<Self, Error> {
-        let client = if config.tls_roots.is_some() || config.tls_client.is_some() {
-            let certificates = redis::TlsCertificates {
-                client_tls: config.tls_client.as_ref().map(|(certificate, key)| {
-                    redis::ClientTlsConfig {
-                        client_cert: certificate.clone(),
-                        client_key: key.clone(),
-                    }
-                }),
-                root_cert: config.tls_roots.clone(),
-            };
-            redis::Client::build_with_tls(config.url.as_str(), certificates)
-        } else {
-            redis::Client::open(config.url.as_str())
+        let subscribers = config
+            .urls
+            .iter()
+            .map(|url| node_client(url, &config))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        if subscribers.is_empty() {
+            return Err(backend(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no Redis URL",
+            ))));
         }
-        .map_err(backend)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout))
-            // Few, quick retries: a request waits at most about a second for a reconnection
-            // before it fails (and the next one tries again).
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client.clone(), manager).map_err(backend)?;
+        let connection = Connection::open(&config).map_err(backend)?;
+        if config.cluster
+            && let Some(open) = config.key_prefix.find('{')
+            && config.key_prefix[open + 1..]
+                .find('}')
+                .is_some_and(|close| close > 0)
+        {
+            tracing::warn!(
+                prefix = config.key_prefix,
+                "the Redis key prefix holds a hash tag: on a cluster, every session goes to one master"
+            );
+        }
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                subscribers,
                 connection,
                 channel: format!("{}changes", config.key_prefix),
                 prefix: config.key_prefix.clone(),
@@ -166,14 +218,18 @@ impl<T> RedisStore<T> {
     /// Timeouts are not retried.
     async fn run<R, F, Fut>(&self, mut operation: F) -> Result<R, Error>
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Handle) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<R>>,
     {
-        match operation(self.inner.connection.clone()).await {
-            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => {
-                operation(self.inner.connection.clone())
-                    .await
-                    .map_err(backend)
+        let handle = self.inner.connection.handle().await.map_err(backend)?;
+        match operation(handle).await {
+            // The cluster client retries by itself (within the response timeout).
+            Err(e)
+                if (e.is_connection_dropped() || e.is_connection_refusal())
+                    && !self.inner.config.cluster =>
+            {
+                let handle = self.inner.connection.handle().await.map_err(backend)?;
+                operation(handle).await.map_err(backend)
             }
             outcome => outcome.map_err(backend),
         }
@@ -206,6 +262,9 @@ where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     async fn create(&self, record: Record<T>) -> Result<SessionId, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_create(record).await;
+        }
         let (value, tags) = encode(&record)?;
         let expire_at = expire_at_ms(record.expires_at);
         loop {
@@ -258,6 +317,9 @@ where
             // whether there was one.
             return self.delete_existing(id).await;
         }
+        if self.inner.config.cluster {
+            return self.cluster_save(id, &record).await;
+        }
         let (value, tags) = encode(&record)?;
         let fingerprint = id.fingerprint().encode();
         let mut invocation = SAVE.key(self.record_key(&fingerprint));
@@ -283,6 +345,9 @@ where
     }
 
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_delete_tagged(tag).await;
+        }
         let mut invocation = DELETE_TAGGED.key(self.tag_key(tag));
         invocation
             .arg(&self.inner.prefix)
@@ -294,6 +359,9 @@ where
     }
 
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_trim_tagged(tag, keep, spare).await;
+        }
         let mut invocation = TRIM_TAGGED.key(self.tag_key(tag));
         invocation
             .arg(&self.inner.prefix)
@@ -333,6 +401,9 @@ where
 impl<T> RedisStore<T> {
     /// Deletes the record of `id`; whether there was one.
     async fn delete_existing(&self, id: &SessionId) -> Result<bool, Error> {
+        if self.inner.config.cluster {
+            return self.cluster_delete(id).await;
+        }
         let fingerprint = id.fingerprint().encode();
         let mut invocation = DELETE.key(self.record_key(&fingerprint));
         invocation
