@@ -17,11 +17,14 @@
 //! `OIDC_COOKIE_KEY` (and `OIDC_PREVIOUS_COOKIE_KEYS`, comma-separated, while rotating) and the
 //! same provider (`OIDC_ISSUER`: each embedded provider is another issuer) and `APP_URL`.
 //!
+//! On Redis Cluster: `REDIS_CLUSTER_URLS=redis://host1:port,redis://host2:port,...` (some of
+//! its nodes; the client finds the others), instead of `REDIS_URL`.
+//!
 //! Sessions in the app's database instead: `DATABASE_URL=postgres://user:password@host/db`
 //! (several instances share them as on Redis, changes announced by `LISTEN/NOTIFY`; the tables
 //! `oidc_demo_*`, made at start) or `DATABASE_URL=sqlite://sessions.db` (one instance whose
 //! sessions survive its restarts; the file is made when missing). Both behind the same
-//! in-process tier. Set at most one of `REDIS_URL` and `DATABASE_URL`.
+//! in-process tier. Set at most one of `REDIS_URL`, `REDIS_CLUSTER_URLS` and `DATABASE_URL`.
 //!
 //! API clients: with `OIDC_API_AUDIENCE` (the audience the provider puts into access tokens for
 //! this app) requests to `/api/*` with `Authorization: Bearer <access token>` are authenticated
@@ -83,12 +86,13 @@ async fn doctor(layer: &OidcLayer) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Sessions in Redis at `url`, behind an in-process tier (see the module docs).
+/// Sessions in Redis (`config`: one server or a cluster), behind an in-process tier (see the
+/// module docs).
 async fn redis_sessions(
-    url: String,
+    config: RedisConfig,
 ) -> Result<TwoTierStore<RedisStore<SessionData>, SessionData>, Box<dyn std::error::Error>> {
-    let mut config = RedisConfig::new(url)
-        .key_prefix(env("REDIS_KEY_PREFIX").unwrap_or_else(|| "oidc-demo:".into()));
+    let mut config =
+        config.key_prefix(env("REDIS_KEY_PREFIX").unwrap_or_else(|| "oidc-demo:".into()));
     let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
         env(name)
             .map(|path| std::fs::read(&path).map_err(|e| format!("{name}: {path}: {e}")))
@@ -103,12 +107,17 @@ async fn redis_sessions(
         _ => return Err("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together".into()),
     }
     let shown = config.redacted_url();
+    let what = if config.is_cluster() {
+        "Redis Cluster"
+    } else {
+        "Redis"
+    };
     let redis = RedisStore::connect(config)
         .await
-        .map_err(|e| format!("REDIS_URL: cannot reach Redis at {shown}: {e}"))?;
+        .map_err(|e| format!("cannot reach Redis at {shown}: {e}"))?;
     let staleness = staleness()?;
-    warn_without_cookie_key("REDIS_URL");
-    println!("sessions in Redis at {shown} (two-tier, staleness bound {staleness:?})");
+    warn_without_cookie_key("Redis");
+    println!("sessions in {what} at {shown} (two-tier, staleness bound {staleness:?})");
     Ok(TwoTierStore::with_changes(
         redis,
         TwoTierConfig::new().max_staleness(staleness),
@@ -278,11 +287,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => Err(format!("unknown command `{other}` (try `doctor`)").into()),
         };
     }
-    let layer = match (env("REDIS_URL"), env("DATABASE_URL")) {
-        (Some(_), Some(_)) => return Err("set REDIS_URL or DATABASE_URL, not both".into()),
-        (Some(url), None) => layer.with_store(redis_sessions(url).await?),
-        (None, Some(url)) => database_sessions(layer, &url).await?,
-        (None, None) => layer,
+    let layer = match (
+        env("REDIS_URL"),
+        env("REDIS_CLUSTER_URLS"),
+        env("DATABASE_URL"),
+    ) {
+        (None, None, None) => layer,
+        (Some(url), None, None) => layer.with_store(redis_sessions(RedisConfig::new(url)).await?),
+        (None, Some(urls), None) => {
+            let nodes = urls.split(',').map(str::trim).filter(|u| !u.is_empty());
+            layer.with_store(redis_sessions(RedisConfig::cluster(nodes.map(str::to_owned))).await?)
+        }
+        (None, None, Some(url)) => database_sessions(layer, &url).await?,
+        _ => {
+            return Err("set one of REDIS_URL, REDIS_CLUSTER_URLS and DATABASE_URL".into());
+        }
     };
     let app = axum_demo::router(&layer, admin_password.clone());
 
