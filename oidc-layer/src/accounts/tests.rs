@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use super::*;
 
+pub(in crate::accounts) mod contract;
+
 const GOOGLE: &str = "https://accounts.google.com";
 
 fn identity(claims: Value) -> Identity {
@@ -925,76 +927,15 @@ async fn racing_unlinks_leave_a_way_in() {
 
 #[tokio::test]
 async fn in_memory_repository_keeps_the_contract() {
-    let repo = InMemoryAccounts::new();
-    let alice = repo.add_account("alice", Some("Alice@Example.com"), true);
-    let bob = repo.add_account("bob", None, false);
-    assert_eq!(
-        repo.find_by_email("aLiCe@example.COM")
-            .await
-            .expect("store"),
-        vec![alice.clone()]
-    );
-    assert!(
-        repo.find_by_email("nobody@example.com")
-            .await
-            .expect("store")
-            .is_empty()
-    );
-    assert_eq!(repo.find(&bob.id).await.expect("store"), Some(bob.clone()));
-    assert_eq!(repo.find("404").await.expect("store"), None);
+    contract::keeps_the_contract(&InMemoryAccounts::new()).await;
+    contract::compares_emails_case_insensitively(&InMemoryAccounts::new()).await;
+    contract::picks_free_usernames(&InMemoryAccounts::new()).await;
+    contract::honours_the_link_by_email_veto(Arc::new(InMemoryAccounts::new())).await;
+}
 
-    assert_eq!(
-        repo.link(&alice.id, "google", "g-1").await.expect("store"),
-        LinkOutcome::Linked
-    );
-    assert_eq!(
-        repo.link(&bob.id, "google", "g-1").await.expect("store"),
-        LinkOutcome::SubjectTaken
-    );
-    assert_eq!(
-        repo.link(&alice.id, "google", "g-1").await.expect("store"),
-        LinkOutcome::SubjectTaken
-    );
-    assert_eq!(
-        repo.link(&alice.id, "google", "g-2").await.expect("store"),
-        LinkOutcome::AlreadyLinkedToProvider
-    );
-    assert_eq!(
-        repo.link(&bob.id, "github", "g-1").await.expect("store"),
-        LinkOutcome::Linked,
-        "subs are per provider"
-    );
-    let found = repo
-        .find_by_identity("google", "g-1")
-        .await
-        .expect("store")
-        .expect("linked");
-    assert_eq!(found.id, alice.id);
-
-    let mut new = NewAccount::new("Alice", "google", "g-1");
-    new.email = Some("other@example.com".to_owned());
-    assert_eq!(
-        repo.create(new).await.expect("store"),
-        CreateOutcome::SubjectTaken(found),
-        "create under a race returns the winner"
-    );
-    let CreateOutcome::Created(created) = repo
-        .create(NewAccount::new("Alice", "google", "g-3"))
-        .await
-        .expect("store")
-    else {
-        panic!("a new subject creates an account")
-    };
-    assert_eq!(created.username, "Alice-2");
-    assert_eq!(repo.accounts().len(), 3);
-
-    assert!(repo.unlink(&alice.id, "google").await.expect("store"));
-    assert!(!repo.unlink(&alice.id, "google").await.expect("store"));
-    assert!(!repo.unlink("404", "google").await.expect("store"));
-    assert_eq!(
-        repo.find_by_identity("google", "g-1").await.expect("store"),
-        None
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_memory_repository_settles_racing_first_logins() {
+    contract::settles_racing_first_logins(Arc::new(InMemoryAccounts::new())).await;
 }
 
 #[test]
