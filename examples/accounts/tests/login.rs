@@ -124,13 +124,23 @@ async fn accounts_and_links_survive_a_restart_in_the_sqlite_file() {
     let app = start(&dir.database_url()).await;
     let browser = alice_signs_in(&app).await;
     assert_signed_in_as_alice(&app, &browser).await;
+    let said = |app: &Example, what: &str| app.output().iter().any(|line| line.contains(what));
+    assert!(said(&app, "account tables migrated"), "{:?}", app.output());
+    assert!(said(&app, "provider identity linked by verified email"));
     drop(app);
 
-    // The same file: the seed accounts are not made twice, and alice's Company SSO identity
-    // is still linked to her account (no email matching needed this time: her subject).
+    // The same file: the tables are there, the seed accounts are not made twice (alice is
+    // still 1), and alice's Company SSO identity is still linked to her account: she signs in
+    // by her subject, without matching her email again.
     let app = start(&dir.database_url()).await;
     let browser = alice_signs_in(&app).await;
     assert_signed_in_as_alice(&app, &browser).await;
+    assert!(!said(&app, "account tables migrated"), "{:?}", app.output());
+    assert!(
+        !said(&app, "linked by verified email"),
+        "{:?}",
+        app.output()
+    );
     let linked = browser.get(app.url("/linked")).await;
     assert!(
         linked.body.contains("<code>u-1001-alice</code>"),
