@@ -23,6 +23,7 @@ const NUMBERED_USERNAMES: u32 = 20;
 const RANDOM_USERNAMES: u32 = 5;
 
 /// How long a SQLite statement waits for another process's write lock on the file.
+#[cfg(feature = "sqlite")]
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of [`SqlAccounts`].

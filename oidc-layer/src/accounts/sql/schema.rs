@@ -182,24 +182,4 @@ mod tests {
         assert_eq!(versions.first(), Some(&1));
         assert_eq!(Some(&latest_version()), versions.last());
     }
-
-    #[cfg(feature = "sqlite")]
-    #[test]
-    fn sqlite_numbers_its_placeholders() {
-        let statements = Statements::new(Dialect::Sqlite, "x_");
-        assert_eq!(
-            statements.delete_identity,
-            "DELETE FROM x_account_identities WHERE account_id = ?1 AND provider = ?2"
-        );
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn postgres_keeps_dollar_placeholders() {
-        let statements = Statements::new(Dialect::Postgres, "x_");
-        assert!(statements.account_by_id.ends_with(
-            "FROM x_accounts a LEFT JOIN x_account_identities i ON i.account_id = a.id \
-             WHERE a.id = $1 ORDER BY a.id, i.provider"
-        ));
-    }
 }
