@@ -121,6 +121,13 @@ impl Default for SqlAccountsConfig {
 /// # Ok(()) }
 /// ```
 ///
+/// # One type, two databases
+///
+/// `SqlAccounts` is the same type whichever database the URL names (inside, an enum of the
+/// two pools): an app picks its database at run time from its `DATABASE_URL`, and every
+/// statement is written once, with the few differences (the id column's type, placeholders)
+/// filled in per dialect when the repository opens.
+///
 /// # Tables
 ///
 /// With the table prefix `P` (default `oidc_layer_`, [`SqlAccountsConfig::table_prefix`]):
@@ -161,9 +168,11 @@ impl Default for SqlAccountsConfig {
 /// With PostgreSQL down, operations fail with [`AccountError::Backend`] after at most
 /// [`SqlAccountsConfig::acquire_timeout`] (the user sees a 503, no session is made), and the
 /// pool reconnects by itself; a read that finds its connection broken (the server restarted)
-/// is retried once on a new one. SQLite's file is opened in WAL mode with foreign keys on, and
-/// the repository's writes take turns in the process (a read-then-write transaction would
-/// otherwise fail with `SQLITE_BUSY` under concurrent sign-ins).
+/// is retried once on a new one. SQLite's file is opened in WAL mode (readers never wait for
+/// the writer) with foreign keys on; the repository's writes take turns in the process (SQLite
+/// writes one at a time anyway), so concurrent sign-ins queue for their turn rather than in
+/// SQLite's busy handler; another process writing the same file makes a statement wait up to
+/// 5 s.
 ///
 /// Clones share the pool.
 #[derive(Clone)]
@@ -339,8 +348,9 @@ impl SqlAccounts {
                 pool,
                 dialect,
                 sql,
-                // SQLite's read-then-write transactions fail with `SQLITE_BUSY` when another
-                // connection wrote meanwhile: the repository's writes take turns.
+                // SQLite writes one at a time: a burst of sign-ins waits here, in order, rather
+                // than polling in SQLite's busy handler, which gives up after BUSY_TIMEOUT.
+                // (The transactions write first, so they would stay correct without it.)
                 writer: (!dialect.is_postgres()).then(|| Mutex::new(())),
                 config,
             }),
