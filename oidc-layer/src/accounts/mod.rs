@@ -102,13 +102,15 @@
 //! [`link`](AccountRepository::link) and [`create`](AccountRepository::create) atomic: the
 //! database refuses, the code names why. `SqlAccounts` (`src/accounts/sql/`) is a worked
 //! example, and the checks it passes are those of `InMemoryAccounts`
-//! (`src/accounts/tests/contract.rs`).
+//! (`src/accounts/contract.rs`).
 //!
 //! # Refusing more
 //!
 //! To refuse disabled accounts, or to apply rules of the app's own, wrap a resolver in another
 //! [`AccountResolver`] that inspects its [`Resolution`].
 
+#[cfg(test)]
+mod contract;
 mod linking;
 mod memory;
 mod repository;

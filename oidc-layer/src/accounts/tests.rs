@@ -3,9 +3,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+use super::contract;
 use super::*;
-
-pub(in crate::accounts) mod contract;
 
 const GOOGLE: &str = "https://accounts.google.com";
 
@@ -17,7 +16,7 @@ fn identity(claims: Value) -> Identity {
 }
 
 /// A Google identity with `sub` and the extra claims in `extra`.
-fn google(sub: &str, extra: Value) -> Identity {
+pub(super) fn google(sub: &str, extra: Value) -> Identity {
     let mut claims = json!({"iss": GOOGLE, "sub": sub});
     if let (Value::Object(claims), Value::Object(extra)) = (&mut claims, extra) {
         claims.extend(extra);
@@ -26,7 +25,7 @@ fn google(sub: &str, extra: Value) -> Identity {
 }
 
 /// A sign-in at a provider with `link_by_verified_email` off (the default).
-async fn sign_in(
+pub(super) async fn sign_in(
     resolver: &impl AccountResolver,
     provider: &str,
     allow_new_users: bool,
@@ -36,7 +35,7 @@ async fn sign_in(
 }
 
 /// A sign-in at a provider with `link_by_verified_email` on.
-async fn sign_in_linking_email(
+pub(super) async fn sign_in_linking_email(
     resolver: &impl AccountResolver,
     provider: &str,
     allow_new_users: bool,
@@ -83,7 +82,7 @@ async fn link(
         .expect("the store works")
 }
 
-fn account_of(resolution: &Resolution) -> &AccountRef {
+pub(super) fn account_of(resolution: &Resolution) -> &AccountRef {
     match resolution {
         Resolution::Account(account) => account,
         Resolution::Refused { reason } => panic!("refused: {reason}"),
@@ -97,7 +96,7 @@ fn reason(resolution: &Resolution) -> &str {
     }
 }
 
-fn ids(provider: &str, sub: &str) -> Vec<LinkedIdentity> {
+pub(super) fn ids(provider: &str, sub: &str) -> Vec<LinkedIdentity> {
     vec![LinkedIdentity {
         provider: provider.to_owned(),
         sub: sub.to_owned(),
@@ -658,7 +657,7 @@ impl AccountRepository for Yielding {
     }
 }
 
-async fn concurrent_sign_ins<R: AccountRepository>(
+pub(super) async fn concurrent_sign_ins<R: AccountRepository>(
     resolver: Arc<LinkingResolver<R>>,
     id: Identity,
 ) -> Vec<Resolution> {

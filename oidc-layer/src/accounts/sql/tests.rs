@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Pool, SqlAccounts, SqlAccountsConfig};
-use crate::accounts::tests::contract::{self, Admin};
+use crate::accounts::contract::{self, Admin};
 use crate::accounts::{Account, AccountError, AccountRepository, CreateOutcome, NewAccount};
 
 #[async_trait]

@@ -1,5 +1,5 @@
 //! The repository contract, as checks every [`AccountRepository`] of the crate runs:
-//! [`InMemoryAccounts`] here, `SqlAccounts` on SQLite and PostgreSQL in `sql/tests.rs`.
+//! [`InMemoryAccounts`] in `tests.rs`, `SqlAccounts` on SQLite and PostgreSQL in `sql/tests.rs`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{account_of, concurrent_sign_ins, google, ids, sign_in, sign_in_linking_email};
+use super::tests::{account_of, concurrent_sign_ins, google, ids, sign_in, sign_in_linking_email};
 use crate::accounts::{
     Account, AccountRepository, CreateOutcome, InMemoryAccounts, LinkOutcome, LinkingResolver,
     NewAccount,
@@ -15,7 +15,7 @@ use crate::accounts::{
 
 /// What the checks need beyond the trait: the administrator's side of a repository.
 #[async_trait]
-pub(in crate::accounts) trait Admin: AccountRepository + Sized {
+pub(super) trait Admin: AccountRepository + Sized {
     /// Adds an account with no identity.
     async fn add(&self, username: &str, email: Option<&str>, has_local_login: bool) -> Account;
     /// Every account, in creation order.
@@ -39,7 +39,7 @@ impl Admin for InMemoryAccounts {
 
 /// Lookups, links, creation, unlinking: what [`AccountRepository`] promises, on an empty
 /// repository.
-pub(in crate::accounts) async fn keeps_the_contract(repo: &impl Admin) {
+pub(super) async fn keeps_the_contract(repo: &impl Admin) {
     let alice = repo.add("alice", Some("Alice@Example.com"), true).await;
     let bob = repo.add("bob", None, false).await;
     assert_eq!(
@@ -140,7 +140,7 @@ pub(in crate::accounts) async fn keeps_the_contract(repo: &impl Admin) {
 }
 
 /// Email addresses compare by their Unicode lowercase form, non-ASCII letters included.
-pub(in crate::accounts) async fn compares_emails_case_insensitively(repo: &impl Admin) {
+pub(super) async fn compares_emails_case_insensitively(repo: &impl Admin) {
     let elodie = repo.add("elodie", Some("ÉLODIE@example.com"), false).await;
     repo.add("eloise", Some("eloise@example.com"), false).await;
     for spelling in [
@@ -173,7 +173,7 @@ pub(in crate::accounts) async fn compares_emails_case_insensitively(repo: &impl 
 }
 
 /// A taken username (compared case-insensitively) is never an error: the next free one.
-pub(in crate::accounts) async fn picks_free_usernames(repo: &impl Admin) {
+pub(super) async fn picks_free_usernames(repo: &impl Admin) {
     repo.add("Carol", None, true).await;
     let mut names = Vec::new();
     for n in 1..=4 {
@@ -204,7 +204,7 @@ pub(in crate::accounts) async fn picks_free_usernames(repo: &impl Admin) {
 }
 
 /// The per-account veto of linking by email.
-pub(in crate::accounts) async fn honours_the_link_by_email_veto(repo: Arc<impl Admin>) {
+pub(super) async fn honours_the_link_by_email_veto(repo: Arc<impl Admin>) {
     let alice = repo.add("alice", Some("alice@example.com"), false).await;
     let bob = repo.add("bob", Some("bob@example.com"), false).await;
     repo.veto_link_by_email(&alice.id).await;
@@ -244,7 +244,7 @@ pub(in crate::accounts) async fn honours_the_link_by_email_veto(repo: Arc<impl A
 /// Racing first sign-ins of one person make one account and one link: direct `create`s, and
 /// whole resolutions (new account, and link by verified email). Run it on a multi-threaded
 /// runtime.
-pub(in crate::accounts) async fn settles_racing_first_logins<R: Admin>(repo: Arc<R>) {
+pub(super) async fn settles_racing_first_logins<R: Admin>(repo: Arc<R>) {
     const RACERS: usize = 50;
     let tasks: Vec<_> = (0..RACERS)
         .map(|n| {
