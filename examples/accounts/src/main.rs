@@ -3,11 +3,13 @@
 //!     cargo run -p accounts      # http://127.0.0.1:3002
 //!
 //! `PORT` sets another port (`0`: any free one; the URL printed at start says which).
+//! `DATABASE_URL` says where the accounts are kept: `sqlite://accounts.db` by default (a file
+//! in the working directory, made at the first start), or `postgres://user:password@host/db`.
 //!
 //! After verifying a login, the layer asks an account resolver which of the app's accounts the
-//! identity belongs to. Here that is a `LinkingResolver` over `InMemoryAccounts` (an app puts
-//! its database behind `AccountRepository` instead), seeded with two accounts an administrator
-//! created:
+//! identity belongs to. Here that is a `LinkingResolver` over `SqlAccounts` (the accounts and
+//! their provider links in the database; the tables are made at start-up), seeded at the first
+//! start with two accounts an administrator created:
 //!
 //! - `alice`, email `alice@example.test`: the embedded provider's alice has that verified
 //!   email, and "Company SSO" is trusted to link by verified email (`link_by_verified_email`:
@@ -19,7 +21,8 @@
 //!
 //! Neither provider admits new users, so bob (unverified email), carol and dana are refused
 //! until a signed-in user links them on the "Linked accounts" page. Unlinking the last way
-//! into an account is refused.
+//! into an account is refused. Links survive a restart (the embedded providers keep their
+//! users' subjects).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -30,7 +33,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use oidc_layer::accounts::{Account, AccountRepository, InMemoryAccounts, LinkingResolver};
+use oidc_layer::accounts::{
+    Account, AccountError, AccountRepository, LinkingResolver, SqlAccounts, SqlAccountsConfig,
+};
 use oidc_layer::{
     BreakGlassError, BreakGlassGuard, Identity, LocalUser, OidcConfig, OidcLayer, ProviderBuilder,
     password_matches,
@@ -40,7 +45,7 @@ use oidc_testkit::{TestProvider, TestUser};
 #[derive(Clone)]
 struct App {
     layer: OidcLayer,
-    accounts: Arc<LinkingResolver<InMemoryAccounts>>,
+    accounts: Arc<LinkingResolver<SqlAccounts>>,
     /// The account of the break-glass login, and its password.
     root_account: Arc<str>,
     root_password: Arc<str>,
@@ -318,6 +323,25 @@ async fn local_submit(
     }
 }
 
+/// The account `username`, added with `email` and `has_local_login` unless it exists.
+async fn account(
+    store: &SqlAccounts,
+    username: &str,
+    email: Option<&str>,
+    has_local_login: bool,
+) -> Result<Account, AccountError> {
+    if let Some(account) = store.find_by_username(username).await? {
+        return Ok(account);
+    }
+    match store.add_account(username, email, has_local_login).await? {
+        Some(account) => Ok(account),
+        // Added by another instance meanwhile.
+        None => store.find_by_username(username).await?.ok_or_else(|| {
+            AccountError::Inconsistent(format!("the account {username} came and went"))
+        }),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
@@ -340,10 +364,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
 
-    // The accounts an administrator created; in a real app, the app's users table.
-    let store = InMemoryAccounts::new();
-    store.add_account("alice", Some("alice@example.test"), false);
-    let root = store.add_account("root", None, true);
+    // The accounts, in the database `DATABASE_URL` names (its tables made or migrated now).
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://accounts.db".into());
+    let store = SqlAccounts::connect(&url, SqlAccountsConfig::new()).await?;
+    // The accounts an administrator created, at the first start.
+    account(&store, "alice", Some("alice@example.test"), false).await?;
+    let root = account(&store, "root", None, true).await?;
     let accounts = Arc::new(LinkingResolver::new(store));
 
     let config = OidcConfig::builder()

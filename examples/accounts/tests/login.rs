@@ -2,15 +2,48 @@
 //! port), a scripted browser signing in through its embedded providers, asserting what the
 //! person sees: alice's first sign-in is linked to the account `alice` by her verified email;
 //! bob, unknown to the app (no new users admitted), is refused with a page that says so and
-//! no session.
+//! no session. The accounts are in a SQLite file of the test's own (`DATABASE_URL`), which
+//! keeps them across a restart, or in a throwaway PostgreSQL server.
+
+use std::path::PathBuf;
 
 use oidc_e2e::{Browser, Example, sign_in_at_test_provider};
+use session_store::postgres_server::PostgresServer;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alice_is_linked_to_her_account_and_bob_is_refused() {
-    let app = Example::start(env!("CARGO_BIN_EXE_accounts"), &[]).await;
+/// A temporary directory for the example's SQLite file, removed when dropped.
+struct TempDir(PathBuf);
 
-    // Alice: the chooser, Company SSO, her sign-in; back on the linked-accounts page.
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("accounts-example-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        Self(dir)
+    }
+
+    fn database_url(&self) -> String {
+        format!("sqlite://{}/accounts.db", self.0.display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn start(database_url: &str) -> Example {
+    Example::start(
+        env!("CARGO_BIN_EXE_accounts"),
+        &[("DATABASE_URL", database_url)],
+    )
+    .await
+}
+
+/// Alice signs in at Company SSO (from the chooser) and lands on her linked-accounts page;
+/// returns the browser, signed in.
+async fn alice_signs_in(app: &Example) -> Browser {
     let browser = Browser::new();
     let home = browser.get(app.url("/")).await;
     assert_eq!(home.status, 200, "{home}");
@@ -35,7 +68,12 @@ async fn alice_is_linked_to_her_account_and_bob_is_refused() {
         "{journey}\n{}",
         last.body
     );
-    // The account `alice` is the first the example creates: id 1 (`root` is 2).
+    browser
+}
+
+/// What the home page says once alice is signed in to the account `alice`: the first the
+/// example creates, id 1 (`root` is 2).
+async fn assert_signed_in_as_alice(app: &Example, browser: &Browser) {
     let home = browser.get(app.url("/")).await;
     assert!(
         home.body
@@ -46,6 +84,15 @@ async fn alice_is_linked_to_her_account_and_bob_is_refused() {
         "alice's sign-in is linked to the account alice:\n{}",
         home.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_is_linked_to_her_account_and_bob_is_refused() {
+    let dir = TempDir::new("login");
+    let app = start(&dir.database_url()).await;
+
+    let browser = alice_signs_in(&app).await;
+    assert_signed_in_as_alice(&app, &browser).await;
 
     // Bob: refused, with a page that says why; not signed in afterwards.
     let browser = Browser::new();
@@ -69,4 +116,44 @@ async fn alice_is_linked_to_her_account_and_bob_is_refused() {
         "bob is not signed in:\n{}",
         home.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_links_survive_a_restart_in_the_sqlite_file() {
+    let dir = TempDir::new("restart");
+    let app = start(&dir.database_url()).await;
+    let browser = alice_signs_in(&app).await;
+    assert_signed_in_as_alice(&app, &browser).await;
+    let said = |app: &Example, what: &str| app.output().iter().any(|line| line.contains(what));
+    assert!(said(&app, "account tables migrated"), "{:?}", app.output());
+    assert!(said(&app, "provider identity linked by verified email"));
+    drop(app);
+
+    // The same file: the tables are there, the seed accounts are not made twice (alice is
+    // still 1), and alice's Company SSO identity is still linked to her account: she signs in
+    // by her subject, without matching her email again.
+    let app = start(&dir.database_url()).await;
+    let browser = alice_signs_in(&app).await;
+    assert_signed_in_as_alice(&app, &browser).await;
+    assert!(!said(&app, "account tables migrated"), "{:?}", app.output());
+    assert!(
+        !said(&app, "linked by verified email"),
+        "{:?}",
+        app.output()
+    );
+    let linked = browser.get(app.url("/linked")).await;
+    assert!(
+        linked.body.contains("<code>u-1001-alice</code>"),
+        "Company SSO is linked:\n{}",
+        linked.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_runs_on_postgresql() {
+    let server = PostgresServer::start();
+    let url = server.create_database("accounts");
+    let app = start(&url).await;
+    let browser = alice_signs_in(&app).await;
+    assert_signed_in_as_alice(&app, &browser).await;
 }

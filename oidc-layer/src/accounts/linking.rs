@@ -276,5 +276,11 @@ fn has_other_way_in(account: &Account, provider: &str) -> bool {
 
 /// Case-insensitive, as [`AccountRepository::find_by_email`] compares.
 pub(super) fn same_email(a: &str, b: &str) -> bool {
-    a == b || a.to_lowercase() == b.to_lowercase()
+    a == b || case_key(a) == case_key(b)
+}
+
+/// The form of an email address or a username that compares case-insensitively: Unicode
+/// lowercase (`ÉLODIE` and `élodie` match), the same whatever the database's locale.
+pub(super) fn case_key(text: &str) -> String {
+    text.to_lowercase()
 }

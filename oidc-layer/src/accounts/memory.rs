@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use super::linking::same_email;
+use super::linking::{case_key, same_email};
 use super::{
     Account, AccountError, AccountRepository, CreateOutcome, LinkOutcome, LinkedIdentity,
     NewAccount,
@@ -51,7 +51,7 @@ impl State {
         let taken = |name: &str| {
             self.accounts
                 .iter()
-                .any(|a| a.username.to_lowercase() == name.to_lowercase())
+                .any(|a| case_key(&a.username) == case_key(name))
         };
         let mut candidate = wanted.to_owned();
         let mut n = 1;

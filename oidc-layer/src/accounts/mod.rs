@@ -12,7 +12,8 @@
 //!   whose id encodes the issuer and the subject ([`StatelessResolver::account_id`]).
 //! - [`LinkingResolver`] over an [`AccountRepository`] the app implements on its own database:
 //!   users keep one account across several providers (and the app's own password login), the way
-//!   Seq, Jellyseerr or AudioBookRequest do it. [`InMemoryAccounts`] is a ready-made repository
+//!   Seq, Jellyseerr or AudioBookRequest do it. `SqlAccounts` (features `postgres` and
+//!   `sqlite`) is a ready-made repository in PostgreSQL or SQLite; [`InMemoryAccounts`] one
 //!   for tests and demos.
 //!
 //! # The linking rules
@@ -73,167 +74,48 @@
 //! }
 //! ```
 //!
-//! # Implementing the repository on the app's database
+//! # Accounts in PostgreSQL or SQLite
 //!
-//! A sketch with sqlx-like pseudo code. The two unique constraints on `user_identities` make
-//! [`link`](AccountRepository::link) atomic: the database refuses, the code names why.
+//! `SqlAccounts` (features `postgres`, `sqlite`) keeps the accounts and their provider
+//! identities in the app's database, in tables it makes and migrates itself; its docs describe
+//! the tables and how it settles races.
 //!
-//! ```ignore
-//! use async_trait::async_trait;
-//! use oidc_layer::accounts::{
-//!     Account, AccountError, AccountRepository, CreateOutcome, LinkOutcome, LinkedIdentity,
-//!     NewAccount,
-//! };
+//! ```no_run
+//! # #[cfg(feature = "sqlite")]
+//! # async fn run(layer: oidc_layer::OidcLayer) -> Result<(), oidc_layer::accounts::AccountError> {
+//! use std::sync::Arc;
+//! use oidc_layer::accounts::{LinkingResolver, SqlAccounts, SqlAccountsConfig};
 //!
-//! // users(id TEXT PRIMARY KEY, username TEXT UNIQUE, email TEXT,
-//! //       email_trusted BOOL, password_hash TEXT NULL)
-//! // user_identities(user_id TEXT REFERENCES users(id), provider TEXT, sub TEXT,
-//! //       PRIMARY KEY (provider, sub), UNIQUE (user_id, provider))
-//! struct SqlAccounts {
-//!     pool: sqlx::PgPool,
+//! let accounts = SqlAccounts::connect("sqlite://accounts.db", SqlAccountsConfig::new()).await?;
+//! if accounts.find_by_username("alice").await?.is_none() {
+//!     // Alice's first verified sign-in at a provider with `link_by_verified_email` links here.
+//!     accounts.add_account("alice", Some("alice@example.com"), false).await?;
 //! }
-//!
-//! impl SqlAccounts {
-//!     async fn load(&self, id: &str) -> Result<Option<Account>, AccountError> {
-//!         let Some(user) = sqlx::query!(
-//!             "SELECT id, username, email, password_hash IS NOT NULL AS local FROM users WHERE id = $1",
-//!             id
-//!         )
-//!         .fetch_optional(&self.pool)
-//!         .await
-//!         .map_err(AccountError::backend)?
-//!         else {
-//!             return Ok(None);
-//!         };
-//!         let identities = sqlx::query!("SELECT provider, sub FROM user_identities WHERE user_id = $1", id)
-//!             .fetch_all(&self.pool)
-//!             .await
-//!             .map_err(AccountError::backend)?
-//!             .into_iter()
-//!             .map(|row| LinkedIdentity { provider: row.provider, sub: row.sub })
-//!             .collect();
-//!         Ok(Some(Account {
-//!             id: user.id,
-//!             username: user.username,
-//!             email: user.email,
-//!             identities,
-//!             has_local_login: user.local,
-//!         }))
-//!     }
-//! }
-//!
-//! #[async_trait]
-//! impl AccountRepository for SqlAccounts {
-//!     async fn find_by_identity(&self, provider: &str, sub: &str) -> Result<Option<Account>, AccountError> {
-//!         let id = sqlx::query_scalar!(
-//!             "SELECT user_id FROM user_identities WHERE provider = $1 AND sub = $2",
-//!             provider, sub
-//!         )
-//!         .fetch_optional(&self.pool)
-//!         .await
-//!         .map_err(AccountError::backend)?;
-//!         match id {
-//!             Some(id) => self.load(&id).await,
-//!             None => Ok(None),
-//!         }
-//!     }
-//!
-//!     async fn find_by_email(&self, email: &str) -> Result<Vec<Account>, AccountError> {
-//!         // Only addresses the app trusts: verified, or set by an administrator.
-//!         let ids = sqlx::query_scalar!(
-//!             "SELECT id FROM users WHERE lower(email) = lower($1) AND email_trusted",
-//!             email
-//!         )
-//!         .fetch_all(&self.pool)
-//!         .await
-//!         .map_err(AccountError::backend)?;
-//!         let mut accounts = Vec::new();
-//!         for id in ids {
-//!             accounts.extend(self.load(&id).await?);
-//!         }
-//!         Ok(accounts)
-//!     }
-//!
-//!     async fn find(&self, account_id: &str) -> Result<Option<Account>, AccountError> {
-//!         self.load(account_id).await
-//!     }
-//!
-//!     async fn link(&self, account_id: &str, provider: &str, sub: &str) -> Result<LinkOutcome, AccountError> {
-//!         let inserted = sqlx::query!(
-//!             "INSERT INTO user_identities (user_id, provider, sub) VALUES ($1, $2, $3)",
-//!             account_id, provider, sub
-//!         )
-//!         .execute(&self.pool)
-//!         .await;
-//!         match inserted {
-//!             Ok(_) => Ok(LinkOutcome::Linked),
-//!             Err(sqlx::Error::Database(e)) if e.constraint() == Some("user_identities_pkey") => {
-//!                 Ok(LinkOutcome::SubjectTaken)
-//!             }
-//!             Err(sqlx::Error::Database(e)) if e.constraint() == Some("user_identities_user_id_provider_key") => {
-//!                 Ok(LinkOutcome::AlreadyLinkedToProvider)
-//!             }
-//!             Err(e) => Err(AccountError::backend(e)),
-//!         }
-//!     }
-//!
-//!     async fn create(&self, new: NewAccount) -> Result<CreateOutcome, AccountError> {
-//!         let mut tx = self.pool.begin().await.map_err(AccountError::backend)?;
-//!         let id = new_account_id();
-//!         // Never fail on a taken username: pick a free one ("alice-2").
-//!         let username = free_username(&mut tx, &new.username).await?;
-//!         sqlx::query!(
-//!             "INSERT INTO users (id, username, email, email_trusted) VALUES ($1, $2, $3, true)",
-//!             id, username, new.email
-//!         )
-//!         .execute(&mut *tx)
-//!         .await
-//!         .map_err(AccountError::backend)?;
-//!         let linked = sqlx::query!(
-//!             "INSERT INTO user_identities (user_id, provider, sub) VALUES ($1, $2, $3)",
-//!             id, new.provider, new.sub
-//!         )
-//!         .execute(&mut *tx)
-//!         .await;
-//!         match linked {
-//!             Ok(_) => tx.commit().await.map_err(AccountError::backend)?,
-//!             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-//!                 // Another sign-in of the same user won the race: roll back, use its account.
-//!                 drop(tx);
-//!                 return match self.find_by_identity(&new.provider, &new.sub).await? {
-//!                     Some(existing) => Ok(CreateOutcome::SubjectTaken(existing)),
-//!                     None => Err(AccountError::Inconsistent("identity vanished".into())),
-//!                 };
-//!             }
-//!             Err(e) => return Err(AccountError::backend(e)),
-//!         }
-//!         let account = self.load(&id).await?;
-//!         account.map(CreateOutcome::Created).ok_or_else(|| AccountError::Inconsistent("account vanished".into()))
-//!     }
-//!
-//!     async fn unlink(&self, account_id: &str, provider: &str) -> Result<bool, AccountError> {
-//!         let done = sqlx::query!(
-//!             "DELETE FROM user_identities WHERE user_id = $1 AND provider = $2",
-//!             account_id, provider
-//!         )
-//!         .execute(&self.pool)
-//!         .await
-//!         .map_err(AccountError::backend)?;
-//!         Ok(done.rows_affected() > 0)
-//!     }
-//! }
-//!
-//! // layer.with_account_resolver(LinkingResolver::new(SqlAccounts { pool }))
+//! let layer = layer.with_account_resolver(Arc::new(LinkingResolver::new(accounts)));
+//! # let _ = layer; Ok(()) }
 //! ```
+//!
+//! # Implementing the repository on the app's own tables
+//!
+//! An app with a users table of its own implements [`AccountRepository`] over it. Two unique
+//! constraints on the identities, `(provider, sub)` and `(account, provider)`, make
+//! [`link`](AccountRepository::link) and [`create`](AccountRepository::create) atomic: the
+//! database refuses, the code names why. `SqlAccounts` (`src/accounts/sql/`) is a worked
+//! example, and the checks it passes are those of `InMemoryAccounts`
+//! (`src/accounts/contract.rs`).
 //!
 //! # Refusing more
 //!
 //! To refuse disabled accounts, or to apply rules of the app's own, wrap a resolver in another
 //! [`AccountResolver`] that inspects its [`Resolution`].
 
+#[cfg(test)]
+mod contract;
 mod linking;
 mod memory;
 mod repository;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 mod stateless;
 #[cfg(test)]
 mod tests;
@@ -251,6 +133,12 @@ pub use memory::InMemoryAccounts;
 pub use repository::{
     Account, AccountRepository, CreateOutcome, LinkOutcome, LinkedIdentity, NewAccount,
 };
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::{SqlAccounts, SqlAccountsConfig};
+/// The sqlx [`SqlAccounts`] is built on, for the pools of `SqlAccounts::from_postgres_pool`
+/// and `SqlAccounts::from_sqlite_pool` (features `postgres`, `sqlite`).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sqlx;
 pub use stateless::StatelessResolver;
 
 /// Maps a verified provider identity to the app's account, or refuses the sign-in.
@@ -395,6 +283,10 @@ pub enum AccountError {
     /// accounts changing faster than a sign-in can settle).
     #[error("the account store answered inconsistently: {0}")]
     Inconsistent(String),
+    /// The store cannot be used as configured (a database URL of no supported kind, an unsafe
+    /// table prefix, tables of a newer schema than this version knows).
+    #[error("the account store is misconfigured: {0}")]
+    Config(String),
 }
 
 impl AccountError {

@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+use super::contract;
 use super::*;
 
 const GOOGLE: &str = "https://accounts.google.com";
@@ -15,7 +16,7 @@ fn identity(claims: Value) -> Identity {
 }
 
 /// A Google identity with `sub` and the extra claims in `extra`.
-fn google(sub: &str, extra: Value) -> Identity {
+pub(super) fn google(sub: &str, extra: Value) -> Identity {
     let mut claims = json!({"iss": GOOGLE, "sub": sub});
     if let (Value::Object(claims), Value::Object(extra)) = (&mut claims, extra) {
         claims.extend(extra);
@@ -24,7 +25,7 @@ fn google(sub: &str, extra: Value) -> Identity {
 }
 
 /// A sign-in at a provider with `link_by_verified_email` off (the default).
-async fn sign_in(
+pub(super) async fn sign_in(
     resolver: &impl AccountResolver,
     provider: &str,
     allow_new_users: bool,
@@ -34,7 +35,7 @@ async fn sign_in(
 }
 
 /// A sign-in at a provider with `link_by_verified_email` on.
-async fn sign_in_linking_email(
+pub(super) async fn sign_in_linking_email(
     resolver: &impl AccountResolver,
     provider: &str,
     allow_new_users: bool,
@@ -81,7 +82,7 @@ async fn link(
         .expect("the store works")
 }
 
-fn account_of(resolution: &Resolution) -> &AccountRef {
+pub(super) fn account_of(resolution: &Resolution) -> &AccountRef {
     match resolution {
         Resolution::Account(account) => account,
         Resolution::Refused { reason } => panic!("refused: {reason}"),
@@ -95,7 +96,7 @@ fn reason(resolution: &Resolution) -> &str {
     }
 }
 
-fn ids(provider: &str, sub: &str) -> Vec<LinkedIdentity> {
+pub(super) fn ids(provider: &str, sub: &str) -> Vec<LinkedIdentity> {
     vec![LinkedIdentity {
         provider: provider.to_owned(),
         sub: sub.to_owned(),
@@ -656,7 +657,7 @@ impl AccountRepository for Yielding {
     }
 }
 
-async fn concurrent_sign_ins<R: AccountRepository>(
+pub(super) async fn concurrent_sign_ins<R: AccountRepository>(
     resolver: Arc<LinkingResolver<R>>,
     id: Identity,
 ) -> Vec<Resolution> {
@@ -925,76 +926,15 @@ async fn racing_unlinks_leave_a_way_in() {
 
 #[tokio::test]
 async fn in_memory_repository_keeps_the_contract() {
-    let repo = InMemoryAccounts::new();
-    let alice = repo.add_account("alice", Some("Alice@Example.com"), true);
-    let bob = repo.add_account("bob", None, false);
-    assert_eq!(
-        repo.find_by_email("aLiCe@example.COM")
-            .await
-            .expect("store"),
-        vec![alice.clone()]
-    );
-    assert!(
-        repo.find_by_email("nobody@example.com")
-            .await
-            .expect("store")
-            .is_empty()
-    );
-    assert_eq!(repo.find(&bob.id).await.expect("store"), Some(bob.clone()));
-    assert_eq!(repo.find("404").await.expect("store"), None);
+    contract::keeps_the_contract(&InMemoryAccounts::new()).await;
+    contract::compares_emails_case_insensitively(&InMemoryAccounts::new()).await;
+    contract::picks_free_usernames(&InMemoryAccounts::new()).await;
+    contract::honours_the_link_by_email_veto(Arc::new(InMemoryAccounts::new())).await;
+}
 
-    assert_eq!(
-        repo.link(&alice.id, "google", "g-1").await.expect("store"),
-        LinkOutcome::Linked
-    );
-    assert_eq!(
-        repo.link(&bob.id, "google", "g-1").await.expect("store"),
-        LinkOutcome::SubjectTaken
-    );
-    assert_eq!(
-        repo.link(&alice.id, "google", "g-1").await.expect("store"),
-        LinkOutcome::SubjectTaken
-    );
-    assert_eq!(
-        repo.link(&alice.id, "google", "g-2").await.expect("store"),
-        LinkOutcome::AlreadyLinkedToProvider
-    );
-    assert_eq!(
-        repo.link(&bob.id, "github", "g-1").await.expect("store"),
-        LinkOutcome::Linked,
-        "subs are per provider"
-    );
-    let found = repo
-        .find_by_identity("google", "g-1")
-        .await
-        .expect("store")
-        .expect("linked");
-    assert_eq!(found.id, alice.id);
-
-    let mut new = NewAccount::new("Alice", "google", "g-1");
-    new.email = Some("other@example.com".to_owned());
-    assert_eq!(
-        repo.create(new).await.expect("store"),
-        CreateOutcome::SubjectTaken(found),
-        "create under a race returns the winner"
-    );
-    let CreateOutcome::Created(created) = repo
-        .create(NewAccount::new("Alice", "google", "g-3"))
-        .await
-        .expect("store")
-    else {
-        panic!("a new subject creates an account")
-    };
-    assert_eq!(created.username, "Alice-2");
-    assert_eq!(repo.accounts().len(), 3);
-
-    assert!(repo.unlink(&alice.id, "google").await.expect("store"));
-    assert!(!repo.unlink(&alice.id, "google").await.expect("store"));
-    assert!(!repo.unlink("404", "google").await.expect("store"));
-    assert_eq!(
-        repo.find_by_identity("google", "g-1").await.expect("store"),
-        None
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_memory_repository_settles_racing_first_logins() {
+    contract::settles_racing_first_logins(Arc::new(InMemoryAccounts::new())).await;
 }
 
 #[test]
