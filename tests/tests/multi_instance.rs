@@ -2,8 +2,9 @@
 //! PostgreSQL: the real provider (op.mjs), one `redis-server` or PostgreSQL server started here
 //! on a free loopback port, and two apps on two ports, each with its own `TwoTierStore` (moka
 //! in front of the shared store, invalidation by Redis pub/sub or PostgreSQL `LISTEN/NOTIFY`,
-//! staleness bound 2 s) and the same cookie key. Every test runs on both stores
-//! (`on_redis::*`, `on_postgres::*`): the same behaviour is promised on each.
+//! staleness bound 2 s) and the same cookie key. Every test runs on each store
+//! (`on_redis::*`, `on_postgres::*`, and `on_redis_cluster::*` on a cluster of three masters
+//! and three replicas): the same behaviour is promised on each.
 //!
 //! Both instances are configured with instance A's URL as their external URL, as two backends
 //! behind a load balancer would be: the provider knows one redirect URI (B's is registered
@@ -28,6 +29,7 @@ use oidc_layer::{
     SessionStore, TwoTierConfig, TwoTierStore,
 };
 use session_store::postgres_server::PostgresServer;
+use session_store::redis_cluster::RedisCluster;
 use session_store::redis_server::RedisServer;
 use session_store::{PostgresStore, SqlConfig};
 use url::Url;
@@ -63,12 +65,14 @@ type Store = Arc<dyn SessionStore<SessionData>>;
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
     Redis,
+    RedisCluster,
     Postgres,
 }
 
 /// The shared store's server, started by the test.
 enum Server {
     Redis(RedisServer),
+    RedisCluster(RedisCluster),
     Postgres(PostgresServer),
 }
 
@@ -76,6 +80,7 @@ impl Server {
     fn start(kind: Kind) -> Server {
         match kind {
             Kind::Redis => Server::Redis(RedisServer::start()),
+            Kind::RedisCluster => Server::RedisCluster(RedisCluster::start()),
             Kind::Postgres => Server::Postgres(PostgresServer::start()),
         }
     }
@@ -86,6 +91,10 @@ impl Server {
             Server::Redis(redis) => Remote::Redis(
                 RedisStore::open(RedisConfig::new(redis.url()).key_prefix("e2e:"))
                     .expect("a redis:// URL"),
+            ),
+            Server::RedisCluster(cluster) => Remote::Redis(
+                RedisStore::open(RedisConfig::cluster(cluster.urls()).key_prefix("e2e:"))
+                    .expect("redis:// URLs"),
             ),
             Server::Postgres(postgres) => Remote::Postgres(
                 PostgresStore::connect(&postgres.url(), SqlConfig::new().table_prefix("e2e_"))
@@ -99,6 +108,9 @@ impl Server {
     fn stop(&mut self) {
         match self {
             Server::Redis(redis) => redis.stop(),
+            Server::RedisCluster(_) => {
+                unreachable!("a cluster's failover is tested in session-store")
+            }
             Server::Postgres(postgres) => postgres.stop(),
         }
     }
@@ -107,6 +119,9 @@ impl Server {
     fn restart(&mut self) {
         match self {
             Server::Redis(redis) => redis.restart(),
+            Server::RedisCluster(_) => {
+                unreachable!("a cluster's failover is tested in session-store")
+            }
             Server::Postgres(postgres) => postgres.restart(),
         }
     }
@@ -123,6 +138,16 @@ impl Server {
                     redis.command(&format!("PUBLISH e2e:changes {fingerprint}")),
                     ":2"
                 );
+            }
+            Server::RedisCluster(cluster) => {
+                // On the master that serves the key; PUBLISH reaches every node's subscribers.
+                let key = format!("e2e:s:{fingerprint}");
+                let port = cluster.master_of(key.as_bytes());
+                assert_eq!(
+                    cluster.command(port, &format!("HSET {key} v \"\\x09{{}}\"")),
+                    ":0"
+                );
+                cluster.command(port, &format!("PUBLISH e2e:changes {fingerprint}"));
             }
             Server::Postgres(postgres) => {
                 let hex: String = id
@@ -666,9 +691,11 @@ async fn a_session_record_the_instance_cannot_read_means_signing_in_again_not_an
     }
 }
 
-/// Every test above, once on each shared store.
+/// Every test above, once on each shared store (the store-down test on those that can be
+/// stopped and restarted as one server; a cluster's failover is tested in session-store's
+/// `redis_cluster` tests).
 macro_rules! tests_on {
-    ($module:ident, $kind:expr) => {
+    ($module:ident, $kind:expr $(, $extra:ident)*) => {
         mod $module {
             use super::Kind;
             tests_on!(@each $kind,
@@ -679,8 +706,8 @@ macro_rules! tests_on {
                 without_the_change_feed_a_logout_shows_on_the_other_instance_within_the_bound,
                 a_back_channel_logout_received_by_one_instance_ends_the_session_everywhere,
                 requests_racing_on_both_instances_refresh_once_and_keep_the_grant,
-                with_the_store_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers,
                 a_session_record_the_instance_cannot_read_means_signing_in_again_not_an_error,
+                $($extra,)*
             );
         }
     };
@@ -694,5 +721,14 @@ macro_rules! tests_on {
     };
 }
 
-tests_on!(on_redis, Kind::Redis);
-tests_on!(on_postgres, Kind::Postgres);
+tests_on!(
+    on_redis,
+    Kind::Redis,
+    with_the_store_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers
+);
+tests_on!(
+    on_postgres,
+    Kind::Postgres,
+    with_the_store_down_logins_get_a_503_page_local_sessions_last_the_bound_and_it_recovers
+);
+tests_on!(on_redis_cluster, Kind::RedisCluster);
