@@ -127,6 +127,18 @@ impl Default for SqlConfig {
     }
 }
 
+/// A record to write: its row's columns and its tags.
+pub(crate) struct Write<'a> {
+    pub(crate) fingerprint: &'a [u8],
+    /// The encoded record.
+    pub(crate) value: &'a [u8],
+    /// The tags, encoded (the row's `tags` column).
+    pub(crate) tags: &'a [u8],
+    /// The tags, one `session_tags` row each.
+    pub(crate) record_tags: &'a [String],
+    pub(crate) expires_at: i64,
+}
+
 /// Milliseconds since the epoch, rounded down: a row is live while `expires_at > now_ms()`.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()

@@ -13,7 +13,7 @@ use sqlx::{Postgres, Transaction};
 use super::schema::{Dialect, MIGRATIONS, Statements, latest_version};
 use super::store::sql_store;
 use super::{
-    SqlConfig, backend, connection_broke, expires_at_ms, lock_expiry_ms, now_ms, sweep_every,
+    SqlConfig, Write, backend, connection_broke, expires_at_ms, lock_expiry_ms, now_ms, sweep_every,
 };
 use crate::codec::{decode, encode};
 use crate::{Error, Lease, Record, SessionId, SessionStore};
@@ -48,6 +48,8 @@ pub struct PostgresStore<T> {
 pub(super) struct Inner {
     pub(super) pool: PgPool,
     sql: Statements,
+    /// `create` and `save` in one statement each (see [`OneRoundTrip`]).
+    one: OneRoundTrip,
     /// The `NOTIFY` channel of changes: `P` `changes`.
     pub(super) channel: String,
     config: SqlConfig,
@@ -105,6 +107,7 @@ where
             inner: Arc::new(Inner {
                 pool,
                 sql: Statements::new(Dialect::Postgres, prefix),
+                one: OneRoundTrip::new(prefix),
                 channel: format!("{prefix}changes"),
                 config: config.clone(),
             }),
@@ -153,6 +156,80 @@ impl Inner {
             .map(|_| ())
             .map_err(backend)
     }
+}
+
+/// `create` and `save` as one statement each: the record, its tags and (for a save) the
+/// `NOTIFY`, in data-modifying `WITH` queries. One round trip instead of a transaction of five
+/// (create) or seven (save); as atomic (one statement is one transaction).
+#[derive(Debug)]
+struct OneRoundTrip {
+    /// `(fingerprint, value, tags, expires_at, tag list)` → the number of records created.
+    create: String,
+    /// `(fingerprint, value, tags, expires_at, now, tag list, channel, payload)` → a row when
+    /// a live record was replaced.
+    save: String,
+}
+
+impl OneRoundTrip {
+    fn new(prefix: &str) -> Self {
+        let sql = |text: &str| Dialect::Postgres.render(text, prefix);
+        Self {
+            create: sql("WITH created AS (\
+                 INSERT INTO {p}sessions (fingerprint, value, tags, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (fingerprint) DO NOTHING \
+                 RETURNING fingerprint), \
+                 tagged AS (INSERT INTO {p}session_tags (tag, fingerprint) \
+                 SELECT DISTINCT t, c.fingerprint FROM created c \
+                 CROSS JOIN unnest($5::bytea[]) AS t \
+                 ON CONFLICT (tag, fingerprint) DO NOTHING) \
+                 SELECT count(*) FROM created"),
+            save: sql("WITH updated AS (\
+                 UPDATE {p}sessions SET value = $2, tags = $3, expires_at = $4 \
+                 WHERE fingerprint = $1 AND expires_at > $5 RETURNING fingerprint), \
+                 dropped AS (DELETE FROM {p}session_tags \
+                 WHERE fingerprint IN (SELECT fingerprint FROM updated) AND tag <> ALL($6)), \
+                 added AS (INSERT INTO {p}session_tags (tag, fingerprint) \
+                 SELECT DISTINCT t, u.fingerprint FROM updated u \
+                 CROSS JOIN unnest($6::bytea[]) AS t \
+                 ON CONFLICT (tag, fingerprint) DO NOTHING) \
+                 SELECT pg_notify($7, $8)::text FROM updated"),
+        }
+    }
+}
+
+impl Inner {
+    async fn create_in_one(&self, write: &Write<'_>) -> Option<Result<bool, sqlx::Error>> {
+        let created = sqlx::query_scalar::<_, i64>(&self.one.create)
+            .bind(write.fingerprint)
+            .bind(write.value)
+            .bind(write.tags)
+            .bind(write.expires_at)
+            .bind(tag_list(write.record_tags))
+            .fetch_one(&self.pool)
+            .await;
+        Some(created.map(|n| n == 1))
+    }
+
+    async fn save_in_one(&self, write: &Write<'_>) -> Option<Result<bool, sqlx::Error>> {
+        use base64::Engine as _;
+        let saved = sqlx::query(&self.one.save)
+            .bind(write.fingerprint)
+            .bind(write.value)
+            .bind(write.tags)
+            .bind(write.expires_at)
+            .bind(now_ms())
+            .bind(tag_list(write.record_tags))
+            .bind(&self.channel)
+            .bind(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(write.fingerprint))
+            .fetch_all(&self.pool)
+            .await;
+        Some(saved.map(|rows| rows.len() == 1))
+    }
+}
+
+/// The tags as the `bytea[]` the one-statement writes take.
+fn tag_list(tags: &[String]) -> Vec<&[u8]> {
+    tags.iter().map(String::as_bytes).collect()
 }
 
 sql_store!(PostgresStore, Postgres, PgPool, Dialect::Postgres);

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::schema::{Dialect, MIGRATIONS, Statements, latest_version};
 use super::store::sql_store;
 use super::{
-    SqlConfig, backend, connection_broke, expires_at_ms, lock_expiry_ms, now_ms, sweep_every,
+    SqlConfig, Write, backend, connection_broke, expires_at_ms, lock_expiry_ms, now_ms, sweep_every,
 };
 use crate::codec::{decode, encode};
 use crate::{Error, Lease, Record, SessionId, SessionStore};
@@ -157,6 +157,18 @@ impl Inner {
                 "the SQLite pool's connections have foreign keys off: open them with `SqliteConnectOptions::foreign_keys(true)`".into(),
             ))
         }
+    }
+}
+
+impl Inner {
+    /// A write is a transaction of several statements: in a file, a statement is cheap.
+    async fn create_in_one(&self, _write: &Write<'_>) -> Option<Result<bool, sqlx::Error>> {
+        None
+    }
+
+    /// As [`create_in_one`](Self::create_in_one).
+    async fn save_in_one(&self, _write: &Write<'_>) -> Option<Result<bool, sqlx::Error>> {
+        None
     }
 }
 

@@ -12,7 +12,10 @@
 //! - `notify(tx, fingerprint)`: tell other instances the record changed, when `tx` commits
 //!   (PostgreSQL: `NOTIFY`; SQLite: nothing, one process);
 //! - `before_migrations(tx)`: run first in the migrations' transaction (PostgreSQL: an
-//!   advisory lock, so instances starting at once take turns; SQLite: check foreign keys).
+//!   advisory lock, so instances starting at once take turns; SQLite: check foreign keys);
+//! - `create_in_one(write)` and `save_in_one(write)`: the write as one statement, one round
+//!   trip, where the database can (PostgreSQL, with data-modifying `WITH` queries); `None`
+//!   runs the transaction of several statements (SQLite, where a statement costs no network).
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $pool:ty, $dialect:expr) => {
@@ -115,6 +118,16 @@ macro_rules! sql_store {
                 record_tags: &[String],
                 expires_at: i64,
             ) -> Result<bool, sqlx::Error> {
+                let write = Write {
+                    fingerprint,
+                    value,
+                    tags,
+                    record_tags,
+                    expires_at,
+                };
+                if let Some(created) = self.inner.create_in_one(&write).await {
+                    return created;
+                }
                 let _turn = self.inner.write_turn().await;
                 let mut tx = self.inner.pool.begin().await?;
                 let created = sqlx::query(&self.inner.sql.insert)
@@ -140,6 +153,16 @@ macro_rules! sql_store {
                 record_tags: &[String],
                 expires_at: i64,
             ) -> Result<bool, sqlx::Error> {
+                let write = Write {
+                    fingerprint,
+                    value,
+                    tags,
+                    record_tags,
+                    expires_at,
+                };
+                if let Some(saved) = self.inner.save_in_one(&write).await {
+                    return saved;
+                }
                 let sql = &self.inner.sql;
                 let _turn = self.inner.write_turn().await;
                 let mut tx = self.inner.pool.begin().await?;
