@@ -74,6 +74,7 @@ mod flows;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod guard;
 mod http_client;
 mod identity;
 mod issuer;
@@ -82,6 +83,7 @@ mod layer;
 mod pages;
 mod provider;
 mod record;
+mod require_claim;
 mod require_role;
 mod require_scope;
 pub mod roles;
@@ -97,11 +99,13 @@ pub use config::{
     RefreshFailure,
 };
 pub use flows::local::{LocalSignInError, LocalUser};
+pub use guard::GuardService;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
 pub use identity::{Authentication, Identity};
 pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use record::{AccessToken, SessionData};
+pub use require_claim::{RequireClaim, RequireIdentity};
 pub use require_role::{RequireRole, RequireRoleService};
 pub use require_scope::{RequireScope, RequireScopeService};
 pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};

@@ -1,17 +1,13 @@
 //! [`RequireRole`]: a layer for routes that need an app role.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::Response;
 use tower_layer::Layer;
-use tower_service::Service;
 
+use crate::guard::{Check, GuardService, forbidden};
 use crate::identity::Identity;
-use crate::pages::Problem;
-use crate::service::challenge::{LoginChallenge, challenge_response};
-use crate::service::{ResponseBody, ResponseFuture};
-use crate::web::negotiate;
+use crate::pages::PageBody;
 
 /// Requires `role`: a layer for routes that need an app role.
 ///
@@ -45,99 +41,24 @@ impl RequireRole {
 impl<S> Layer<S> for RequireRole {
     type Service = RequireRoleService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RequireRoleService {
-            inner,
-            role: self.role.clone(),
+        GuardService::new(inner, Arc::new(self.clone()))
+    }
+}
+
+/// The service of [`RequireRole`] (the [`GuardService`] every guard shares).
+pub type RequireRoleService<S> = GuardService<S>;
+
+impl Check for RequireRole {
+    fn refuse(&self, identity: &Identity, html: bool, path: &str) -> Option<Response<PageBody>> {
+        let role = &self.role;
+        if identity.has_role(role) {
+            return None;
         }
-    }
-}
-
-/// The service of [`RequireRole`].
-#[derive(Debug, Clone)]
-pub struct RequireRoleService<S> {
-    inner: S,
-    role: Arc<str>,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireRoleService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    ReqBody: Send + 'static,
-    ResBody: 'static,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let role = self.role.clone();
-        ResponseFuture::new(Box::pin(async move {
-            let identity = request.extensions().get::<Identity>();
-            let html = negotiate::wants_html(request.headers());
-            match identity {
-                Some(identity) if identity.has_role(&role) => inner
-                    .call(request)
-                    .await
-                    .map(|r| r.map(ResponseBody::inner)),
-                Some(identity) => {
-                    tracing::info!(sub = identity.sub(), role = %role, "forbidden: role missing");
-                    Ok(Problem::new(
-                        StatusCode::FORBIDDEN,
-                        "You do not have access to this page",
-                        format!(
-                            "This page needs the `{role}` role, which your account does not have."
-                        ),
-                    )
-                    .with_link("Home", relative_root(request.uri().path()))
-                    .into_response(html)
-                    .map(ResponseBody::page))
-                }
-                None => {
-                    let (parts, _body) = request.into_parts();
-                    let response = match parts.extensions.get::<LoginChallenge>().cloned() {
-                        Some(LoginChallenge(shared)) => challenge_response(&shared, &parts).await,
-                        None => Problem::new(
-                            StatusCode::UNAUTHORIZED,
-                            "Authentication required",
-                            "Sign in to use this page.",
-                        )
-                        .into_response(html),
-                    };
-                    Ok(response.map(ResponseBody::page))
-                }
-            }
-        }))
-    }
-}
-
-/// A link to the app's root relative to `path`, so it stays right when a proxy serves the app
-/// under a path prefix the app does not see (`/a/b` -> `../`, `/a` -> `./`).
-fn relative_root(path: &str) -> String {
-    let depth = path.trim_start_matches('/').matches('/').count();
-    if depth == 0 {
-        "./".to_owned()
-    } else {
-        "../".repeat(depth)
-    }
-}
-
-#[cfg(test)]
-mod relative_root_tests {
-    use super::relative_root;
-
-    #[test]
-    fn points_at_the_app_root_from_any_depth() {
-        assert_eq!(relative_root("/"), "./");
-        assert_eq!(relative_root("/admin"), "./");
-        assert_eq!(relative_root("/admin/"), "../");
-        assert_eq!(relative_root("/a/b/c"), "../../");
+        tracing::info!(sub = identity.sub(), role = %role, "forbidden: role missing");
+        Some(forbidden(
+            format!("This page needs the `{role}` role, which your account does not have."),
+            html,
+            path,
+        ))
     }
 }

@@ -1,17 +1,13 @@
 //! [`RequireScope`]: a layer for routes that need access-token scopes.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use tower_layer::Layer;
-use tower_service::Service;
 
+use crate::guard::{Check, GuardService};
 use crate::identity::{Authentication, Identity};
-use crate::pages::Problem;
-use crate::service::challenge::{LoginChallenge, challenge_response};
-use crate::service::{ResponseBody, ResponseFuture};
-use crate::web::negotiate;
+use crate::pages::{PageBody, Problem};
 
 /// Requires access-token scopes: a layer for API routes guarded by scope.
 ///
@@ -63,19 +59,12 @@ impl RequireScope {
 impl<S> Layer<S> for RequireScope {
     type Service = RequireScopeService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScopeService {
-            inner,
-            rule: self.clone(),
-        }
+        GuardService::new(inner, Arc::new(self.clone()))
     }
 }
 
-/// The service of [`RequireScope`].
-#[derive(Debug, Clone)]
-pub struct RequireScopeService<S> {
-    inner: S,
-    rule: RequireScope,
-}
+/// The service of [`RequireScope`] (the [`GuardService`] every guard shares).
+pub type RequireScopeService<S> = GuardService<S>;
 
 impl RequireScope {
     /// Whether `identity` may pass.
@@ -87,65 +76,32 @@ impl RequireScope {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopeService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    ReqBody: Send + 'static,
-    ResBody: 'static,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+impl Check for RequireScope {
+    fn refuse(&self, identity: &Identity, _html: bool, _path: &str) -> Option<Response<PageBody>> {
+        if self.admits(identity) {
+            return None;
+        }
+        let wanted = self.scopes.join(" ");
+        tracing::info!(sub = identity.sub(), scope = %wanted, "forbidden: scope missing");
+        Some(insufficient_scope(identity, &wanted))
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let rule = self.rule.clone();
-        ResponseFuture::new(Box::pin(async move {
-            match request.extensions().get::<Identity>() {
-                Some(identity) if rule.admits(identity) => inner
-                    .call(request)
-                    .await
-                    .map(|r| r.map(ResponseBody::inner)),
-                Some(identity) => {
-                    let wanted = rule.scopes.join(" ");
-                    tracing::info!(sub = identity.sub(), scope = %wanted, "forbidden: scope missing");
-                    Ok(insufficient_scope(identity, &wanted).map(ResponseBody::page))
-                }
-                None => {
-                    let html = negotiate::wants_html(request.headers());
-                    let (parts, _body) = request.into_parts();
-                    let response = match parts.extensions.get::<LoginChallenge>().cloned() {
-                        Some(LoginChallenge(shared)) => challenge_response(&shared, &parts).await,
-                        None => {
-                            let mut response = Problem::new(
-                                StatusCode::UNAUTHORIZED,
-                                "Authentication required",
-                                "An access token is required.",
-                            )
-                            .into_response(html);
-                            response.headers_mut().insert(
-                                header::WWW_AUTHENTICATE,
-                                HeaderValue::from_static("Bearer"),
-                            );
-                            response
-                        }
-                    };
-                    Ok(response.map(ResponseBody::page))
-                }
-            }
-        }))
+    fn anonymous(&self, html: bool) -> Response<PageBody> {
+        let mut response = Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication required",
+            "An access token is required.",
+        )
+        .into_response(html);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
     }
 }
 
 /// `403 insufficient_scope` (RFC 6750 section 3.1) naming the scopes the route needs.
-fn insufficient_scope(identity: &Identity, wanted: &str) -> Response<crate::pages::PageBody> {
+fn insufficient_scope(identity: &Identity, wanted: &str) -> Response<PageBody> {
     let detail = match identity.authentication() {
         Authentication::Session => format!(
             "This resource needs an access token with the scope `{wanted}`; a browser session has no scopes."

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::roles::RoleMapConfig;
-use oidc_layer::{Identity, OidcLayer, Registration, RequireRole};
+use oidc_layer::{Identity, OidcLayer, Registration, RequireClaim, RequireRole};
 
 /// Paths anyone may see without signing in (set them as the layer's `public_paths`).
 pub const PUBLIC_PATHS: [&str; 2] = ["/", "/favicon.ico"];
@@ -120,6 +120,10 @@ async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>
                 code { "trusted" } ", carol " code { "untrusted" } ")"
             }
             li {
+                a href="/verified" { "/verified" } ": needs a verified email (the claim "
+                code { "email_verified" } " is " code { "true" } "; alice and carol, not bob)"
+            }
+            li {
                 a href="/api/me" { "/api/me" } ": for API clients: your session's identity, or an access token's ("
                 code { "Authorization: Bearer" } "); 401 with a login URL, never a redirect"
             }
@@ -192,8 +196,21 @@ async fn admin(identity: Identity) -> Html<String> {
     page("Admin", body)
 }
 
+/// `/verified`: for accounts whose provider verified their email address.
+async fn verified(identity: Identity) -> Html<String> {
+    let body = html! {
+        h1 { "Verified" }
+        p id="verified" {
+            "Welcome, " (identity.username()) ". Your provider verified "
+            code { (identity.email().unwrap_or("")) } "."
+        }
+        p { a href="/" { "Home" } }
+    };
+    page("Verified", body)
+}
+
 /// The demo app behind `layer`: `/` (public), `/profile`, `/whoami`, `/api/me`, `/admin`
-/// (role `admin`) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
+/// (role `admin`), `/verified` (claim `email_verified` is `true`) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
 /// `admin_password`). The layer must be configured with [`PUBLIC_PATHS`], [`API_PATHS`] and
 /// [`BACKUP_LOGIN_PATH`].
 pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
@@ -209,6 +226,13 @@ pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
         .route("/whoami", get(whoami))
         .route("/api/me", get(api_me))
         .route("/admin", get(admin).route_layer(RequireRole::new("admin")))
+        .route(
+            "/verified",
+            get(verified).route_layer(
+                RequireClaim::is_true("email_verified")
+                    .reason("This page is for accounts with a verified email address."),
+            ),
+        )
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),

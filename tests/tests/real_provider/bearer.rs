@@ -9,7 +9,7 @@ use oidc_e2e::{
     API_ES256, API_OPAQUE, API_RS256, DpopKey, MACHINE_CLIENT_ID, MACHINE_CLIENT_SECRET,
     TokenResponse, UserTokenRequest, now,
 };
-use oidc_layer::RequireScope;
+use oidc_layer::{RequireClaim, RequireScope};
 use serde_json::Value;
 
 use super::site::demo_roles;
@@ -48,8 +48,8 @@ impl Api {
     }
 
     /// The app: `/whoami` (a page for browsers), `/api/me` (the identity and the token's
-    /// details as JSON), `/api/write` (needs the scope `api:write`); `api_paths = /api/*`; the
-    /// demo's role map.
+    /// details as JSON), `/api/write` (needs the scope `api:write`), `/api/verified` (as
+    /// `/api/me`, for `email_verified: true`); `api_paths = /api/*`; the demo's role map.
     async fn start_with(accept: Accept) -> Api {
         init_tracing();
         let listener = AppListener::bind().await;
@@ -81,6 +81,10 @@ impl Api {
             .route(
                 "/api/write",
                 get(api_me).route_layer(RequireScope::new("api:write")),
+            )
+            .route(
+                "/api/verified",
+                get(api_me).route_layer(RequireClaim::is_true("email_verified")),
             )
             .layer(layer);
         let app = App::spawn(router, listener);
@@ -365,6 +369,47 @@ async fn scopes_guard_apis_with_insufficient_scope() {
         !challenge.contains("error="),
         "no error without a token: {challenge:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_guards_read_the_claims_of_tokens() {
+    let api = Api::start().await;
+    // alice's email is verified, bob's is not; a JWT and an opaque (introspected) token each.
+    for api_audience in [API_RS256, API_OPAQUE] {
+        let alice = api.user_token("alice", api_audience).await;
+        let page = api
+            .call(
+                "/api/verified",
+                &format!("Bearer {}", alice.access_token),
+                None,
+            )
+            .await;
+        let seen = api.assert_accepted(&page, &format!("alice's token for {api_audience}"));
+        assert_eq!(seen["sub"], "u-1001-alice", "{seen}");
+
+        let bob = api.user_token("bob", api_audience).await;
+        let page = api
+            .call(
+                "/api/verified",
+                &format!("Bearer {}", bob.access_token),
+                None,
+            )
+            .await;
+        let context = format!("bob's token for {api_audience}");
+        assert_eq!(page.status, 403, "{context}: {page}\n{}", page.body);
+        assert!(
+            page.content_type().starts_with("application/problem+json"),
+            "{context}: {:?}",
+            page.content_type()
+        );
+        assert_eq!(
+            page.json()["detail"],
+            "This page needs your account's `email_verified` claim to match, and it does not.",
+            "{context}"
+        );
+        assert_no_cookie(&page, &context);
+    }
+    assert_eq!(api.sessions().await, 0, "tokens make no sessions");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

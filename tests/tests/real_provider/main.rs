@@ -28,6 +28,7 @@ mod bearer;
 mod break_glass;
 mod claims;
 mod garbage;
+mod guards;
 mod https_cookies;
 mod lifetime;
 mod linking;

@@ -13,7 +13,8 @@ use axum::routing::post;
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::{
-    LocalUser, OidcConfigBuilder, ProviderBuilder, RequireRole, SessionId, SessionStore,
+    LocalUser, OidcConfigBuilder, ProviderBuilder, RequireClaim, RequireIdentity, RequireRole,
+    SessionId, SessionStore,
 };
 use regex::Regex;
 use serde_json::Value;
@@ -56,6 +57,9 @@ pub(crate) fn demo_roles() -> RoleMapConfig {
 ///   `/why`: [`Identity::role_explanation`] as text (404 when there is none);
 /// - `/admin` needs `admin`, `/trusted` needs `trusted` ([`RequireRole`]); `/reports` is a
 ///   public path that needs `trusted`;
+/// - `/verified` and `/api/verified` need `email_verified` to be `true`, `/api/admins` needs
+///   `admins` in `groups` ([`RequireClaim`]); `/carol` needs the username `carol`
+///   ([`RequireIdentity`], with a reason);
 /// - `POST /local-login` (public): the app's own sign-in: `account` and `password`
 ///   ([`LOCAL_PASSWORD`]) give a local session with the role `admin`
 ///   ([`OidcLayer::sign_in_local`]), then `303` to `return_to` (default `/settings`);
@@ -98,6 +102,25 @@ pub(crate) fn app_router(layer: &OidcLayer) -> Router {
         .route(
             "/reports",
             get(|| async { "reports" }).route_layer(RequireRole::new("trusted")),
+        )
+        .route(
+            "/verified",
+            get(|| async { "verified area" }).route_layer(RequireClaim::is_true("email_verified")),
+        )
+        .route(
+            "/api/verified",
+            get(|| async { "verified api" }).route_layer(RequireClaim::is_true("email_verified")),
+        )
+        .route(
+            "/api/admins",
+            get(|| async { "admins api" }).route_layer(RequireClaim::includes("groups", "admins")),
+        )
+        .route(
+            "/carol",
+            get(|| async { "carol's page" }).route_layer(
+                RequireIdentity::new(|id: &Identity| id.username() == "carol")
+                    .reason("This page is for Carol."),
+            ),
         )
         .route(
             "/local-login",
@@ -437,6 +460,58 @@ pub(crate) fn assert_refusal(page: &Page, context: &str) {
         page.body
     );
     assert_no_session_cookie_set(page, context);
+}
+
+/// Asserts `page` is a guard's refusal with `detail` (as problem+json text; backtick-quoted
+/// names show as code on the page): 403, HTML or problem+json as `html` says, no redirect,
+/// no cookie change.
+pub(crate) fn assert_guard_refusal(page: &Page, detail_text: &str, html: bool, context: &str) {
+    assert_eq!(page.status, 403, "{context}: {page}\n{}", page.body);
+    assert!(page.location().is_none(), "{context}: no redirect: {page}");
+    assert!(
+        page.set_cookie_headers().is_empty(),
+        "{context}: no cookie change: {:?}",
+        page.set_cookie_headers()
+    );
+    if html {
+        assert!(
+            page.content_type().starts_with("text/html"),
+            "{context}: {:?}",
+            page.content_type()
+        );
+        assert_eq!(
+            heading(page),
+            "You do not have access to this page",
+            "{context}"
+        );
+        let mut shown = String::new();
+        for (i, part) in detail_text.split('`').enumerate() {
+            if i % 2 == 1 {
+                shown.push_str(&format!("<code>{part}</code>"));
+            } else {
+                shown.push_str(part);
+            }
+        }
+        assert_eq!(detail(page), shown, "{context}");
+        assert_eq!(
+            link_with_text(page, "Home"),
+            Some(page.url.join("/").expect("the app's root")),
+            "{context}: a way out"
+        );
+    } else {
+        assert!(
+            page.content_type().starts_with("application/problem+json"),
+            "{context}: {:?}",
+            page.content_type()
+        );
+        let problem = page.json();
+        assert_eq!(problem["status"], 403, "{context}: {problem}");
+        assert_eq!(
+            problem["title"], "You do not have access to this page",
+            "{context}: {problem}"
+        );
+        assert_eq!(problem["detail"], detail_text, "{context}: {problem}");
+    }
 }
 
 /// Asserts `page` sets no (non-empty) session cookie.
