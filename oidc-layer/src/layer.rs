@@ -93,6 +93,7 @@ impl OidcLayer {
     /// A layer for `config`, with an in-memory session store and the stateless account
     /// resolver (account = issuer + subject). Discovery happens on first use.
     pub fn new(config: OidcConfig) -> Self {
+        crate::metrics::describe();
         let durable = Durable::new();
         let shared = Shared::new(config, &durable);
         log_configuration(&shared);

@@ -79,6 +79,7 @@ mod identity;
 mod issuer;
 mod jose;
 mod layer;
+pub mod metrics;
 mod pages;
 mod provider;
 mod record;

@@ -107,7 +107,11 @@ impl Provider {
         };
         let answer = tokio::time::timeout(
             PROBE_TIMEOUT,
-            self.http.get_json(&self.settings.discovery_url),
+            crate::metrics::provider_call(
+                &self.settings.slug,
+                "discovery",
+                self.http.get_json(&self.settings.discovery_url),
+            ),
         )
         .await;
         probing.finished = true;

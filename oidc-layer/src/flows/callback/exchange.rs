@@ -6,6 +6,7 @@ use http::StatusCode;
 use super::Failure;
 use super::verify::Verified;
 use crate::flows::common::provider_problem;
+use crate::metrics::LoginFailure;
 use crate::pages::Problem;
 use crate::provider::{ProviderError, VerifiedTokens};
 use crate::state::{ProviderRuntime, Shared};
@@ -32,7 +33,12 @@ pub(super) async fn exchange(
         provider
             .client
             .note_contact(!matches!(e, ProviderError::Unavailable(_)));
-        Failure::new(refusal(shared, e, verified), Some(&verified.state))
+        let reason = match e {
+            ProviderError::Rejected { .. } => LoginFailure::CodeRejected,
+            ProviderError::InvalidToken(_) => LoginFailure::InvalidToken,
+            _ => LoginFailure::ProviderUnavailable,
+        };
+        Failure::new(reason, refusal(shared, e, verified), Some(&verified.state))
     })?;
     provider.client.note_contact(true);
     Ok(tokens)
