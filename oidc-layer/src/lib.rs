@@ -74,6 +74,7 @@ mod flows;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 mod http_client;
 mod identity;
 mod issuer;

@@ -265,14 +265,17 @@ mod record {
 
 pub(crate) use record::*;
 
-/// Times `call` as a round trip of the session store's `operation`, counting its failure.
-pub(crate) async fn store_call<T, E>(
+/// Times `call` as a round trip of the session store's `operation`, counting its failure;
+/// its outcome is the store's health (`tracker`) until the next one.
+pub(crate) async fn store_call<T, E: std::fmt::Display>(
+    tracker: &crate::health::StoreTracker,
     operation: &'static str,
     call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let started = Timer::start();
     let result = call.await;
     store_round_trip(operation, started);
+    tracker.note(&result);
     if result.is_err() {
         store_error(operation);
     }

@@ -98,9 +98,13 @@ async fn redirect_to_provider(
     // The session must be storable at the end, or the user signs in at the provider for
     // nothing: one read of an unknown id asks the store (a Redis round trip) first.
     let probe = match SessionId::generate() {
-        Ok(id) => metrics::store_call("load", shared.durable.store.load(&id))
-            .await
-            .map(|_| ()),
+        Ok(id) => metrics::store_call(
+            &shared.durable.store_health,
+            "load",
+            shared.durable.store.load(&id),
+        )
+        .await
+        .map(|_| ()),
         Err(e) => Err(e),
     };
     if let Err(e) = probe {

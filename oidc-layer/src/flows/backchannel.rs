@@ -124,7 +124,13 @@ pub(crate) async fn backchannel_logout(
         (None, Some(sub)) => record::sub_tag(&claims.iss, sub),
         (None, None) => return invalid("neither sub nor sid"),
     };
-    match metrics::store_call("delete_tagged", shared.durable.store.delete_tagged(&tag)).await {
+    match metrics::store_call(
+        &shared.durable.store_health,
+        "delete_tagged",
+        shared.durable.store.delete_tagged(&tag),
+    )
+    .await
+    {
         Ok(count) => {
             metrics::backchannel_logout("accepted");
             tracing::info!(

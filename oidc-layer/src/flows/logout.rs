@@ -205,7 +205,13 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         {
             provider_logout = Some((url, state));
         }
-        if let Err(e) = metrics::store_call("delete", shared.durable.store.delete(&id)).await {
+        if let Err(e) = metrics::store_call(
+            &shared.durable.store_health,
+            "delete",
+            shared.durable.store.delete(&id),
+        )
+        .await
+        {
             tracing::error!(error = %e, "session store failed during logout");
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -101,6 +101,11 @@ impl Provider {
         self.discovery.copy.read().ok().and_then(|c| c.clone())
     }
 
+    /// How long ago the cached metadata was fetched; `None` before the first fetch.
+    pub(crate) fn cached_metadata_age(&self) -> Option<Duration> {
+        self.cached().map(|c| c.fetched_at.elapsed())
+    }
+
     fn replace(&self, discovered: Arc<Discovered>) {
         if let Ok(mut copy) = self.discovery.copy.write() {
             *copy = Some(discovered);
@@ -161,7 +166,11 @@ impl Provider {
                 )))
             });
         fetching.finished = true;
-        self.note_contact(!matches!(fetched, Err(ProviderError::Unavailable(_))));
+        match &fetched {
+            Err(e @ ProviderError::Unavailable(_)) => self.note_failure(e.to_string()),
+            _ => self.note_contact(true),
+        }
+        self.note_metadata(fetched.as_ref().err().map(ToString::to_string));
         match fetched {
             Ok(d) => {
                 let d = Arc::new(d);

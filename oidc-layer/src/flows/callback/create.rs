@@ -50,21 +50,25 @@ pub(super) async fn sign_in(
         created_at: now,
         last_seen: now,
     };
-    let id = metrics::store_call("create", create(shared, data, tags))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "session store failed");
-            Failure::new(
-                LoginFailure::StoreUnavailable,
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Sign-in is unavailable",
-                    "Sessions cannot be stored right now. Please try again in a moment.",
-                )
-                .with_login_url(verified.retry.clone()),
-                Some(&verified.state),
+    let id = metrics::store_call(
+        &shared.durable.store_health,
+        "create",
+        create(shared, data, tags),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "session store failed");
+        Failure::new(
+            LoginFailure::StoreUnavailable,
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable",
+                "Sessions cannot be stored right now. Please try again in a moment.",
             )
-        })?;
+            .with_login_url(verified.retry.clone()),
+            Some(&verified.state),
+        )
+    })?;
     // No fixation and no orphan: the browser's previous session (if any) ends here.
     if let Some(old) = cookie_id(shared, headers)
         && let Err(e) = shared.durable.store.delete(&old).await

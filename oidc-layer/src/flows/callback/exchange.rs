@@ -30,9 +30,10 @@ pub(super) async fn exchange(
         .await;
     let tokens = exchanged.map_err(|e| {
         tracing::warn!(error = %e, "code exchange or ID token validation failed");
-        provider
-            .client
-            .note_contact(!matches!(e, ProviderError::Unavailable(_)));
+        match &e {
+            ProviderError::Unavailable(_) => provider.client.note_failure(e.to_string()),
+            _ => provider.client.note_contact(true),
+        }
         let reason = match e {
             ProviderError::Rejected { .. } => LoginFailure::CodeRejected,
             ProviderError::InvalidToken(_) => LoginFailure::InvalidToken,
