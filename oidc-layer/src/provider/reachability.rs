@@ -221,38 +221,45 @@ mod tests {
         assert!(unknown(Contact::default()));
         assert!(up(Contact {
             ok: ago(1),
-            failed: None
+            failed: None,
+            ..Contact::default()
         }));
         assert!(
             up(Contact {
                 ok: ago(1),
-                failed: ago(2)
+                failed: ago(2),
+                ..Contact::default()
             }),
             "recovered"
         );
         assert!(down(Contact {
             ok: ago(2),
-            failed: ago(1)
+            failed: ago(1),
+            ..Contact::default()
         }));
         assert!(down(Contact {
             ok: None,
-            failed: ago(1)
+            failed: ago(1),
+            ..Contact::default()
         }));
         let old_ok = CONTACT_VOUCHES_FOR.as_secs() + 1;
         assert!(unknown(Contact {
             ok: ago(old_ok),
-            failed: None
+            failed: None,
+            ..Contact::default()
         }));
         let old_failure = FAILURE_VOUCHES_FOR.as_secs() + 1;
         assert!(unknown(Contact {
             ok: None,
-            failed: ago(old_failure)
+            failed: ago(old_failure),
+            ..Contact::default()
         }));
         // A failure seen while waiting for the probe is the answer, however old the wait.
         let waited_since = ago(old_failure + 5).expect("the clock is past a few seconds");
         let failed_while_waiting = Contact {
             ok: None,
             failed: ago(old_failure),
+            ..Contact::default()
         };
         assert!(matches!(
             failed_while_waiting.known(waited_since),
