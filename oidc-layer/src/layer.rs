@@ -93,6 +93,7 @@ impl OidcLayer {
     /// A layer for `config`, with an in-memory session store and the stateless account
     /// resolver (account = issuer + subject). Discovery happens on first use.
     pub fn new(config: OidcConfig) -> Self {
+        crate::metrics::describe();
         let durable = Durable::new();
         let shared = Shared::new(config, &durable);
         log_configuration(&shared);
@@ -121,13 +122,35 @@ impl OidcLayer {
 
     /// Uses `store` for sessions instead of the default in-memory store.
     pub fn with_store(self, store: impl SessionStore<SessionData>) -> Self {
-        self.rebuild(|d| d.store = Arc::new(store))
+        self.rebuild(|d| {
+            d.store = Arc::new(store);
+            d.store_health = Arc::default();
+        })
     }
 
     /// Uses `resolver` to map verified identities to the app's accounts (see
     /// [`accounts`](crate::accounts)).
     pub fn with_account_resolver(self, resolver: impl AccountResolver) -> Self {
         self.rebuild(|d| d.accounts = Arc::new(resolver))
+    }
+
+    /// The layer's health, from what it knows (no network): each provider's metadata age,
+    /// last error and whether it is usable, and whether the session store answered its last
+    /// round trip. Starts a background probe of what it has not heard from for
+    /// [`health::CHECK_AFTER`](crate::health::CHECK_AFTER). See [`health`](crate::health).
+    pub fn health(&self) -> crate::health::HealthReport {
+        let shared = self.current.load_full();
+        let report = crate::health::report(&shared);
+        crate::health::probe_in_background(shared);
+        report
+    }
+
+    /// Probes every provider (its discovery document) and the session store (one read) now,
+    /// waits for their answers, and reports (for start-up checks and tests).
+    pub async fn check_health(&self) -> crate::health::HealthReport {
+        let shared = self.current.load_full();
+        crate::health::check(&shared).await;
+        crate::health::report(&shared)
     }
 
     /// Swaps in a new configuration for every service made from this layer. Existing sessions

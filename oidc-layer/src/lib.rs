@@ -75,11 +75,13 @@ mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
+pub mod health;
 mod http_client;
 mod identity;
 mod issuer;
 mod jose;
 mod layer;
+pub mod metrics;
 mod pages;
 mod provider;
 mod record;

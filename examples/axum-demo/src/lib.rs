@@ -209,6 +209,39 @@ async fn verified(identity: Identity) -> Html<String> {
     page("Verified", body)
 }
 
+/// The operations routes, outside the layer (no session lookup, no login): `/metrics`
+/// answers `render_metrics()` (the Prometheus text the demo's recorder renders) and
+/// `/health/ready` the layer's readiness ([`oidc_layer::health::ready`]: 200 or 503 JSON).
+pub fn operations(
+    layer: &OidcLayer,
+    render_metrics: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> Router {
+    let layer = layer.clone();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let text = render_metrics();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route(
+            "/health/ready",
+            get(move || {
+                let answer = oidc_layer::health::ready(&layer);
+                async move { answer }
+            }),
+        )
+}
+
 /// The demo app behind `layer`: `/` (public), `/profile`, `/whoami`, `/api/me`, `/admin`
 /// (role `admin`), `/verified` (claim `email_verified` is `true`) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
 /// `admin_password`). The layer must be configured with [`PUBLIC_PATHS`], [`API_PATHS`] and

@@ -34,6 +34,10 @@
 //! access tokens for `{APP_URL}/api` and has a client for programs, `demo-cli`, whose secret
 //! the demo prints with a `curl` line that gets a token and calls `/api/me`.
 //!
+//! Operations: `/metrics` answers the layer's metrics in the Prometheus text format (the
+//! `metrics-exporter-prometheus` recorder installed here) and `/health/ready` its readiness
+//! (200 or 503 with the health report as JSON); both without signing in.
+//!
 //! `cargo run -p axum-demo -- doctor` checks the provider (discovery, issuer, redirect URI,
 //! scopes and claims, keys, clock) instead of serving, and exits with status 1 when
 //! something is wrong (see `oidc_layer::doctor`).
@@ -280,6 +284,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect::<Vec<_>>(),
         );
     }
+    // Before the layer: it describes its metrics to the recorder installed then.
+    let prometheus = if doctor_mode {
+        None
+    } else {
+        Some(metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?)
+    };
     let layer = OidcLayer::new(config.build()?);
     if let Some(command) = std::env::args().nth(1) {
         return match command.as_str() {
@@ -303,7 +313,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err("set one of REDIS_URL, REDIS_CLUSTER_URLS and DATABASE_URL".into());
         }
     };
-    let app = axum_demo::router(&layer, admin_password.clone());
+    let prometheus = prometheus.ok_or("no metrics recorder outside the doctor")?;
+    // The operations routes first, outside the layer; everything else (the layer's own routes
+    // included) to the app behind it.
+    let app = axum_demo::operations(&layer, move || prometheus.render())
+        .fallback_service(axum_demo::router(&layer, admin_password.clone()));
 
     let listener = listener.ok_or("no listener outside the doctor")?;
     println!("oidc-layer demo listening on {app_url}");

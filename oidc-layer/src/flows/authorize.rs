@@ -7,6 +7,7 @@ use tracing::Instrument as _;
 
 use super::common::provider_problem;
 use crate::issuer::issuers_match;
+use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
 use crate::state::{ProviderRuntime, Shared};
 use crate::web::attempt::Attempt;
@@ -71,19 +72,23 @@ async fn redirect_to_provider(
     reauth: bool,
 ) -> Response<PageBody> {
     let html = wants_html(headers);
+    let slug = &provider.settings.slug;
     let discovered = match provider.client.discovered().await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "cannot start a login: provider unavailable");
+            metrics::login_failed(slug, LoginFailure::ProviderUnavailable);
             return provider_problem(&e, shared, &return_to).into_response(html);
         }
     };
     // Cached metadata says nothing about the provider being up now.
     if let Err(e) = provider.client.check_reachable().await {
         tracing::warn!(error = %e, "cannot start a login: provider unreachable");
+        metrics::login_failed(slug, LoginFailure::ProviderUnavailable);
         return provider_problem(&e, shared, &return_to).into_response(html);
     }
-    let unavailable = || {
+    let unavailable = |reason| {
+        metrics::login_failed(slug, reason);
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in is unavailable",
@@ -93,22 +98,28 @@ async fn redirect_to_provider(
     // The session must be storable at the end, or the user signs in at the provider for
     // nothing: one read of an unknown id asks the store (a Redis round trip) first.
     let probe = match SessionId::generate() {
-        Ok(id) => shared.durable.store.load(&id).await.map(|_| ()),
+        Ok(id) => metrics::store_call(
+            &shared.durable.store_health,
+            "load",
+            shared.durable.store.load(&id),
+        )
+        .await
+        .map(|_| ()),
         Err(e) => Err(e),
     };
     if let Err(e) = probe {
         tracing::error!(error = %e, "cannot start a login: the session store is unavailable");
-        return unavailable().into_response(html);
+        return unavailable(LoginFailure::StoreUnavailable).into_response(html);
     }
     let attempt = match Attempt::new(&provider.settings.slug, return_to, link_to) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "random number generator failed");
-            return unavailable().into_response(html);
+            return unavailable(LoginFailure::Internal).into_response(html);
         }
     };
     let Some(sealed) = shared.attempts.seal(&attempt) else {
-        return unavailable().into_response(html);
+        return unavailable(LoginFailure::Internal).into_response(html);
     };
     let mut url = discovered.metadata.authorization_endpoint.clone();
     url.query_pairs_mut()
@@ -125,6 +136,7 @@ async fn redirect_to_provider(
             .append_pair("prompt", reauth_prompt(&provider.settings.issuer));
     }
     let Ok(location) = HeaderValue::from_str(url.as_str()) else {
+        metrics::login_failed(slug, LoginFailure::Internal);
         return Problem::new(
             StatusCode::BAD_GATEWAY,
             "Sign-in is misconfigured",
@@ -150,6 +162,7 @@ async fn redirect_to_provider(
         append_set_cookie(h, &cookie);
     }
     tracing::debug!("redirecting to the provider");
+    metrics::login_started(slug);
     response
 }
 

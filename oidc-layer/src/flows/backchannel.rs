@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use session_store::SessionStore as _;
 
+use crate::metrics;
 use crate::pages::PageBody;
 use crate::provider::{issuers_match, unverified_addressee};
 use crate::record;
@@ -44,6 +45,7 @@ fn answer(status: StatusCode, error: Option<(&str, &str)>) -> Response<PageBody>
 /// A refusal: `400` with `{"error": "invalid_request", "error_description": ...}`.
 pub(crate) fn invalid(description: &str) -> Response<PageBody> {
     tracing::warn!(reason = description, "back-channel logout refused");
+    metrics::backchannel_logout("refused");
     answer(
         StatusCode::BAD_REQUEST,
         Some(("invalid_request", description)),
@@ -122,8 +124,15 @@ pub(crate) async fn backchannel_logout(
         (None, Some(sub)) => record::sub_tag(&claims.iss, sub),
         (None, None) => return invalid("neither sub nor sid"),
     };
-    match shared.durable.store.delete_tagged(&tag).await {
+    match metrics::store_call(
+        &shared.durable.store_health,
+        "delete_tagged",
+        shared.durable.store.delete_tagged(&tag),
+    )
+    .await
+    {
         Ok(count) => {
+            metrics::backchannel_logout("accepted");
             tracing::info!(
                 sessions = count,
                 by_sid = claims.sid.is_some(),
@@ -133,6 +142,7 @@ pub(crate) async fn backchannel_logout(
         }
         Err(e) => {
             tracing::error!(error = %e, "session store failed during back-channel logout");
+            metrics::backchannel_logout("store_error");
             // Let the provider retry with the same token.
             shared.durable.logout_jtis.invalidate(&replay_key).await;
             answer(

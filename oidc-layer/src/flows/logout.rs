@@ -17,6 +17,7 @@ use url::Url;
 
 use super::common::{encode, login_url};
 use crate::config::{ProviderConfig, fill_end_session_url};
+use crate::metrics;
 use crate::pages::{self, PageBody, Problem};
 use crate::record::SessionData;
 use crate::session::current::{self, Expired};
@@ -204,7 +205,13 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         {
             provider_logout = Some((url, state));
         }
-        if let Err(e) = shared.durable.store.delete(&id).await {
+        if let Err(e) = metrics::store_call(
+            &shared.durable.store_health,
+            "delete",
+            shared.durable.store.delete(&id),
+        )
+        .await
+        {
             tracing::error!(error = %e, "session store failed during logout");
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -214,6 +221,11 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
             .into_response(html);
         }
         tracing::info!(session = %id, "logged out");
+        metrics::logout(if provider_logout.is_some() {
+            "provider"
+        } else {
+            "local"
+        });
     }
     let removal = shared.cookies.removal(shared.cookies.session_name.clone());
     let mut response = match provider_logout {

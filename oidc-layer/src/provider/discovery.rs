@@ -16,6 +16,7 @@ use tokio::sync::MutexGuard;
 
 use super::{Metadata, Provider, ProviderError};
 use crate::jose::KeySet;
+use crate::metrics;
 
 /// How long discovery metadata and keys are used before they are fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -100,6 +101,11 @@ impl Provider {
         self.discovery.copy.read().ok().and_then(|c| c.clone())
     }
 
+    /// How long ago the cached metadata was fetched; `None` before the first fetch.
+    pub(crate) fn cached_metadata_age(&self) -> Option<Duration> {
+        self.cached().map(|c| c.fetched_at.elapsed())
+    }
+
     fn replace(&self, discovered: Arc<Discovered>) {
         if let Ok(mut copy) = self.discovery.copy.write() {
             *copy = Some(discovered);
@@ -160,7 +166,11 @@ impl Provider {
                 )))
             });
         fetching.finished = true;
-        self.note_contact(!matches!(fetched, Err(ProviderError::Unavailable(_))));
+        match &fetched {
+            Err(e @ ProviderError::Unavailable(_)) => self.note_failure(e.to_string()),
+            _ => self.note_contact(true),
+        }
+        self.note_metadata(fetched.as_ref().err().map(ToString::to_string));
         match fetched {
             Ok(d) => {
                 let d = Arc::new(d);
@@ -181,7 +191,11 @@ impl Provider {
 
     async fn fetch_all(&self) -> Result<Discovered, ProviderError> {
         let body = self
-            .get(&self.settings.discovery_url, "discovery document")
+            .get(
+                &self.settings.discovery_url,
+                "discovery document",
+                "discovery",
+            )
             .await?;
         let metadata = Metadata::parse(&body, &self.settings.issuer)?;
         let (jwks, keys) = self.fetch_jwks(&metadata).await?;
@@ -201,8 +215,15 @@ impl Provider {
         })
     }
 
-    async fn get(&self, url: &str, what: &str) -> Result<Vec<u8>, ProviderError> {
-        let (status, body) = self.http.get_json(url).await?;
+    /// GETs `what` (`endpoint`, the metrics' label) from the provider.
+    async fn get(
+        &self,
+        url: &str,
+        what: &str,
+        endpoint: &'static str,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let (status, body) =
+            metrics::provider_call(&self.settings.slug, endpoint, self.http.get_json(url)).await?;
         if status.is_server_error() {
             return Err(ProviderError::Unavailable(format!(
                 "{what} at {url} answered {status}"
@@ -220,7 +241,7 @@ impl Provider {
         &self,
         metadata: &Metadata,
     ) -> Result<(CoreJsonWebKeySet, Arc<KeySet>), ProviderError> {
-        let body = self.get(metadata.jwks_uri.as_str(), "JWKS").await?;
+        let body = self.get(metadata.jwks_uri.as_str(), "JWKS", "jwks").await?;
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::BadMetadata(format!("JWKS is not valid: {e}")))?;
         let keys = Arc::new(KeySet::from_json(&value));

@@ -22,6 +22,7 @@ pub(crate) use discovery::Discovered;
 pub(crate) use jws::{allowed as signing_algs, is_asymmetric_alg};
 pub(crate) use logout_token::unverified_addressee;
 pub(crate) use metadata::{Metadata, MetadataError};
+pub(crate) use reachability::ContactHealth;
 pub(crate) use tokens::VerifiedTokens;
 
 use crate::config::ProviderConfig;

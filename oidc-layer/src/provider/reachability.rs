@@ -25,11 +25,25 @@ pub(super) struct Reachability {
     probe: tokio::sync::Mutex<()>,
 }
 
-/// The last successful and failed contacts with the provider.
-#[derive(Debug, Default, Clone, Copy)]
+/// The last successful and failed contacts with the provider, and why the last failure
+/// failed (for [`OidcLayer::health`](crate::OidcLayer::health)).
+#[derive(Debug, Default, Clone)]
 struct Contact {
     ok: Option<Instant>,
     failed: Option<Instant>,
+    last_error: Option<String>,
+    /// Why the last metadata fetch failed, when it did (the provider answered, but with
+    /// unusable metadata or keys; or it did not answer).
+    metadata_error: Option<(Instant, String)>,
+}
+
+/// What [`Provider::contact_health`] tells: whether the last contact failed, and the reason
+/// of the last failure with its time.
+pub(crate) struct ContactHealth {
+    pub(crate) ok: Option<Instant>,
+    pub(crate) failing: bool,
+    pub(crate) last_error: Option<(Instant, String)>,
+    pub(crate) metadata_error: Option<(Instant, String)>,
 }
 
 impl Contact {
@@ -72,13 +86,60 @@ impl Drop for Probing<'_> {
 impl Provider {
     /// Records the outcome of a call to the provider (failures: it could not be reached).
     pub(crate) fn note_contact(&self, ok: bool) {
-        if let Ok(mut contact) = self.reachability.contact.lock() {
-            if ok {
+        if ok {
+            if let Ok(mut contact) = self.reachability.contact.lock() {
                 contact.ok = Some(Instant::now());
-            } else {
-                contact.failed = Some(Instant::now());
             }
+        } else {
+            self.note_failure("a request to the provider failed".to_owned());
         }
+    }
+
+    /// Records a failed contact and why (no token or secret in `reason`).
+    pub(crate) fn note_failure(&self, reason: String) {
+        if let Ok(mut contact) = self.reachability.contact.lock() {
+            contact.failed = Some(Instant::now());
+            contact.last_error = Some(reason);
+        }
+    }
+
+    /// Records the outcome of a metadata fetch (`Some(reason)`: it failed).
+    pub(crate) fn note_metadata(&self, failure: Option<String>) {
+        if let Ok(mut contact) = self.reachability.contact.lock() {
+            contact.metadata_error = failure.map(|reason| (Instant::now(), reason));
+        }
+    }
+
+    /// The provider's contacts as the health report shows them (no network).
+    pub(crate) fn contact_health(&self) -> ContactHealth {
+        let Ok(contact) = self.reachability.contact.lock() else {
+            return ContactHealth {
+                ok: None,
+                failing: true,
+                last_error: Some((Instant::now(), "internal state unavailable".into())),
+                metadata_error: None,
+            };
+        };
+        ContactHealth {
+            ok: contact.ok,
+            failing: contact
+                .failed
+                .is_some_and(|failed| contact.ok.is_none_or(|ok| ok < failed)),
+            last_error: contact.failed.zip(contact.last_error.clone()),
+            metadata_error: contact.metadata_error.clone(),
+        }
+    }
+
+    /// Probes the provider now unless a probe is already under way (the health report's
+    /// background check): its metadata when none is cached, then its discovery document.
+    pub(crate) async fn probe_now(self: &std::sync::Arc<Self>) {
+        if self.cached_metadata_age().is_none() && self.discovered().await.is_err() {
+            return;
+        }
+        let Ok(_one_at_a_time) = self.reachability.probe.try_lock() else {
+            return;
+        };
+        let _ = self.probe().await;
     }
 
     fn known(&self, asked: Instant) -> Option<Result<(), ProviderError>> {
@@ -101,13 +162,23 @@ impl Provider {
         if let Some(known) = self.known(asked) {
             return known;
         }
+        self.probe().await
+    }
+
+    /// One request to the discovery document, its outcome noted; the caller holds the probe
+    /// lock.
+    async fn probe(&self) -> Result<(), ProviderError> {
         let mut probing = Probing {
             provider: self,
             finished: false,
         };
         let answer = tokio::time::timeout(
             PROBE_TIMEOUT,
-            self.http.get_json(&self.settings.discovery_url),
+            crate::metrics::provider_call(
+                &self.settings.slug,
+                "discovery",
+                self.http.get_json(&self.settings.discovery_url),
+            ),
         )
         .await;
         probing.finished = true;
@@ -122,7 +193,10 @@ impl Provider {
                 PROBE_TIMEOUT.as_secs()
             ))),
         };
-        self.note_contact(outcome.is_ok());
+        match &outcome {
+            Ok(()) => self.note_contact(true),
+            Err(e) => self.note_failure(e.to_string()),
+        }
         outcome
     }
 }
@@ -147,38 +221,45 @@ mod tests {
         assert!(unknown(Contact::default()));
         assert!(up(Contact {
             ok: ago(1),
-            failed: None
+            failed: None,
+            ..Contact::default()
         }));
         assert!(
             up(Contact {
                 ok: ago(1),
-                failed: ago(2)
+                failed: ago(2),
+                ..Contact::default()
             }),
             "recovered"
         );
         assert!(down(Contact {
             ok: ago(2),
-            failed: ago(1)
+            failed: ago(1),
+            ..Contact::default()
         }));
         assert!(down(Contact {
             ok: None,
-            failed: ago(1)
+            failed: ago(1),
+            ..Contact::default()
         }));
         let old_ok = CONTACT_VOUCHES_FOR.as_secs() + 1;
         assert!(unknown(Contact {
             ok: ago(old_ok),
-            failed: None
+            failed: None,
+            ..Contact::default()
         }));
         let old_failure = FAILURE_VOUCHES_FOR.as_secs() + 1;
         assert!(unknown(Contact {
             ok: None,
-            failed: ago(old_failure)
+            failed: ago(old_failure),
+            ..Contact::default()
         }));
         // A failure seen while waiting for the probe is the answer, however old the wait.
         let waited_since = ago(old_failure + 5).expect("the clock is past a few seconds");
         let failed_while_waiting = Contact {
             ok: None,
             failed: ago(old_failure),
+            ..Contact::default()
         };
         assert!(matches!(
             failed_while_waiting.known(waited_since),

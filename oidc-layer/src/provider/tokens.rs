@@ -164,7 +164,8 @@ impl Provider {
         let response = client
             .exchange_code(code.clone())
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(&self.http);
+        let response = crate::metrics::provider_call(&self.settings.slug, "token", response)
             .await
             .map_err(token_error)?;
         check_token_type(&response)?;
@@ -200,10 +201,12 @@ impl Provider {
         refresh_token: &str,
         login: &Identity,
     ) -> Result<RefreshedTokens, ProviderError> {
-        let response = self
-            .token_client(discovered)?
-            .exchange_refresh_token(&openidconnect::RefreshToken::new(refresh_token.to_owned()))
-            .request_async(&self.http)
+        let client = self.token_client(discovered)?;
+        let refresh_token = openidconnect::RefreshToken::new(refresh_token.to_owned());
+        let response = client
+            .exchange_refresh_token(&refresh_token)
+            .request_async(&self.http);
+        let response = crate::metrics::provider_call(&self.settings.slug, "token", response)
             .await
             .map_err(token_error)?;
         check_token_type(&response)?;

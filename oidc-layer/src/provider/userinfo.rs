@@ -32,10 +32,13 @@ impl Provider {
         access_token: &str,
         claims: &mut Map<String, Value>,
     ) -> Result<(), ProviderError> {
-        let (status, body) = self
-            .http
-            .get_json_authorized(endpoint.as_str(), access_token)
-            .await?;
+        let (status, body) = crate::metrics::provider_call(
+            &self.settings.slug,
+            "userinfo",
+            self.http
+                .get_json_authorized(endpoint.as_str(), access_token),
+        )
+        .await?;
         if status.is_server_error() {
             return Err(ProviderError::Unavailable(format!(
                 "userinfo answered {status}"

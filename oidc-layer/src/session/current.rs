@@ -37,7 +37,9 @@ pub(crate) async fn load(
     let store = &shared.durable.store;
     let record = match store.load_now(id) {
         Some(answer) => answer,
-        None => store.load(id).await,
+        None => {
+            crate::metrics::store_call(&shared.durable.store_health, "load", store.load(id)).await
+        }
     }?;
     Ok(match expired {
         Expired::EndedAt(now) => record.filter(|r| !r.is_expired_at(now)),

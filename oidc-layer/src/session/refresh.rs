@@ -30,6 +30,7 @@ use tracing::Instrument as _;
 
 use crate::admission;
 use crate::config::RefreshFailure;
+use crate::metrics::{self, RefreshOutcome};
 use crate::provider::ProviderError;
 use crate::record::upkeep::{Upkeep, UpkeepKey};
 use crate::record::{self, AccessToken, SessionData, StoredToken};
@@ -124,7 +125,13 @@ async fn refresh(shared: &Shared, id: &SessionId, mut record: Arc<Record<Session
     let waited = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
-        match shared.durable.store.try_lock(id, REFRESH_LOCK).await {
+        match metrics::store_call(
+            &shared.durable.store_health,
+            "lock",
+            shared.durable.store.try_lock(id, REFRESH_LOCK),
+        )
+        .await
+        {
             Ok(Some(lease)) => {
                 let outcome = refresh_locked(shared, id, record).await;
                 if let Err(e) = shared.durable.store.unlock(id, &lease).await {
@@ -173,13 +180,16 @@ async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<Sessio
     if refreshed_since(&read, &record) {
         return Upkeep::Keep(record);
     }
+    let provider = record.data.identity.provider();
     match refresh_tokens(shared, &record.data, now).await {
         Ok(mut data) => {
+            metrics::refreshed(provider, RefreshOutcome::Refreshed);
             data.last_seen = now;
             save(shared, id, record, data).await
         }
         Err(Failed::End(why)) => {
             tracing::info!(why, "session ended at refresh");
+            metrics::refreshed(provider, RefreshOutcome::Ended);
             end(shared, id).await
         }
         Err(Failed::Unreachable(why)) => {
@@ -189,12 +199,14 @@ async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<Sessio
                     why,
                     "refresh failed and the access token is due; ending the session"
                 );
+                metrics::refreshed(provider, RefreshOutcome::FailedEnded);
                 return end(shared, id).await;
             }
             tracing::warn!(
                 why,
                 "refresh failed; keeping the session until its access token expires"
             );
+            metrics::refreshed(provider, RefreshOutcome::FailedKept);
             Upkeep::Keep(record)
         }
     }
@@ -207,7 +219,13 @@ async fn reread(
     id: &SessionId,
     read: &Arc<Record<SessionData>>,
 ) -> Result<Arc<Record<SessionData>>, Upkeep> {
-    match shared.durable.store.load_fresh(id).await {
+    match metrics::store_call(
+        &shared.durable.store_health,
+        "load",
+        shared.durable.store.load_fresh(id),
+    )
+    .await
+    {
         Ok(Some(record)) => Ok(record),
         Ok(None) => Err(Upkeep::Ended),
         Err(e) => {
@@ -233,7 +251,13 @@ async fn save(
 ) -> Upkeep {
     let expires_at = record::deadline(&shared.config, &data);
     let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
-    match shared.durable.store.save(id, updated.clone()).await {
+    match metrics::store_call(
+        &shared.durable.store_health,
+        "save",
+        shared.durable.store.save(id, updated.clone()),
+    )
+    .await
+    {
         Ok(true) => Upkeep::Keep(Arc::new(updated)),
         // Deleted meanwhile (logout, back-channel logout): stay logged out.
         Ok(false) => Upkeep::Ended,
@@ -246,7 +270,13 @@ async fn save(
 }
 
 async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
-    if let Err(e) = shared.durable.store.delete(id).await {
+    if let Err(e) = metrics::store_call(
+        &shared.durable.store_health,
+        "delete",
+        shared.durable.store.delete(id),
+    )
+    .await
+    {
         tracing::error!(error = %e, "could not delete an ended session");
     }
     Upkeep::Ended
@@ -285,9 +315,10 @@ async fn refresh_tokens(
             .await
     }
     .await;
-    provider
-        .client
-        .note_contact(!matches!(refreshed, Err(ProviderError::Unavailable(_))));
+    match &refreshed {
+        Err(e @ ProviderError::Unavailable(_)) => provider.client.note_failure(e.to_string()),
+        _ => provider.client.note_contact(true),
+    }
     let refreshed = refreshed.map_err(|e| match e {
         ProviderError::Unavailable(_) | ProviderError::BadResponse(_) => {
             Failed::Unreachable(e.to_string())

@@ -13,6 +13,7 @@ use session_store::{MemoryStore, SessionStore};
 
 use crate::accounts::{AccountResolver, StatelessResolver};
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
+use crate::health::StoreTracker;
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
 use crate::provider::{Provider, issuers_match};
@@ -74,6 +75,8 @@ pub(crate) struct Durable {
     /// The cookie key of this process when the configuration has none: made once, so that
     /// `with_store`, `with_account_resolver` and `reload` keep logins in flight working.
     pub(crate) fallback_key: Key,
+    /// The outcome of the store's last round trip (see [`crate::health`]).
+    pub(crate) store_health: Arc<StoreTracker>,
 }
 
 impl Durable {
@@ -88,6 +91,7 @@ impl Durable {
             http: http_client(),
             dpop_replay: Arc::new(ProofReplay::new()),
             fallback_key: Key::generate(),
+            store_health: Arc::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::Failure;
 use super::verify::Verified;
 use crate::admission::{self, AdmissionError, Admitted};
 use crate::flows::common::{login_url, reauth_login_url};
+use crate::metrics::LoginFailure;
 use crate::pages::Problem;
 use crate::state::{ProviderRuntime, Shared};
 
@@ -22,7 +23,13 @@ pub(super) async fn admit(
         .await
         .map_err(|error| {
             let problem = problem(&error, shared, provider, &verified.attempt.return_to);
+            let reason = match error {
+                AdmissionError::AccountStore(_) => LoginFailure::StoreUnavailable,
+                AdmissionError::NoSubject => LoginFailure::InvalidToken,
+                _ => LoginFailure::Refused,
+            };
             Failure::new(
+                reason,
                 problem.with_link("Home", format!("{}/", shared.config.external.base_path)),
                 Some(&verified.state),
             )

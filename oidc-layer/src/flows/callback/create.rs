@@ -9,6 +9,7 @@ use session_store::SessionStore as _;
 use super::Failure;
 use super::verify::Verified;
 use crate::identity::Identity;
+use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
 use crate::provider::VerifiedTokens;
 use crate::record::{self, AccessToken, SessionData, StoredToken};
@@ -49,9 +50,16 @@ pub(super) async fn sign_in(
         created_at: now,
         last_seen: now,
     };
-    let id = create(shared, data, tags).await.map_err(|e| {
+    let id = metrics::store_call(
+        &shared.durable.store_health,
+        "create",
+        create(shared, data, tags),
+    )
+    .await
+    .map_err(|e| {
         tracing::error!(error = %e, "session store failed");
         Failure::new(
+            LoginFailure::StoreUnavailable,
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Sign-in is unavailable",

@@ -6,6 +6,7 @@ use http::StatusCode;
 use super::Failure;
 use super::verify::Verified;
 use crate::flows::common::provider_problem;
+use crate::metrics::LoginFailure;
 use crate::pages::Problem;
 use crate::provider::{ProviderError, VerifiedTokens};
 use crate::state::{ProviderRuntime, Shared};
@@ -29,10 +30,16 @@ pub(super) async fn exchange(
         .await;
     let tokens = exchanged.map_err(|e| {
         tracing::warn!(error = %e, "code exchange or ID token validation failed");
-        provider
-            .client
-            .note_contact(!matches!(e, ProviderError::Unavailable(_)));
-        Failure::new(refusal(shared, e, verified), Some(&verified.state))
+        match &e {
+            ProviderError::Unavailable(_) => provider.client.note_failure(e.to_string()),
+            _ => provider.client.note_contact(true),
+        }
+        let reason = match e {
+            ProviderError::Rejected { .. } => LoginFailure::CodeRejected,
+            ProviderError::InvalidToken(_) => LoginFailure::InvalidToken,
+            _ => LoginFailure::ProviderUnavailable,
+        };
+        Failure::new(reason, refusal(shared, e, verified), Some(&verified.state))
     })?;
     provider.client.note_contact(true);
     Ok(tokens)

@@ -14,21 +14,25 @@ use http::{HeaderMap, Response, StatusCode};
 
 use super::common::login_url;
 use crate::admission::Admitted;
+use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
 use crate::state::Shared;
 use crate::web::negotiate::wants_html;
 use crate::web::{cookies, redirect};
 use verify::Checked;
 
-/// A failed callback: the problem to show and whether the attempt cookie must be removed.
+/// A failed callback: why (the metrics' reason), the problem to show and whether the attempt
+/// cookie must be removed.
 struct Failure {
+    reason: LoginFailure,
     problem: Problem,
     state: Option<String>,
 }
 
 impl Failure {
-    fn new(problem: Problem, state: Option<&str>) -> Self {
+    fn new(reason: LoginFailure, problem: Problem, state: Option<&str>) -> Self {
         Self {
+            reason,
             problem,
             state: state.map(str::to_owned),
         }
@@ -49,10 +53,30 @@ pub(crate) async fn callback(
     headers: &HeaderMap,
 ) -> Response<PageBody> {
     let html = wants_html(headers);
-    match complete(shared, index, query.unwrap_or(""), headers).await {
-        Ok(response) => response,
-        Err(Failure { problem, state }) => {
-            tracing::warn!(status = problem.status().as_u16(), "login rejected");
+    let started = metrics::Timer::start();
+    let slug = shared
+        .providers
+        .get(index)
+        .map_or("unknown", |p| p.settings.slug.as_str());
+    let outcome = complete(shared, index, query.unwrap_or(""), headers).await;
+    metrics::callback_finished(slug, started);
+    match outcome {
+        Ok(Completed::Home(response)) => response,
+        Ok(Completed::SignedIn(response)) => {
+            metrics::login_completed(slug);
+            response
+        }
+        Err(Failure {
+            reason,
+            problem,
+            state,
+        }) => {
+            metrics::login_failed(slug, reason);
+            tracing::warn!(
+                status = problem.status().as_u16(),
+                reason = reason.as_str(),
+                "login rejected"
+            );
             let mut response = problem.into_response(html);
             if let Some(removal) = state.as_deref().and_then(|s| shared.attempts.removal(s)) {
                 cookies::append_set_cookie(response.headers_mut(), &removal);
@@ -62,6 +86,14 @@ pub(crate) async fn callback(
     }
 }
 
+/// How a callback that did not fail ended.
+enum Completed {
+    /// Signed in (or linked): the browser goes where the login started.
+    SignedIn(Response<PageBody>),
+    /// A stale callback of a signed-in browser: no login happened.
+    Home(Response<PageBody>),
+}
+
 /// The callback's steps: verify the response, exchange the code, admit the identity, create
 /// its session (or finish a link).
 async fn complete(
@@ -69,16 +101,17 @@ async fn complete(
     index: usize,
     query: &str,
     headers: &HeaderMap,
-) -> Result<Response<PageBody>, Failure> {
+) -> Result<Completed, Failure> {
     let Some(provider) = shared.providers.get(index) else {
         return Err(Failure::new(
+            LoginFailure::BadResponse,
             bad_request("Unknown identity provider.", shared),
             None,
         ));
     };
     let verified = match verify::verify(shared, provider, query, headers).await? {
         Checked::Verified(verified) => verified,
-        Checked::Home(response) => return Ok(response),
+        Checked::Home(response) => return Ok(Completed::Home(response)),
     };
     let mut tokens = exchange::exchange(shared, provider, &verified).await?;
     let claims = std::mem::take(&mut tokens.claims);
@@ -93,8 +126,10 @@ async fn complete(
             if let Some(removal) = shared.attempts.removal(&verified.state) {
                 cookies::append_set_cookie(response.headers_mut(), &removal);
             }
-            return Ok(response);
+            return Ok(Completed::SignedIn(response));
         }
     };
-    create::sign_in(shared, provider, headers, &verified, identity, tokens).await
+    create::sign_in(shared, provider, headers, &verified, identity, tokens)
+        .await
+        .map(Completed::SignedIn)
 }

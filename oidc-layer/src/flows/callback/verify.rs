@@ -10,6 +10,7 @@ use http::{HeaderMap, Response, StatusCode};
 use super::{Failure, bad_request};
 use crate::flows::common::login_url;
 use crate::flows::common::provider_problem;
+use crate::metrics::LoginFailure;
 use crate::pages::{PageBody, Problem};
 use crate::provider::Discovered;
 use crate::session::current::{self, Expired};
@@ -73,32 +74,40 @@ pub(super) async fn verify(
     query: &str,
     headers: &HeaderMap,
 ) -> Result<Checked, Failure> {
-    let params = parse_query(query).map_err(|d| Failure::new(bad_request(d, shared), None))?;
+    let params = parse_query(query)
+        .map_err(|d| Failure::new(LoginFailure::BadResponse, bad_request(d, shared), None))?;
     let Some(state) = params.state else {
         tracing::warn!("callback without state");
         return Err(Failure::new(
+            LoginFailure::BadResponse,
             bad_request("The sign-in response has no state.", shared),
             None,
         ));
     };
-    let fail = |problem: Problem| Failure::new(problem, Some(&state));
+    let fail = |reason, problem: Problem| Failure::new(reason, problem, Some(&state));
     let Some(attempt) = shared.attempts.open(headers, &state) else {
-        return stale(shared, headers).await.map_err(fail);
+        return stale(shared, headers)
+            .await
+            .map_err(|p| fail(LoginFailure::UnknownState, p));
     };
     let retry = login_url(shared, &attempt.return_to);
     // Mix-up defence: the answer must arrive at the callback of the provider the login went to.
     if attempt.provider != provider.settings.slug {
         tracing::warn!(expected = %attempt.provider, arrived = %provider.settings.slug, "callback at another provider's redirect URI");
-        return Err(fail(bad_request(
-            "The sign-in response arrived for a different identity provider than the one you chose.",
-            shared,
-        )));
+        return Err(fail(
+            LoginFailure::ProviderMismatch,
+            bad_request(
+                "The sign-in response arrived for a different identity provider than the one you chose.",
+                shared,
+            ),
+        ));
     }
     // Single use: a second callback with the same state is refused even with the cookie.
     let fresh = first_use_of_state(&shared.durable.used_states, attempt.state.clone()).await;
     if !fresh {
         tracing::warn!("replayed callback state");
         return Err(fail(
+            LoginFailure::ReplayedState,
             Problem::new(
                 StatusCode::BAD_REQUEST,
                 "This sign-in link was already used",
@@ -107,20 +116,25 @@ pub(super) async fn verify(
             .with_login_url(retry),
         ));
     }
-    let discovered = provider
-        .client
-        .discovered()
-        .await
-        .map_err(|e| fail(provider_problem(&e, shared, &attempt.return_to)))?;
-    check_issuer(shared, params.iss.as_deref(), &discovered).map_err(fail)?;
+    let discovered = provider.client.discovered().await.map_err(|e| {
+        fail(
+            LoginFailure::ProviderUnavailable,
+            provider_problem(&e, shared, &attempt.return_to),
+        )
+    })?;
+    check_issuer(shared, params.iss.as_deref(), &discovered)
+        .map_err(|p| fail(LoginFailure::ProviderMismatch, p))?;
     if let Some(error) = params.error.as_deref() {
-        return Err(fail(provider_error(shared, error, retry)));
+        return Err(fail(
+            LoginFailure::ProviderError,
+            provider_error(shared, error, retry),
+        ));
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
-        return Err(fail(bad_request(
-            "The sign-in response has no authorization code.",
-            shared,
-        )));
+        return Err(fail(
+            LoginFailure::BadResponse,
+            bad_request("The sign-in response has no authorization code.", shared),
+        ));
     };
     Ok(Checked::Verified(Verified {
         state,
