@@ -25,15 +25,16 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use crate::OidcLayer;
 use crate::state::Shared;
+use crate::store_tracker::StoreTracker;
 
 /// What the report knows is refreshed in the background when it is older than this.
 pub const CHECK_AFTER: Duration = Duration::from_secs(10);
@@ -76,51 +77,29 @@ pub struct StoreHealth {
     pub last_error: Option<String>,
 }
 
-/// The outcome of the store's last round trip, noted by every one of them (see
-/// [`crate::metrics::store_call`]).
-#[derive(Debug, Default)]
-pub(crate) struct StoreTracker {
-    last: Mutex<Option<(Instant, Option<String>)>>,
-    probing: AtomicBool,
-}
-
-impl StoreTracker {
-    /// Notes the outcome of a round trip (the error's text when it failed).
-    pub(crate) fn note<T, E: std::fmt::Display>(&self, result: &Result<T, E>) {
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some((
-                Instant::now(),
-                result.as_ref().err().map(ToString::to_string),
-            ));
-        }
-    }
-
-    fn health(&self) -> StoreHealth {
-        let last = self.last.lock().ok().and_then(|l| l.clone());
-        match last {
-            None => StoreHealth {
-                reachable: false,
-                checked_seconds_ago: None,
-                last_error: None,
-            },
-            Some((at, error)) => StoreHealth {
-                reachable: error.is_none(),
-                checked_seconds_ago: Some(at.elapsed().as_secs()),
-                last_error: error,
-            },
-        }
-    }
-
-    fn is_stale(&self) -> bool {
-        self.last
-            .lock()
-            .ok()
-            .and_then(|l| l.as_ref().map(|(at, _)| at.elapsed() >= CHECK_AFTER))
-            .unwrap_or(true)
+/// The store's health from what its last round trip said.
+fn store_health(tracker: &StoreTracker) -> StoreHealth {
+    match tracker.last() {
+        None => StoreHealth {
+            reachable: false,
+            checked_seconds_ago: None,
+            last_error: None,
+        },
+        Some((at, error)) => StoreHealth {
+            reachable: error.is_none(),
+            checked_seconds_ago: Some(at.elapsed().as_secs()),
+            last_error: error,
+        },
     }
 }
 
-/// Whether a provider's news is old enough to probe it again.
+/// Whether the store's news is older than [`CHECK_AFTER`] (or there is none).
+fn store_is_stale(tracker: &StoreTracker) -> bool {
+    tracker
+        .last()
+        .is_none_or(|(at, _)| at.elapsed() >= CHECK_AFTER)
+}
+
 fn provider_is_stale(contact: &crate::provider::ContactHealth) -> bool {
     let latest = [contact.ok, contact.last_error.as_ref().map(|(at, _)| *at)]
         .into_iter()
@@ -163,7 +142,7 @@ pub(crate) fn report(shared: &Shared) -> HealthReport {
             }
         })
         .collect();
-    let store = shared.durable.store_health.health();
+    let store = store_health(&shared.durable.store_health);
     HealthReport {
         ready: store.reachable && providers.iter().all(|p| p.usable),
         providers,
@@ -183,7 +162,7 @@ pub(crate) fn probe_in_background(shared: Arc<Shared>) {
         }
     }
     let tracker = &shared.durable.store_health;
-    if tracker.is_stale() && !tracker.probing.swap(true, Ordering::AcqRel) {
+    if store_is_stale(tracker) && !tracker.probing.swap(true, Ordering::AcqRel) {
         runtime.spawn(async move {
             probe_store(&shared).await;
             shared

@@ -92,6 +92,7 @@ pub mod roles;
 mod service;
 mod session;
 mod state;
+mod store_tracker;
 mod web;
 mod words;
 

@@ -268,7 +268,7 @@ pub(crate) use record::*;
 /// Times `call` as a round trip of the session store's `operation`, counting its failure;
 /// its outcome is the store's health (`tracker`) until the next one.
 pub(crate) async fn store_call<T, E: std::fmt::Display>(
-    tracker: &crate::health::StoreTracker,
+    tracker: &crate::store_tracker::StoreTracker,
     operation: &'static str,
     call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {

@@ -13,12 +13,12 @@ use session_store::{MemoryStore, SessionStore};
 
 use crate::accounts::{AccountResolver, StatelessResolver};
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
-use crate::health::StoreTracker;
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
 use crate::provider::{Provider, issuers_match};
 use crate::record::SessionData;
 use crate::record::upkeep::{UpkeepCache, upkeep_cache};
+use crate::store_tracker::StoreTracker;
 use crate::web::attempt::AttemptCookies;
 use crate::web::cookies::CookieSettings;
 use replay::ProofReplay;
