@@ -46,8 +46,9 @@ impl OidcConfigBuilder {
             .extend(paths.into_iter().map(Into::into));
         self
     }
-    /// Paths of an API: without a session they always get `401` with problem+json, even for a
-    /// browser navigation (exact `/api/me` or prefix `/api/*`).
+    /// Paths of an API: without a session they always get `401`, never a redirect to the
+    /// provider, even for a browser navigation: problem+json, or an HTML page with a sign-in
+    /// link when the client asks for HTML (exact `/api/me` or prefix `/api/*`).
     pub fn api_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.global
             .api_paths
