@@ -25,8 +25,8 @@
 //! # }
 //! ```
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
