@@ -128,6 +128,13 @@ impl Default for SqlConfig {
 }
 
 /// A record to write: its row's columns and its tags.
+#[cfg_attr(
+    not(feature = "postgres"),
+    expect(
+        dead_code,
+        reason = "read only by PostgreSQL's one-statement writes; SQLite runs the transaction"
+    )
+)]
 pub(crate) struct Write<'a> {
     pub(crate) fingerprint: &'a [u8],
     /// The encoded record.
