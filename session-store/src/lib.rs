@@ -66,6 +66,10 @@ pub use sql::PostgresStore;
 pub use sql::SqlConfig;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
+/// Pieces of the SQL stores shared with oidc-layer's `SqlAccounts`: not a stable API.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[doc(hidden)]
+pub use sql::support as sql_support;
 /// The sqlx this crate's SQL stores are built on (pools for `from_pool`, queries in tests).
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use sqlx;

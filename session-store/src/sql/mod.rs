@@ -28,9 +28,12 @@ mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+pub mod support;
+
+pub(crate) use support::{connection_broke, now_ms};
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -105,19 +108,7 @@ impl SqlConfig {
 
     /// The prefix, checked: it goes into table names and SQL text, so only a safe identifier.
     pub(crate) fn checked_prefix(&self) -> Result<&str, Error> {
-        let prefix = self.table_prefix.as_str();
-        let safe = (1..=32).contains(&prefix.len())
-            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if safe {
-            Ok(prefix)
-        } else {
-            Err(Error::Config(format!(
-                "table prefix {prefix:?}: use 1 to 32 lowercase ASCII letters, digits and _, starting with a letter"
-            )))
-        }
+        support::check_table_prefix(&self.table_prefix).map_err(Error::Config)
     }
 }
 
@@ -144,13 +135,6 @@ pub(crate) struct Write<'a> {
     /// The tags, one `session_tags` row each.
     pub(crate) record_tags: &'a [String],
     pub(crate) expires_at: i64,
-}
-
-/// Milliseconds since the epoch, rounded down: a row is live while `expires_at > now_ms()`.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The `expires_at` column of a record expiring at `at`: rounded up to the millisecond.
@@ -187,22 +171,11 @@ pub(crate) fn backend(e: sqlx::Error) -> Error {
     Error::Backend(Box::new(e))
 }
 
-/// Whether `e` says the connection broke (the server restarted, the network blipped): the
-/// pool drops that connection, and an idempotent statement is worth one retry on another.
-pub(crate) fn connection_broke(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) => true,
-        // admin_shutdown, crash_shutdown, cannot_connect_now: the server went away under us.
-        sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]

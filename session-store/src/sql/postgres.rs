@@ -150,7 +150,9 @@ impl Inner {
     async fn before_migrations(&self, tx: &mut Transaction<'_, Postgres>) -> Result<(), Error> {
         let prefix = self.config.checked_prefix()?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(advisory_key(prefix))
+            .bind(super::support::advisory_key(&format!(
+                "session-store migrations {prefix}"
+            )))
             .execute(&mut **tx)
             .await
             .map(|_| ())
@@ -233,13 +235,3 @@ fn tag_list(tags: &[String]) -> Vec<&[u8]> {
 }
 
 sql_store!(PostgresStore, Postgres, PgPool, Dialect::Postgres);
-
-/// The key of the advisory lock migrations take: from the prefix, so two apps with their own
-/// prefixes in one database do not wait for each other.
-fn advisory_key(prefix: &str) -> i64 {
-    use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(format!("session-store migrations {prefix}"));
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(bytes)
-}

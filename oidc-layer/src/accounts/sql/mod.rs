@@ -5,7 +5,7 @@ mod schema;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex, MutexGuard};
@@ -16,6 +16,7 @@ use super::{
     NewAccount,
 };
 use schema::{Dialect, MIGRATIONS, Statements, latest_version};
+use session_store::sql_support::{advisory_key, check_table_prefix, connection_broke, now_ms};
 
 /// How many numbered usernames (`alice-2` … `alice-20`) [`create`](AccountRepository::create)
 /// tries after the one the provider sent; then a few with a random suffix (`alice-3f9a0c12`).
@@ -77,19 +78,7 @@ impl SqlAccountsConfig {
 
     /// The prefix, checked: it goes into table names and SQL text, so only a safe identifier.
     fn checked_prefix(&self) -> Result<&str, AccountError> {
-        let prefix = self.table_prefix.as_str();
-        let safe = (1..=32).contains(&prefix.len())
-            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if safe {
-            Ok(prefix)
-        } else {
-            Err(AccountError::Config(format!(
-                "table prefix {prefix:?}: use 1 to 32 lowercase ASCII letters, digits and _, starting with a letter"
-            )))
-        }
+        check_table_prefix(&self.table_prefix).map_err(AccountError::Config)
     }
 }
 
@@ -371,7 +360,9 @@ impl SqlAccounts {
             let mut tx = pool.begin().await.map_err(AccountError::backend)?;
             if inner.dialect.is_postgres() {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(advisory_key(prefix))
+                    .bind(advisory_key(&format!(
+                        "oidc-layer accounts migrations {prefix}"
+                    )))
                     .execute(&mut *tx)
                     .await
                     .map_err(AccountError::backend)?;
@@ -846,35 +837,6 @@ where
         Err(e) if connection_broke(&e) => operation().await,
         outcome => outcome,
     }
-}
-
-/// Whether `e` says the connection broke (the server restarted, the network blipped).
-fn connection_broke(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) => true,
-        // admin_shutdown, crash_shutdown, cannot_connect_now: the server went away under us.
-        sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
-        }
-        _ => false,
-    }
-}
-
-/// The key of the advisory lock migrations take: from the prefix, so two apps with their own
-/// prefixes in one database do not wait for each other.
-fn advisory_key(prefix: &str) -> i64 {
-    use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(format!("oidc-layer accounts migrations {prefix}"));
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(bytes)
-}
-
-/// Milliseconds since the epoch.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 // Last: the tests use the macros above.
