@@ -84,6 +84,26 @@ pub(crate) fn identify(
     Ok(identity)
 }
 
+/// `identity` with the after-login hook's `extra` roles (at login, and after a refresh
+/// decided the mapped roles again), with what they imply in the provider's role order.
+pub(crate) fn with_extra_roles(
+    provider: &ProviderRuntime,
+    identity: Identity,
+    extra: &[String],
+) -> Identity {
+    if extra.is_empty() {
+        return identity;
+    }
+    let implied = match &provider.settings.role_map {
+        Some(map) => {
+            let all: Vec<String> = identity.roles().iter().chain(extra).cloned().collect();
+            map.implied_by(&all)
+        }
+        None => Vec::new(),
+    };
+    identity.with_extra_roles(extra, implied)
+}
+
 /// [`identify`], then the app's account of the identity (or the link to the account that
 /// started the login).
 pub(crate) async fn admit(

@@ -372,6 +372,37 @@ impl Identity {
         Self(Arc::new(inner))
     }
 
+    /// A copy with `extra` roles (the after-login hook's) added to the mapped ones, and the
+    /// roles they imply; the explanation says which roles the app added.
+    pub(crate) fn with_extra_roles(self, extra: &[String], implied: Vec<String>) -> Self {
+        if extra.is_empty() {
+            return self;
+        }
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        let added: Vec<&String> = extra.iter().filter(|r| !inner.roles.contains(r)).collect();
+        if !added.is_empty() {
+            let note = format!(
+                "added by the app at login: {}",
+                added
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            inner.role_explanation = Some(match inner.role_explanation.take() {
+                Some(why) => format!("{why}; {note}"),
+                None => note,
+            });
+            inner.roles.extend(added.into_iter().cloned());
+        }
+        for role in implied {
+            if !inner.implied_roles.contains(&role) && !inner.roles.contains(&role) {
+                inner.implied_roles.push(role);
+            }
+        }
+        Self(Arc::new(inner))
+    }
+
     /// A copy attached to the app's account (done once at login).
     pub(crate) fn with_account(self, account: String, username: Option<String>) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.0);

@@ -11,6 +11,7 @@ use session_store::SessionStore;
 use tower_layer::Layer;
 
 use crate::accounts::AccountResolver;
+use crate::after_login::AfterLogin;
 use crate::config::OidcConfig;
 use crate::flows::local::{LocalSignInError, LocalUser};
 use crate::flows::{link, local};
@@ -132,6 +133,14 @@ impl OidcLayer {
     /// [`accounts`](crate::accounts)).
     pub fn with_account_resolver(self, resolver: impl AccountResolver) -> Self {
         self.rebuild(|d| d.accounts = Arc::new(resolver))
+    }
+
+    /// Runs `hook` after each sign-in through a provider, once the identity is verified and
+    /// admitted and before its session exists: it adds app data and extra roles to the
+    /// session, or refuses the login with a message (see [`AfterLogin`]). Kept across
+    /// [`reload`](Self::reload).
+    pub fn with_after_login(self, hook: impl AfterLogin) -> Self {
+        self.rebuild(|d| d.after_login = Some(Arc::new(hook)))
     }
 
     /// The layer's health, from what it knows (no network): each provider's metadata age,

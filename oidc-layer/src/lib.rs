@@ -62,6 +62,8 @@
 
 pub mod accounts;
 mod admission;
+mod after_login;
+mod app_data;
 mod bearer;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
@@ -96,6 +98,10 @@ mod store_tracker;
 mod web;
 mod words;
 
+pub use after_login::{AfterLogin, AfterLoginError, Login, LoginAdditions, MAX_EXTRA_ROLES};
+#[cfg(feature = "axum")]
+pub use app_data::MissingSession;
+pub use app_data::{AppData, AppDataError, AppSession};
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
     BearerPaths, ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig,

@@ -37,8 +37,8 @@ pub const LOGINS_COMPLETED: &str = "oidc_layer_logins_completed_total";
 /// `provider_unavailable`, `store_unavailable`, `bad_response` (no state, no code, a repeated
 /// parameter), `unknown_state` (expired, tampered or another browser's), `replayed_state`,
 /// `provider_mismatch` (another provider's callback or issuer), `provider_error` (`error=`),
-/// `code_rejected`, `invalid_token`, `refused` (admission: required claim, role, account),
-/// `internal`.
+/// `code_rejected`, `invalid_token`, `refused` (admission: required claim, role, account; the
+/// after-login hook's refusal), `hook_failed` (the after-login hook failed), `internal`.
 pub const LOGINS_FAILED: &str = "oidc_layer_logins_failed_total";
 /// Token refreshes. Labels: `provider`, `outcome`: `refreshed`, `ended` (refused or invalid:
 /// the session ended), `failed_kept` (provider unreachable, the session goes on while its
@@ -85,6 +85,8 @@ pub(crate) enum LoginFailure {
     InvalidToken,
     /// The verified identity was not admitted (required claim, no role, the account resolver).
     Refused,
+    /// The app's after-login hook failed (or panicked, or added what cannot be stored).
+    HookFailed,
     /// Anything else that kept the login from starting (the random number generator, a
     /// broken endpoint URL).
     Internal,
@@ -104,6 +106,7 @@ impl LoginFailure {
             Self::CodeRejected => "code_rejected",
             Self::InvalidToken => "invalid_token",
             Self::Refused => "refused",
+            Self::HookFailed => "hook_failed",
             Self::Internal => "internal",
         }
     }

@@ -7,6 +7,9 @@
 //! anything else → `untrusted`, ordered untrusted < trusted < admin ([`role_map`]).
 
 mod local_login;
+mod preferences;
+
+pub use preferences::after_login;
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
@@ -115,6 +118,10 @@ async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>
                 ": your profile (protected), with a button that checks the session as a single-page app would"
             }
             li { a href="/whoami" { "/whoami" } ": protected; your identity, roles and groups as JSON" }
+            li {
+                a href="/preferences" { "/preferences" } ": your theme, kept as app data in your session (the after-login hook set it at sign-in); "
+                "users whose name starts with " code { "blocked" } " are refused by the hook"
+            }
             li {
                 a href="/admin" { "/admin" } ": needs the " code { "admin" } " role (alice has it; bob is "
                 code { "trusted" } ", carol " code { "untrusted" } ")"
@@ -242,7 +249,8 @@ pub fn operations(
         )
 }
 
-/// The demo app behind `layer`: `/` (public), `/profile`, `/whoami`, `/api/me`, `/admin`
+/// The demo app behind `layer`: `/` (public), `/profile`, `/preferences` (app data in the
+/// session; install [`after_login`] on the layer), `/whoami`, `/api/me`, `/admin`
 /// (role `admin`), `/verified` (claim `email_verified` is `true`) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
 /// `admin_password`). The layer must be configured with [`PUBLIC_PATHS`], [`API_PATHS`] and
 /// [`BACKUP_LOGIN_PATH`].
@@ -256,6 +264,12 @@ pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
         .route("/", get(home))
         .with_state(layer.registrations())
         .route("/profile", get(profile))
+        .route(
+            "/preferences",
+            get(preferences::show)
+                .post(preferences::save)
+                .with_state(layer.clone()),
+        )
         .route("/whoami", get(whoami))
         .route("/api/me", get(api_me))
         .route("/admin", get(admin).route_layer(RequireRole::new("admin")))

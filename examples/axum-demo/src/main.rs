@@ -290,7 +290,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Some(metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?)
     };
-    let layer = OidcLayer::new(config.build()?);
+    let layer = OidcLayer::new(config.build()?).with_after_login(axum_demo::after_login);
     if let Some(command) = std::env::args().nth(1) {
         return match command.as_str() {
             "doctor" => doctor(&layer).await,

@@ -116,6 +116,14 @@ impl OidcConfigBuilder {
         self.global.max_sessions_per_user = Some(u64::try_from(sessions).unwrap_or(u64::MAX));
         self
     }
+    /// The largest app data (see [`AppSession`](crate::AppSession)) a session keeps, in bytes
+    /// of JSON (default 8 KiB, between 64 bytes and 1 MiB): a larger value is refused, by
+    /// [`AppSession::set`](crate::AppSession::set) or as a failed login when the after-login
+    /// hook adds it. Every request of the session loads it from the store.
+    pub fn app_data_max_bytes(mut self, bytes: usize) -> Self {
+        self.global.app_data_max_bytes = Some(u64::try_from(bytes).unwrap_or(u64::MAX));
+        self
+    }
     /// How long before the access token expires it is refreshed (default 60 s, at most 1 h).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.global.refresh_margin_seconds = Some(margin.as_secs());

@@ -22,6 +22,7 @@ const NUMBER_KEYS: &[&str] = &[
     "session_max_age_seconds",
     "session_idle_timeout_seconds",
     "max_sessions_per_user",
+    "app_data_max_bytes",
     "refresh_margin_seconds",
     "id_token_max_age_seconds",
     "introspection_cache_seconds",

@@ -132,6 +132,8 @@ pub struct OidcConfig {
     pub(crate) session_follows_token: bool,
     /// How many sessions one user keeps at most; a login past it ends the user's oldest.
     pub(crate) max_sessions_per_user: usize,
+    /// The largest app data a session keeps, in bytes of JSON.
+    pub(crate) app_data_max_bytes: usize,
     /// How long before the access token expires a refresh is attempted.
     pub(crate) refresh_margin: Duration,
     pub(crate) refresh_failure: RefreshFailure,

@@ -28,6 +28,7 @@ pub(super) struct RawGlobal {
     pub(super) session_idle_timeout_seconds: Option<u64>,
     pub(super) session_follows_token: Option<bool>,
     pub(super) max_sessions_per_user: Option<u64>,
+    pub(super) app_data_max_bytes: Option<u64>,
     pub(super) refresh_margin_seconds: Option<u64>,
     pub(super) refresh_failure: Option<RefreshFailure>,
     pub(super) expose_access_token: Option<bool>,

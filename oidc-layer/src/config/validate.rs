@@ -16,6 +16,11 @@ const DEFAULT_MAX_SESSIONS_PER_USER: u64 = 10;
 /// The highest sessions-per-user cap accepted: past it a user's sessions are unbounded in all
 /// but name.
 const MAX_SESSIONS_PER_USER_LIMIT: u64 = 1000;
+/// The app data a session keeps at most unless configured
+/// ([`OidcConfigBuilder::app_data_max_bytes`](super::OidcConfigBuilder::app_data_max_bytes)).
+const DEFAULT_APP_DATA_MAX_BYTES: u64 = 8 * 1024;
+/// The highest app-data limit accepted: every request of the session carries it from the store.
+const APP_DATA_MAX_BYTES_LIMIT: u64 = 1024 * 1024;
 
 impl OidcConfig {
     /// Validates the app-wide settings and the providers: `providers` are those written at the
@@ -57,6 +62,13 @@ impl OidcConfig {
                     .max_sessions_per_user
                     .unwrap_or(DEFAULT_MAX_SESSIONS_PER_USER)
                     .clamp(1, MAX_SESSIONS_PER_USER_LIMIT),
+            )
+            .unwrap_or(usize::MAX),
+            app_data_max_bytes: usize::try_from(
+                global
+                    .app_data_max_bytes
+                    .unwrap_or(DEFAULT_APP_DATA_MAX_BYTES)
+                    .clamp(64, APP_DATA_MAX_BYTES_LIMIT),
             )
             .unwrap_or(usize::MAX),
             refresh_margin: Duration::from_secs(

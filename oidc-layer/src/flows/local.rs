@@ -107,6 +107,8 @@ pub(crate) async fn sign_in(
         access_issued_at: None,
         created_at: now,
         last_seen: now,
+        extra_roles: Vec::new(),
+        app_data: None,
     };
     let id = create(shared, data, Vec::new()).await?;
     Ok(

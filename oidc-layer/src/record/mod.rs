@@ -151,6 +151,12 @@ pub struct SessionData {
     /// The last request seen (written at most every tenth of the idle timeout).
     #[serde(default = "unix_epoch")]
     pub(crate) last_seen: SystemTime,
+    /// Roles the after-login hook added (kept when a refresh decides the mapped roles again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) extra_roles: Vec<String>,
+    /// The app's data (JSON text; see [`AppSession`](crate::AppSession)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) app_data: Option<Box<str>>,
 }
 
 fn unix_epoch() -> SystemTime {
@@ -291,6 +297,8 @@ mod tests {
             access_issued_at: None,
             created_at: SystemTime::UNIX_EPOCH,
             last_seen: SystemTime::UNIX_EPOCH,
+            extra_roles: Vec::new(),
+            app_data: None,
         };
         let debug = format!("{data:?}");
         assert!(!debug.contains("secret"), "{debug}");
@@ -388,6 +396,8 @@ mod tests {
             access_issued_at: None,
             created_at: t(0),
             last_seen: t(0),
+            extra_roles: Vec::new(),
+            app_data: None,
         }
     }
 

@@ -22,6 +22,7 @@ use http::{Request, Response};
 use session_store::{Record, SessionId};
 use tower_service::Service;
 
+use crate::app_data::AppSession;
 use crate::bearer::{self, Lookup};
 use crate::pages::PageBody;
 use crate::record::SessionData;
@@ -176,7 +177,7 @@ where
     }
     let session = match current::cookie_id(&shared, request.headers()) {
         Some(id) => match live_session(&shared, &id).await {
-            Ok(session) => session,
+            Ok(session) => session.map(|record| (id, record)),
             Err(StoreDown) if is_public(&shared, request.uri().path()) => None,
             Err(StoreDown) => {
                 let html = negotiate::wants_html(request.headers());
@@ -186,7 +187,7 @@ where
         None => None,
     };
     match session {
-        Some(record) => {
+        Some((id, record)) => {
             let extensions = request.extensions_mut();
             extensions.insert(record.data.identity.clone());
             if shared.config.expose_access_token
@@ -194,6 +195,7 @@ where
             {
                 extensions.insert(token.clone());
             }
+            extensions.insert(AppSession::new(shared.clone(), id, record));
         }
         None if is_public(&shared, request.uri().path()) => {
             request

@@ -47,6 +47,9 @@ pub(crate) const LIVE_TOKEN_WAIT: Duration = Duration::from_millis(500);
 /// under a live refresh. Only an instance that died while refreshing leaves it to expire.
 pub(crate) const REFRESH_LOCK: Duration = Duration::from_secs(60);
 
+/// How long writing a session's activity holds its lock at most (two store round trips).
+const TOUCH_LOCK: Duration = Duration::from_secs(10);
+
 /// Whether `record` needs upkeep at `now` (cheap: two comparisons; the hot-path check).
 pub(crate) fn due(shared: &Shared, record: &Record<SessionData>, now: SystemTime) -> bool {
     record::needs_refresh(&shared.config, &record.data, now)
@@ -113,9 +116,44 @@ async fn run(shared: &Shared, id: &SessionId, seen: Arc<Record<SessionData>>) ->
     if !record::needs_touch(&shared.config, &record.data, now) {
         return Upkeep::Keep(record);
     }
-    let mut data = record.data.clone();
-    data.last_seen = now;
-    save(shared, id, record, data).await
+    touch(shared, id, record, now).await
+}
+
+/// Writes the session's activity, under the session's lock so that it never undoes an app-data
+/// write ([`AppSession`](crate::AppSession)) or a refresh landing meanwhile. When the lock is
+/// taken, that writer is saving the session (a refresh notes the activity too): goes on.
+async fn touch(
+    shared: &Shared,
+    id: &SessionId,
+    record: Arc<Record<SessionData>>,
+    now: SystemTime,
+) -> Upkeep {
+    let lease = match metrics::store_call(
+        &shared.durable.store_health,
+        "lock",
+        shared.durable.store.try_lock(id, TOUCH_LOCK),
+    )
+    .await
+    {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Upkeep::Keep(record),
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed; keeping the session as read");
+            return Upkeep::Keep(record);
+        }
+    };
+    let outcome = match reread(shared, id, &record).await {
+        Ok(current) => {
+            let mut data = current.data.clone();
+            data.last_seen = now;
+            save(shared, id, current, data).await
+        }
+        Err(outcome) => outcome,
+    };
+    if let Err(e) = shared.durable.store.unlock(id, &lease).await {
+        tracing::warn!(error = %e, "could not release the session's lock (it expires by itself)");
+    }
+    outcome
 }
 
 /// Refreshes the tokens of `record` under the session's lock. When another instance holds it
@@ -332,6 +370,7 @@ async fn refresh_tokens(
         // New claims: required claims and roles are decided again; the account stays.
         let renewed = admission::identify(provider, claims)
             .map_err(|_| Failed::End("the refreshed claims no longer admit this user".into()))?;
+        let renewed = admission::with_extra_roles(provider, renewed, &data.extra_roles);
         data.identity = match data.identity.account() {
             Some(account) => renewed.with_account(
                 account.to_owned(),

@@ -12,6 +12,7 @@ use cookie::Key;
 use session_store::{MemoryStore, SessionStore};
 
 use crate::accounts::{AccountResolver, StatelessResolver};
+use crate::after_login::AfterLogin;
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
@@ -63,6 +64,8 @@ pub(crate) struct ProviderRuntime {
 pub(crate) struct Durable {
     pub(crate) store: Arc<dyn SessionStore<SessionData>>,
     pub(crate) accounts: Arc<dyn AccountResolver>,
+    /// The app's after-login hook, if any.
+    pub(crate) after_login: Option<Arc<dyn AfterLogin>>,
     /// States already used at the callback (replay defence), kept as long as an attempt lives.
     pub(crate) used_states: UsedStates,
     /// Session upkeep in flight or just done (see `session::refresh`).
@@ -85,6 +88,7 @@ impl Durable {
         Self {
             store: Arc::new(MemoryStore::<SessionData>::new()),
             accounts: Arc::new(StatelessResolver),
+            after_login: None,
             used_states: replay::used_states(),
             upkeeps: upkeep_cache(),
             logout_jtis: replay::jti_memory(),

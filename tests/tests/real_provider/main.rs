@@ -29,6 +29,7 @@ mod break_glass;
 mod claims;
 mod garbage;
 mod guards;
+mod hooks;
 mod https_cookies;
 mod lifetime;
 mod linking;

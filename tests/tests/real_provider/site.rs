@@ -13,8 +13,8 @@ use axum::routing::post;
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::{
-    LocalUser, OidcConfigBuilder, ProviderBuilder, RequireClaim, RequireIdentity, RequireRole,
-    SessionId, SessionStore,
+    AppData, AppSession, LocalUser, OidcConfigBuilder, ProviderBuilder, RequireClaim,
+    RequireIdentity, RequireRole, SessionId, SessionStore,
 };
 use regex::Regex;
 use serde_json::Value;
@@ -60,6 +60,9 @@ pub(crate) fn demo_roles() -> RoleMapConfig {
 /// - `/verified` and `/api/verified` need `email_verified` to be `true`, `/api/admins` needs
 ///   `admins` in `groups` ([`RequireClaim`]); `/carol` needs the username `carol`
 ///   ([`RequireIdentity`], with a reason);
+/// - `/app-data`: GET `{"data": ..}` (the session's app data, [`AppData`]); POST `value` (JSON)
+///   sets it ([`AppSession::set`]); `POST /app-data/count` adds one to a counter kept as the
+///   app data ([`AppSession::update`]);
 /// - `POST /local-login` (public): the app's own sign-in: `account` and `password`
 ///   ([`LOCAL_PASSWORD`]) give a local session with the role `admin`
 ///   ([`OidcLayer::sign_in_local`]), then `303` to `return_to` (default `/settings`);
@@ -121,6 +124,34 @@ pub(crate) fn app_router(layer: &OidcLayer) -> Router {
                 RequireIdentity::new(|id: &Identity| id.username() == "carol")
                     .reason("This page is for Carol."),
             ),
+        )
+        .route(
+            "/app-data",
+            get(|AppData(data): AppData<Value>| async move { Json(json!({ "data": data })) }).post(
+                |session: AppSession, body: String| async move {
+                    let form = parse_form(&body);
+                    let value: Value = match form.get("value").map(|v| serde_json::from_str(v)) {
+                        Some(Ok(value)) => value,
+                        _ => return (StatusCode::BAD_REQUEST, "value: JSON").into_response(),
+                    };
+                    match session.set(&value).await {
+                        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                        Err(e) => e.into_response(),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/app-data/count",
+            post(|session: AppSession| async move {
+                match session
+                    .update(|n: Option<u64>| Some(n.unwrap_or(0) + 1))
+                    .await
+                {
+                    Ok(n) => Json(json!({ "count": n })).into_response(),
+                    Err(e) => e.into_response(),
+                }
+            }),
         )
         .route(
             "/local-login",
@@ -224,6 +255,8 @@ pub(crate) struct SiteBuilder {
     configure: Option<Configure>,
     toml: Option<FromToml>,
     accounts: Option<Arc<dyn AccountResolver>>,
+    after_login: Option<Box<dyn FnOnce(OidcLayer) -> OidcLayer>>,
+    access_token_ttl: Option<u64>,
 }
 
 impl SiteBuilder {
@@ -261,11 +294,29 @@ impl SiteBuilder {
         self
     }
 
+    /// Installs an after-login hook ([`OidcLayer::with_after_login`]).
+    pub(crate) fn after_login(mut self, hook: impl oidc_layer::AfterLogin) -> Self {
+        self.after_login = Some(Box::new(move |layer: OidcLayer| {
+            layer.with_after_login(hook)
+        }));
+        self
+    }
+
+    /// Access tokens that live `seconds` at the provider (with refresh tokens, rotated).
+    pub(crate) fn access_token_ttl(mut self, seconds: u64) -> Self {
+        self.access_token_ttl = Some(seconds);
+        self
+    }
+
     pub(crate) async fn start(self) -> Site {
         init_tracing();
         let listener = AppListener::bind().await;
         let mut options = OpOptions::for_app(&listener);
         options.env = self.op_env;
+        if let Some(ttl) = self.access_token_ttl {
+            options.access_token_ttl = Some(ttl);
+            options.env.push(("OP_ROTATE_REFRESH".into(), "1".into()));
+        }
         let users_file = self.users.map(|users| {
             let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
                 "op-users-{}-{}.json",
@@ -309,6 +360,9 @@ impl SiteBuilder {
         let mut layer = OidcLayer::new(config).with_store(store.clone());
         if let Some(resolver) = self.accounts {
             layer = layer.with_account_resolver(resolver);
+        }
+        if let Some(install) = self.after_login {
+            layer = install(layer);
         }
         let app = App::spawn(app_router(&layer), listener);
         Site {

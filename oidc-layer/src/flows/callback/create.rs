@@ -8,6 +8,8 @@ use session_store::SessionStore as _;
 
 use super::Failure;
 use super::verify::Verified;
+use crate::admission;
+use crate::after_login::LoginAdditions;
 use crate::identity::Identity;
 use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
@@ -27,7 +29,9 @@ pub(super) async fn sign_in(
     verified: &Verified,
     identity: Identity,
     tokens: VerifiedTokens,
+    additions: LoginAdditions,
 ) -> Result<Response<PageBody>, Failure> {
+    let identity = admission::with_extra_roles(provider, identity, &additions.roles);
     let now = SystemTime::now();
     let sid = match identity.claim("sid") {
         Some(serde_json::Value::String(sid)) => Some(sid),
@@ -49,6 +53,8 @@ pub(super) async fn sign_in(
         access_issued_at: tokens.expires_in.map(|_| now),
         created_at: now,
         last_seen: now,
+        extra_roles: additions.roles,
+        app_data: additions.app_data,
     };
     let id = metrics::store_call(
         &shared.durable.store_health,

@@ -8,6 +8,7 @@
 mod admit;
 mod create;
 mod exchange;
+mod hook;
 mod verify;
 
 use http::{HeaderMap, Response, StatusCode};
@@ -129,7 +130,10 @@ async fn complete(
             return Ok(Completed::SignedIn(response));
         }
     };
-    create::sign_in(shared, provider, headers, &verified, identity, tokens)
-        .await
-        .map(Completed::SignedIn)
+    let additions = hook::run(shared, provider, &verified, &identity, &tokens, headers).await?;
+    create::sign_in(
+        shared, provider, headers, &verified, identity, tokens, additions,
+    )
+    .await
+    .map(Completed::SignedIn)
 }
