@@ -98,8 +98,8 @@ mod words;
 
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
-    BearerPaths, ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig,
-    RefreshFailure,
+    BearerPaths, ConfigError, CookieSameSite, OidcConfig, OidcConfigBuilder, ProviderBuilder,
+    ProviderConfig, RefreshFailure,
 };
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use guard::GuardService;
