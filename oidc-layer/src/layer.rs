@@ -261,7 +261,9 @@ impl OidcLayer {
         return_to: &str,
     ) -> Response<Full<Bytes>> {
         let shared = self.current();
-        let return_to = return_to::sanitize(return_to).unwrap_or_else(|| "/".to_owned());
+        let return_to = return_to::sanitize(return_to)
+            .map(|path| shared.config.return_to_in_app(path))
+            .unwrap_or_else(|| "/".to_owned());
         link::start(
             &shared,
             request_headers,

@@ -104,8 +104,8 @@ pub use app_data::MissingSession;
 pub use app_data::{AppData, AppDataError, AppSession};
 pub use break_glass::{BreakGlassError, BreakGlassGuard, password_matches};
 pub use config::{
-    BearerPaths, ConfigError, OidcConfig, OidcConfigBuilder, ProviderBuilder, ProviderConfig,
-    RefreshFailure,
+    BearerPaths, ConfigError, CookieSameSite, OidcConfig, OidcConfigBuilder, ProviderBuilder,
+    ProviderConfig, RefreshFailure,
 };
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use guard::GuardService;

@@ -59,8 +59,19 @@ impl Default for Browser {
 impl Browser {
     /// A browser with an empty cookie jar.
     pub fn new() -> Browser {
+        Self::resolving(&[])
+    }
+
+    /// A browser that resolves each `(host, address)` of `hosts` to that address (the URL's
+    /// port is used): apps on names such as `a.example.test` served on loopback, where a
+    /// `Domain` cookie is shared between them as between real subdomains.
+    pub fn resolving(hosts: &[(&str, std::net::SocketAddr)]) -> Browser {
         let jar = Arc::new(Jar::default());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for (host, addr) in hosts {
+            builder = builder.resolve(host, *addr);
+        }
+        let client = builder
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIMEOUT)

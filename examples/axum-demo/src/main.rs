@@ -5,7 +5,9 @@
 //! `OIDC_CLIENT_SECRET` set it uses that provider instead. Optional: `OIDC_SCOPES`, `APP_URL`
 //! (the external URL, default `http://127.0.0.1:$PORT`), `PORT` (3000), `BIND` (127.0.0.1),
 //! `OIDC_COOKIE_KEY` (base64 of 32+ random bytes), `OIDC_GROUPS_CLAIM` (default `groups`),
-//! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset).
+//! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset). The session
+//! cookie: `OIDC_COOKIE_NAME`, `OIDC_COOKIE_SAME_SITE` (`lax`, `strict`, `none`) and
+//! `OIDC_COOKIE_DOMAIN` (one session for the apps on the domain's subdomains).
 //!
 //! Several instances: with `REDIS_URL` (`redis://[:password@]host[:port][/db]` or `rediss://`
 //! for TLS) sessions live in Redis behind an in-process tier (`TwoTierStore`: a hot session
@@ -274,6 +276,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
+    }
+    // The session cookie's scope: `OIDC_COOKIE_SAME_SITE=strict`, or one session for two
+    // demos on subdomains (`OIDC_COOKIE_DOMAIN=example.com` with the same `OIDC_COOKIE_NAME`
+    // and session store in both).
+    if let Some(name) = env("OIDC_COOKIE_NAME") {
+        config = config.cookie_name(name);
+    }
+    if let Some(domain) = env("OIDC_COOKIE_DOMAIN") {
+        config = config.cookie_domain(domain);
+    }
+    if let Some(same_site) = env("OIDC_COOKIE_SAME_SITE") {
+        config = config.cookie_same_site(same_site.parse()?);
     }
     if let Some(keys) = env("OIDC_PREVIOUS_COOKIE_KEYS") {
         config = config.previous_cookie_keys(

@@ -48,7 +48,8 @@ pub(crate) fn challenge_algs() -> &'static str {
 }
 
 /// The URL a client addresses a request to, as `htu` names it: the external origin, the base
-/// path the reverse proxy strips, and the path the app sees (`path` without query).
+/// path, and the request's path after it (`path` without query; what the app receives behind
+/// a proxy that strips the prefix).
 pub(crate) fn request_htu(external: &crate::config::ExternalUrl, path: &str) -> String {
     format!("{}{}{path}", external.origin, external.base_path)
 }
@@ -606,6 +607,8 @@ mod tests {
             origin: "https://app.example.com".into(),
             base_path: "/app".into(),
             secure: true,
+            host: "app.example.com".into(),
+            keeps_prefix: false,
         };
         assert_eq!(
             request_htu(&external, "/api/things"),

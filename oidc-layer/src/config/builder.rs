@@ -81,6 +81,30 @@ impl OidcConfigBuilder {
         self.global.previous_cookie_keys = Some(keys.into_iter().map(Secret::new).collect());
         self
     }
+    /// Shares the session cookie with every subdomain of `domain` (`Domain=example.com`): single
+    /// sign-on across apps at `a.example.com` and `b.example.com`. The external URL's host must
+    /// be `domain` or one of its subdomains; the name then takes `__Secure-` instead of
+    /// `__Host-` on https, and [`cookie_name`](Self::cookie_name) is required (every app
+    /// sharing the session uses the same). The apps must also share the session store. The
+    /// login-attempt and logout cookies stay host-only.
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.global.cookie_domain = Some(domain.into());
+        self
+    }
+    /// The session cookie's `SameSite` (default [`Lax`](crate::CookieSameSite::Lax));
+    /// [`None`](crate::CookieSameSite::None) needs an https external URL.
+    pub fn cookie_same_site(mut self, same_site: super::CookieSameSite) -> Self {
+        self.global.cookie_same_site = Some(same_site.as_str().to_owned());
+        self
+    }
+    /// Whether the reverse proxy passes the external URL's path prefix on to the app (default
+    /// `false`: the proxy strips it). With `true` and an external URL
+    /// `https://example.com/app`, the app receives `/app/...` and the layer answers its routes
+    /// at `/app/auth/...`; paths in the configuration stay relative to the external URL.
+    pub fn proxy_keeps_prefix(mut self, keeps: bool) -> Self {
+        self.global.proxy_keeps_prefix = Some(keeps);
+        self
+    }
     /// Allows an `http://` external URL on a non-loopback host (cookies then lose `Secure`).
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.global.allow_insecure_http = Some(allow);

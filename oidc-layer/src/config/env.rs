@@ -16,6 +16,7 @@ const BOOLEAN_KEYS: &[&str] = &[
     "expose_access_token",
     "legacy_access_token_typ",
     "introspection",
+    "proxy_keeps_prefix",
 ];
 const NUMBER_KEYS: &[&str] = &[
     "clock_leeway_seconds",

@@ -1,6 +1,7 @@
 //! Configuration: [`OidcConfig`] (its docs show the builder and TOML), its builder and serde forms.
 
 mod builder;
+mod cookies;
 #[cfg(feature = "toml")]
 mod env;
 mod provider;
@@ -22,6 +23,7 @@ use secret::CookieKey;
 
 use crate::web::cookies::{CookieNames, CookieSettings};
 pub use builder::{OidcConfigBuilder, ProviderBuilder};
+pub use cookies::CookieSameSite;
 pub use provider::ProviderConfig;
 pub(crate) use provider::{LOCAL_PROVIDER, fill_end_session_url};
 pub(crate) use secret::Secret;
@@ -122,6 +124,10 @@ pub struct OidcConfig {
     pub(crate) api_paths: Vec<PathRule>,
     /// The session cookie's name, without `__Host-` (the other cookies are named after it).
     pub(crate) cookie_name: String,
+    /// The session cookie's `Domain` (shared with the domain's subdomains), if any.
+    pub(crate) cookie_domain: Option<String>,
+    /// The session cookie's `SameSite`.
+    pub(crate) cookie_same_site: CookieSameSite,
     /// The key that seals new cookies, then older keys still accepted (rotation).
     pub(crate) cookie_keys: Vec<CookieKey>,
     pub(crate) clock_leeway: Duration,
@@ -156,6 +162,28 @@ pub(crate) struct ExternalUrl {
     pub(crate) base_path: String,
     /// Whether cookies must be `Secure` (https).
     pub(crate) secure: bool,
+    /// The host, lower-case ASCII (what `cookie_domain` must domain-match).
+    pub(crate) host: String,
+    /// Whether the reverse proxy passes `base_path` on (`proxy_keeps_prefix`): the app then
+    /// receives `/prefix/...` and the layer matches its paths after the prefix.
+    pub(crate) keeps_prefix: bool,
+}
+
+impl ExternalUrl {
+    /// The path of a request as the configuration writes paths: relative to the external
+    /// URL. Behind a proxy that strips the prefix that is the path the app receives; behind
+    /// one that keeps it, the path after the prefix (`/app` itself is `/`), and `None` for a
+    /// path outside the prefix (no route, rule or return-to of the layer's).
+    pub(crate) fn app_path<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if !self.keeps_prefix {
+            return Some(path);
+        }
+        match path.strip_prefix(self.base_path.as_str())? {
+            "" => Some("/"),
+            rest if rest.starts_with('/') => Some(rest),
+            _ => None,
+        }
+    }
 }
 
 /// A path rule: exact (`/health`) or prefix (`/static/*`).
@@ -271,15 +299,36 @@ impl OidcConfig {
     pub fn redirect_uri(&self) -> String {
         self.redirect_uri_of(0)
     }
-    /// Whether cookies are marked `Secure` (and `__Host-` prefixed).
+    /// Whether cookies are marked `Secure` (and `__Host-` prefixed, or `__Secure-` for a
+    /// session cookie with a `cookie_domain`).
     pub fn secure_cookies(&self) -> bool {
         self.external.secure
     }
+    /// The session cookie's `Domain`, when it is shared with subdomains (`cookie_domain`).
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
+    }
+    /// The session cookie's `SameSite` (`cookie_same_site`, `lax` by default).
+    pub fn cookie_same_site(&self) -> CookieSameSite {
+        self.cookie_same_site
+    }
+    /// Whether the reverse proxy keeps the external URL's path prefix (`proxy_keeps_prefix`).
+    pub fn proxy_keeps_prefix(&self) -> bool {
+        self.external.keeps_prefix
+    }
     /// The names of the layer's cookies: the session cookie is `cookie_name` (by default
     /// `oidc_session_` and a tag derived from the first provider's client id and the external
-    /// URL), `__Host-` prefixed on https; the others are named after it.
+    /// URL), `__Host-` prefixed on https (`__Secure-` with a `cookie_domain`); the others are
+    /// named after it.
     pub fn cookie_names(&self) -> CookieNames {
-        CookieSettings::new(&self.cookie_name, self.external.secure).names()
+        self.cookie_settings().names()
+    }
+    /// Names and flags of the layer's cookies under this configuration.
+    pub(crate) fn cookie_settings(&self) -> CookieSettings {
+        CookieSettings::new(&self.cookie_name, self.external.secure).with_session_scope(
+            self.cookie_domain.clone(),
+            self.cookie_same_site.attribute(),
+        )
     }
     /// The app's own login page for administrators when the provider is misconfigured
     /// (never behind the login redirect), if configured.
@@ -293,6 +342,23 @@ impl OidcConfig {
     /// Where an `Authorization: Bearer` header is taken (when tokens are accepted at all).
     pub fn bearer_paths(&self) -> BearerPaths {
         self.bearer_paths
+    }
+    /// The path of a request relative to the external URL (see [`ExternalUrl::app_path`]):
+    /// what routes, path rules and return-to paths are matched against.
+    pub(crate) fn app_path<'p>(&self, path: &'p str) -> Option<&'p str> {
+        self.external.app_path(path)
+    }
+    /// A return-to path as written by the app (`?return_to=`): behind a proxy that keeps the
+    /// prefix the app may write its own paths (`/app/page`), which are the same as `/page`.
+    pub(crate) fn return_to_in_app(&self, return_to: String) -> String {
+        if !self.external.keeps_prefix {
+            return return_to;
+        }
+        let (path, query) = return_to.split_at(return_to.find('?').unwrap_or(return_to.len()));
+        match self.app_path(path) {
+            Some(inner) if inner.len() < path.len() => format!("{inner}{query}"),
+            _ => return_to,
+        }
     }
     /// Whether `path` is one of the configured `api_paths`.
     pub(crate) fn is_api_path(&self, path: &str) -> bool {
@@ -322,3 +388,69 @@ pub(crate) fn test_base() -> OidcConfigBuilder {
 // The tests read their configurations from TOML.
 #[cfg(all(test, feature = "toml"))]
 mod tests;
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    fn config(keeps: bool) -> OidcConfig {
+        test_base()
+            .external_url("https://example.com/app/")
+            .proxy_keeps_prefix(keeps)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn paths_are_matched_after_a_kept_prefix_and_as_they_come_when_stripped() {
+        let kept = config(true);
+        assert!(kept.proxy_keeps_prefix());
+        for (path, app) in [
+            ("/app", Some("/")),
+            ("/app/", Some("/")),
+            ("/app/auth/login", Some("/auth/login")),
+            ("/app/app/x", Some("/app/x")),
+            ("/application", None),
+            ("/auth/login", None),
+            ("/", None),
+        ] {
+            assert_eq!(kept.app_path(path), app, "{path}");
+        }
+        let stripped = config(false);
+        for path in ["/", "/auth/login", "/app/auth/login"] {
+            assert_eq!(stripped.app_path(path), Some(path));
+        }
+        // Redirect URIs are the same either way.
+        assert_eq!(kept.redirect_uri(), "https://example.com/app/auth/oidc");
+        assert_eq!(kept.redirect_uri(), stripped.redirect_uri());
+    }
+
+    #[test]
+    fn a_return_to_written_with_the_kept_prefix_is_not_doubled() {
+        let kept = config(true);
+        for (written, kept_as) in [
+            ("/app/page?x=1", "/page?x=1"),
+            ("/app?x=/app/y", "/?x=/app/y"),
+            ("/app", "/"),
+            ("/page", "/page"),
+            ("/application", "/application"),
+        ] {
+            assert_eq!(
+                kept.return_to_in_app(written.to_owned()),
+                kept_as,
+                "{written}"
+            );
+        }
+        assert_eq!(
+            config(false).return_to_in_app("/app/page".to_owned()),
+            "/app/page"
+        );
+    }
+
+    #[test]
+    fn keeping_a_prefix_needs_one() {
+        let err = test_base().proxy_keeps_prefix(true).build().unwrap_err();
+        assert_eq!(err.key, "proxy_keeps_prefix");
+        assert!(!test_base().build().unwrap().proxy_keeps_prefix());
+    }
+}

@@ -19,6 +19,10 @@ pub(super) struct RawGlobal {
     #[serde(default, deserialize_with = "trimmed_list_or_words")]
     pub(super) api_paths: Option<Vec<String>>,
     pub(super) cookie_name: Option<String>,
+    pub(super) cookie_domain: Option<String>,
+    /// Read as text and checked in validation, so that a wrong value names the key.
+    pub(super) cookie_same_site: Option<String>,
+    pub(super) proxy_keeps_prefix: Option<bool>,
     pub(super) cookie_key: Option<Secret>,
     #[serde(default, deserialize_with = "secret_list_or_words")]
     pub(super) previous_cookie_keys: Option<Vec<Secret>>,

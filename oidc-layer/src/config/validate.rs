@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::cookies;
 use super::provider::{ProviderConfig, RawProvider};
 use super::raw::RawGlobal;
 use super::secret::{CookieKey, Secret, decode_cookie_key};
@@ -34,12 +35,24 @@ impl OidcConfig {
         let external_url = global
             .external_url
             .ok_or_else(|| ConfigError::new("external_url", "is required"))?;
-        let external = parse_external_url(
+        let mut external = parse_external_url(
             external_url.trim(),
             global.allow_insecure_http.unwrap_or(false),
         )?;
+        external.keeps_prefix = validate_keeps_prefix(global.proxy_keeps_prefix, &external)?;
         let route_prefix = validate_route_prefix(global.route_prefix)?;
         let cookie_keys = decode_cookie_keys(global.cookie_key, global.previous_cookie_keys)?;
+        let cookie_domain = cookies::validate_domain(global.cookie_domain.as_deref(), &external)?;
+        if cookie_domain.is_some() && global.cookie_name.is_none() {
+            // The default name is derived from this app's client id and URL: no other app
+            // would find the shared cookie under it.
+            return Err(ConfigError::new(
+                "cookie_name",
+                "is required with cookie_domain: every app sharing the session cookie must use the same name",
+            ));
+        }
+        let cookie_same_site =
+            cookies::validate_same_site(global.cookie_same_site.as_deref(), &external)?;
         let cookie_name = validate_cookie_name(global.cookie_name, &providers[0], &external)?;
         Ok(Self {
             providers,
@@ -48,6 +61,8 @@ impl OidcConfig {
             api_paths: path_rules("api_paths", global.api_paths)?,
             route_prefix,
             cookie_name,
+            cookie_domain,
+            cookie_same_site,
             cookie_keys,
             clock_leeway: Duration::from_secs(global.clock_leeway_seconds.unwrap_or(30).min(600)),
             session_max_age: Duration::from_secs(
@@ -201,6 +216,18 @@ fn same_origin_path(key: &str, value: Option<String>) -> Result<Option<String>, 
     }
 }
 
+/// `proxy_keeps_prefix` (default false) makes sense only with a path prefix to keep.
+fn validate_keeps_prefix(value: Option<bool>, external: &ExternalUrl) -> Result<bool, ConfigError> {
+    let keeps = value.unwrap_or(false);
+    if keeps && external.base_path.is_empty() {
+        return Err(ConfigError::new(
+            "proxy_keeps_prefix",
+            "the external_url has no path prefix to keep (like `https://example.com/app`)",
+        ));
+    }
+    Ok(keeps)
+}
+
 fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<ExternalUrl, ConfigError> {
     let url = Url::parse(value)
         .map_err(|e| ConfigError::new("external_url", format!("`{value}` is not a URL: {e}")))?;
@@ -234,5 +261,7 @@ fn parse_external_url(value: &str, allow_insecure_http: bool) -> Result<External
         origin: url.origin().ascii_serialization(),
         base_path: url.path().trim_end_matches('/').to_owned(),
         secure,
+        host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        keeps_prefix: false,
     })
 }

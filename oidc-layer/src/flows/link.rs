@@ -38,7 +38,10 @@ pub(crate) async fn link_route(
     for (key, value) in query::pairs(query) {
         match key.as_ref() {
             "provider" => provider = Some(value.into_owned()),
-            "return_to" => return_to = return_to::sanitize(&value),
+            "return_to" => {
+                return_to =
+                    return_to::sanitize(&value).map(|path| shared.config.return_to_in_app(path));
+            }
             _ => {}
         }
     }

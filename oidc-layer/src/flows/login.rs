@@ -19,7 +19,10 @@ pub(crate) async fn login_route(
     let (mut return_to, mut provider, mut backup, mut reauth) = (None, None, false, false);
     for (key, value) in query::pairs(query) {
         match key.as_ref() {
-            "return_to" => return_to = return_to::sanitize(&value),
+            "return_to" => {
+                return_to =
+                    return_to::sanitize(&value).map(|path| shared.config.return_to_in_app(path));
+            }
             "provider" => provider = Some(value.into_owned()),
             "backup" => backup = value == "1" || value == "true",
             "prompt" => reauth = value == "login",

@@ -227,7 +227,7 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
             "local"
         });
     }
-    let removal = shared.cookies.removal(shared.cookies.session_name.clone());
+    let removal = shared.cookies.session_removal();
     let mut response = match provider_logout {
         Some((url, state)) => {
             let mut response = redirect(&url);

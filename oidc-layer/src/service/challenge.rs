@@ -21,8 +21,12 @@ use crate::web::return_to;
 #[derive(Clone)]
 pub(crate) struct LoginChallenge(pub(crate) Arc<Shared>);
 
-/// Whether `path` is served without a session (checked only for requests without one).
+/// Whether the request path `path` is served without a session (checked only for requests
+/// without one). Behind a proxy that keeps the prefix, a path outside it never is.
 pub(crate) fn is_public(shared: &Shared, path: &str) -> bool {
+    let Some(path) = shared.config.app_path(path) else {
+        return false;
+    };
     // The backup login must work exactly when the provider does not, so it is public even when
     // the app did not list it (behind the challenge it would answer the provider's 503).
     let backup = shared
@@ -40,9 +44,16 @@ pub(crate) fn is_public(shared: &Shared, path: &str) -> bool {
 
 /// Answers a request for a protected path without a session.
 pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Response<PageBody> {
-    let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
-    let api = shared.config.is_api_path(request.uri.path());
+    // Paths relative to the external URL: a path outside the prefix kept by the proxy
+    // returns to the app's root and is no API path.
+    let path = shared.config.app_path(request.uri.path());
+    let return_to = path
+        .and_then(|path| match request.uri.query() {
+            Some(query) => return_to::sanitize(&format!("{path}?{query}")),
+            None => return_to::sanitize(path),
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    let api = path.is_some_and(|path| shared.config.is_api_path(path));
     if !api && negotiate::is_navigation(&request.method, &request.headers) {
         return match shared.providers.len() {
             1 => authorize::start(shared, 0, &request.headers, return_to, None).await,
@@ -70,7 +81,7 @@ pub(crate) async fn challenge_response(shared: &Shared, request: &Parts) -> Resp
     }
     // Where access tokens are taken, say so (RFC 6750 section 3, RFC 9449 section 7.1).
     if let Some(bearer) = &shared.bearer
-        && bearer.covers(&shared.config, request.uri.path())
+        && path.is_some_and(|path| bearer.covers(&shared.config, path))
     {
         for scheme in [Scheme::Bearer, Scheme::Dpop] {
             if let Ok(v) =

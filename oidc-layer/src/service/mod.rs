@@ -132,7 +132,11 @@ where
     // The layer's own routes are cold and boxed (see `router::route`). The hot path keeps the
     // request whole and borrows nothing across its await, so the head is not moved out and
     // back in (and the body need not be `Sync`).
-    if request.uri().path().starts_with(&shared.routes.prefix) {
+    if shared
+        .config
+        .app_path(request.uri().path())
+        .is_some_and(|path| path.starts_with(&shared.routes.prefix))
+    {
         request = match Box::pin(router::route(&shared, request)).await {
             Routed::Answered(response) => return Ok(page(response)),
             Routed::Passed(request) => request,
@@ -141,7 +145,8 @@ where
     // Access tokens: one header lookup when they are on; the rest is the bearer path's.
     if let Some(bearer) = &shared.bearer
         && request.headers().contains_key(AUTHORIZATION)
-        && bearer.covers(&shared.config, request.uri().path())
+        && let Some(path) = shared.config.app_path(request.uri().path())
+        && bearer.covers(&shared.config, path)
     {
         let found = match bearer::lookup(bearer, request.headers()) {
             Lookup::NotOurs => None,
@@ -156,13 +161,8 @@ where
             Lookup::Refused(refusal) => return Ok(page(refusal.into_response(bearer))),
         };
         if let Some(found) = found {
-            let identity = bearer::accept(
-                &shared,
-                &found,
-                request.method(),
-                request.uri().path(),
-                request.headers(),
-            );
+            let identity =
+                bearer::accept(&shared, &found, request.method(), path, request.headers());
             return match identity {
                 Ok(identity) => {
                     request.extensions_mut().insert(identity);

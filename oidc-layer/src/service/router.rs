@@ -25,7 +25,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    if parts.uri.path() == shared.routes.backchannel_logout {
+    if shared.config.app_path(parts.uri.path()) == Some(&shared.routes.backchannel_logout) {
         // The only route of the layer that reads a body (the provider's logout token).
         return Routed::Answered(backchannel_route(shared, &parts, body).await);
     }
@@ -56,7 +56,7 @@ where
 
 /// The layer's own routes under the prefix; `None` for every other path.
 async fn reserved_route(shared: &Shared, request: &Parts) -> Option<Response<PageBody>> {
-    let path = request.uri.path();
+    let path = shared.config.app_path(request.uri.path())?;
     if !path.starts_with(&shared.routes.prefix) {
         return None;
     }

@@ -42,9 +42,7 @@ pub(crate) async fn create(
 
 /// The `Set-Cookie` that hands session `id` to the browser, for the longest a session lives.
 pub(crate) fn session_cookie(shared: &Shared, id: &SessionId) -> Cookie<'static> {
-    shared.cookies.build(
-        shared.cookies.session_name.clone(),
-        id.encode(),
-        shared.config.session_max_age,
-    )
+    shared
+        .cookies
+        .session(id.encode(), shared.config.session_max_age)
 }

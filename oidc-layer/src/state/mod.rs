@@ -137,7 +137,7 @@ impl Shared {
                 .map(|k| Key::derive_from(k))
                 .collect()
         };
-        let cookies = CookieSettings::new(&config.cookie_name, config.external.secure);
+        let cookies = config.cookie_settings();
         let prefix = config.route_prefix.clone();
         let providers = config
             .providers

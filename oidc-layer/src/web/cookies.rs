@@ -47,7 +47,7 @@ pub struct CookieNames {
 }
 
 impl CookieNames {
-    /// The session cookie (`__Host-` prefixed on https).
+    /// The session cookie (`__Host-` prefixed on https, `__Secure-` with a `cookie_domain`).
     pub fn session(&self) -> &str {
         &self.session
     }
@@ -74,6 +74,12 @@ pub(crate) struct CookieSettings {
     /// browser back.
     pub(crate) logout_state_name: String,
     pub(crate) secure: bool,
+    /// The session cookie's `Domain`: shared with the subdomains (single sign-on across
+    /// apps). The other cookies are host-only: they belong to one app's login or logout.
+    domain: Option<String>,
+    /// The session cookie's `SameSite`; the other cookies are always `Lax`, since they must
+    /// come back on the provider's cross-site redirect to the callback or the signed-out page.
+    session_same_site: SameSite,
 }
 
 impl CookieSettings {
@@ -87,7 +93,49 @@ impl CookieSettings {
             attempt_prefix: format!("{prefix}{name}-attempt-"),
             logout_state_name: format!("{prefix}{name}-logout"),
             secure,
+            domain: None,
+            session_same_site: SameSite::Lax,
         }
+    }
+
+    /// The session cookie with a `Domain` and a `SameSite` of its own. With a domain its
+    /// name takes `__Secure-` on https: a `__Host-` cookie must not have a `Domain`.
+    pub(crate) fn with_session_scope(
+        mut self,
+        domain: Option<String>,
+        same_site: SameSite,
+    ) -> Self {
+        if domain.is_some() && self.secure {
+            self.session_name = format!("__Secure-{}", &self.session_name["__Host-".len()..]);
+        }
+        self.domain = domain;
+        self.session_same_site = same_site;
+        self
+    }
+
+    /// Whether the session cookie is `SameSite=Strict`: the redirect after the provider's is
+    /// then still cross-site, and the browser would not send the new session cookie on it.
+    pub(crate) fn session_is_strict(&self) -> bool {
+        self.session_same_site == SameSite::Strict
+    }
+
+    /// The session cookie carrying `value`: [`Self::build`]'s flags with the session's own
+    /// `Domain` and `SameSite`.
+    pub(crate) fn session(&self, value: String, max_age: Duration) -> Cookie<'static> {
+        let mut cookie = self.build(self.session_name.clone(), value, max_age);
+        cookie.set_same_site(self.session_same_site);
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+
+    /// The `Set-Cookie` that removes the session cookie (same `Domain`, or the browser keeps
+    /// the domain cookie).
+    pub(crate) fn session_removal(&self) -> Cookie<'static> {
+        let mut c = self.session(String::new(), Duration::ZERO);
+        c.make_removal();
+        c
     }
 
     /// The names, for the public [`CookieNames`].
@@ -99,7 +147,9 @@ impl CookieSettings {
         }
     }
 
-    /// A cookie with the layer's flags: `Path=/`, `HttpOnly`, `SameSite=Lax`, `Secure` on https.
+    /// A host-only cookie with the layer's flags: `Path=/` (a `__Host-` cookie must have it;
+    /// the name, not the path, tells apps on one host apart), `HttpOnly`, `SameSite=Lax`,
+    /// `Secure` on https.
     pub(crate) fn build(&self, name: String, value: String, max_age: Duration) -> Cookie<'static> {
         Cookie::build((name, value))
             .path("/")
@@ -328,6 +378,54 @@ mod tests {
             let general = request_cookies(&h).find(|(n, _)| *n == name).map(|(_, v)| v);
             proptest::prop_assert_eq!(find(&h, &name), general);
         }
+    }
+
+    #[test]
+    fn only_the_session_cookie_takes_the_domain_and_same_site() {
+        let https = CookieSettings::new("sso", true)
+            .with_session_scope(Some("example.com".into()), SameSite::None);
+        assert_eq!(https.session_name, "__Secure-sso");
+        assert_eq!(https.attempt_prefix, "__Host-sso-attempt-");
+        assert_eq!(https.logout_state_name, "__Host-sso-logout");
+        assert!(!https.session_is_strict());
+        let session = https
+            .session("v".into(), Duration::from_secs(60))
+            .to_string();
+        for flag in [
+            "__Secure-sso=v",
+            "Domain=example.com",
+            "SameSite=None",
+            "Secure",
+        ] {
+            assert!(session.contains(flag), "{session} lacks {flag}");
+        }
+        let logout = https
+            .build(
+                https.logout_state_name.clone(),
+                "s".into(),
+                Duration::from_secs(60),
+            )
+            .to_string();
+        assert!(
+            logout.contains("SameSite=Lax") && !logout.contains("Domain"),
+            "{logout}"
+        );
+        // On http no prefix at all; a strict session without a domain stays host-only.
+        let http = CookieSettings::new("sso", false).with_session_scope(None, SameSite::Strict);
+        assert_eq!(http.session_name, "sso");
+        assert!(http.session_is_strict());
+        let session = http
+            .session("v".into(), Duration::from_secs(60))
+            .to_string();
+        assert!(
+            session.contains("SameSite=Strict") && !session.contains("Domain"),
+            "{session}"
+        );
+        let removal = http.session_removal().to_string();
+        assert!(
+            removal.starts_with("sso=;") && removal.contains("Max-Age=0"),
+            "{removal}"
+        );
     }
 
     #[test]

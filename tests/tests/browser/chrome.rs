@@ -31,8 +31,10 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--window-size=1000,760",
     "--lang=en-US",
     // Nothing outside loopback: a page's external font or image fails at once instead of
-    // waiting for DNS (the provider's logout page imports a web font).
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    // waiting for DNS (the provider's logout page imports a web font). Names under
+    // `example.test` are loopback too: apps on a site other than the provider's
+    // (`SameSite`), and on subdomains of one domain (`Domain` cookies).
+    "--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ];
 
 static PROFILE: AtomicU64 = AtomicU64::new(0);

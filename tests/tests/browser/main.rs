@@ -13,6 +13,7 @@
 //! `apt-get install -y chromium chromium-driver`; `bash scripts/test.sh` does both).
 
 mod chrome;
+mod cookies;
 mod journeys;
 mod refused;
 mod screens;
@@ -25,7 +26,8 @@ use chrome::Chrome;
 use oidc_e2e::{App, AppListener, Op, OpOptions, init_tracing};
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::{
-    MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, SessionData, SessionId, SessionStore,
+    MemoryStore, OidcConfig, OidcConfigBuilder, OidcLayer, ProviderBuilder, SessionData, SessionId,
+    SessionStore,
 };
 use url::Url;
 
@@ -64,6 +66,13 @@ struct Setup {
     resolver: Option<Arc<dyn AccountResolver>>,
     /// A second provider ("Beta Login", slug `beta`): the chooser appears.
     second_provider: bool,
+    /// Changes to the app-wide settings (external URL, public, API and backup paths set).
+    config: Box<dyn Fn(OidcConfigBuilder) -> OidcConfigBuilder + Send>,
+    /// The host name browsers reach the app at (a name under `example.test`, which the
+    /// browser resolves to loopback) instead of `127.0.0.1`: another site than the provider's.
+    app_host: Option<&'static str>,
+    /// The session store (by default a new one).
+    store: Option<Arc<MemoryStore<SessionData>>>,
 }
 
 impl Default for Setup {
@@ -72,13 +81,19 @@ impl Default for Setup {
             provider: Box::new(|p| p),
             resolver: None,
             second_provider: false,
+            config: Box::new(|c| c),
+            app_host: None,
+            store: None,
         }
     }
 }
 
 /// The app, its provider(s), its session store and a browser.
 struct Site {
-    app: App,
+    /// Serves the app until the site is dropped.
+    _app: App,
+    /// Where the browser reaches the app (no trailing slash).
+    base: String,
     op: Op,
     beta: Option<Op>,
     store: Arc<MemoryStore<SessionData>>,
@@ -94,9 +109,19 @@ impl Site {
     async fn start_with(setup: Setup) -> Site {
         init_tracing();
         let listener = AppListener::bind().await;
-        let base = listener.external_url();
+        let base = match setup.app_host {
+            Some(host) => format!("http://{host}:{}", listener.addr().port()),
+            None => listener.external_url(),
+        };
         let chrome = Chrome::start();
-        let op = Op::start(OpOptions::for_app(&listener));
+        let op = Op::start(OpOptions {
+            redirect_uris: vec![format!("{base}/auth/oidc")],
+            post_logout_redirect_uris: ["/", "/logged-out", "/auth/logged-out"]
+                .iter()
+                .map(|path| format!("{base}{path}"))
+                .collect(),
+            ..OpOptions::default()
+        });
         let beta = async {
             if setup.second_provider {
                 let mut options = OpOptions::for_app(&listener);
@@ -111,7 +136,10 @@ impl Site {
             .external_url(&base)
             .public_paths(axum_demo::PUBLIC_PATHS)
             .api_paths(axum_demo::API_PATHS)
-            .backup_login_path(axum_demo::BACKUP_LOGIN_PATH);
+            .backup_login_path(axum_demo::BACKUP_LOGIN_PATH)
+            // A name under `example.test` is not loopback to the layer: plain http on purpose.
+            .allow_insecure_http(setup.app_host.is_some());
+        builder = (setup.config)(builder);
         let provider = |name: &str, op: &Op| {
             ProviderBuilder::new(name)
                 .issuer(op.issuer())
@@ -125,7 +153,9 @@ impl Site {
             builder = builder.provider((setup.provider)(provider("Beta Login", beta).slug("beta")));
         }
         let config = builder.build().expect("a valid configuration");
-        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let store = setup
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::<SessionData>::new()));
         let mut layer = OidcLayer::new(config).with_store(store.clone());
         if let Some(resolver) = setup.resolver {
             layer = layer.with_account_resolver(resolver);
@@ -133,7 +163,8 @@ impl Site {
         let callbacks = Callbacks::default();
         let app = App::spawn(demo_router(&layer, callbacks.clone()), listener);
         Site {
-            app,
+            _app: app,
+            base,
             op,
             beta,
             store,
@@ -143,12 +174,13 @@ impl Site {
     }
 
     fn url(&self, path: &str) -> Url {
-        self.app.url(path)
+        let raw = format!("{}{path}", self.base);
+        Url::parse(&raw).unwrap_or_else(|e| panic!("bad app URL {raw:?}: {e}"))
     }
 
     /// Whether `url` is on the app (any path).
     fn on_app(&self, url: &Url) -> bool {
-        url.origin() == self.app.origin()
+        url.origin() == self.url("/").origin()
     }
 
     /// The callback URL the browser requested last.

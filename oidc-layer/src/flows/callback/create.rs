@@ -18,7 +18,8 @@ use crate::record::{self, AccessToken, SessionData, StoredToken};
 use crate::session::create::{create, session_cookie};
 use crate::session::current::cookie_id;
 use crate::state::{ProviderRuntime, Shared};
-use crate::web::{cookies, redirect};
+use crate::web::cookies;
+use crate::web::redirect::after_login;
 
 /// Signs `identity` in: stores its session, ends the browser's previous one, and sends the
 /// browser to where the login started with the session cookie.
@@ -81,10 +82,13 @@ pub(super) async fn sign_in(
     {
         tracing::warn!(error = %e, "could not delete the previous session");
     }
-    let mut response = redirect(&format!(
-        "{}{}",
-        shared.config.external.base_path, verified.attempt.return_to
-    ));
+    let mut response = after_login(
+        &format!(
+            "{}{}",
+            shared.config.external.base_path, verified.attempt.return_to
+        ),
+        shared.cookies.session_is_strict(),
+    );
     let h = response.headers_mut();
     for cookie in [
         Some(session_cookie(shared, &id)),

@@ -18,8 +18,9 @@ use crate::admission::Admitted;
 use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
 use crate::state::Shared;
+use crate::web::cookies;
 use crate::web::negotiate::wants_html;
-use crate::web::{cookies, redirect};
+use crate::web::redirect::after_login;
 use verify::Checked;
 
 /// A failed callback: why (the metrics' reason), the problem to show and whether the attempt
@@ -120,10 +121,13 @@ async fn complete(
         Admitted::Identity(identity) => identity,
         Admitted::Linked => {
             // The provider identity now belongs to the signed-in account: nobody else signs in.
-            let mut response = redirect(&format!(
-                "{}{}",
-                shared.config.external.base_path, verified.attempt.return_to
-            ));
+            let mut response = after_login(
+                &format!(
+                    "{}{}",
+                    shared.config.external.base_path, verified.attempt.return_to
+                ),
+                shared.cookies.session_is_strict(),
+            );
             if let Some(removal) = shared.attempts.removal(&verified.state) {
                 cookies::append_set_cookie(response.headers_mut(), &removal);
             }
