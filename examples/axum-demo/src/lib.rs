@@ -9,7 +9,7 @@
 mod local_login;
 mod preferences;
 
-pub use preferences::after_login;
+pub use preferences::{Preferences, after_login};
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
