@@ -107,8 +107,11 @@ pub(crate) async fn sign_in(
         access_issued_at: None,
         created_at: now,
         last_seen: now,
+        // Set by `create`.
+        handle: None,
+        device: None,
     };
-    let id = create(shared, data, Vec::new()).await?;
+    let id = create(shared, data, Vec::new(), request_headers).await?;
     Ok(
         HeaderValue::from_str(&session_cookie(shared, &id).to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("")),

@@ -49,11 +49,14 @@ pub(super) async fn sign_in(
         access_issued_at: tokens.expires_in.map(|_| now),
         created_at: now,
         last_seen: now,
+        // Set by `create`.
+        handle: None,
+        device: None,
     };
     let id = metrics::store_call(
         &shared.durable.store_health,
         "create",
-        create(shared, data, tags),
+        create(shared, data, tags, headers),
     )
     .await
     .map_err(|e| {
