@@ -17,6 +17,7 @@ mod journeys;
 mod refused;
 mod screens;
 mod session;
+mod your_sessions;
 
 use std::sync::Arc;
 
