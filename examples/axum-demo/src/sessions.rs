@@ -125,7 +125,7 @@ pub async fn end(
 ) -> Response {
     let account = match checked(&layer, &identity, &headers) {
         Ok(account) => account,
-        Err(refusal) => return refusal,
+        Err(why) => return refused(why),
     };
     match layer.end_session(account, &form.handle).await {
         Ok(true) => Redirect::to("/sessions?signed-out=one").into_response(),
@@ -153,7 +153,7 @@ pub async fn sign_out_others(
 ) -> Response {
     let account = match checked(&layer, &identity, &headers) {
         Ok(account) => account,
-        Err(refusal) => return refusal,
+        Err(why) => return refused(why),
     };
     match layer.end_other_sessions(account, &headers).await {
         Ok(_) => Redirect::to("/sessions?signed-out=others").into_response(),
@@ -170,7 +170,7 @@ pub async fn sign_out_everywhere(
 ) -> Response {
     let account = match checked(&layer, &identity, &headers) {
         Ok(account) => account,
-        Err(refusal) => return refusal,
+        Err(why) => return refused(why),
     };
     match layer.end_sessions_of_account(account).await {
         Ok(_) => Redirect::to("/auth/logged-out").into_response(),
@@ -178,20 +178,19 @@ pub async fn sign_out_everywhere(
     }
 }
 
-/// The signed-in account, when the form was posted from the app's own pages; else the 403.
+/// The signed-in account, when the form was posted from the app's own pages; else why not
+/// (the 403 says so).
 fn checked<'a>(
     layer: &OidcLayer,
     identity: &'a Identity,
     headers: &HeaderMap,
-) -> Result<&'a str, Response> {
+) -> Result<&'a str, &'static str> {
     if !layer.is_same_origin(headers) {
-        return Err(refused(
-            "Sessions can only be ended from this app's own pages.",
-        ));
+        return Err("Sessions can only be ended from this app's own pages.");
     }
     identity
         .account()
-        .ok_or_else(|| refused("This sign-in has no account to manage sessions of."))
+        .ok_or("This sign-in has no account to manage sessions of.")
 }
 
 fn refused(why: &str) -> Response {
