@@ -217,7 +217,15 @@ pub(crate) async fn end_others(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use http::{HeaderValue, header};
+    use session_store::{MemoryStore, SessionId, SessionStore};
+
     use super::*;
+    use crate::config::test_base as base;
+    use crate::web::cookies;
+    use crate::{LocalUser, OidcLayer};
 
     #[test]
     fn handles_are_checked_before_they_reach_the_store() {
@@ -229,9 +237,157 @@ mod tests {
             "aaaaaaaaaaaaaaaaaaaaaaa",
             "aaaaaaaaaaaaaaaaaaaaa ",
             "aaaaaaaaaaaaaaaaaaaaa*",
-            "aaaaaaaaaaaaaaaaaaaaaé",
+            "aaaaaaaaaaaaaaaaaaaaa\u{e9}",
         ] {
             assert!(!is_handle(bad), "{bad:?}");
         }
+    }
+
+    /// A browser signed in locally as `username` of account `account` with `user_agent`:
+    /// its request headers (the session cookie, the user agent) and its session id.
+    async fn sign_in(
+        layer: &OidcLayer,
+        username: &str,
+        account: &str,
+        user_agent: &str,
+    ) -> (HeaderMap, SessionId) {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_str(user_agent).unwrap(),
+        );
+        let user = LocalUser {
+            username: username.into(),
+            account: Some(account.into()),
+            ..LocalUser::default()
+        };
+        let set_cookie = layer.sign_in_local(&headers, user).await.unwrap();
+        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
+        headers.insert(header::COOKIE, pair.parse().unwrap());
+        let name = layer.config().cookie_names().session().to_owned();
+        let id = cookies::session_id(&headers, &name).unwrap();
+        (headers, id)
+    }
+
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    const EDGE: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+
+    #[tokio::test]
+    async fn an_accounts_sessions_are_listed_and_ended_and_no_others() {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = OidcLayer::new(base().build().unwrap()).with_store(store.clone());
+        let (laptop, laptop_id) = sign_in(&layer, "alice", "a", FIREFOX).await;
+        let (phone, phone_id) = sign_in(&layer, "alice", "a", EDGE).await;
+        let (bob, bob_id) = sign_in(&layer, "bob", "b", FIREFOX).await;
+
+        let listed = layer.sessions_of_account("a", &laptop).await.unwrap();
+        // Latest-ending first: the phone signed in after the laptop.
+        let devices: Vec<(Option<&str>, bool)> = listed
+            .iter()
+            .map(|s| (s.device.as_deref(), s.current))
+            .collect();
+        assert_eq!(
+            devices,
+            [
+                (Some("Edge on Windows"), false),
+                (Some("Firefox on Linux"), true)
+            ]
+        );
+        let phone_handle = listed[0].handle.clone();
+        assert!(is_handle(&phone_handle));
+        assert_ne!(phone_handle, phone_id.encode(), "never the session id");
+        assert_eq!(
+            (
+                listed[1].provider.as_str(),
+                listed[1].provider_name.as_str()
+            ),
+            ("local", "Local login")
+        );
+        assert_eq!(
+            listed[1].last_seen, None,
+            "no idle timeout, no activity kept"
+        );
+        // Someone else's view: nothing is current.
+        let by_admin = layer
+            .sessions_of_account("a", &HeaderMap::new())
+            .await
+            .unwrap();
+        assert!(by_admin.iter().all(|s| !s.current) && by_admin.len() == 2);
+        let bobs = layer.sessions_of_account("b", &bob).await.unwrap();
+        assert_eq!(bobs.len(), 1);
+        let by_identity = layer
+            .sessions_of_identity(LOCAL_PROVIDER, "local:alice", &phone)
+            .await
+            .unwrap();
+        assert_eq!(by_identity.len(), 2);
+        assert!(by_identity[0].current);
+
+        // Another account's handle, or garbage, ends nothing.
+        assert!(!layer.end_session("b", &phone_handle).await.unwrap());
+        assert!(!layer.end_session("a", "not a handle").await.unwrap());
+        assert!(!layer.end_session("a", &bobs[0].handle).await.unwrap());
+        assert_eq!(store.len().await, 3);
+
+        // Sign out other sessions: the phone ends, the laptop and bob stay.
+        assert_eq!(layer.end_other_sessions("a", &laptop).await.unwrap(), 1);
+        assert!(store.load(&phone_id).await.unwrap().is_none());
+        assert!(store.load(&laptop_id).await.unwrap().is_some());
+        assert!(store.load(&bob_id).await.unwrap().is_some());
+        // A handle ends its session once.
+        assert!(!layer.end_session("a", &phone_handle).await.unwrap());
+
+        // One by its handle.
+        let (_, tablet_id) = sign_in(&layer, "alice", "a", EDGE).await;
+        let tablet = layer.sessions_of_account("a", &laptop).await.unwrap()[0].clone();
+        assert!(layer.end_session("a", &tablet.handle).await.unwrap());
+        assert!(store.load(&tablet_id).await.unwrap().is_none());
+
+        // Everywhere: the laptop too; bob stays.
+        assert_eq!(layer.end_sessions_of_account("a").await.unwrap(), 1);
+        assert!(store.load(&laptop_id).await.unwrap().is_none());
+        assert!(store.load(&bob_id).await.unwrap().is_some());
+        assert!(
+            layer
+                .sessions_of_account("a", &laptop)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// "Other sessions" from a browser whose session is not the account's ends them all.
+    #[tokio::test]
+    async fn others_of_an_account_from_outside_it_are_all_of_them() {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = OidcLayer::new(base().build().unwrap()).with_store(store.clone());
+        let (_, a1) = sign_in(&layer, "alice", "a", FIREFOX).await;
+        let (_, a2) = sign_in(&layer, "alice", "a", EDGE).await;
+        let (bob, bob_id) = sign_in(&layer, "bob", "b", FIREFOX).await;
+        assert_eq!(layer.end_other_sessions("a", &bob).await.unwrap(), 2);
+        assert!(store.load(&a1).await.unwrap().is_none());
+        assert!(store.load(&a2).await.unwrap().is_none());
+        assert!(store.load(&bob_id).await.unwrap().is_some());
+    }
+
+    /// In front of a remote store, the local copies of what ends are dropped at once (no
+    /// stale copy served for the staleness bound).
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn a_two_tier_store_serves_no_copy_of_an_ended_session() {
+        use crate::{TwoTierConfig, TwoTierStore};
+        let remote = MemoryStore::<SessionData>::new();
+        let two = TwoTierStore::new(remote.clone(), TwoTierConfig::new());
+        let layer = OidcLayer::new(base().build().unwrap()).with_store(two.clone());
+        let (laptop, laptop_id) = sign_in(&layer, "alice", "a", FIREFOX).await;
+        let (_, phone_id) = sign_in(&layer, "alice", "a", EDGE).await;
+        assert!(two.load_now(&phone_id).is_some(), "the local tier holds it");
+        assert_eq!(layer.end_other_sessions("a", &laptop).await.unwrap(), 1);
+        assert!(two.load_now(&phone_id).is_none());
+        assert!(two.load(&phone_id).await.unwrap().is_none());
+        assert!(two.load(&laptop_id).await.unwrap().is_some());
+        assert_eq!(layer.end_sessions_of_account("a").await.unwrap(), 1);
+        assert!(two.load_now(&laptop_id).is_none());
+        assert!(two.load(&laptop_id).await.unwrap().is_none());
     }
 }
