@@ -559,6 +559,13 @@ impl SessionStore<SessionData> for Discard {
     ) -> Result<u64, Error> {
         Ok(0)
     }
+    async fn list_tagged(
+        &self,
+        _tag: &str,
+        _limit: usize,
+    ) -> Result<Vec<Arc<Record<SessionData>>>, Error> {
+        Ok(Vec::new())
+    }
     async fn try_lock(&self, _id: &SessionId, _ttl: Duration) -> Result<Option<Lease>, Error> {
         Lease::generate().map(Some)
     }

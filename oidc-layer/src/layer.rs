@@ -19,6 +19,7 @@ use crate::http_client::HttpClient;
 use crate::provider::ProviderError;
 use crate::record::SessionData;
 use crate::service::OidcService;
+use crate::session::manage::{self, SessionInfo};
 use crate::state::{Durable, Shared};
 use crate::web::{origin, return_to};
 
@@ -272,6 +273,71 @@ impl OidcLayer {
             return_to,
         )
         .await
+    }
+
+    /// The live sessions of the app's account `account_id` (every provider identity linked
+    /// to it, and its local sign-ins), the latest-ending first, at most 100: for a "your
+    /// sessions" page (`account_id` = the signed-in [`Identity::account`](crate::Identity::account))
+    /// or an administrator's view. The session of the request whose headers are given is
+    /// marked [`current`](SessionInfo::current) (pass an empty `HeaderMap` for someone else's
+    /// sessions). Works on every store (through its tag index). Sessions created before
+    /// session management existed are not listed.
+    pub async fn sessions_of_account(
+        &self,
+        account_id: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<Vec<SessionInfo>, session_store::Error> {
+        let shared = self.current();
+        let tag = crate::record::account_tag(account_id);
+        manage::list(&shared, &tag, request_headers).await
+    }
+
+    /// The live sessions of one provider identity (issuer `iss`, subject `sub`), as
+    /// [`sessions_of_account`](Self::sessions_of_account) lists an account's.
+    pub async fn sessions_of_identity(
+        &self,
+        iss: &str,
+        sub: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<Vec<SessionInfo>, session_store::Error> {
+        let shared = self.current();
+        let tag = crate::record::sub_tag(iss, sub);
+        manage::list(&shared, &tag, request_headers).await
+    }
+
+    /// Ends the session whose [handle](SessionInfo::handle) is `handle`, only if it belongs
+    /// to the account `account_id` (the signed-in user's: a handle from a form is input, and
+    /// one user must not end another's sessions); whether it ended one. An unknown or
+    /// malformed handle, or another account's, ends nothing (`false`). Call it behind a
+    /// same-origin POST ([`is_same_origin`](Self::is_same_origin)).
+    pub async fn end_session(
+        &self,
+        account_id: &str,
+        handle: &str,
+    ) -> Result<bool, session_store::Error> {
+        manage::end_one(&self.current(), account_id, handle).await
+    }
+
+    /// Ends every session of the account `account_id`, on every instance sharing the store
+    /// ("sign out everywhere", or an account the app disables or deletes); returns how many.
+    /// The sessions at the providers stay (a provider with single sign-on may sign the user
+    /// straight back in: disable the account in the resolver too).
+    pub async fn end_sessions_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<u64, session_store::Error> {
+        manage::end_all(&self.current(), account_id).await
+    }
+
+    /// Ends every session of the account `account_id` except the one of the request whose
+    /// headers are given ("sign out other sessions"); returns how many. If the request's
+    /// session is not one of the account's, all of them end.
+    pub async fn end_other_sessions(
+        &self,
+        account_id: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<u64, session_store::Error> {
+        manage::end_others(&self.current(), account_id, request_headers).await
     }
 }
 

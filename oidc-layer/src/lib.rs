@@ -118,6 +118,7 @@ pub use require_claim::{RequireClaim, RequireIdentity};
 pub use require_role::{RequireRole, RequireRoleService};
 pub use require_scope::{RequireScope, RequireScopeService};
 pub use service::{BoxError, OidcService, ResponseBody, ResponseFuture};
+pub use session::manage::SessionInfo;
 /// The session-store crate the layer is built on, for what the re-exports below leave out:
 /// its `Error` (what a [`SessionStore`] returns, e.g. inside
 /// [`LocalSignInError::Store`]) and `Fingerprint`, to implement a store of your own.

@@ -62,6 +62,14 @@ impl SessionStore<SessionData> for Switchable {
         self.check()?;
         self.store.trim_tagged(tag, keep, spare).await
     }
+    async fn list_tagged(
+        &self,
+        tag: &str,
+        limit: usize,
+    ) -> Result<Vec<Arc<Record<SessionData>>>, Error> {
+        self.check()?;
+        self.store.list_tagged(tag, limit).await
+    }
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         self.check()?;
         self.store.try_lock(id, ttl).await

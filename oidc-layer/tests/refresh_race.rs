@@ -83,6 +83,13 @@ impl SessionStore<SessionData> for Gated {
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
         self.store.trim_tagged(tag, keep, spare).await
     }
+    async fn list_tagged(
+        &self,
+        tag: &str,
+        limit: usize,
+    ) -> Result<Vec<Arc<Record<SessionData>>>, Error> {
+        self.store.list_tagged(tag, limit).await
+    }
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         self.store.try_lock(id, ttl).await
     }

@@ -228,6 +228,16 @@ where
     /// go. Records without the tag are untouched; `spare` is never deleted.
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error>;
 
+    /// The live records carrying `tag` (as last saved), those that expire last first, at most
+    /// `limit` of them: for a page listing a user's sessions (tag each session with its user).
+    /// Expired records are never returned; an unknown tag gives an empty list.
+    ///
+    /// The records come without their ids (a store keys them by the id's fingerprint and
+    /// never knows the id): to act on one of them, give each record a tag of its own and
+    /// [`delete_tagged`](Self::delete_tagged) it. The work grows with the records carrying the
+    /// tag, as for `delete_tagged`; a store that caches reads its authoritative tier.
+    async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error>;
+
     /// Takes the lock of session `id` for at most `ttl`: `Some(lease)` when taken, `None` when
     /// someone holds it. Every process sharing the store sees the same lock, so work on a
     /// session that must not run twice at once runs in one instance: redeeming a rotating
@@ -273,6 +283,9 @@ where
     }
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
         (**self).trim_tagged(tag, keep, spare).await
+    }
+    async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error> {
+        (**self).list_tagged(tag, limit).await
     }
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         (**self).try_lock(id, ttl).await

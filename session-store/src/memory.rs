@@ -403,6 +403,17 @@ where
         Ok(deleted as u64)
     }
 
+    async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error> {
+        // `get` skips expired records; the index may name a record whose save dropped the tag.
+        let mut records: Vec<Arc<Record<T>>> = (self.tags.ids(tag).iter())
+            .filter_map(|id| self.get(id))
+            .filter(|record| record.tags.iter().any(|t| t == tag))
+            .collect();
+        records.sort_by_key(|record| std::cmp::Reverse(record.expires_at));
+        records.truncate(limit);
+        Ok(records)
+    }
+
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         self.locks.try_lock(id, ttl)
     }

@@ -355,6 +355,11 @@ where
         outcome
     }
 
+    /// The remote tier's records: a listing is not served from (nor kept in) memory.
+    async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error> {
+        self.inner.remote.list_tagged(tag, limit).await
+    }
+
     /// The remote store's lock: the one every instance sees.
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         self.inner.remote.try_lock(id, ttl).await

@@ -57,6 +57,7 @@ each_check!(
     delete_tagged,
     delete_tagged_follows_saves,
     trim_tagged,
+    list_tagged,
     locks,
 );
 

@@ -8,12 +8,13 @@
 
 mod local_login;
 mod preferences;
+mod sessions;
 
 pub use preferences::{Preferences, after_login};
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::roles::RoleMapConfig;
@@ -28,7 +29,12 @@ pub const BACKUP_LOGIN_PATH: &str = "/login/local";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#1c1e21;line-height:1.5}\
 a.button,button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
-code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}input{font:inherit;padding:.3rem}";
+code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}input{font:inherit;padding:.3rem}\
+ul.sessions{list-style:none;padding:0}li.session{border:1px solid #dadce0;border-radius:8px;padding:.75rem 1rem;margin:.5rem 0}\
+li.session .meta{color:#5f6368;font-size:.9rem}li.session form{margin-top:.5rem}\
+.badge{background:#e6f4ea;color:#137333;border-radius:999px;padding:.1rem .6rem;font-size:.85rem}\
+.actions{display:flex;gap:.75rem;flex-wrap:wrap}button.danger{background:#b3261e;border-color:#b3261e}\
+button:disabled{opacity:.5;cursor:default}.notice{background:#e8f0fe;border-radius:8px;padding:.5rem 1rem}";
 
 /// The profile page's session check, as a single-page app would do it (a constant: no value
 /// of the request goes into it).
@@ -105,6 +111,7 @@ async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>
                 form method="post" action="/auth/logout" {
                     button type="submit" id="logout" { "Sign out" }
                 }
+                p { a href="/sessions" id="your-sessions" { "Your sessions" } }
             }
             None => {
                 p id="status" { "You are not signed in." }
@@ -133,6 +140,10 @@ async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>
             li {
                 a href="/api/me" { "/api/me" } ": for API clients: your session's identity, or an access token's ("
                 code { "Authorization: Bearer" } "); 401 with a login URL, never a redirect"
+            }
+            li {
+                a href="/sessions" { "/sessions" }
+                ": your sessions (every browser signed in to your account): sign out the others, or everywhere"
             }
             li { a href="/auth/logout" { "/auth/logout" } ": sign out" }
             li { a href="/auth/login?backup=1" { "Administrator backup login" } ": works even when the provider is broken" }
@@ -251,7 +262,9 @@ pub fn operations(
 
 /// The demo app behind `layer`: `/` (public), `/profile`, `/preferences` (app data in the
 /// session; install [`after_login`] on the layer), `/whoami`, `/api/me`, `/admin`
-/// (role `admin`), `/verified` (claim `email_verified` is `true`) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
+/// (role `admin`), `/verified` (claim `email_verified` is `true`), `/sessions` (your sessions;
+/// POST `/sessions/end`, `/sessions/sign-out-others`, `/sessions/sign-out-everywhere`, same
+/// origin only) and the break-glass login at [`BACKUP_LOGIN_PATH`] (user `admin`,
 /// `admin_password`). The layer must be configured with [`PUBLIC_PATHS`], [`API_PATHS`] and
 /// [`BACKUP_LOGIN_PATH`].
 pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
@@ -279,6 +292,19 @@ pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
                 RequireClaim::is_true("email_verified")
                     .reason("This page is for accounts with a verified email address."),
             ),
+        )
+        .route("/sessions", get(sessions::list).with_state(layer.clone()))
+        .route(
+            "/sessions/end",
+            post(sessions::end).with_state(layer.clone()),
+        )
+        .route(
+            "/sessions/sign-out-others",
+            post(sessions::sign_out_others).with_state(layer.clone()),
+        )
+        .route(
+            "/sessions/sign-out-everywhere",
+            post(sessions::sign_out_everywhere).with_state(layer.clone()),
         )
         .route(
             "/favicon.ico",

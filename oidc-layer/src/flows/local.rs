@@ -109,8 +109,11 @@ pub(crate) async fn sign_in(
         last_seen: now,
         extra_roles: Vec::new(),
         app_data: None,
+        // Set by `create`.
+        handle: None,
+        device: None,
     };
-    let id = create(shared, data, Vec::new()).await?;
+    let id = create(shared, data, Vec::new(), request_headers).await?;
     Ok(
         HeaderValue::from_str(&session_cookie(shared, &id).to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("")),

@@ -157,6 +157,16 @@ pub struct SessionData {
     /// The app's data (JSON text; see [`AppSession`](crate::AppSession)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) app_data: Option<Box<str>>,
+    /// The session's public handle (128 random bits, base64url): what a "your sessions" page
+    /// names it by, and its own store tag ([`session_tag`]), so that ending it needs no session
+    /// id. Safe to show: it opens nothing. Absent in records written before it was kept
+    /// (those sessions are not listed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) handle: Option<String>,
+    /// The browser at login, summarised from fixed names ("Firefox on Linux"), never the
+    /// `User-Agent` header itself; absent without the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) device: Option<String>,
 }
 
 fn unix_epoch() -> SystemTime {
@@ -224,6 +234,17 @@ pub(crate) fn sub_tag(iss: &str, sub: &str) -> String {
 
 pub(crate) fn sid_tag(iss: &str, sid: &str) -> String {
     format!("sid {iss} {sid}")
+}
+
+/// The tag of every session of the app's account `account` (whatever provider it came from),
+/// for listing and ending them.
+pub(crate) fn account_tag(account: &str) -> String {
+    format!("account {account}")
+}
+
+/// The tag of the one session whose handle is `handle` (see [`SessionData::handle`]).
+pub(crate) fn session_tag(handle: &str) -> String {
+    format!("session {handle}")
 }
 
 /// Whether the access token is due for a refresh at `now`: once `refresh_margin` before it
@@ -299,6 +320,8 @@ mod tests {
             last_seen: SystemTime::UNIX_EPOCH,
             extra_roles: Vec::new(),
             app_data: None,
+            handle: Some("h".into()),
+            device: Some("Firefox on Linux".into()),
         };
         let debug = format!("{data:?}");
         assert!(!debug.contains("secret"), "{debug}");
@@ -311,6 +334,15 @@ mod tests {
             Some(serde_json::json!(["g"]))
         );
         assert_eq!(back.identity.claim("absent"), None);
+        assert_eq!(back.handle.as_deref(), Some("h"));
+        assert_eq!(back.device.as_deref(), Some("Firefox on Linux"));
+        // A record written before handles and devices were kept still reads.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("handle");
+        fields.remove("device");
+        let back: SessionData = serde_json::from_value(old).unwrap();
+        assert_eq!((back.handle, back.device), (None, None));
     }
 
     #[test]
@@ -398,6 +430,8 @@ mod tests {
             last_seen: t(0),
             extra_roles: Vec::new(),
             app_data: None,
+            handle: None,
+            device: None,
         }
     }
 

@@ -4,4 +4,5 @@
 
 pub(crate) mod create;
 pub(crate) mod current;
+pub(crate) mod manage;
 pub(crate) mod refresh;

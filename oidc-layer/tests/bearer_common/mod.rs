@@ -74,6 +74,13 @@ impl SessionStore<SessionData> for CountingStore {
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
         self.inner.trim_tagged(tag, keep, spare).await
     }
+    async fn list_tagged(
+        &self,
+        tag: &str,
+        limit: usize,
+    ) -> Result<Vec<Arc<Record<SessionData>>>, Error> {
+        self.inner.list_tagged(tag, limit).await
+    }
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
         self.inner.try_lock(id, ttl).await
     }

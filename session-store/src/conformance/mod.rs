@@ -39,7 +39,9 @@ pub use records::{
     create_then_load, delete, delete_unknown_is_ok, overwrite, save_after_delete_is_refused,
     save_unknown_is_refused,
 };
-pub use tags::{delete_tagged, delete_tagged_follows_saves, tags_round_trip, trim_tagged};
+pub use tags::{
+    delete_tagged, delete_tagged_follows_saves, list_tagged, tags_round_trip, trim_tagged,
+};
 pub use writers::{concurrent_writers, concurrent_writers_across_threads};
 
 /// The session data the suite stores: a string and a list, so that serializing backends
@@ -80,6 +82,7 @@ pub async fn run<S: SessionStore<ConformanceData>>(store: &S) {
     delete_tagged(store).await;
     delete_tagged_follows_saves(store).await;
     trim_tagged(store).await;
+    list_tagged(store).await;
     locks(store).await;
     // Last: it sleeps.
     expiry(store).await;

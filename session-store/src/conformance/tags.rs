@@ -231,3 +231,93 @@ pub async fn trim_tagged<S: SessionStore<ConformanceData>>(store: &S) {
     must(CHECK, "cleanup", store.delete_tagged(&user).await);
     must(CHECK, "cleanup", store.delete_tagged(&other).await);
 }
+
+/// `list_tagged` gives the live records carrying the tag (as last saved) with their data and
+/// tags, those that expire last first, at most `limit`; nothing for an unknown tag, an expired
+/// record or a record whose save dropped the tag; and nothing once they are deleted.
+pub async fn list_tagged<S: SessionStore<ConformanceData>>(store: &S) {
+    const CHECK: &str = "list_tagged";
+    let (user, other) = (unique_tag(CHECK, "user"), unique_tag(CHECK, "other"));
+    let create = |n: u64, expires_at: SystemTime, tags: Vec<String>| {
+        let record =
+            Record::new(ConformanceData::new(format!("{CHECK}/{n}")), expires_at).with_tags(tags);
+        async move { must(CHECK, "create", store.create(record).await) }
+    };
+    // Record `n` expires `n + 1` minutes from now: the higher, the later.
+    let minutes = |n: u64| SystemTime::now() + Duration::from_secs(60 * (n + 1));
+    for n in [2, 0, 3, 1] {
+        create(n, minutes(n), vec![unique_tag(CHECK, "own"), user.clone()]).await;
+    }
+    create(7, minutes(7), vec![other.clone()]).await;
+    create(
+        8,
+        SystemTime::now() - Duration::from_secs(1),
+        vec![user.clone()],
+    )
+    .await;
+    // Once tagged, no longer: not listed.
+    let moved = create(9, minutes(9), vec![user.clone()]).await;
+    let resaved = Record::new(ConformanceData::new(CHECK), in_a_minute()).with_tags([&other]);
+    assert!(
+        must(CHECK, "save", store.save(&moved, resaved).await),
+        "{CHECK}: save refused"
+    );
+
+    let owners = |records: &[std::sync::Arc<Record<ConformanceData>>]| -> Vec<String> {
+        records.iter().map(|r| r.data.owner.clone()).collect()
+    };
+    let all = must(CHECK, "list_tagged", store.list_tagged(&user, 100).await);
+    assert_eq!(
+        owners(&all),
+        [3, 2, 1, 0].map(|n| format!("{CHECK}/{n}")),
+        "{CHECK}: expected the 4 live records carrying the tag, latest expiry first"
+    );
+    for record in &all {
+        assert_eq!(
+            record.data,
+            ConformanceData::new(record.data.owner.clone()),
+            "{CHECK}: the data changed on the way"
+        );
+        assert!(
+            record.tags.contains(&user) && record.tags.len() == 2,
+            "{CHECK}: the tags changed on the way: {:?}",
+            record.tags
+        );
+    }
+    let two = must(CHECK, "list_tagged 2", store.list_tagged(&user, 2).await);
+    assert_eq!(
+        owners(&two),
+        [3, 2].map(|n| format!("{CHECK}/{n}")),
+        "{CHECK}: a limit of 2 must give the 2 that expire last"
+    );
+    let none = must(CHECK, "list_tagged 0", store.list_tagged(&user, 0).await);
+    assert!(none.is_empty(), "{CHECK}: a limit of 0 listed records");
+    let unknown = must(
+        CHECK,
+        "list_tagged unknown",
+        store.list_tagged(&unique_tag(CHECK, "unknown"), 100).await,
+    );
+    assert!(unknown.is_empty(), "{CHECK}: an unknown tag listed records");
+    let others = must(
+        CHECK,
+        "list_tagged other",
+        store.list_tagged(&other, 100).await,
+    );
+    assert_eq!(
+        owners(&others),
+        [format!("{CHECK}/7"), CHECK.to_owned()],
+        "{CHECK}: the other tag lists its own records, the re-tagged one included"
+    );
+
+    must(CHECK, "delete_tagged", store.delete_tagged(&user).await);
+    let after = must(
+        CHECK,
+        "list_tagged after",
+        store.list_tagged(&user, 100).await,
+    );
+    assert!(
+        after.is_empty(),
+        "{CHECK}: deleted records are still listed"
+    );
+    must(CHECK, "cleanup", store.delete_tagged(&other).await);
+}

@@ -9,7 +9,10 @@ use futures_util::future::{join_all, try_join_all};
 use redis::Script;
 
 use super::RedisStore;
-use crate::codec::{encode, expire_at_ms};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::codec::{decode, encode, expire_at_ms};
 use crate::{Error, Record, SessionId};
 
 /// How many requests one `delete_tagged`/`trim_tagged` (or one create's tags) keeps in flight.
@@ -348,5 +351,44 @@ impl<T> RedisStore<T> {
             .map(|(fingerprint, _)| fingerprint)
             .collect();
         self.delete_carrying(tag, &doomed).await
+    }
+
+    /// The records in the tag's set that carry the tag and live, those that expire last
+    /// first, at most `limit`: each record read on its own master (concurrently).
+    pub(super) async fn cluster_list_tagged<D>(
+        &self,
+        tag: &str,
+        limit: usize,
+    ) -> Result<Vec<Arc<Record<D>>>, Error>
+    where
+        D: serde::de::DeserializeOwned,
+    {
+        let members = self.members(tag).await?;
+        let now = SystemTime::now();
+        let mut records = Vec::new();
+        for chunk in members.chunks(IN_FLIGHT) {
+            let found =
+                try_join_all(chunk.iter().map(|fingerprint| self.fields(fingerprint))).await?;
+            for (value, tags) in found.into_iter().flatten() {
+                let record: Record<D> = decode(&value, Some(&tags))?;
+                if record.tags.iter().any(|t| t == tag) && !record.is_expired_at(now) {
+                    records.push(Arc::new(record));
+                }
+            }
+        }
+        records.sort_by_key(|record| std::cmp::Reverse(record.expires_at));
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    /// A record's value and tags, or `None` when it is gone.
+    async fn fields(&self, fingerprint: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, Error> {
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.record_key(fingerprint)).arg("v").arg("t");
+        let command = &command;
+        let (value, tags): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+            .run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await?;
+        Ok(value.zip(tags))
     }
 }

@@ -25,7 +25,7 @@ use crate::codec::{decode, encode, expire_at_ms};
 pub use crate::codec::{decode_record, encode_record};
 pub use config::RedisConfig;
 use connection::{Connection, Handle, node_client};
-use scripts::{CREATE, DELETE, DELETE_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};
+use scripts::{CREATE, DELETE, DELETE_TAGGED, LIST_TAGGED, SAVE, TRIM_TAGGED, TRY_LOCK, UNLOCK};
 
 use crate::{Error, Lease, Record, SessionId, SessionStore};
 
@@ -372,6 +372,31 @@ where
         let invocation = &invocation;
         self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await
+    }
+
+    async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if self.inner.config.cluster {
+            return self.cluster_list_tagged(tag, limit).await;
+        }
+        let mut invocation = LIST_TAGGED.key(self.tag_key(tag));
+        invocation.arg(&self.inner.prefix).arg(tag).arg(limit);
+        let invocation = &invocation;
+        let fields: Vec<Vec<u8>> = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        let now = SystemTime::now();
+        let mut records = Vec::with_capacity(fields.len() / 2);
+        for pair in fields.chunks_exact(2) {
+            let record: Record<T> = decode(&pair[0], Some(&pair[1]))?;
+            // Redis keeps a key up to a millisecond longer than its record lives.
+            if !record.is_expired_at(now) {
+                records.push(Arc::new(record));
+            }
+        }
+        Ok(records)
     }
 
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {

@@ -144,6 +144,30 @@ return deleted"
     ))
 });
 
+/// KEYS[1] the tag's set. ARGV: prefix, tag, limit. Reads only: of the records that carry the
+/// tag, those that expire last, at most `limit`, as a flat list of value, tags, value, tags...
+pub(super) static LIST_TAGGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{LUA_HELPERS}
+local found = {{}}
+for _, fp in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. 's:' .. fp
+  local fields = redis.call('HMGET', key, 'v', 't')
+  if fields[1] and fields[2] and carries(cjson.decode(fields[2]), ARGV[2]) then
+    table.insert(found, {{v = fields[1], t = fields[2], ttl = redis.call('PTTL', key)}})
+  end
+end
+table.sort(found, function(a, b) return a.ttl > b.ttl end)
+local out = {{}}
+for i, record in ipairs(found) do
+  if i > tonumber(ARGV[3]) then break end
+  table.insert(out, record.v)
+  table.insert(out, record.t)
+end
+return out"
+    ))
+});
+
 /// Takes the lock `KEYS[1]` for lease `ARGV[1]` for `ARGV[2]` ms unless another lease holds it;
 /// 1 when the lease holds it now. Idempotent, so a retry after a lost answer (`run` retries
 /// once on a broken connection) does not mistake the first attempt's lock for someone else's.

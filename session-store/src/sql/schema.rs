@@ -84,6 +84,9 @@ pub(crate) struct Statements {
     /// `(tag, spare, now, keep)` → `fingerprint` of the live records tagged `tag` deleted
     /// after the first `keep` by expiry (latest first), `spare` excluded.
     pub(crate) trim_tagged: String,
+    /// `(tag, now, limit)` → `value, tags` of the live records tagged `tag`, the `limit` that
+    /// expire last, latest first.
+    pub(crate) list_tagged: String,
     /// `(fingerprint, lease, expires_at, now)`: one row when the lock was free (or expired)
     /// and is now taken.
     pub(crate) try_lock: String,
@@ -133,6 +136,10 @@ impl Statements {
                  WHERE t.tag = $1 AND t.fingerprint <> $2 AND s.expires_at > $3 \
                  ORDER BY s.expires_at DESC, s.fingerprint LIMIT {all} OFFSET $4) \
                  RETURNING fingerprint"),
+            list_tagged: sql("SELECT s.value, s.tags FROM {p}session_tags t \
+                 JOIN {p}sessions s ON s.fingerprint = t.fingerprint \
+                 WHERE t.tag = $1 AND s.expires_at > $2 \
+                 ORDER BY s.expires_at DESC, s.fingerprint LIMIT $3"),
             try_lock: sql(
                 "INSERT INTO {p}session_locks (fingerprint, lease, expires_at) \
                  VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO UPDATE \

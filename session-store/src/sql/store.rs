@@ -336,6 +336,34 @@ macro_rules! sql_store {
                     .await
             }
 
+            async fn list_tagged(
+                &self,
+                tag: &str,
+                limit: usize,
+            ) -> Result<Vec<Arc<Record<T>>>, Error> {
+                let sql = &self.inner.sql;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows: Vec<(Vec<u8>, Vec<u8>)> = self
+                    .retried(|| {
+                        sqlx::query_as(&sql.list_tagged)
+                            .bind(tag.as_bytes())
+                            .bind(now_ms())
+                            .bind(limit)
+                            .fetch_all(&self.inner.pool)
+                    })
+                    .await?;
+                let now = SystemTime::now();
+                let mut records = Vec::with_capacity(rows.len());
+                for (value, tags) in rows {
+                    let record = decode(&value, Some(&tags))?;
+                    // A row lives up to a millisecond longer than its record.
+                    if !record.is_expired_at(now) {
+                        records.push(Arc::new(record));
+                    }
+                }
+                Ok(records)
+            }
+
             async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
                 let lease = Lease::generate()?;
                 let fingerprint = id.fingerprint();

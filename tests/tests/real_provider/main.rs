@@ -42,6 +42,7 @@ mod refresh_failure;
 mod rejected;
 mod reload;
 mod roles;
+mod sessions;
 mod site;
 mod two_apps;
 

@@ -56,11 +56,14 @@ pub(super) async fn sign_in(
         last_seen: now,
         extra_roles: additions.roles,
         app_data: additions.app_data,
+        // Set by `create`.
+        handle: None,
+        device: None,
     };
     let id = metrics::store_call(
         &shared.durable.store_health,
         "create",
-        create(shared, data, tags),
+        create(shared, data, tags, headers),
     )
     .await
     .map_err(|e| {
