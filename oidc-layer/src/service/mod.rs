@@ -9,6 +9,7 @@
 mod body;
 pub(crate) mod challenge;
 mod router;
+mod silent;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -196,6 +197,13 @@ where
             }
         }
         None if is_public(&shared, request.uri().path()) => {
+            if shared.config.silent_login.is_some() {
+                let (parts, body) = request.into_parts();
+                if let Some(redirect) = Box::pin(silent::attempt(&shared, &parts)).await {
+                    return Ok(page(redirect));
+                }
+                request = Request::from_parts(parts, body);
+            }
             request
                 .extensions_mut()
                 .insert(LoginChallenge(shared.clone()));

@@ -10,5 +10,6 @@ pub(crate) mod query;
 pub(crate) mod random;
 pub(crate) mod redirect;
 pub(crate) mod return_to;
+pub(crate) mod silent;
 
 pub(crate) use redirect::redirect;

@@ -17,6 +17,7 @@ mod journeys;
 mod refused;
 mod screens;
 mod session;
+mod silent;
 
 use std::sync::Arc;
 
@@ -25,7 +26,8 @@ use chrome::Chrome;
 use oidc_e2e::{App, AppListener, Op, OpOptions, init_tracing};
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::{
-    MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, SessionData, SessionId, SessionStore,
+    MemoryStore, OidcConfig, OidcConfigBuilder, OidcLayer, ProviderBuilder, SessionData, SessionId,
+    SessionStore,
 };
 use url::Url;
 
@@ -64,6 +66,8 @@ struct Setup {
     resolver: Option<Arc<dyn AccountResolver>>,
     /// A second provider ("Beta Login", slug `beta`): the chooser appears.
     second_provider: bool,
+    /// Changes to the app-wide settings.
+    app: Box<dyn Fn(OidcConfigBuilder) -> OidcConfigBuilder + Send>,
 }
 
 impl Default for Setup {
@@ -72,6 +76,7 @@ impl Default for Setup {
             provider: Box::new(|p| p),
             resolver: None,
             second_provider: false,
+            app: Box::new(|b| b),
         }
     }
 }
@@ -124,7 +129,7 @@ impl Site {
         if let Some(beta) = &beta {
             builder = builder.provider((setup.provider)(provider("Beta Login", beta).slug("beta")));
         }
-        let config = builder.build().expect("a valid configuration");
+        let config = (setup.app)(builder).build().expect("a valid configuration");
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let mut layer = OidcLayer::new(config).with_store(store.clone());
         if let Some(resolver) = setup.resolver {

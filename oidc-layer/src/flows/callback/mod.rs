@@ -8,6 +8,7 @@
 mod admit;
 mod create;
 mod exchange;
+mod max_age;
 mod verify;
 
 use http::{HeaderMap, Response, StatusCode};
@@ -18,7 +19,7 @@ use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
 use crate::state::Shared;
 use crate::web::negotiate::wants_html;
-use crate::web::{cookies, redirect};
+use crate::web::{cookies, redirect, silent};
 use verify::Checked;
 
 /// A failed callback: why (the metrics' reason), the problem to show and whether the attempt
@@ -62,8 +63,15 @@ pub(crate) async fn callback(
     metrics::callback_finished(slug, started);
     match outcome {
         Ok(Completed::Home(response)) => response,
-        Ok(Completed::SignedIn(response)) => {
+        Ok(Completed::SignedIn(mut response)) => {
             metrics::login_completed(slug);
+            // Signed in: once this session ends, a silent sign-in may be tried again.
+            if silent::has_marker(headers, &shared.cookies) {
+                cookies::append_set_cookie(
+                    response.headers_mut(),
+                    &silent::marker_removal(&shared.cookies),
+                );
+            }
             response
         }
         Err(Failure {
@@ -77,7 +85,19 @@ pub(crate) async fn callback(
                 reason = reason.as_str(),
                 "login rejected"
             );
-            let mut response = problem.into_response(html);
+            // Nobody asked for a silent sign-in: its failure shows no page, the browser goes
+            // back where it was, unauthenticated.
+            let silent_return = state
+                .as_deref()
+                .and_then(|s| shared.attempts.open(headers, s))
+                .filter(|a| a.silent)
+                .map(|a| a.return_to);
+            let mut response = match silent_return {
+                Some(return_to) => {
+                    redirect(&format!("{}{return_to}", shared.config.external.base_path))
+                }
+                None => problem.into_response(html),
+            };
             if let Some(removal) = state.as_deref().and_then(|s| shared.attempts.removal(s)) {
                 cookies::append_set_cookie(response.headers_mut(), &removal);
             }
@@ -114,6 +134,7 @@ async fn complete(
         Checked::Home(response) => return Ok(Completed::Home(response)),
     };
     let mut tokens = exchange::exchange(shared, provider, &verified).await?;
+    max_age::require_recent_authentication(&tokens.claims, &verified, shared.config.clock_leeway)?;
     let claims = std::mem::take(&mut tokens.claims);
     let identity = match admit::admit(shared, provider, &verified, claims).await? {
         Admitted::Identity(identity) => identity,

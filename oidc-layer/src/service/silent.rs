@@ -1,0 +1,125 @@
+//! Silent sign-in on public pages (`silent_login`): a browser that navigates to a public page
+//! without a session is sent once per browser session to the provider with `prompt=none`. A
+//! user with a session there comes back signed in; anyone else comes back to the page,
+//! unauthenticated, without an error (see `flows::callback::verify`). Like
+//! express-openid-connect's `attemptSilentLogin`.
+//!
+//! Never for programs (only a top-level GET navigation of a document), never for API paths or
+//! the backup login, never twice in a browser session (the marker cookie, also set at logout).
+
+use http::request::Parts;
+use http::{Method, Response};
+
+use crate::flows::authorize;
+use crate::pages::PageBody;
+use crate::state::Shared;
+use crate::web::cookies::append_set_cookie;
+use crate::web::{negotiate, return_to, silent};
+
+/// Whether this request to a public path (without a session) gets a silent sign-in attempt.
+fn wanted(shared: &Shared, request: &Parts) -> Option<usize> {
+    let index = shared.config.silent_login?;
+    let headers = &request.headers;
+    let document = headers
+        .get("sec-fetch-dest")
+        .is_none_or(|d| d.as_bytes().eq_ignore_ascii_case(b"document"));
+    let path = request.uri.path();
+    let backup = shared
+        .config
+        .backup_login_path
+        .as_deref()
+        .and_then(|p| p.split(['?', '#']).next());
+    (request.method == Method::GET
+        && document
+        && negotiate::is_navigation(&request.method, headers)
+        && !shared.config.is_api_path(path)
+        && backup != Some(path)
+        && !silent::has_marker(headers, &shared.cookies))
+    .then_some(index)
+}
+
+/// The redirect of a silent sign-in with the marker set, or `None`: serve the page as it is.
+pub(crate) async fn attempt(shared: &Shared, request: &Parts) -> Option<Response<PageBody>> {
+    let index = wanted(shared, request)?;
+    let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
+    let mut response = authorize::start_silent(shared, index, &request.headers, return_to).await?;
+    append_set_cookie(response.headers_mut(), &silent::marker(&shared.cookies));
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OidcLayer;
+    use crate::config::test_base;
+
+    fn parts(method: Method, path: &str, headers: &[(&'static str, &str)]) -> Parts {
+        let mut builder = http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    const NAVIGATE: &[(&str, &str)] = &[
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+        ("accept", "text/html"),
+    ];
+
+    #[test]
+    fn only_a_first_document_navigation_outside_apis_gets_one() {
+        let config = test_base()
+            .silent_login(true)
+            .public_paths(["/", "/api/*", "/break-glass"])
+            .api_paths(["/api/*"])
+            .backup_login_path("/break-glass")
+            .build()
+            .unwrap();
+        let shared = OidcLayer::new(config).current();
+        assert_eq!(wanted(&shared, &parts(Method::GET, "/", NAVIGATE)), Some(0));
+        let refused = [
+            parts(Method::POST, "/", NAVIGATE),
+            parts(Method::HEAD, "/", NAVIGATE),
+            parts(Method::GET, "/api/me", NAVIGATE),
+            parts(Method::GET, "/break-glass", NAVIGATE),
+            parts(
+                Method::GET,
+                "/",
+                &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")],
+            ),
+            parts(
+                Method::GET,
+                "/",
+                &[("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")],
+            ),
+            parts(Method::GET, "/", &[("accept", "application/json")]),
+            parts(
+                Method::GET,
+                "/",
+                &[
+                    ("accept", "text/html"),
+                    ("x-requested-with", "XMLHttpRequest"),
+                ],
+            ),
+        ];
+        for p in &refused {
+            assert_eq!(
+                wanted(&shared, p),
+                None,
+                "{} {} {:?}",
+                p.method,
+                p.uri,
+                p.headers
+            );
+        }
+        let marker = format!("{}=1", silent::marker_name(&shared.cookies));
+        let mut again = NAVIGATE.to_vec();
+        again.push(("cookie", &marker));
+        assert_eq!(wanted(&shared, &parts(Method::GET, "/", &again)), None);
+        // Off by default.
+        let off = OidcLayer::new(test_base().public_paths(["/"]).build().unwrap()).current();
+        assert_eq!(wanted(&off, &parts(Method::GET, "/", NAVIGATE)), None);
+    }
+}
