@@ -316,13 +316,14 @@ function esc(s) {
 function page(title, body) {
   return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1>${body}</body></html>`;
 }
-function shownParams(params) {
+function shownParams(params, reasons) {
   const seen = Object.fromEntries(SHOWN_PARAMS.filter((k) => params?.[k] !== undefined).map((k) => [k, String(params[k])]));
-  return `<pre id="auth-params">${esc(JSON.stringify(seen))}</pre>`;
+  // Why the provider shows this page (e.g. `max_age`, `login_prompt`, `no_session`).
+  return `<pre id="auth-params">${esc(JSON.stringify(seen))}</pre><p id="prompt-reasons">${esc((reasons || []).join(' '))}</p>`;
 }
-function loginForm(uid, clientId, error, loginHint, params) {
+function loginForm(uid, clientId, error, loginHint, params, reasons) {
   return page('Sign-in', `${error ? `<p id="error" class="error">${esc(error)}</p>` : ''}
-<p>Client: <code>${esc(clientId)}</code></p>${shownParams(params)}
+<p>Client: <code>${esc(clientId)}</code></p>${shownParams(params, reasons)}
 <form id="login" method="post" action="/interaction/${esc(uid)}/login">
   <input type="text" name="username" value="${esc(loginHint || '')}" autofocus>
   <input type="password" name="password">
@@ -330,10 +331,10 @@ function loginForm(uid, clientId, error, loginHint, params) {
 </form>
 <a id="abort" href="/interaction/${esc(uid)}/abort">Cancel</a>`);
 }
-function consentForm(uid, clientId, details, params) {
+function consentForm(uid, clientId, details, params, reasons) {
   const scopes = details.missingOIDCScope || [];
   const claims = details.missingOIDCClaims || [];
-  return page('Authorize', `${shownParams(params)}<p>Client <code>${esc(clientId)}</code> asks for scopes:
+  return page('Authorize', `${shownParams(params, reasons)}<p>Client <code>${esc(clientId)}</code> asks for scopes:
 <span id="scopes">${esc(scopes.join(' '))}</span> ${claims.length ? `claims: <span id="claims">${esc(claims.join(' '))}</span>` : ''}</p>
 <form id="consent" method="post" action="/interaction/${esc(uid)}/confirm">
   <button type="submit">Continue</button>
@@ -387,8 +388,8 @@ provider.use(async (ctx, next) => {
 
   if (ctx.method === 'GET' && !action) {
     ctx.type = 'html';
-    if (prompt.name === 'login') ctx.body = loginForm(uid, params.client_id, undefined, params.login_hint, params);
-    else if (prompt.name === 'consent') ctx.body = consentForm(uid, params.client_id, prompt.details, params);
+    if (prompt.name === 'login') ctx.body = loginForm(uid, params.client_id, undefined, params.login_hint, params, prompt.reasons);
+    else if (prompt.name === 'consent') ctx.body = consentForm(uid, params.client_id, prompt.details, params, prompt.reasons);
     else ctx.throw(501, `prompt ${prompt.name} not implemented`);
     return undefined;
   }
@@ -402,7 +403,7 @@ provider.use(async (ctx, next) => {
     if (!user || user.password !== form.password) {
       ctx.status = 401;
       ctx.type = 'html';
-      ctx.body = loginForm(uid, params.client_id, 'Invalid username or password.', form.username, params);
+      ctx.body = loginForm(uid, params.client_id, 'Invalid username or password.', form.username, params, prompt.reasons);
       return undefined;
     }
     return finish({ login: { accountId: user.claims.sub, amr: ['pwd'], remember: true } }, false);

@@ -1,6 +1,7 @@
 //! Silent sign-in on the demo's public home page (`silent_login`): a person without a session
 //! at the provider sees the home page signed out, after one quiet round trip, and only once per
-//! browser session; a person with a session there is signed in on the home page itself.
+//! browser session; a person with a session there is signed in on the home page itself. The
+//! home page's "Confirm it's you" (`max_age=0`) and "Switch account" (`prompt=login`) links.
 
 use super::*;
 
@@ -73,5 +74,24 @@ async fn silent_login_on_the_home_page_once_per_browser_session() {
     assert!(seen[2].contains("code="), "{seen:?}");
     assert_eq!(site.sessions().await, 1);
     chrome.screenshot("silent-login-signed-in").await;
+
+    // "Confirm it's you" (max_age=0): the provider asks for the password again although it
+    // has a session, then the profile opens. (The provider counts whole seconds: its sign-in
+    // must be at least one second old to be "too old" for max_age=0.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    chrome.click("#step-up").await;
+    site.sign_in_at_provider("alice", Some("step-up")).await;
+    site.assert_on("/profile", "Alice Anders").await;
+
+    // "Switch account" (prompt=login): the provider asks who signs in; bob does.
+    chrome.goto(&site.url("/")).await;
+    chrome.click("#switch-account").await;
+    site.sign_in_at_provider("bob", None).await;
+    site.assert_on("/", "Bob Brown").await;
+    assert_eq!(
+        site.sessions().await,
+        1,
+        "each sign-in replaced the browser's session"
+    );
     site.stop().await;
 }
