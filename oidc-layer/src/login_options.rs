@@ -327,7 +327,7 @@ mod tests {
         );
         // What the login route reads back is what was set.
         let mut back = AuthRequest::plain();
-        for (k, v) in url::form_urlencoded::parse(r.query_suffix()[1..].as_bytes()) {
+        for (k, v) in url::form_urlencoded::parse(&r.query_suffix().as_bytes()[1..]) {
             assert_eq!(back.read(&k, &v), Ok(true));
         }
         assert_eq!(back, r);

@@ -53,18 +53,14 @@ pub(super) fn check_auth_time(
 }
 
 /// The callback's step: the attempt's `max_age` (the value that was sent), if any, against
-/// the verified ID token's claims; a failure is the "sign in again" page.
-pub(super) fn require_recent_authentication(
+/// the verified ID token's claims; the failure (the "sign in again" page) when it is not met.
+pub(super) fn stale_authentication(
     claims: &Map<String, Value>,
     verified: &Verified,
     leeway: Duration,
-) -> Result<(), Failure> {
-    let Some(max_age) = verified.attempt.max_age else {
-        return Ok(());
-    };
-    let Err(error) = check_auth_time(claims, max_age, leeway, SystemTime::now()) else {
-        return Ok(());
-    };
+) -> Option<Failure> {
+    let max_age = verified.attempt.max_age?;
+    let error = check_auth_time(claims, max_age, leeway, SystemTime::now()).err()?;
     let detail = match error {
         AuthTimeError::Missing | AuthTimeError::Invalid => {
             tracing::warn!(
@@ -83,7 +79,7 @@ pub(super) fn require_recent_authentication(
             "This sign-in requires that you have just entered your credentials, but the identity provider reused an older sign-in. Please sign in again."
         }
     };
-    Err(Failure::new(
+    Some(Failure::new(
         LoginFailure::InvalidToken,
         Problem::new(
             StatusCode::FORBIDDEN,

@@ -134,7 +134,11 @@ async fn complete(
         Checked::Home(response) => return Ok(Completed::Home(response)),
     };
     let mut tokens = exchange::exchange(shared, provider, &verified).await?;
-    max_age::require_recent_authentication(&tokens.claims, &verified, shared.config.clock_leeway)?;
+    if let Some(failure) =
+        max_age::stale_authentication(&tokens.claims, &verified, shared.config.clock_leeway)
+    {
+        return Err(failure);
+    }
     let claims = std::mem::take(&mut tokens.claims);
     let identity = match admit::admit(shared, provider, &verified, claims).await? {
         Admitted::Identity(identity) => identity,
