@@ -4,8 +4,8 @@
 //! unauthenticated, without an error (see `flows::callback::verify`). Like
 //! express-openid-connect's `attemptSilentLogin`.
 //!
-//! Never for programs (only a top-level GET navigation of a document), never for API paths or
-//! the backup login, never twice in a browser session (the marker cookie, also set at logout).
+//! Never for programs (only a top-level GET navigation of a document), never for API paths,
+//! the layer's own routes or the backup login, never twice in a browser session (the marker cookie, also set at logout).
 
 use http::request::Parts;
 use http::{Method, Response};
@@ -33,6 +33,7 @@ fn wanted(shared: &Shared, request: &Parts) -> Option<usize> {
         && document
         && negotiate::is_navigation(&request.method, headers)
         && !shared.config.is_api_path(path)
+        && !path.starts_with(&shared.routes.prefix)
         && backup != Some(path)
         && !silent::has_marker(headers, &shared.cookies))
     .then_some(index)
@@ -72,7 +73,7 @@ mod tests {
     fn only_a_first_document_navigation_outside_apis_gets_one() {
         let config = test_base()
             .silent_login(true)
-            .public_paths(["/", "/api/*", "/break-glass"])
+            .public_paths(["/", "/api/*", "/break-glass", "/auth/*"])
             .api_paths(["/api/*"])
             .backup_login_path("/break-glass")
             .build()
@@ -84,6 +85,7 @@ mod tests {
             parts(Method::HEAD, "/", NAVIGATE),
             parts(Method::GET, "/api/me", NAVIGATE),
             parts(Method::GET, "/break-glass", NAVIGATE),
+            parts(Method::GET, "/auth/elsewhere", NAVIGATE),
             parts(
                 Method::GET,
                 "/",

@@ -421,3 +421,41 @@ async fn silent_login_with_a_provider_session_signs_in_on_the_public_page() {
         "{after}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_silent_sign_in_returns_to_the_page_without_an_error() {
+    // bob's email is not verified: his sign-ins are refused after the code exchange.
+    let (env, _layer) = start_with(
+        |b| b.silent_login(true).required_claims(["email_verified"]),
+        &[],
+    )
+    .await;
+    let browser = Browser::new();
+    // bob signs in at the provider through a protected page and is refused (a 403 page: he
+    // asked to sign in); the provider keeps his session.
+    let first = browser.get(env.app.url("/whoami")).await;
+    let journey = browser.follow_with(first, AtProvider::log_in("bob")).await;
+    assert_eq!(journey.last().status, 403, "{journey}");
+    assert_eq!(env.sessions().await, 0);
+
+    // The silent attempt on a public page is refused the same way, but nobody asked for it:
+    // back on the page, anonymous, no error page.
+    let first = browser.get(env.app.url("/public")).await;
+    let authorize = env.assert_authorize_redirect(&first, "silent attempt");
+    assert_eq!(query_param(&authorize, "prompt").as_deref(), Some("none"));
+    let journey = browser.follow_with(first, AtProvider::Stay).await;
+    journey.assert_no_server_error();
+    let callback = journey.hop(CALLBACK).unwrap_or_else(|| panic!("{journey}"));
+    assert!(
+        query_param(&callback.url, "code").is_some(),
+        "the provider signed bob in: {journey}"
+    );
+    assert_eq!(callback.status, 303, "{callback}\n{}", callback.body);
+    let last = journey.last();
+    assert_eq!(last.url, env.app.url("/public"), "{journey}");
+    assert_eq!(
+        (last.status.as_u16(), last.body.as_str()),
+        (200, "anonymous")
+    );
+    assert_eq!(env.sessions().await, 0);
+}
