@@ -34,6 +34,7 @@ use crate::web::negotiate;
 pub use body::{BoxError, ResponseBody};
 use challenge::{LoginChallenge, challenge_response, is_public, store_unavailable};
 use router::Routed;
+use silent::Silent;
 
 /// The service produced by [`OidcLayer`](crate::OidcLayer).
 #[derive(Clone)]
@@ -186,6 +187,8 @@ where
         },
         None => None,
     };
+    // A silent sign-in that could not start: the page is served with the marker.
+    let mut mark_silent = false;
     match session {
         Some(record) => {
             let extensions = request.extensions_mut();
@@ -199,8 +202,10 @@ where
         None if is_public(&shared, request.uri().path()) => {
             if shared.config.silent_login.is_some() {
                 let (parts, body) = request.into_parts();
-                if let Some(redirect) = Box::pin(silent::attempt(&shared, &parts)).await {
-                    return Ok(page(redirect));
+                match Box::pin(silent::attempt(&shared, &parts)).await {
+                    Silent::Redirect(redirect) => return Ok(page(redirect)),
+                    Silent::NotStarted => mark_silent = true,
+                    Silent::NotWanted => {}
                 }
                 request = Request::from_parts(parts, body);
             }
@@ -213,10 +218,14 @@ where
             return Ok(page(Box::pin(challenge_response(&shared, &parts)).await));
         }
     }
-    inner
-        .call(request)
-        .await
-        .map(|r| r.map(ResponseBody::inner))
+    let response = inner.call(request).await;
+    response.map(|r| {
+        let mut r = r.map(ResponseBody::inner);
+        if mark_silent {
+            silent::mark(&shared, r.headers_mut());
+        }
+        r
+    })
 }
 
 /// The session store failed (logged); the request has no session it can know of.

@@ -8,7 +8,7 @@
 //! the layer's own routes or the backup login, never twice in a browser session (the marker cookie, also set at logout).
 
 use http::request::Parts;
-use http::{Method, Response};
+use http::{HeaderMap, Method, Response};
 
 use crate::flows::authorize;
 use crate::pages::PageBody;
@@ -39,14 +39,36 @@ fn wanted(shared: &Shared, request: &Parts) -> Option<usize> {
     .then_some(index)
 }
 
-/// The redirect of a silent sign-in with the marker set, or `None`: serve the page as it is.
-pub(crate) async fn attempt(shared: &Shared, request: &Parts) -> Option<Response<PageBody>> {
-    let index = wanted(shared, request)?;
+/// What a request to a public path without a session gets.
+pub(crate) enum Silent {
+    /// The redirect to the provider, with the marker set.
+    Redirect(Response<PageBody>),
+    /// No attempt: serve the page.
+    NotWanted,
+    /// An attempt that could not start (provider or store unavailable): serve the page and set
+    /// the marker on it ([`mark`]), so the next pages do not try again.
+    NotStarted,
+}
+
+/// Tries a silent sign-in for this request.
+pub(crate) async fn attempt(shared: &Shared, request: &Parts) -> Silent {
+    let Some(index) = wanted(shared, request) else {
+        return Silent::NotWanted;
+    };
     let path_and_query = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let return_to = return_to::sanitize(path_and_query).unwrap_or_else(|| "/".to_owned());
-    let mut response = authorize::start_silent(shared, index, &request.headers, return_to).await?;
-    append_set_cookie(response.headers_mut(), &silent::marker(&shared.cookies));
-    Some(response)
+    match authorize::start_silent(shared, index, &request.headers, return_to).await {
+        Some(mut response) => {
+            mark(shared, response.headers_mut());
+            Silent::Redirect(response)
+        }
+        None => Silent::NotStarted,
+    }
+}
+
+/// Sets the marker: no silent sign-in for the rest of this browser session.
+pub(crate) fn mark(shared: &Shared, headers: &mut HeaderMap) {
+    append_set_cookie(headers, &silent::marker(&shared.cookies));
 }
 
 #[cfg(test)]
@@ -123,5 +145,53 @@ mod tests {
         // Off by default.
         let off = OidcLayer::new(test_base().public_paths(["/"]).build().unwrap()).current();
         assert_eq!(wanted(&off, &parts(Method::GET, "/", NAVIGATE)), None);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_cannot_start_serves_the_page_and_sets_the_marker() {
+        use tower::{Layer as _, ServiceExt as _};
+        // Nothing listens on the discard port: discovery fails at once.
+        let config = crate::OidcConfig::builder()
+            .issuer("http://127.0.0.1:9")
+            .client_id("app")
+            .external_url("http://127.0.0.1:3000")
+            .public_paths(["/"])
+            .silent_login(true)
+            .build()
+            .unwrap();
+        let layer = OidcLayer::new(config);
+        let marker = silent::marker_name(&layer.current().cookies);
+        let app = layer.layer(tower::service_fn(
+            |_: http::Request<http_body_util::Empty<bytes::Bytes>>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(b"page"),
+                )))
+            },
+        ));
+        let request = |cookie: Option<&str>| {
+            let mut builder = http::Request::get("/");
+            for (k, v) in NAVIGATE {
+                builder = builder.header(*k, *v);
+            }
+            if let Some(cookie) = cookie {
+                builder = builder.header("cookie", cookie);
+            }
+            builder.body(http_body_util::Empty::new()).unwrap()
+        };
+        let response = app.clone().oneshot(request(None)).await.unwrap();
+        assert_eq!(response.status(), 200, "the page, not an error");
+        let set: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+        assert!(
+            set.iter()
+                .any(|v| v.to_str().unwrap().starts_with(&format!("{marker}=1"))),
+            "{set:?}"
+        );
+        // With the marker, the page comes without any attempt or cookie.
+        let response = app
+            .oneshot(request(Some(&format!("{marker}=1"))))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("set-cookie").is_none());
     }
 }
