@@ -14,8 +14,9 @@ use crate::accounts::AccountResolver;
 use crate::after_login::AfterLogin;
 use crate::config::OidcConfig;
 use crate::flows::local::{LocalSignInError, LocalUser};
-use crate::flows::{link, local};
+use crate::flows::{common, link, local};
 use crate::http_client::HttpClient;
+use crate::login_options::{LoginOptions, LoginUrlError};
 use crate::provider::ProviderError;
 use crate::record::SessionData;
 use crate::service::OidcService;
@@ -247,6 +248,26 @@ impl OidcLayer {
     /// and linking.
     pub fn is_same_origin(&self, request_headers: &HeaderMap) -> bool {
         origin::is_same_origin(request_headers, &self.current().config.external.origin)
+    }
+
+    /// The same-origin URL (`{prefix}/login?...`, behind the external URL's path) that starts
+    /// a login with `options`: a `login_hint`, a `prompt` (`select_account` for "Switch
+    /// account", `login` for a fresh sign-in) or a `max_age` (`Duration::ZERO` for a step-up
+    /// before a sensitive action). Put it in a link, or redirect to it. The login route checks
+    /// the same things again, so a URL made by hand gets the same answers (`400` for an
+    /// unknown prompt). See [`LoginOptions`] for an example.
+    pub fn login_url(&self, options: &LoginOptions) -> Result<String, LoginUrlError> {
+        let shared = self.current();
+        let return_to = options.checked()?;
+        let mut url = common::login_url(&shared, &return_to);
+        if let Some(slug) = &options.provider {
+            if shared.provider(slug).is_none() {
+                return Err(LoginUrlError::UnknownProvider(slug.clone()));
+            }
+            url = common::provider_login_url(&shared, slug, &return_to);
+        }
+        url.push_str(&options.params.query_suffix());
+        Ok(url)
     }
 
     /// Starts linking provider `provider` (its slug; `None` with a single provider) to the app's

@@ -47,6 +47,8 @@
 //   OP_DPOP                      0 = no DPoP (RFC 9449) at the token endpoint; 1 = the library default: a
 //                                `DPoP` proof header at /token binds the access token to its key (cnf.jkt) (1)
 //   OP_LOG_REQUESTS              1 = one stderr line per request: method, path (never the query), status (0)
+//   OP_IGNORE_MAX_AGE            1 = drop `max_age` from authorization requests before the library sees them: a
+//                                provider that ignores it and reuses an old sign-in; ID tokens always carry auth_time (0)
 //   OP_EXIT_ON_STDIN_EOF         1 = exit when stdin closes, so a killed test run leaves no orphan (0)
 //   OP_COOKIE_KEY                key used to sign cookies   (dev-cookie-key)
 //   DEBUG=oidc-provider:*        library debug logging
@@ -92,6 +94,10 @@ const MACHINE_CLIENTS = list(env.OP_MACHINE_CLIENTS, '').map((pair) => {
   return { client_id: pair.slice(0, at), client_secret: pair.slice(at + 1) };
 });
 const DPOP = flag(env.OP_DPOP, true);
+const IGNORE_MAX_AGE = flag(env.OP_IGNORE_MAX_AGE, false);
+// The authorization parameters the login and consent pages show (`<pre id="auth-params">`), so
+// tests can check what arrived at the provider. `audience` (Auth0's) is accepted as an extra.
+const SHOWN_PARAMS = ['audience', 'ui_locales', 'acr_values', 'login_hint', 'max_age', 'prompt'];
 
 // ---- test users --------------------------------------------------------
 // `sub` is deliberately different from the login name. `is_admin` is the custom boolean claim.
@@ -161,6 +167,8 @@ const client = {
   redirect_uris: REDIRECT_URIS,
   ...(RP_LOGOUT ? { post_logout_redirect_uris: POST_LOGOUT_REDIRECT_URIS } : {}),
   id_token_signed_response_alg: 'RS256',
+  // A provider that ignores max_age still says when the user signed in.
+  ...(IGNORE_MAX_AGE ? { require_auth_time: true } : {}),
 };
 // Copied from the first client before its back-channel logout settings are added.
 const extraClients = EXTRA_CLIENTS.map((extra) => ({ ...client, client_name: `Test RP ${extra.client_id}`, ...extra }));
@@ -241,6 +249,7 @@ const configuration = {
     return released;
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  extraParams: ['audience'],
 
   clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
   // Library default is 15 s: opaque access tokens keep working at /me for 15 s past exp.
@@ -307,9 +316,14 @@ function esc(s) {
 function page(title, body) {
   return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1>${body}</body></html>`;
 }
-function loginForm(uid, clientId, error, loginHint) {
+function shownParams(params, reasons) {
+  const seen = Object.fromEntries(SHOWN_PARAMS.filter((k) => params?.[k] !== undefined).map((k) => [k, String(params[k])]));
+  // Why the provider shows this page (e.g. `max_age`, `login_prompt`, `no_session`).
+  return `<pre id="auth-params">${esc(JSON.stringify(seen))}</pre><p id="prompt-reasons">${esc((reasons || []).join(' '))}</p>`;
+}
+function loginForm(uid, clientId, error, loginHint, params, reasons) {
   return page('Sign-in', `${error ? `<p id="error" class="error">${esc(error)}</p>` : ''}
-<p>Client: <code>${esc(clientId)}</code></p>
+<p>Client: <code>${esc(clientId)}</code></p>${shownParams(params, reasons)}
 <form id="login" method="post" action="/interaction/${esc(uid)}/login">
   <input type="text" name="username" value="${esc(loginHint || '')}" autofocus>
   <input type="password" name="password">
@@ -317,10 +331,10 @@ function loginForm(uid, clientId, error, loginHint) {
 </form>
 <a id="abort" href="/interaction/${esc(uid)}/abort">Cancel</a>`);
 }
-function consentForm(uid, clientId, details) {
+function consentForm(uid, clientId, details, params, reasons) {
   const scopes = details.missingOIDCScope || [];
   const claims = details.missingOIDCClaims || [];
-  return page('Authorize', `<p>Client <code>${esc(clientId)}</code> asks for scopes:
+  return page('Authorize', `${shownParams(params, reasons)}<p>Client <code>${esc(clientId)}</code> asks for scopes:
 <span id="scopes">${esc(scopes.join(' '))}</span> ${claims.length ? `claims: <span id="claims">${esc(claims.join(' '))}</span>` : ''}</p>
 <form id="consent" method="post" action="/interaction/${esc(uid)}/confirm">
   <button type="submit">Continue</button>
@@ -332,6 +346,17 @@ async function readForm(req) {
   let size = 0;
   for await (const c of req) { size += c.length; if (size > 64 * 1024) throw new Error('body too large'); chunks.push(c); }
   return Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+}
+
+if (IGNORE_MAX_AGE) {
+  provider.use(async (ctx, next) => {
+    if (ctx.path === '/auth' && ctx.querystring.includes('max_age')) {
+      const query = new URLSearchParams(ctx.querystring);
+      query.delete('max_age');
+      ctx.querystring = query.toString();
+    }
+    return next();
+  });
 }
 
 const INTERACTION = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/;
@@ -363,8 +388,8 @@ provider.use(async (ctx, next) => {
 
   if (ctx.method === 'GET' && !action) {
     ctx.type = 'html';
-    if (prompt.name === 'login') ctx.body = loginForm(uid, params.client_id, undefined, params.login_hint);
-    else if (prompt.name === 'consent') ctx.body = consentForm(uid, params.client_id, prompt.details);
+    if (prompt.name === 'login') ctx.body = loginForm(uid, params.client_id, undefined, params.login_hint, params, prompt.reasons);
+    else if (prompt.name === 'consent') ctx.body = consentForm(uid, params.client_id, prompt.details, params, prompt.reasons);
     else ctx.throw(501, `prompt ${prompt.name} not implemented`);
     return undefined;
   }
@@ -378,7 +403,7 @@ provider.use(async (ctx, next) => {
     if (!user || user.password !== form.password) {
       ctx.status = 401;
       ctx.type = 'html';
-      ctx.body = loginForm(uid, params.client_id, 'Invalid username or password.', form.username);
+      ctx.body = loginForm(uid, params.client_id, 'Invalid username or password.', form.username, params, prompt.reasons);
       return undefined;
     }
     return finish({ login: { accountId: user.claims.sub, amr: ['pwd'], remember: true } }, false);

@@ -18,7 +18,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::roles::RoleMapConfig;
-use oidc_layer::{Identity, OidcLayer, Registration, RequireClaim, RequireRole};
+use oidc_layer::{
+    Identity, LoginOptions, OidcLayer, Prompt, Registration, RequireClaim, RequireRole,
+};
 
 /// Paths anyone may see without signing in (set them as the layer's `public_paths`).
 pub const PUBLIC_PATHS: [&str; 2] = ["/", "/favicon.ico"];
@@ -98,7 +100,30 @@ fn display_name(id: &Identity) -> &str {
     id.name().unwrap_or(id.username())
 }
 
-async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>>) -> Html<String> {
+/// What the home page shows besides the identity: the registrations and two login links made
+/// with [`OidcLayer::login_url`].
+#[derive(Clone)]
+struct HomeLinks {
+    registrations: Vec<Registration>,
+    /// "Switch account": `prompt=login`, the provider asks who signs in.
+    switch_account: String,
+    /// "Confirm it's you": `max_age=0` before the profile, a fresh authentication (step-up).
+    step_up: String,
+}
+
+impl HomeLinks {
+    fn new(layer: &OidcLayer) -> Self {
+        let url = |options: LoginOptions| layer.login_url(&options).unwrap_or_default();
+        Self {
+            registrations: layer.registrations(),
+            switch_account: url(LoginOptions::new("/").prompt(Prompt::Login)),
+            step_up: url(LoginOptions::new("/profile").max_age(std::time::Duration::ZERO)),
+        }
+    }
+}
+
+async fn home(identity: Option<Identity>, links: State<HomeLinks>) -> Html<String> {
+    let registrations = &links.registrations;
     let body = html! {
         h1 { "oidc-layer demo" }
         @match identity {
@@ -112,6 +137,12 @@ async fn home(identity: Option<Identity>, registrations: State<Vec<Registration>
                     button type="submit" id="logout" { "Sign out" }
                 }
                 p { a href="/sessions" id="your-sessions" { "Your sessions" } }
+                p {
+                    a id="switch-account" href=(links.switch_account) { "Switch account" }
+                    " (the provider asks who signs in) · "
+                    a id="step-up" href=(links.step_up) { "Confirm it's you" }
+                    " (signs in again now, " code { "max_age=0" } ", then opens your profile)"
+                }
             }
             None => {
                 p id="status" { "You are not signed in." }
@@ -275,7 +306,7 @@ pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
     };
     Router::new()
         .route("/", get(home))
-        .with_state(layer.registrations())
+        .with_state(HomeLinks::new(layer))
         .route("/profile", get(profile))
         .route(
             "/preferences",

@@ -36,6 +36,9 @@
 //! access tokens for `{APP_URL}/api` and has a client for programs, `demo-cli`, whose secret
 //! the demo prints with a `curl` line that gets a token and calls `/api/me`.
 //!
+//! `OIDC_SILENT_LOGIN=true` tries a silent sign-in (`prompt=none`) once per browser session on
+//! the public home page: someone with a session at the provider comes back signed in.
+//!
 //! Operations: `/metrics` answers the layer's metrics in the Prometheus text format (the
 //! `metrics-exporter-prometheus` recorder installed here) and `/health/ready` its readiness
 //! (200 or 503 with the health report as JSON); both without signing in.
@@ -273,6 +276,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .api_audiences(audience.split([' ', ',']).filter(|a| !a.is_empty()))
             .legacy_access_token_typ(flag("OIDC_LEGACY_ACCESS_TOKEN_TYP")?)
             .introspection(flag("OIDC_INTROSPECTION")?);
+    }
+    // Public pages (the home page) try a silent sign-in once per browser session.
+    if flag("OIDC_SILENT_LOGIN")? {
+        config = config.silent_login(true);
     }
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);

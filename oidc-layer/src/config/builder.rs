@@ -193,6 +193,20 @@ impl OidcConfigBuilder {
         self
     }
 
+    /// Tries a silent sign-in (`prompt=none`) once per browser session when a browser
+    /// navigates to a public path without a session: a user with a session at the provider
+    /// comes back signed in, anyone else comes back to the page unauthenticated, without an
+    /// error (default `false`).
+    pub fn silent_login(mut self, silent: bool) -> Self {
+        self.global.silent_login = Some(silent);
+        self
+    }
+    /// The provider (slug) silent sign-in asks (default: the first provider).
+    pub fn silent_login_provider(mut self, slug: impl Into<String>) -> Self {
+        self.global.silent_login_provider = Some(slug.into());
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<OidcConfig, ConfigError> {
         let primary_set = self.primary.raw.issuer.is_some() || self.primary.raw.client_id.is_some();
@@ -305,6 +319,15 @@ provider_setters! {
     /// with the client's credentials (needs `client_secret` and `api_audience`; one provider
     /// at most).
     fn introspection(introspect: bool) => introspection = introspect;
+    /// Parameters added to every authorization request of this provider, e.g. Auth0's
+    /// `audience`, RFC 8707 `resource`, `acr_values` or `ui_locales` (at most 16). Names the
+    /// layer sets itself (`state`, `redirect_uri`, `prompt`, `max_age`, `login_hint`, ...) are
+    /// refused.
+    fn extra_auth_params(params: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>) => extra_auth_params = params.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    /// Sends `max_age` (whole seconds) with every authorization request: the provider must
+    /// authenticate users who signed in there longer ago, and a login whose ID token lacks
+    /// `auth_time` or has an older one is refused (default: none).
+    fn max_age(age: Duration) => max_age_seconds = age.as_secs();
 }
 
 impl ProviderBuilder {

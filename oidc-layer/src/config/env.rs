@@ -17,6 +17,7 @@ const BOOLEAN_KEYS: &[&str] = &[
     "legacy_access_token_typ",
     "introspection",
     "proxy_keeps_prefix",
+    "silent_login",
 ];
 const NUMBER_KEYS: &[&str] = &[
     "clock_leeway_seconds",
@@ -27,6 +28,7 @@ const NUMBER_KEYS: &[&str] = &[
     "refresh_margin_seconds",
     "id_token_max_age_seconds",
     "introspection_cache_seconds",
+    "max_age_seconds",
 ];
 /// Keys whose value is a list but whose deserializer does not take a string.
 const WORD_LIST_KEYS: &[&str] = &["order"];
@@ -123,7 +125,11 @@ pub(super) fn table_from_vars(
                 format!("{name} has an empty key segment"),
             ));
         }
-        let leaf = segments.last().cloned().unwrap_or_default();
+        // An extra authorization parameter is a string whatever its name.
+        let leaf = match segments.as_slice() {
+            [.., table, _] if table == "extra_auth_params" => String::new(),
+            _ => segments.last().cloned().unwrap_or_default(),
+        };
         let mut node = &mut root;
         for segment in &segments {
             node = node.children.entry(segment.clone()).or_default();

@@ -1,5 +1,6 @@
 //! Configuration: [`OidcConfig`] (its docs show the builder and TOML), its builder and serde forms.
 
+mod auth_params;
 mod builder;
 mod cookies;
 #[cfg(feature = "toml")]
@@ -151,6 +152,8 @@ pub struct OidcConfig {
     pub(crate) bearer_paths: BearerPaths,
     /// How long an active introspection result is reused at most (never past the token's `exp`).
     pub(crate) introspection_cache: Duration,
+    /// The provider (index) of silent sign-in on public pages, when it is on.
+    pub(crate) silent_login: Option<usize>,
 }
 
 /// Where browsers reach the app: origin plus an optional path prefix (behind a reverse proxy).
@@ -359,6 +362,10 @@ impl OidcConfig {
             Some(inner) if inner.len() < path.len() => format!("{inner}{query}"),
             _ => return_to,
         }
+    }
+    /// The provider silent sign-in asks, when it is on.
+    pub fn silent_login_provider(&self) -> Option<&ProviderConfig> {
+        self.silent_login.and_then(|i| self.providers.get(i))
     }
     /// Whether `path` is one of the configured `api_paths`.
     pub(crate) fn is_api_path(&self, path: &str) -> bool {

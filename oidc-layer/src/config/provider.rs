@@ -1,11 +1,13 @@
 //! One identity provider's settings: where it is, how the app is registered there, and how its
 //! claims become the app's identity and roles.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
 
+use super::auth_params::{validate_extra_auth_params, validate_max_age};
 use super::{ConfigError, Secret, WELL_KNOWN, is_loopback_host};
 use crate::claims::ClaimPath;
 use crate::issuer::normalized_issuer;
@@ -42,6 +44,8 @@ pub(crate) struct RawProvider {
     pub(crate) api_audience: Option<Vec<String>>,
     pub(crate) legacy_access_token_typ: Option<bool>,
     pub(crate) introspection: Option<bool>,
+    pub(crate) extra_auth_params: Option<BTreeMap<String, String>>,
+    pub(crate) max_age_seconds: Option<u64>,
 }
 
 /// The provider slug, issuer and subject prefix of sessions made by
@@ -96,6 +100,10 @@ pub struct ProviderConfig {
     pub(crate) legacy_access_token_typ: bool,
     /// Whether opaque access tokens are checked at the introspection endpoint (RFC 7662).
     pub(crate) introspection: bool,
+    /// Parameters added to every authorization request (validated: none the layer sets).
+    pub(crate) extra_auth_params: Vec<(String, String)>,
+    /// `max_age` sent with every authorization request; `auth_time` is checked against it.
+    pub(crate) max_age: Option<u64>,
 }
 
 impl ProviderConfig {
@@ -132,6 +140,14 @@ impl ProviderConfig {
     /// empty when the provider's access tokens are not accepted.
     pub fn api_audiences(&self) -> &[String] {
         &self.api_audiences
+    }
+    /// The parameters added to every authorization request of this provider (name, value).
+    pub fn extra_auth_params(&self) -> &[(String, String)] {
+        &self.extra_auth_params
+    }
+    /// The `max_age` (seconds) sent with every authorization request, if any.
+    pub fn max_age_seconds(&self) -> Option<u64> {
+        self.max_age
     }
 }
 
@@ -278,6 +294,9 @@ impl RawProvider {
                 "needs `client_secret`: the introspection endpoint authenticates the app",
             ));
         }
+        let extra_auth_params =
+            validate_extra_auth_params(&key("extra_auth_params"), self.extra_auth_params)?;
+        let max_age = validate_max_age(&key("max_age_seconds"), self.max_age_seconds)?;
         let role_map = self
             .roles
             .map(RoleMap::new)
@@ -315,6 +334,8 @@ impl RawProvider {
             api_audiences,
             legacy_access_token_typ: self.legacy_access_token_typ.unwrap_or(false),
             introspection,
+            extra_auth_params,
+            max_age,
         })
     }
 }

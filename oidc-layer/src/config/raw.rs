@@ -40,6 +40,8 @@ pub(super) struct RawGlobal {
     pub(super) backup_login_path: Option<String>,
     pub(super) bearer_paths: Option<BearerPaths>,
     pub(super) introspection_cache_seconds: Option<u64>,
+    pub(super) silent_login: Option<bool>,
+    pub(super) silent_login_provider: Option<String>,
     pub(super) providers: Option<Vec<RawProvider>>,
 }
 

@@ -581,3 +581,120 @@ fn bearer_settings_are_validated() {
         .unwrap_err();
     assert_eq!(err.key, "api_audience");
 }
+
+#[test]
+fn authorization_request_settings_in_toml_env_and_code_agree() {
+    let toml = OidcConfig::from_toml_str(
+        r#"
+        external_url = "https://app.example.com"
+        silent_login = true
+        [[providers]]
+        issuer = "https://id.example.com"
+        client_id = "app"
+        max_age_seconds = 3600
+        extra_auth_params = { audience = "https://api.example.com", ui_locales = "de fr" }
+        [[providers]]
+        name = "Other"
+        issuer = "https://other.example.com"
+        client_id = "app"
+        "#,
+    )
+    .unwrap();
+    let env = vars(&[
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_SILENT_LOGIN", "true"),
+        ("OIDC_PROVIDERS__0__ISSUER", "https://id.example.com"),
+        ("OIDC_PROVIDERS__0__CLIENT_ID", "app"),
+        ("OIDC_PROVIDERS__0__MAX_AGE_SECONDS", "3600"),
+        (
+            "OIDC_PROVIDERS__0__EXTRA_AUTH_PARAMS__AUDIENCE",
+            "https://api.example.com",
+        ),
+        ("OIDC_PROVIDERS__0__EXTRA_AUTH_PARAMS__UI_LOCALES", "de fr"),
+        ("OIDC_PROVIDERS__1__NAME", "Other"),
+        ("OIDC_PROVIDERS__1__ISSUER", "https://other.example.com"),
+        ("OIDC_PROVIDERS__1__CLIENT_ID", "app"),
+    ])
+    .unwrap();
+    let code = OidcConfig::builder()
+        .external_url("https://app.example.com")
+        .silent_login(true)
+        .provider(
+            ProviderBuilder::new("id.example.com")
+                .issuer("https://id.example.com")
+                .client_id("app")
+                .max_age(Duration::from_secs(3600))
+                .extra_auth_params([
+                    ("ui_locales", "de fr"),
+                    ("audience", "https://api.example.com"),
+                ]),
+        )
+        .provider(
+            ProviderBuilder::new("Other")
+                .issuer("https://other.example.com")
+                .client_id("app"),
+        )
+        .build()
+        .unwrap();
+    let expected = [
+        ("audience".to_owned(), "https://api.example.com".to_owned()),
+        ("ui_locales".to_owned(), "de fr".to_owned()),
+    ];
+    for c in [&toml, &env, &code] {
+        assert_eq!(c.providers()[0].extra_auth_params(), expected);
+        assert_eq!(c.providers()[0].max_age_seconds(), Some(3600));
+        assert!(c.providers()[1].extra_auth_params().is_empty());
+        assert_eq!(
+            c.silent_login_provider().map(|p| p.slug()),
+            Some("id-example-com")
+        );
+    }
+    // An extra named like a boolean or number setting stays a string from the environment.
+    let typed = vars(&[
+        ("OIDC_EXTERNAL_URL", "https://app.example.com"),
+        ("OIDC_ISSUER", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_EXTRA_AUTH_PARAMS__INTROSPECTION", "yes"),
+    ])
+    .unwrap();
+    assert_eq!(
+        typed.providers()[0].extra_auth_params(),
+        [("introspection".to_owned(), "yes".to_owned())]
+    );
+}
+
+#[test]
+fn reserved_extra_auth_params_and_silent_login_provider_are_checked() {
+    let err = OidcConfig::from_toml_str(
+        r#"
+        external_url = "https://app.example.com"
+        issuer = "https://id.example.com"
+        client_id = "app"
+        extra_auth_params = { redirect_uri = "https://evil.example/cb" }
+        "#,
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "extra_auth_params.redirect_uri");
+    let err = base()
+        .extra_auth_params([("prompt", "none")])
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "extra_auth_params.prompt");
+    let err = base()
+        .silent_login(true)
+        .silent_login_provider("nope")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "silent_login_provider");
+    let err = base()
+        .silent_login_provider("id-example-com")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "silent_login_provider");
+    assert!(base().build().unwrap().silent_login_provider().is_none());
+    let err = base()
+        .max_age(Duration::from_secs(400 * 24 * 3600))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "max_age_seconds");
+}

@@ -54,7 +54,13 @@ impl OidcConfig {
         let cookie_same_site =
             cookies::validate_same_site(global.cookie_same_site.as_deref(), &external)?;
         let cookie_name = validate_cookie_name(global.cookie_name, &providers[0], &external)?;
+        let silent_login = silent_login_provider(
+            global.silent_login.unwrap_or(false),
+            global.silent_login_provider,
+            &providers,
+        )?;
         Ok(Self {
+            silent_login,
             providers,
             external,
             public_paths: path_rules("public_paths", global.public_paths)?,
@@ -102,6 +108,33 @@ impl OidcConfig {
 }
 
 /// At least one provider, each valid, no two with the same slug.
+/// The provider silent sign-in asks: the one named by `silent_login_provider`, else the first.
+fn silent_login_provider(
+    on: bool,
+    slug: Option<String>,
+    providers: &[ProviderConfig],
+) -> Result<Option<usize>, ConfigError> {
+    let Some(slug) = slug else {
+        return Ok(on.then_some(0));
+    };
+    if !on {
+        return Err(ConfigError::new(
+            "silent_login_provider",
+            "needs `silent_login = true`",
+        ));
+    }
+    providers
+        .iter()
+        .position(|p| p.slug == slug.trim())
+        .map(Some)
+        .ok_or_else(|| {
+            ConfigError::new(
+                "silent_login_provider",
+                format!("no provider has the slug `{slug}`"),
+            )
+        })
+}
+
 fn validate_providers(
     mut providers: Vec<RawProvider>,
     listed: Option<Vec<RawProvider>>,

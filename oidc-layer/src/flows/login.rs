@@ -4,19 +4,22 @@
 use http::{HeaderMap, Response, StatusCode};
 use maud::html;
 
-use super::authorize::start_prompting;
+use super::authorize::start_with;
 use super::common::{login_url, provider_login_url};
+use crate::login_options::AuthRequest;
 use crate::pages::{self, PageBody, Problem};
 use crate::state::Shared;
 use crate::web::{query, redirect, return_to};
 
-/// `GET {prefix}/login?return_to=/path[&provider=slug][&backup=1]`.
+/// `GET {prefix}/login?return_to=/path[&provider=slug][&backup=1][&prompt=..][&login_hint=..][&max_age=..]`.
 pub(crate) async fn login_route(
     shared: &Shared,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<PageBody> {
-    let (mut return_to, mut provider, mut backup, mut reauth) = (None, None, false, false);
+    let (mut return_to, mut provider, mut backup) = (None, None, false);
+    let mut request = AuthRequest::plain();
+    let html = crate::web::negotiate::wants_html(headers);
     for (key, value) in query::pairs(query) {
         match key.as_ref() {
             "return_to" => {
@@ -25,12 +28,24 @@ pub(crate) async fn login_route(
             }
             "provider" => provider = Some(value.into_owned()),
             "backup" => backup = value == "1" || value == "true",
-            "prompt" => reauth = value == "login",
-            _ => {}
+            other => {
+                if let Err(bad) = request.read(other, &value) {
+                    tracing::info!(
+                        parameter = other,
+                        "login request refused: invalid parameter"
+                    );
+                    return Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "Invalid sign-in link",
+                        bad.detail(),
+                    )
+                    .with_link("Sign in", login_url(shared, "/"))
+                    .into_response(html);
+                }
+            }
         }
     }
     let return_to = return_to.unwrap_or_else(|| "/".to_owned());
-    let html = crate::web::negotiate::wants_html(headers);
     if backup {
         return match &shared.config.backup_login_path {
             Some(path) => redirect(&format!("{}{path}", shared.config.external.base_path)),
@@ -44,9 +59,7 @@ pub(crate) async fn login_route(
     }
     match provider {
         Some(slug) => match shared.provider(&slug) {
-            Some((index, _)) => {
-                start_prompting(shared, index, headers, return_to, None, reauth).await
-            }
+            Some((index, _)) => start_with(shared, index, headers, return_to, None, &request).await,
             None => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "Unknown sign-in provider",
@@ -56,9 +69,9 @@ pub(crate) async fn login_route(
             .into_response(html),
         },
         None if shared.providers.len() == 1 => {
-            start_prompting(shared, 0, headers, return_to, None, reauth).await
+            start_with(shared, 0, headers, return_to, None, &request).await
         }
-        None => chooser_page(shared, &return_to, reauth),
+        None => chooser_page(shared, &return_to, &request),
     }
 }
 
@@ -72,11 +85,12 @@ fn initial(name: &str) -> String {
 
 /// The provider chooser: one accessible link per provider, with its logo.
 pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
-    chooser_page(shared, return_to, false)
+    chooser_page(shared, return_to, &AuthRequest::plain())
 }
 
-/// [`chooser`]; with `reauth` its links ask the provider for a fresh sign-in.
-fn chooser_page(shared: &Shared, return_to: &str, reauth: bool) -> Response<PageBody> {
+/// [`chooser`]; its links carry the login's parameters (`prompt`, `login_hint`, `max_age`).
+fn chooser_page(shared: &Shared, return_to: &str, request: &AuthRequest) -> Response<PageBody> {
+    let suffix = request.query_suffix();
     // The link text names the provider, so the logo is decorative (empty alt). Without a logo,
     // the name's first letter (drawn by CSS, hidden from screen readers) keeps the rows aligned.
     // A `/path` logo is the app's own file: behind the external URL's prefix.
@@ -91,7 +105,7 @@ fn chooser_page(shared: &Shared, return_to: &str, reauth: bool) -> Response<Page
                         a class="provider" id={ "provider-" (p.settings.slug) }
                             href={
                                 (provider_login_url(shared, &p.settings.slug, return_to))
-                                @if reauth { "&prompt=login" }
+                                (suffix)
                             } {
                             @match p.settings.logo.as_deref() {
                                 Some(src) => {

@@ -245,5 +245,10 @@ pub(crate) async fn logout(shared: &Shared, headers: &HeaderMap) -> Response<Pag
         )),
     };
     cookies::append_set_cookie(response.headers_mut(), &removal);
+    // Signed out on purpose: no silent sign-in brings the user back in this browser session.
+    if shared.config.silent_login.is_some() {
+        let marker = crate::web::silent::marker(&shared.cookies);
+        cookies::append_set_cookie(response.headers_mut(), &marker);
+    }
     response
 }

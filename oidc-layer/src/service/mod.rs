@@ -9,6 +9,7 @@
 mod body;
 pub(crate) mod challenge;
 mod router;
+mod silent;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +35,7 @@ use crate::web::negotiate;
 pub use body::{BoxError, ResponseBody};
 use challenge::{LoginChallenge, challenge_response, is_public, store_unavailable};
 use router::Routed;
+use silent::Silent;
 
 /// The service produced by [`OidcLayer`](crate::OidcLayer).
 #[derive(Clone)]
@@ -186,6 +188,8 @@ where
         },
         None => None,
     };
+    // A silent sign-in that could not start: the page is served with the marker.
+    let mut mark_silent = false;
     match session {
         Some((id, record)) => {
             let extensions = request.extensions_mut();
@@ -198,6 +202,15 @@ where
             extensions.insert(AppSession::new(shared.clone(), id, record));
         }
         None if is_public(&shared, request.uri().path()) => {
+            if shared.config.silent_login.is_some() {
+                let (parts, body) = request.into_parts();
+                match Box::pin(silent::attempt(&shared, &parts)).await {
+                    Silent::Redirect(redirect) => return Ok(page(redirect)),
+                    Silent::NotStarted => mark_silent = true,
+                    Silent::NotWanted => {}
+                }
+                request = Request::from_parts(parts, body);
+            }
             request
                 .extensions_mut()
                 .insert(LoginChallenge(shared.clone()));
@@ -207,10 +220,14 @@ where
             return Ok(page(Box::pin(challenge_response(&shared, &parts)).await));
         }
     }
-    inner
-        .call(request)
-        .await
-        .map(|r| r.map(ResponseBody::inner))
+    let response = inner.call(request).await;
+    response.map(|r| {
+        let mut r = r.map(ResponseBody::inner);
+        if mark_silent {
+            silent::mark(&shared, r.headers_mut());
+        }
+        r
+    })
 }
 
 /// The session store failed (logged); the request has no session it can know of.

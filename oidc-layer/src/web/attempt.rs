@@ -53,6 +53,14 @@ pub(crate) struct Attempt {
     /// signing anyone in (sealed, so the browser cannot change it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) link_to: Option<String>,
+    /// The `max_age` (seconds) the authorization request sent: the ID token's `auth_time`
+    /// is checked against this value, not against today's configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age: Option<u64>,
+    /// Whether the request asked for `prompt=none`: the provider's "cannot sign in silently"
+    /// answers send the browser back to `return_to` unauthenticated, without an error page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) silent: bool,
     /// Seconds since the Unix epoch.
     pub(crate) created: u64,
 }
@@ -63,6 +71,8 @@ impl std::fmt::Debug for Attempt {
             .field("provider", &self.provider)
             .field("return_to", &self.return_to)
             .field("link_to", &self.link_to)
+            .field("max_age", &self.max_age)
+            .field("silent", &self.silent)
             .field("created", &self.created)
             .finish_non_exhaustive()
     }
@@ -89,6 +99,8 @@ impl Attempt {
             return_to,
             provider: provider.to_owned(),
             link_to,
+            max_age: None,
+            silent: false,
             created: unix_now(),
         })
     }

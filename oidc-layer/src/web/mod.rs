@@ -10,6 +10,7 @@ pub(crate) mod query;
 pub(crate) mod random;
 pub(crate) mod redirect;
 pub(crate) mod return_to;
+pub(crate) mod silent;
 pub(crate) mod user_agent;
 
 pub(crate) use redirect::redirect;

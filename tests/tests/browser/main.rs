@@ -18,6 +18,7 @@ mod journeys;
 mod refused;
 mod screens;
 mod session;
+mod silent;
 mod your_sessions;
 
 use std::sync::Arc;

@@ -23,6 +23,7 @@ use url::Url;
 
 mod access;
 mod accounts;
+mod auth_params;
 mod backchannel;
 mod bearer;
 mod break_glass;

@@ -9,6 +9,7 @@ mod admit;
 mod create;
 mod exchange;
 mod hook;
+mod max_age;
 mod verify;
 
 use http::{HeaderMap, Response, StatusCode};
@@ -18,9 +19,9 @@ use crate::admission::Admitted;
 use crate::metrics::{self, LoginFailure};
 use crate::pages::{PageBody, Problem};
 use crate::state::Shared;
-use crate::web::cookies;
 use crate::web::negotiate::wants_html;
 use crate::web::redirect::after_login;
+use crate::web::{cookies, redirect, silent};
 use verify::Checked;
 
 /// A failed callback: why (the metrics' reason), the problem to show and whether the attempt
@@ -64,8 +65,15 @@ pub(crate) async fn callback(
     metrics::callback_finished(slug, started);
     match outcome {
         Ok(Completed::Home(response)) => response,
-        Ok(Completed::SignedIn(response)) => {
+        Ok(Completed::SignedIn(mut response)) => {
             metrics::login_completed(slug);
+            // Signed in: once this session ends, a silent sign-in may be tried again.
+            if silent::has_marker(headers, &shared.cookies) {
+                cookies::append_set_cookie(
+                    response.headers_mut(),
+                    &silent::marker_removal(&shared.cookies),
+                );
+            }
             response
         }
         Err(Failure {
@@ -79,7 +87,19 @@ pub(crate) async fn callback(
                 reason = reason.as_str(),
                 "login rejected"
             );
-            let mut response = problem.into_response(html);
+            // Nobody asked for a silent sign-in: its failure shows no page, the browser goes
+            // back where it was, unauthenticated.
+            let silent_return = state
+                .as_deref()
+                .and_then(|s| shared.attempts.open(headers, s))
+                .filter(|a| a.silent)
+                .map(|a| a.return_to);
+            let mut response = match silent_return {
+                Some(return_to) => {
+                    redirect(&format!("{}{return_to}", shared.config.external.base_path))
+                }
+                None => problem.into_response(html),
+            };
             if let Some(removal) = state.as_deref().and_then(|s| shared.attempts.removal(s)) {
                 cookies::append_set_cookie(response.headers_mut(), &removal);
             }
@@ -116,6 +136,11 @@ async fn complete(
         Checked::Home(response) => return Ok(Completed::Home(response)),
     };
     let mut tokens = exchange::exchange(shared, provider, &verified).await?;
+    if let Some(failure) =
+        max_age::stale_authentication(&tokens.claims, &verified, shared.config.clock_leeway)
+    {
+        return Err(failure);
+    }
     let claims = std::mem::take(&mut tokens.claims);
     let identity = match admit::admit(shared, provider, &verified, claims).await? {
         Admitted::Identity(identity) => identity,

@@ -125,6 +125,9 @@ pub(super) async fn verify(
     check_issuer(shared, params.iss.as_deref(), &discovered)
         .map_err(|p| fail(LoginFailure::ProviderMismatch, p))?;
     if let Some(error) = params.error.as_deref() {
+        if attempt.silent {
+            return Ok(Checked::Home(silent_miss(shared, &state, error, &attempt)));
+        }
         return Err(fail(
             LoginFailure::ProviderError,
             provider_error(shared, error, retry),
@@ -196,6 +199,40 @@ fn check_issuer(
         }
         _ => Ok(()),
     }
+}
+
+/// The provider's errors that mean "no silent sign-in possible" (Core 3.1.2.6): the user must
+/// interact, which a `prompt=none` request forbids.
+const SILENT_MISSES: &[&str] = &[
+    "login_required",
+    "consent_required",
+    "interaction_required",
+    "account_selection_required",
+];
+
+/// A silent sign-in the provider could not complete: back to the page, unauthenticated, with
+/// the attempt cookie removed and no error page (the user asked for nothing).
+fn silent_miss(shared: &Shared, state: &str, error: &str, attempt: &Attempt) -> Response<PageBody> {
+    if SILENT_MISSES.contains(&error) {
+        tracing::info!(error, "silent sign-in: no provider session to use");
+    } else {
+        tracing::warn!(
+            error = error
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect::<String>(),
+            "silent sign-in refused by the provider"
+        );
+    }
+    let mut response = redirect(&format!(
+        "{}{}",
+        shared.config.external.base_path, attempt.return_to
+    ));
+    if let Some(removal) = shared.attempts.removal(state) {
+        crate::web::cookies::append_set_cookie(response.headers_mut(), &removal);
+    }
+    response
 }
 
 /// The page for an authorization response that carries the provider's `error`.
