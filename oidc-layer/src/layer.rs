@@ -12,6 +12,7 @@ use tower_layer::Layer;
 
 use crate::accounts::AccountResolver;
 use crate::config::OidcConfig;
+use crate::custom_pages::PageRenderer;
 use crate::flows::local::{LocalSignInError, LocalUser};
 use crate::flows::{link, local};
 use crate::http_client::HttpClient;
@@ -132,6 +133,14 @@ impl OidcLayer {
     /// [`accounts`](crate::accounts)).
     pub fn with_account_resolver(self, resolver: impl AccountResolver) -> Self {
         self.rebuild(|d| d.accounts = Arc::new(resolver))
+    }
+
+    /// Replaces any of the layer's pages with the app's own
+    /// ([`custom_pages`](crate::custom_pages)); the pages it does not replace stay the
+    /// built-in ones, in the configured [`Branding`](crate::Branding). Kept across
+    /// [`reload`](Self::reload). Call it before handing the layer to the router.
+    pub fn with_pages(self, pages: impl PageRenderer) -> Self {
+        self.rebuild(|d| d.pages = Some(Arc::new(pages)))
     }
 
     /// The layer's health, from what it knows (no network): each provider's metadata age,

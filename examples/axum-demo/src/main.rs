@@ -5,7 +5,10 @@
 //! `OIDC_CLIENT_SECRET` set it uses that provider instead. Optional: `OIDC_SCOPES`, `APP_URL`
 //! (the external URL, default `http://127.0.0.1:$PORT`), `PORT` (3000), `BIND` (127.0.0.1),
 //! `OIDC_COOKIE_KEY` (base64 of 32+ random bytes), `OIDC_GROUPS_CLAIM` (default `groups`),
-//! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset).
+//! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset). The layer's
+//! pages take the app's name, logo and colours from `OIDC_BRANDING__APP_NAME`, `__LOGO` (the
+//! demo serves one at `/brand/logo.svg`), `__PRIMARY_COLOR`, `__BACKGROUND_COLOR`,
+//! `__TEXT_COLOR`, `__SUPPORT_URL` and `__SUPPORT_LABEL`.
 //!
 //! Several instances: with `REDIS_URL` (`redis://[:password@]host[:port][/db]` or `rediss://`
 //! for TLS) sessions live in Redis behind an in-process tier (`TwoTierStore`: a hot session
@@ -274,6 +277,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(key) = env("OIDC_COOKIE_KEY") {
         config = config.cookie_key(key);
+    }
+    if let Some(branding) = axum_demo::branding_from_env(env) {
+        config = config.branding(branding);
     }
     if let Some(keys) = env("OIDC_PREVIOUS_COOKIE_KEYS") {
         config = config.previous_cookie_keys(

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::branding::BrandingConfig;
 use super::provider::RawProvider;
 use super::raw::RawGlobal;
 use super::secret::Secret;
@@ -158,6 +159,12 @@ impl OidcConfigBuilder {
     /// never past the token's `exp`). Inactive results are reused for 10 s.
     pub fn introspection_cache(mut self, ttl: Duration) -> Self {
         self.global.introspection_cache_seconds = Some(ttl.as_secs());
+        self
+    }
+
+    /// The app's name, logo and colours on the layer's pages (default: the layer's own look).
+    pub fn branding(mut self, branding: BrandingConfig) -> Self {
+        self.global.branding = Some(branding);
         self
     }
 

@@ -1,5 +1,6 @@
 //! Configuration: [`OidcConfig`] (its docs show the builder and TOML), its builder and serde forms.
 
+mod branding;
 mod builder;
 #[cfg(feature = "toml")]
 mod env;
@@ -21,6 +22,8 @@ use raw::RawGlobal;
 use secret::CookieKey;
 
 use crate::web::cookies::{CookieNames, CookieSettings};
+pub(crate) use branding::Color;
+pub use branding::{Branding, BrandingConfig};
 pub use builder::{OidcConfigBuilder, ProviderBuilder};
 pub use provider::ProviderConfig;
 pub(crate) use provider::{LOCAL_PROVIDER, fill_end_session_url};
@@ -143,6 +146,8 @@ pub struct OidcConfig {
     pub(crate) bearer_paths: BearerPaths,
     /// How long an active introspection result is reused at most (never past the token's `exp`).
     pub(crate) introspection_cache: Duration,
+    /// The app's name, logo and colours on the layer's pages.
+    pub(crate) branding: Branding,
 }
 
 /// Where browsers reach the app: origin plus an optional path prefix (behind a reverse proxy).
@@ -291,6 +296,10 @@ impl OidcConfig {
     /// Where an `Authorization: Bearer` header is taken (when tokens are accepted at all).
     pub fn bearer_paths(&self) -> BearerPaths {
         self.bearer_paths
+    }
+    /// The app's name, logo and colours on the layer's pages (`[branding]`).
+    pub fn branding(&self) -> &Branding {
+        &self.branding
     }
     /// Whether `path` is one of the configured `api_paths`.
     pub(crate) fn is_api_path(&self, path: &str) -> bool {

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::branding::BrandingConfig;
 use super::provider::RawProvider;
 use super::secret::{Secret, secret_list_or_words};
 use super::{BearerPaths, RefreshFailure};
@@ -36,6 +37,7 @@ pub(super) struct RawGlobal {
     pub(super) bearer_paths: Option<BearerPaths>,
     pub(super) introspection_cache_seconds: Option<u64>,
     pub(super) providers: Option<Vec<RawProvider>>,
+    pub(super) branding: Option<BrandingConfig>,
 }
 
 /// The field names `T`'s derived `Deserialize` reads (what serde passes to

@@ -23,7 +23,7 @@ use session_store::{Record, SessionId};
 use tower_service::Service;
 
 use crate::bearer::{self, Lookup};
-use crate::pages::PageBody;
+use crate::pages::{self, PageBody};
 use crate::record::SessionData;
 use crate::record::upkeep::Upkeep;
 use crate::session::current::{self, Expired};
@@ -111,8 +111,24 @@ where
     }
 }
 
-fn page<B>(response: Response<PageBody>) -> Response<ResponseBody<B>> {
+/// One of the layer's own answers, in the app's branding and pages when it is a page.
+fn page<B>(shared: &Shared, mut response: Response<PageBody>) -> Response<ResponseBody<B>> {
+    if let Some(body) = pages::rebrand(shared, &mut response) {
+        *response.body_mut() = body;
+    }
     response.map(ResponseBody::page)
+}
+
+/// The inner service's answer; a page of the layer among them (a guard's `403`) is rendered
+/// in the app's branding and pages (one extension lookup for any other response).
+fn from_inner<B>(shared: &Shared, mut response: Response<B>) -> Response<ResponseBody<B>> {
+    match pages::rebrand(shared, &mut response) {
+        Some(body) => {
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, ResponseBody::page(body))
+        }
+        None => response.map(ResponseBody::inner),
+    }
 }
 
 /// One request: the layer's own routes, else the session's identity handed to the inner
@@ -133,7 +149,7 @@ where
     // back in (and the body need not be `Sync`).
     if request.uri().path().starts_with(&shared.routes.prefix) {
         request = match Box::pin(router::route(&shared, request)).await {
-            Routed::Answered(response) => return Ok(page(response)),
+            Routed::Answered(response) => return Ok(page(&shared, response)),
             Routed::Passed(request) => request,
         };
     }
@@ -149,10 +165,10 @@ where
             Lookup::Unknown(pending) => {
                 match Box::pin(bearer::verify(&shared, bearer, pending)).await {
                     Ok(found) => Some(found),
-                    Err(refusal) => return Ok(page(refusal.into_response(bearer))),
+                    Err(refusal) => return Ok(page(&shared, refusal.into_response(bearer))),
                 }
             }
-            Lookup::Refused(refusal) => return Ok(page(refusal.into_response(bearer))),
+            Lookup::Refused(refusal) => return Ok(page(&shared, refusal.into_response(bearer))),
         };
         if let Some(found) = found {
             let identity = bearer::accept(
@@ -165,12 +181,9 @@ where
             return match identity {
                 Ok(identity) => {
                     request.extensions_mut().insert(identity);
-                    inner
-                        .call(request)
-                        .await
-                        .map(|r| r.map(ResponseBody::inner))
+                    inner.call(request).await.map(|r| from_inner(&shared, r))
                 }
-                Err(refusal) => Ok(page(refusal.into_response(bearer))),
+                Err(refusal) => Ok(page(&shared, refusal.into_response(bearer))),
             };
         }
     }
@@ -180,7 +193,7 @@ where
             Err(StoreDown) if is_public(&shared, request.uri().path()) => None,
             Err(StoreDown) => {
                 let html = negotiate::wants_html(request.headers());
-                return Ok(page(store_unavailable(html)));
+                return Ok(page(&shared, store_unavailable(html)));
             }
         },
         None => None,
@@ -202,13 +215,13 @@ where
         }
         None => {
             let (parts, _body) = request.into_parts();
-            return Ok(page(Box::pin(challenge_response(&shared, &parts)).await));
+            return Ok(page(
+                &shared,
+                Box::pin(challenge_response(&shared, &parts)).await,
+            ));
         }
     }
-    inner
-        .call(request)
-        .await
-        .map(|r| r.map(ResponseBody::inner))
+    inner.call(request).await.map(|r| from_inner(&shared, r))
 }
 
 /// The session store failed (logged); the request has no session it can know of.

@@ -13,6 +13,7 @@ use session_store::{MemoryStore, SessionStore};
 
 use crate::accounts::{AccountResolver, StatelessResolver};
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
+use crate::custom_pages::PageRenderer;
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
 use crate::provider::{Provider, issuers_match};
@@ -77,6 +78,8 @@ pub(crate) struct Durable {
     pub(crate) fallback_key: Key,
     /// The outcome of the store's last round trip (see [`crate::health`]).
     pub(crate) store_health: Arc<StoreTracker>,
+    /// The app's own pages ([`crate::OidcLayer::with_pages`]), if any.
+    pub(crate) pages: Option<Arc<dyn PageRenderer>>,
 }
 
 impl Durable {
@@ -92,6 +95,7 @@ impl Durable {
             dpop_replay: Arc::new(ProofReplay::new()),
             fallback_key: Key::generate(),
             store_health: Arc::default(),
+            pages: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! Run: `cargo test -p oidc-e2e --test browser` (needs `npm ci --prefix tests/provider` and
 //! `apt-get install -y chromium chromium-driver`; `bash scripts/test.sh` does both).
 
+mod branding;
 mod chrome;
 mod journeys;
 mod refused;
@@ -25,7 +26,8 @@ use chrome::Chrome;
 use oidc_e2e::{App, AppListener, Op, OpOptions, init_tracing};
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::{
-    MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, SessionData, SessionId, SessionStore,
+    BrandingConfig, MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, SessionData, SessionId,
+    SessionStore,
 };
 use url::Url;
 
@@ -64,6 +66,8 @@ struct Setup {
     resolver: Option<Arc<dyn AccountResolver>>,
     /// A second provider ("Beta Login", slug `beta`): the chooser appears.
     second_provider: bool,
+    /// The app's branding on the layer's pages.
+    branding: Option<BrandingConfig>,
 }
 
 impl Default for Setup {
@@ -72,6 +76,7 @@ impl Default for Setup {
             provider: Box::new(|p| p),
             resolver: None,
             second_provider: false,
+            branding: None,
         }
     }
 }
@@ -123,6 +128,9 @@ impl Site {
         builder = builder.provider((setup.provider)(provider("Alpha ID", &op).slug("alpha")));
         if let Some(beta) = &beta {
             builder = builder.provider((setup.provider)(provider("Beta Login", beta).slug("beta")));
+        }
+        if let Some(branding) = setup.branding {
+            builder = builder.branding(branding);
         }
         let config = builder.build().expect("a valid configuration");
         let store = Arc::new(MemoryStore::<SessionData>::new());
