@@ -92,9 +92,14 @@ async fn check_and_shoot(site: &Site, look: &Look, page: &str) {
     assert_eq!(styles[3], "en", "{page}: the page's language");
     match look.app_name {
         Some(name) => {
-            let shown = chrome.wait_for("#app-name").await.text().await.unwrap();
+            let shown = chrome
+                .wait_for("#app-name")
+                .await
+                .text()
+                .await
+                .expect("the name's text");
             assert_eq!(shown, name, "{page}: the app's name above the card");
-            let title = chrome.client().title().await.unwrap();
+            let title = chrome.client().title().await.expect("the title");
             assert!(
                 title.ends_with(&format!(" · {name}")),
                 "{page}: title {title}"
@@ -108,7 +113,10 @@ async fn check_and_shoot(site: &Site, look: &Look, page: &str) {
             .await;
             assert_eq!(loaded, true, "{page}: the logo shows");
             let help = chrome.wait_for("#support").await;
-            assert_eq!(help.text().await.unwrap(), "Contact IT support");
+            assert_eq!(
+                help.text().await.expect("the link's text"),
+                "Contact IT support"
+            );
         }
         None => {
             assert!(
