@@ -100,6 +100,32 @@ pub trait PageRenderer: Send + Sync + 'static {
     }
 }
 
+/// An app's pages shared behind an `Arc` (one renderer for several layers, or chosen at run
+/// time as `Arc<dyn PageRenderer>`).
+impl<T: PageRenderer + ?Sized> PageRenderer for std::sync::Arc<T> {
+    fn chooser(&self, page: &ChooserPage) -> String {
+        (**self).chooser(page)
+    }
+    fn error(&self, page: &ProblemPage) -> String {
+        (**self).error(page)
+    }
+    fn refusal(&self, page: &ProblemPage) -> String {
+        (**self).refusal(page)
+    }
+    fn forbidden(&self, page: &ProblemPage) -> String {
+        (**self).forbidden(page)
+    }
+    fn unavailable(&self, page: &ProblemPage) -> String {
+        (**self).unavailable(page)
+    }
+    fn logout_confirm(&self, page: &LogoutConfirmPage) -> String {
+        (**self).logout_confirm(page)
+    }
+    fn signed_out(&self, page: &SignedOutPage) -> String {
+        (**self).signed_out(page)
+    }
+}
+
 /// What all pages share: the branding, and the layer's stylesheet.
 macro_rules! frame_accessors {
     ($($page:ident),*) => {$(

@@ -11,7 +11,7 @@ use tower::{Layer as _, ServiceExt as _};
 
 use super::*;
 use crate::config::test_base;
-use crate::custom_pages::{ChooserPage, PageRenderer, ProblemKind, ProblemPage, SignedOutPage};
+use crate::custom_pages::{PageRenderer, ProblemKind, ProblemPage, SignedOutPage};
 use crate::flows::{login, logout};
 use crate::{BrandingConfig, OidcConfigBuilder, OidcLayer, ProviderBuilder};
 
@@ -29,35 +29,9 @@ fn acme() -> BrandingConfig {
 fn shared_of(builder: OidcConfigBuilder, pages: Option<Arc<dyn PageRenderer>>) -> Arc<Shared> {
     let mut layer = OidcLayer::new(builder.build().expect("a valid configuration"));
     if let Some(pages) = pages {
-        layer = layer.with_pages(Shim(pages));
+        layer = layer.with_pages(pages);
     }
     layer.current()
-}
-
-/// Lets a test hand an `Arc<dyn PageRenderer>` to `with_pages`.
-struct Shim(Arc<dyn PageRenderer>);
-impl PageRenderer for Shim {
-    fn chooser(&self, page: &ChooserPage) -> String {
-        self.0.chooser(page)
-    }
-    fn error(&self, page: &ProblemPage) -> String {
-        self.0.error(page)
-    }
-    fn refusal(&self, page: &ProblemPage) -> String {
-        self.0.refusal(page)
-    }
-    fn forbidden(&self, page: &ProblemPage) -> String {
-        self.0.forbidden(page)
-    }
-    fn unavailable(&self, page: &ProblemPage) -> String {
-        self.0.unavailable(page)
-    }
-    fn logout_confirm(&self, page: &crate::custom_pages::LogoutConfirmPage) -> String {
-        self.0.logout_confirm(page)
-    }
-    fn signed_out(&self, page: &SignedOutPage) -> String {
-        self.0.signed_out(page)
-    }
 }
 
 async fn text(response: Response<PageBody>) -> String {

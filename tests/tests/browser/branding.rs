@@ -228,3 +228,68 @@ async fn every_page_in_the_layers_own_look() {
 async fn every_page_in_the_apps_branding() {
     every_page(BRANDED, Some(acme())).await;
 }
+
+/// The app's own signed-out page: it embeds the layer's stylesheet (allowed by its hash) and
+/// tries an inline style of its own, which the page's CSP must block.
+struct OwnSignedOut;
+
+impl PageRenderer for OwnSignedOut {
+    fn signed_out(&self, page: &oidc_layer::custom_pages::SignedOutPage) -> String {
+        let name = page.branding().app_name().unwrap_or("this app");
+        maud::html! {
+            (maud::DOCTYPE)
+            html lang="en" {
+                head {
+                    title { "Goodbye" }
+                    (maud::PreEscaped(page.style_element()))
+                }
+                body {
+                    main {
+                        h1 { "See you soon at " (name) }
+                        p id="inline" style="color: rgb(255, 0, 0)" { "An inline style." }
+                        a class="button" id="again" href=(page.sign_in_href()) { "Sign in again" }
+                    }
+                }
+            }
+        }
+        .into_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_own_page_replaces_one_page_and_keeps_the_csp() {
+    let site = Site::start_with(Setup {
+        branding: Some(acme()),
+        pages: Some(Arc::new(OwnSignedOut)),
+        ..Setup::default()
+    })
+    .await;
+    let chrome = &site.chrome;
+    chrome.resize(600, 660).await;
+    // Replaced: the signed-out page is the app's, in the layer's stylesheet (its colours
+    // applied), and its own inline style is blocked.
+    chrome.goto(&site.url("/auth/logged-out")).await;
+    assert_eq!(site.status().await, 200);
+    assert_eq!(chrome.heading().await, "See you soon at Acme Portal");
+    let styles = eval(
+        &site,
+        "return [getComputedStyle(document.querySelector('#again')).backgroundColor,
+                 getComputedStyle(document.querySelector('#inline')).color];",
+    )
+    .await;
+    assert_eq!(styles[0], BRANDED.button, "the layer's stylesheet applies");
+    assert_eq!(styles[1], "rgb(33, 33, 33)", "the inline style is blocked");
+    chrome.screenshot("pages-own-signed-out").await;
+    // Not replaced: the logout confirmation is the built-in page, branded.
+    chrome.goto(&site.url("/auth/logout")).await;
+    chrome.wait_for("form#logout").await;
+    assert_eq!(chrome.heading().await, "Sign out?");
+    let name = chrome
+        .wait_for("#app-name")
+        .await
+        .text()
+        .await
+        .expect("the name's text");
+    assert_eq!(name, "Acme Portal");
+    site.stop().await;
+}

@@ -26,8 +26,8 @@ use chrome::Chrome;
 use oidc_e2e::{App, AppListener, Op, OpOptions, init_tracing};
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::{
-    BrandingConfig, MemoryStore, OidcConfig, OidcLayer, ProviderBuilder, SessionData, SessionId,
-    SessionStore,
+    BrandingConfig, MemoryStore, OidcConfig, OidcLayer, PageRenderer, ProviderBuilder, SessionData,
+    SessionId, SessionStore,
 };
 use url::Url;
 
@@ -68,6 +68,8 @@ struct Setup {
     second_provider: bool,
     /// The app's branding on the layer's pages.
     branding: Option<BrandingConfig>,
+    /// The app's own versions of some of the layer's pages.
+    pages: Option<Arc<dyn PageRenderer>>,
 }
 
 impl Default for Setup {
@@ -77,6 +79,7 @@ impl Default for Setup {
             resolver: None,
             second_provider: false,
             branding: None,
+            pages: None,
         }
     }
 }
@@ -135,6 +138,9 @@ impl Site {
         let config = builder.build().expect("a valid configuration");
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let mut layer = OidcLayer::new(config).with_store(store.clone());
+        if let Some(pages) = setup.pages {
+            layer = layer.with_pages(pages);
+        }
         if let Some(resolver) = setup.resolver {
             layer = layer.with_account_resolver(resolver);
         }
