@@ -24,8 +24,7 @@ use crate::custom_pages::{
 use crate::state::Shared;
 use frame::{Frame, style_hash};
 
-/// A response body the layer writes itself.
-pub(crate) type PageBody = Full<Bytes>;
+pub(crate) use crate::web::redirect::PageBody;
 
 /// `text` whose backtick-quoted names (a claim, a role, a parameter) show as code, as the
 /// same text reads in problem+json and logs. An unpaired backtick stays as it is.

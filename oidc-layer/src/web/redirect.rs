@@ -1,8 +1,12 @@
 //! The layer's own redirects.
 
+use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
 
-use crate::pages::PageBody;
+/// A response body the layer writes itself (redirects here, pages in `crate::pages`, which
+/// re-exports it: `web` imports nothing from `pages`).
+pub(crate) type PageBody = Full<Bytes>;
 
 /// `303 See Other` to a same-origin path, never cached, never leaking the callback URL.
 pub(crate) fn redirect(path: &str) -> Response<PageBody> {
