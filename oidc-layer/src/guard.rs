@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
+use crate::custom_pages::ProblemKind;
 use crate::identity::Identity;
 use crate::pages::{PageBody, Problem};
 use crate::service::challenge::{LoginChallenge, challenge_response};
@@ -111,6 +112,7 @@ pub(crate) fn forbidden(detail: impl Into<String>, html: bool, path: &str) -> Re
         "You do not have access to this page",
         detail,
     )
+    .kind(ProblemKind::Forbidden)
     .with_link("Home", relative_root(path))
     .into_response(html)
 }

@@ -13,6 +13,7 @@ use tower_layer::Layer;
 use crate::accounts::AccountResolver;
 use crate::after_login::AfterLogin;
 use crate::config::OidcConfig;
+use crate::custom_pages::PageRenderer;
 use crate::flows::local::{LocalSignInError, LocalUser};
 use crate::flows::{common, link, local};
 use crate::http_client::HttpClient;
@@ -143,6 +144,14 @@ impl OidcLayer {
     /// [`reload`](Self::reload).
     pub fn with_after_login(self, hook: impl AfterLogin) -> Self {
         self.rebuild(|d| d.after_login = Some(Arc::new(hook)))
+    }
+
+    /// Replaces any of the layer's pages with the app's own
+    /// ([`custom_pages`](crate::custom_pages)); the pages it does not replace stay the
+    /// built-in ones, in the configured [`Branding`](crate::Branding). Kept across
+    /// [`reload`](Self::reload). Call it before handing the layer to the router.
+    pub fn with_pages(self, pages: impl PageRenderer) -> Self {
+        self.rebuild(|d| d.pages = Some(Arc::new(pages)))
     }
 
     /// The layer's health, from what it knows (no network): each provider's metadata age,

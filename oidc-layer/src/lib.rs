@@ -71,6 +71,7 @@ pub mod bench;
 mod break_glass;
 mod claims;
 mod config;
+pub mod custom_pages;
 pub mod doctor;
 mod flows;
 #[cfg(feature = "fuzzing")]
@@ -108,6 +109,8 @@ pub use config::{
     BearerPaths, ConfigError, CookieSameSite, OidcConfig, OidcConfigBuilder, ProviderBuilder,
     ProviderConfig, RefreshFailure,
 };
+pub use config::{Branding, BrandingConfig};
+pub use custom_pages::PageRenderer;
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use guard::GuardService;
 #[cfg(feature = "axum")]

@@ -1,32 +1,30 @@
-//! The small HTML pages people see (errors, logout confirm, signed out) and the
-//! `application/problem+json` (RFC 9457) answers API clients get. Neither ever contains a
-//! token, a secret, or internal error details beyond a short reason.
+//! The small HTML pages people see (chooser, errors, refusals, logout confirm, signed out)
+//! and the `application/problem+json` (RFC 9457) answers API clients get. Neither ever
+//! contains a token, a secret, or internal error details beyond a short reason.
+//!
+//! A page is built as a [`LayerPage`] (what it shows) and rendered with the default look at
+//! once, so it is complete wherever it is answered (a guard without the layer in front). The
+//! page also travels in the response's extensions: [`OidcService`](crate::OidcService)
+//! renders it again on the way out with the app's [`Branding`](crate::Branding) and
+//! [`PageRenderer`], when the app has either ([`rebrand`]).
+
+#[cfg(test)]
+mod branded_tests;
+pub(crate) mod frame;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
-/// A response body the layer writes itself.
-pub(crate) type PageBody = Full<Bytes>;
+use crate::custom_pages::{
+    ChooserPage, LogoutConfirmPage, PageAction, PageRenderer, ProblemKind, ProblemPage,
+    SignedOutPage,
+};
+use crate::state::Shared;
+use frame::{Frame, style_hash};
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:0 1rem;background:#f4f5f7;color:#1c1e21}\
-main{max-width:32rem;margin:12vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
-h1{font-size:1.4rem;margin:0 0 .75rem}p{line-height:1.5}\
-.actions{margin-top:1.5rem;display:flex;gap:.75rem;flex-wrap:wrap}\
-a.button,button{font:inherit;display:inline-block;padding:.55rem 1.1rem;border-radius:8px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;text-decoration:none;cursor:pointer}\
-a.secondary{background:#fff;color:#0b57d0}\
-a.button:focus,button:focus{outline:3px solid #f5b400;outline-offset:2px}\
-.detail{color:#555;font-size:.95rem}a{color:#0b57d0}\
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;background:#f0f1f3;padding:.05em .3em;border-radius:4px}\
-.providers{list-style:none;margin:1.25rem 0 0;padding:0;display:flex;flex-direction:column;gap:.6rem}\
-a.provider{display:flex;align-items:center;gap:.85rem;line-height:1.35;padding:.7rem 1rem;border:1px solid #c4c7c5;border-radius:8px;background:#fff;color:#1c1e21;text-decoration:none;font-weight:500}\
-a.provider:hover{border-color:#0b57d0;background:#f3f7fe}\
-a.provider:focus{outline:3px solid #f5b400;outline-offset:2px}\
-.provider .logo{width:28px;height:28px;flex:none;object-fit:contain}\
-span.logo{display:flex;align-items:center;justify-content:center;border-radius:50%;background:#e8eef9;color:#0b57d0;font-weight:600}\
-span.logo::before{content:attr(data-initial)}\
-.backup{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid #e3e5e8;font-size:.95rem}";
+pub(crate) use crate::web::redirect::PageBody;
 
 /// `text` whose backtick-quoted names (a claim, a role, a parameter) show as code, as the
 /// same text reads in problem+json and logs. An unpaired backtick stays as it is.
@@ -46,26 +44,180 @@ pub(crate) fn with_code(text: &str) -> Markup {
     }
 }
 
-/// A complete, self-contained HTML document with the layer's look.
-pub(crate) fn page(title: &str, body: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body { main { (body) } }
-        }
-    }
-    .into_string()
+/// What a page of the layer shows.
+#[derive(Debug, Clone)]
+pub(crate) enum PageContent {
+    Chooser(ChooserPage),
+    Problem(ProblemPage),
+    LogoutConfirm(LogoutConfirmPage),
+    SignedOut(SignedOutPage),
 }
 
-/// Headers every page and problem answer carries: never cached, never framed, no scripts.
-fn protect<B>(mut response: Response<B>, content_type: &'static str) -> Response<B> {
+impl PageContent {
+    fn set_frame(&mut self, frame: Frame) {
+        match self {
+            Self::Chooser(p) => p.frame = frame,
+            Self::Problem(p) => p.frame = frame,
+            Self::LogoutConfirm(p) => p.frame = frame,
+            Self::SignedOut(p) => p.frame = frame,
+        }
+    }
+
+    fn frame(&self) -> &Frame {
+        match self {
+            Self::Chooser(p) => &p.frame,
+            Self::Problem(p) => &p.frame,
+            Self::LogoutConfirm(p) => &p.frame,
+            Self::SignedOut(p) => &p.frame,
+        }
+    }
+
+    /// The HTML: the app's renderer for this kind of page, or the built-in page.
+    fn html(&self, renderer: Option<&dyn PageRenderer>) -> String {
+        let Some(r) = renderer else {
+            return match self {
+                Self::Chooser(p) => p.default_html(),
+                Self::Problem(p) => p.default_html(),
+                Self::LogoutConfirm(p) => p.default_html(),
+                Self::SignedOut(p) => p.default_html(),
+            };
+        };
+        match self {
+            Self::Chooser(p) => r.chooser(p),
+            Self::Problem(p) => match p.kind {
+                ProblemKind::Error => r.error(p),
+                ProblemKind::Refusal => r.refusal(p),
+                ProblemKind::Forbidden => r.forbidden(p),
+                ProblemKind::Unavailable => r.unavailable(p),
+            },
+            Self::LogoutConfirm(p) => r.logout_confirm(p),
+            Self::SignedOut(p) => r.signed_out(p),
+        }
+    }
+}
+
+/// A page the layer answers with: its status, what it shows, and what its CSP must allow
+/// besides the app's own origin.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerPage {
+    status: StatusCode,
+    content: PageContent,
+    /// Image origins besides `'self'`, `data:` and the logo's (the chooser's provider logos).
+    img_origins: Vec<String>,
+    /// Where its forms (and the redirects answering them, which browsers check against
+    /// `form-action` too) may go besides `'self'`: the providers' end-session origins.
+    form_origins: Vec<String>,
+}
+
+impl LayerPage {
+    pub(crate) fn new(status: StatusCode, content: PageContent) -> Self {
+        Self {
+            status,
+            content,
+            img_origins: Vec::new(),
+            form_origins: Vec::new(),
+        }
+    }
+
+    /// Lets the page also show images from `origins` (the chooser's provider logos at https
+    /// URLs).
+    pub(crate) fn allow_images_from(mut self, origins: Vec<String>) -> Self {
+        self.img_origins = origins;
+        self
+    }
+
+    /// Lets the page's forms also go to `origins` (the logout form, whose POST is answered
+    /// with a redirect to the provider's end-session endpoint).
+    pub(crate) fn allow_form_targets(mut self, origins: Vec<String>) -> Self {
+        self.form_origins = origins;
+        self
+    }
+
+    /// The page in the default look with the protective headers; the page itself rides in
+    /// the extensions for [`rebrand`].
+    pub(crate) fn into_response(self) -> Response<PageBody> {
+        let mut response = Response::new(PageBody::default());
+        *response.status_mut() = self.status;
+        protect(&mut response, "text/html; charset=utf-8");
+        *response.body_mut() = self.render(None, response.headers_mut());
+        response.extensions_mut().insert(self);
+        response
+    }
+
+    /// The body, and the CSP that goes with it.
+    fn render(&self, renderer: Option<&dyn PageRenderer>, headers: &mut HeaderMap) -> PageBody {
+        let frame = self.content.frame();
+        let csp = csp(
+            &style_hash(&frame.stylesheet()),
+            frame.logo_origin().iter().chain(&self.img_origins),
+            &self.form_origins,
+        );
+        match HeaderValue::from_str(&csp) {
+            Ok(value) => headers.insert(header::CONTENT_SECURITY_POLICY, value),
+            // Origins are serialized URL origins: never reached. Fall back to the strictest.
+            Err(_) => headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(STRICT_CSP),
+            ),
+        };
+        Full::new(Bytes::from(self.content.html(renderer)))
+    }
+}
+
+/// The policy of every page: no scripts, no frames, styles and images from the app's origin
+/// (plus the stylesheet's hash, `data:` images and the given origins), forms to the app.
+fn csp<'a>(
+    style_hash: &str,
+    img_origins: impl Iterator<Item = &'a String>,
+    form_origins: &[String],
+) -> String {
+    let mut images: Vec<&str> = img_origins.map(String::as_str).collect();
+    images.sort_unstable();
+    images.dedup();
+    let mut csp =
+        format!("default-src 'none'; style-src 'self' {style_hash}; img-src 'self' data:");
+    for origin in images {
+        csp.push(' ');
+        csp.push_str(origin);
+    }
+    csp.push_str("; form-action 'self'");
+    for origin in form_origins {
+        csp.push(' ');
+        csp.push_str(origin);
+    }
+    csp.push_str("; frame-ancestors 'none'");
+    csp
+}
+
+/// The CSP of answers that are no page (problem+json): nothing may load at all.
+const STRICT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Whether the app has its own branding or pages (else the default rendering stands).
+fn customised(shared: &Shared) -> bool {
+    shared.durable.pages.is_some() || shared.config.branding != Default::default()
+}
+
+/// Renders a page of the layer again with the app's branding and [`PageRenderer`], when
+/// `response` is one and the app has either: the new body (the CSP in `response` updated to
+/// it; the status and every other header kept, e.g. a cookie removal or `Retry-After`).
+/// `None` leaves the response as it is.
+pub(crate) fn rebrand<B>(shared: &Shared, response: &mut Response<B>) -> Option<PageBody> {
+    let mut page = response.extensions_mut().remove::<LayerPage>()?;
+    if !customised(shared) {
+        return None;
+    }
+    page.content.set_frame(Frame {
+        branding: shared.config.branding.clone(),
+        base_path: shared.config.external.base_path.clone(),
+    });
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_LENGTH);
+    Some(page.render(shared.durable.pages.as_deref(), headers))
+}
+
+/// Headers every page and problem answer carries: never cached, never framed, no scripts
+/// (the pages' CSP is set with their body).
+fn protect<B>(response: &mut Response<B>, content_type: &'static str) {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -79,73 +231,41 @@ fn protect<B>(mut response: Response<B>, content_type: &'static str) -> Response
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(STRICT_CSP),
     );
-    response
 }
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
-
-/// Lets a page also show images from `origins` (the chooser's provider logos at https URLs).
-pub(crate) fn allow_images_from(
-    mut response: Response<PageBody>,
-    origins: &[String],
-) -> Response<PageBody> {
-    if origins.is_empty() {
-        return response;
+/// Where a finished login sends the browser: the return-to `path` (same-origin).
+///
+/// With a `SameSite=Strict` session cookie (`same_site_hop`) a redirect is not enough: the
+/// browser treats the whole redirect chain that began at the provider as cross-site and would
+/// not send the new session cookie on the request for `path`, so the person would look signed
+/// out right after signing in. The answer is then a small page that moves on by itself
+/// (`<meta http-equiv="refresh">`, allowed by the pages' script-free CSP, with a link for
+/// browsers that do not follow it): a navigation this origin's page starts is same-site.
+pub(crate) fn after_login(path: &str, same_site_hop: bool) -> Response<PageBody> {
+    if !same_site_hop {
+        return crate::web::redirect::redirect(path);
     }
-    let csp = CSP.replace(
-        "img-src 'self' data:",
-        &format!("img-src 'self' data: {}", origins.join(" ")),
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
+    let refresh = format!("0;url={path}");
+    let body = maud::html! {
+        meta http-equiv="refresh" content=(refresh);
+        h1 { "Signed in" }
+        p { "Continuing to the app…" }
+        div class="actions" { a class="button" id="continue" href=(path) { "Continue" } }
+    };
+    // Unbranded: a page shown for an instant between the provider and the app.
+    let frame = Frame::default();
+    let mut response = Response::new(PageBody::default());
+    protect(&mut response, "text/html; charset=utf-8");
+    let policy = csp(&style_hash(&frame.stylesheet()), std::iter::empty(), &[]);
+    if let Ok(value) = HeaderValue::from_str(&policy) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
+    *response.body_mut() = Full::new(Bytes::from(frame.page("Signed in", body)));
     response
-}
-
-/// Lets a page's forms (and the redirects that follow their submission, which browsers check
-/// against `form-action` too) also go to `origins`: the logout form, whose POST is answered
-/// with a redirect to the provider's end-session endpoint.
-pub(crate) fn allow_form_targets(
-    mut response: Response<PageBody>,
-    origins: &[String],
-) -> Response<PageBody> {
-    if origins.is_empty() {
-        return response;
-    }
-    let current = response
-        .headers()
-        .get(header::CONTENT_SECURITY_POLICY)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(CSP)
-        .to_owned();
-    let csp = current.replace(
-        "form-action 'self'",
-        &format!("form-action 'self' {}", origins.join(" ")),
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
-}
-
-/// An HTML response with the layer's protective headers.
-pub(crate) fn html_response(status: StatusCode, html: String) -> Response<PageBody> {
-    let mut response = Response::new(Full::new(Bytes::from(html)));
-    *response.status_mut() = status;
-    protect(response, "text/html; charset=utf-8")
-}
-
-/// A link or button on an error page.
-#[derive(Debug, Clone)]
-pub(crate) struct Action {
-    label: &'static str,
-    href: String,
 }
 
 /// A failure explained to a person (HTML) or a program (problem+json).
@@ -155,7 +275,9 @@ pub(crate) struct Problem {
     title: &'static str,
     detail: String,
     login_url: Option<String>,
-    actions: Vec<Action>,
+    actions: Vec<PageAction>,
+    /// Which page it is for the app's renderer (by default from the status).
+    kind: Option<ProblemKind>,
     /// The app's backup (break-glass) login, offered only when the provider is failing.
     backup_login: Option<String>,
 }
@@ -168,8 +290,16 @@ impl Problem {
             detail: detail.into(),
             login_url: None,
             actions: Vec::new(),
+            kind: None,
             backup_login: None,
         }
+    }
+
+    /// Marks the page as a refusal or a forbidden page (an error or, for 5xx, an
+    /// unavailable page otherwise).
+    pub(crate) fn kind(mut self, kind: ProblemKind) -> Self {
+        self.kind = Some(kind);
+        self
     }
 
     /// Where to start a login (a JSON member for programs, a button for people).
@@ -179,17 +309,14 @@ impl Problem {
 
     /// Like [`Problem::with_login_url`], with another label for the button.
     pub(crate) fn with_login_action(mut self, label: &'static str, url: String) -> Self {
-        self.actions.push(Action {
-            label,
-            href: url.clone(),
-        });
+        self.actions.push(action(label, url.clone(), false));
         self.login_url = Some(url);
         self
     }
 
     /// Adds a link for people (e.g. back to the home page).
     pub(crate) fn with_link(mut self, label: &'static str, href: String) -> Self {
-        self.actions.push(Action { label, href });
+        self.actions.push(action(label, href, false));
         self
     }
 
@@ -220,22 +347,24 @@ impl Problem {
     }
 
     pub(crate) fn into_html_response(self) -> Response<PageBody> {
-        let backup = self.backup_login.map(|href| Action {
-            label: "Administrator sign-in",
-            href,
+        let kind = self.kind.unwrap_or(if self.status.is_server_error() {
+            ProblemKind::Unavailable
+        } else {
+            ProblemKind::Error
         });
-        let body = html! {
-            h1 { (self.title) }
-            p class="detail" id="detail" { (with_code(&self.detail)) }
-            div class="actions" {
-                @for (i, action) in self.actions.iter().chain(&backup).enumerate() {
-                    a class=(if i == 0 { "button" } else { "button secondary" }) href=(action.href) {
-                        (action.label)
-                    }
-                }
-            }
+        let mut actions = self.actions;
+        if let Some(href) = self.backup_login {
+            actions.push(action("Administrator sign-in", href, true));
+        }
+        let page = ProblemPage {
+            frame: Frame::default(),
+            kind,
+            status: self.status,
+            title: self.title.to_owned(),
+            detail: self.detail,
+            actions,
         };
-        retry_after(html_response(self.status, page(self.title, body)))
+        retry_after(LayerPage::new(self.status, PageContent::Problem(page)).into_response())
     }
 
     pub(crate) fn into_json_response(self) -> Response<PageBody> {
@@ -250,7 +379,16 @@ impl Problem {
         }
         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
         *response.status_mut() = self.status;
-        retry_after(protect(response, "application/problem+json"))
+        protect(&mut response, "application/problem+json");
+        retry_after(response)
+    }
+}
+
+fn action(label: &str, href: String, backup_login: bool) -> PageAction {
+    PageAction {
+        label: label.to_owned(),
+        href,
+        backup_login,
     }
 }
 
@@ -272,28 +410,6 @@ mod tests {
 
     async fn text(r: Response<PageBody>) -> String {
         String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
-    }
-
-    #[test]
-    fn logo_origins_extend_only_img_src() {
-        let page = html_response(StatusCode::OK, String::new());
-        let same = allow_images_from(page, &[]);
-        assert_eq!(same.headers()[header::CONTENT_SECURITY_POLICY], CSP);
-        let logos = allow_images_from(same, &["https://cdn.example.com".to_owned()]);
-        assert_eq!(
-            logos.headers()[header::CONTENT_SECURITY_POLICY],
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https://cdn.example.com; form-action 'self'; frame-ancestors 'none'"
-        );
-    }
-
-    #[test]
-    fn form_targets_extend_only_form_action() {
-        let page = html_response(StatusCode::OK, String::new());
-        let logout = allow_form_targets(page, &["https://id.example.com".to_owned()]);
-        assert_eq!(
-            logout.headers()[header::CONTENT_SECURITY_POLICY],
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https://id.example.com; frame-ancestors 'none'"
-        );
     }
 
     #[test]
@@ -346,5 +462,41 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
         assert_eq!(v["status"], 400);
         assert_eq!(v["login_url"], "/auth/login?return_to=%2F\"");
+    }
+}
+
+#[cfg(test)]
+mod after_login_tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+
+    #[tokio::test]
+    async fn a_strict_session_lands_through_a_page_of_this_origin() {
+        let plain = after_login("/a?b=1&c=<x>", false);
+        assert_eq!(plain.status(), StatusCode::SEE_OTHER);
+
+        let hop = after_login("/a?b=1&c=\"x\"", true);
+        assert_eq!(hop.status(), StatusCode::OK);
+        assert!(hop.headers().get(header::LOCATION).is_none());
+        assert_eq!(hop.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(hop.headers()[header::REFERRER_POLICY], "no-referrer");
+        let csp = hop.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        let body = hop.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        // The path is escaped in both attributes (a `"` cannot end them).
+        assert!(
+            body.contains(
+                r#"<meta http-equiv="refresh" content="0;url=/a?b=1&amp;c=&quot;x&quot;">"#
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"href="/a?b=1&amp;c=&quot;x&quot;""#),
+            "{body}"
+        );
+        assert!(!body.contains("<script"), "{body}");
     }
 }

@@ -19,13 +19,36 @@ use axum::{Json, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::{
-    Identity, LoginOptions, OidcLayer, Prompt, Registration, RequireClaim, RequireRole,
+    BrandingConfig, Identity, LoginOptions, OidcLayer, Prompt, Registration, RequireClaim,
+    RequireRole,
 };
 
 /// Paths anyone may see without signing in (set them as the layer's `public_paths`).
-pub const PUBLIC_PATHS: [&str; 2] = ["/", "/favicon.ico"];
+pub const PUBLIC_PATHS: [&str; 3] = ["/", "/favicon.ico", LOGO_PATH];
 /// Paths of the demo's API (set them as the layer's `api_paths`): 401 JSON, never a redirect.
 pub const API_PATHS: [&str; 1] = ["/api/*"];
+/// The demo's logo, a public file: `OIDC_BRANDING__LOGO=/brand/logo.svg` shows it on the
+/// layer's pages.
+pub const LOGO_PATH: &str = "/brand/logo.svg";
+const LOGO_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><rect width="40" height="40" rx="9" fill="#7b1fa2"/><path d="M9 30 20 9l11 21h-5.5L20 19l-5.5 11z" fill="#fff"/><circle cx="20" cy="27" r="2.6" fill="#f3c623"/></svg>"##;
+
+/// The layer's branding from `OIDC_BRANDING__APP_NAME`, `__LOGO`, `__PRIMARY_COLOR`,
+/// `__BACKGROUND_COLOR`, `__TEXT_COLOR`, `__SUPPORT_URL` and `__SUPPORT_LABEL` (the names
+/// `OidcConfig::from_env("OIDC_")` reads), looked up with `var`; `None` when none is set.
+pub fn branding_from_env(var: impl Fn(&str) -> Option<String>) -> Option<BrandingConfig> {
+    let get = |key: &str| var(&format!("OIDC_BRANDING__{key}"));
+    let branding = BrandingConfig {
+        app_name: get("APP_NAME"),
+        logo: get("LOGO"),
+        primary_color: get("PRIMARY_COLOR"),
+        background_color: get("BACKGROUND_COLOR"),
+        text_color: get("TEXT_COLOR"),
+        support_url: get("SUPPORT_URL"),
+        support_label: get("SUPPORT_LABEL"),
+    };
+    (branding != BrandingConfig::default()).then_some(branding)
+}
+
 /// The break-glass login's path (set it as the layer's `backup_login_path`).
 pub const BACKUP_LOGIN_PATH: &str = "/login/local";
 
@@ -340,6 +363,18 @@ pub fn router(layer: &OidcLayer, admin_password: String) -> Router {
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .route(
+            LOGO_PATH,
+            get(|| async {
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+                        (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    LOGO_SVG,
+                )
+            }),
         )
         .route(
             BACKUP_LOGIN_PATH,

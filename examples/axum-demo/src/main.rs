@@ -8,6 +8,10 @@
 //! `DEMO_ADMIN_PASSWORD` (the break-glass login; random and printed when unset). The session
 //! cookie: `OIDC_COOKIE_NAME`, `OIDC_COOKIE_SAME_SITE` (`lax`, `strict`, `none`) and
 //! `OIDC_COOKIE_DOMAIN` (one session for the apps on the domain's subdomains).
+//! The layer's
+//! pages take the app's name, logo and colours from `OIDC_BRANDING__APP_NAME`, `__LOGO` (the
+//! demo serves one at `/brand/logo.svg`), `__PRIMARY_COLOR`, `__BACKGROUND_COLOR`,
+//! `__TEXT_COLOR`, `__SUPPORT_URL` and `__SUPPORT_LABEL`.
 //!
 //! Several instances: with `REDIS_URL` (`redis://[:password@]host[:port][/db]` or `rediss://`
 //! for TLS) sessions live in Redis behind an in-process tier (`TwoTierStore`: a hot session
@@ -295,6 +299,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(same_site) = env("OIDC_COOKIE_SAME_SITE") {
         config = config.cookie_same_site(same_site.parse()?);
+    }
+    if let Some(branding) = axum_demo::branding_from_env(env) {
+        config = config.branding(branding);
     }
     if let Some(keys) = env("OIDC_PREVIOUS_COOKIE_KEYS") {
         config = config.previous_cookie_keys(

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::branding::BrandingConfig;
 use super::provider::RawProvider;
 use super::raw::RawGlobal;
 use super::secret::Secret;
@@ -204,6 +205,11 @@ impl OidcConfigBuilder {
     /// The provider (slug) silent sign-in asks (default: the first provider).
     pub fn silent_login_provider(mut self, slug: impl Into<String>) -> Self {
         self.global.silent_login_provider = Some(slug.into());
+        self
+    }
+    /// The app's name, logo and colours on the layer's pages (default: the layer's own look).
+    pub fn branding(mut self, branding: BrandingConfig) -> Self {
+        self.global.branding = Some(branding);
         self
     }
 

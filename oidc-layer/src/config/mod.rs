@@ -1,6 +1,7 @@
 //! Configuration: [`OidcConfig`] (its docs show the builder and TOML), its builder and serde forms.
 
 mod auth_params;
+mod branding;
 mod builder;
 mod cookies;
 #[cfg(feature = "toml")]
@@ -23,6 +24,8 @@ use raw::RawGlobal;
 use secret::CookieKey;
 
 use crate::web::cookies::{CookieNames, CookieSettings};
+pub(crate) use branding::Color;
+pub use branding::{Branding, BrandingConfig};
 pub use builder::{OidcConfigBuilder, ProviderBuilder};
 pub use cookies::CookieSameSite;
 pub use provider::ProviderConfig;
@@ -154,6 +157,8 @@ pub struct OidcConfig {
     pub(crate) introspection_cache: Duration,
     /// The provider (index) of silent sign-in on public pages, when it is on.
     pub(crate) silent_login: Option<usize>,
+    /// The app's name, logo and colours on the layer's pages.
+    pub(crate) branding: Branding,
 }
 
 /// Where browsers reach the app: origin plus an optional path prefix (behind a reverse proxy).
@@ -366,6 +371,10 @@ impl OidcConfig {
     /// The provider silent sign-in asks, when it is on.
     pub fn silent_login_provider(&self) -> Option<&ProviderConfig> {
         self.silent_login.and_then(|i| self.providers.get(i))
+    }
+    /// The app's name, logo and colours on the layer's pages (`[branding]`).
+    pub fn branding(&self) -> &Branding {
+        &self.branding
     }
     /// Whether `path` is one of the configured `api_paths`.
     pub(crate) fn is_api_path(&self, path: &str) -> bool {

@@ -207,7 +207,7 @@ fn parse_issuer(key: &str, value: &str) -> Result<(String, String), ConfigError>
     Ok((issuer, discovery_url))
 }
 
-fn validate_logo(key: &str, logo: &str) -> Result<(), ConfigError> {
+pub(super) fn validate_logo(key: &str, logo: &str) -> Result<(), ConfigError> {
     const IMAGE_TYPES: &[&str] = &[
         "image/png",
         "image/svg+xml",

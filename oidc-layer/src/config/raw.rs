@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::branding::BrandingConfig;
 use super::provider::RawProvider;
 use super::secret::{Secret, secret_list_or_words};
 use super::{BearerPaths, RefreshFailure};
@@ -43,6 +44,7 @@ pub(super) struct RawGlobal {
     pub(super) silent_login: Option<bool>,
     pub(super) silent_login_provider: Option<String>,
     pub(super) providers: Option<Vec<RawProvider>>,
+    pub(super) branding: Option<BrandingConfig>,
 }
 
 /// The field names `T`'s derived `Deserialize` reads (what serde passes to

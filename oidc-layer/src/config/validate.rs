@@ -103,6 +103,7 @@ impl OidcConfig {
             introspection_cache: Duration::from_secs(
                 global.introspection_cache_seconds.unwrap_or(60).min(3600),
             ),
+            branding: global.branding.unwrap_or_default().validate()?,
         })
     }
 }

@@ -2,12 +2,13 @@
 //! providers (the redirect itself is [`authorize`](super::authorize)'s).
 
 use http::{HeaderMap, Response, StatusCode};
-use maud::html;
 
 use super::authorize::start_with;
 use super::common::{login_url, provider_login_url};
+use crate::custom_pages::{ChooserPage, ProviderChoice};
 use crate::login_options::AuthRequest;
-use crate::pages::{self, PageBody, Problem};
+use crate::pages::frame::Frame;
+use crate::pages::{LayerPage, PageBody, PageContent, Problem};
 use crate::state::Shared;
 use crate::web::{query, redirect, return_to};
 
@@ -75,14 +76,6 @@ pub(crate) async fn login_route(
     }
 }
 
-/// The first letter or digit of `name`, upper-cased (the chooser's stand-in for a logo).
-fn initial(name: &str) -> String {
-    name.chars()
-        .find(|c| c.is_alphanumeric())
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default()
-}
-
 /// The provider chooser: one accessible link per provider, with its logo.
 pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
     chooser_page(shared, return_to, &AuthRequest::plain())
@@ -91,47 +84,39 @@ pub(crate) fn chooser(shared: &Shared, return_to: &str) -> Response<PageBody> {
 /// [`chooser`]; its links carry the login's parameters (`prompt`, `login_hint`, `max_age`).
 fn chooser_page(shared: &Shared, return_to: &str, request: &AuthRequest) -> Response<PageBody> {
     let suffix = request.query_suffix();
-    // The link text names the provider, so the logo is decorative (empty alt). Without a logo,
-    // the name's first letter (drawn by CSS, hidden from screen readers) keeps the rows aligned.
     // A `/path` logo is the app's own file: behind the external URL's prefix.
     let base = &shared.config.external.base_path;
-    let body = html! {
-        h1 { "Sign in" }
-        p { "Choose how you want to sign in." }
-        nav aria-label="Sign-in providers" {
-            ul class="providers" {
-                @for p in &shared.providers {
-                    li {
-                        a class="provider" id={ "provider-" (p.settings.slug) }
-                            href={
-                                (provider_login_url(shared, &p.settings.slug, return_to))
-                                (suffix)
-                            } {
-                            @match p.settings.logo.as_deref() {
-                                Some(src) => {
-                                    img class="logo"
-                                        src={ @if src.starts_with('/') { (base) } (src) }
-                                        alt="" width="28" height="28";
-                                }
-                                None => {
-                                    span class="logo" aria-hidden="true"
-                                        data-initial=(initial(&p.settings.name)) {}
-                                }
-                            }
-                            span { "Sign in with " (p.settings.name) }
-                        }
+    let providers = shared
+        .providers
+        .iter()
+        .map(|p| {
+            let mut href = provider_login_url(shared, &p.settings.slug, return_to);
+            href.push_str(&suffix);
+            ProviderChoice {
+                name: p.settings.name.clone(),
+                slug: p.settings.slug.clone(),
+                href,
+                logo: p.settings.logo.as_deref().map(|src| {
+                    if src.starts_with('/') {
+                        format!("{base}{src}")
+                    } else {
+                        src.to_owned()
                     }
-                }
+                }),
             }
-        }
-        @if let Some(path) = &shared.config.backup_login_path {
-            p class="backup" {
-                a href={ (base) (path) } id="backup-login" { "Administrator sign-in" }
-            }
-        }
+        })
+        .collect();
+    let page = ChooserPage {
+        frame: Frame::default(),
+        providers,
+        backup_login: shared
+            .config
+            .backup_login_path
+            .as_ref()
+            .map(|path| format!("{base}{path}")),
     };
     // The page's CSP allows images from these origins too, so logos at https URLs show.
-    let mut logo_origins: Vec<String> = shared
+    let logo_origins: Vec<String> = shared
         .providers
         .iter()
         .filter_map(|p| p.settings.logo.as_deref())
@@ -139,10 +124,7 @@ fn chooser_page(shared: &Shared, return_to: &str, request: &AuthRequest) -> Resp
         .filter_map(|logo| url::Url::parse(logo).ok())
         .map(|url| url.origin().ascii_serialization())
         .collect();
-    logo_origins.sort();
-    logo_origins.dedup();
-    pages::allow_images_from(
-        pages::html_response(StatusCode::OK, pages::page("Sign in", body)),
-        &logo_origins,
-    )
+    LayerPage::new(StatusCode::OK, PageContent::Chooser(page))
+        .allow_images_from(logo_origins)
+        .into_response()
 }

@@ -10,15 +10,16 @@
 use std::time::Duration;
 
 use http::{HeaderMap, Response, StatusCode};
-use maud::html;
 use session_store::SessionStore as _;
 use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::common::{encode, login_url};
 use crate::config::{ProviderConfig, fill_end_session_url};
+use crate::custom_pages::{LogoutConfirmPage, SignedOutPage};
 use crate::metrics;
-use crate::pages::{self, PageBody, Problem};
+use crate::pages::frame::Frame;
+use crate::pages::{LayerPage, PageBody, PageContent, Problem};
 use crate::record::SessionData;
 use crate::session::current::{self, Expired};
 use crate::state::Shared;
@@ -72,21 +73,14 @@ fn logout_path(shared: &Shared) -> String {
 
 /// `GET {prefix}/logout`: the confirm page.
 pub(crate) async fn confirm_page(shared: &Shared) -> Response<PageBody> {
-    let action = logout_path(shared);
-    let body = html! {
-        h1 { "Sign out?" }
-        p { "You will be signed out of this app." }
-        form id="logout" method="post" action=(action) {
-            div class="actions" {
-                button type="submit" { "Sign out" }
-                a class="button secondary" href={ (shared.config.external.base_path) "/" } { "Cancel" }
-            }
-        }
+    let page = LogoutConfirmPage {
+        frame: Frame::default(),
+        form_action: logout_path(shared),
+        cancel_href: format!("{}/", shared.config.external.base_path),
     };
-    pages::allow_form_targets(
-        pages::html_response(StatusCode::OK, pages::page("Sign out", body)),
-        &end_session_origins(shared).await,
-    )
+    LayerPage::new(StatusCode::OK, PageContent::LogoutConfirm(page))
+        .allow_form_targets(end_session_origins(shared).await)
+        .into_response()
 }
 
 /// How long the browser may take at the provider's logout page.
@@ -132,15 +126,12 @@ fn done_page(shared: &Shared) -> Response<PageBody> {
     if let Some(path) = &shared.config.post_logout_path {
         return redirect(&format!("{}{path}", shared.config.external.base_path));
     }
-    let body = html! {
-        h1 { "You are signed out" }
-        p { "You have been signed out of this app." }
-        div class="actions" {
-            a class="button" id="login" href=(login_url(shared, "/")) { "Sign in again" }
-            a class="button secondary" href={ (shared.config.external.base_path) "/" } { "Home" }
-        }
+    let page = SignedOutPage {
+        frame: Frame::default(),
+        sign_in_href: login_url(shared, "/"),
+        home_href: format!("{}/", shared.config.external.base_path),
     };
-    pages::html_response(StatusCode::OK, pages::page("Signed out", body))
+    LayerPage::new(StatusCode::OK, PageContent::SignedOut(page)).into_response()
 }
 
 /// The provider's logout URL for this session, or `None` when it has none (or is down).

@@ -25,7 +25,7 @@ use tower_service::Service;
 
 use crate::app_data::AppSession;
 use crate::bearer::{self, Lookup};
-use crate::pages::PageBody;
+use crate::pages::{self, PageBody};
 use crate::record::SessionData;
 use crate::record::upkeep::Upkeep;
 use crate::session::current::{self, Expired};
@@ -114,8 +114,24 @@ where
     }
 }
 
-fn page<B>(response: Response<PageBody>) -> Response<ResponseBody<B>> {
+/// One of the layer's own answers, in the app's branding and pages when it is a page.
+fn page<B>(shared: &Shared, mut response: Response<PageBody>) -> Response<ResponseBody<B>> {
+    if let Some(body) = pages::rebrand(shared, &mut response) {
+        *response.body_mut() = body;
+    }
     response.map(ResponseBody::page)
+}
+
+/// The inner service's answer; a page of the layer among them (a guard's `403`) is rendered
+/// in the app's branding and pages (one extension lookup for any other response).
+fn from_inner<B>(shared: &Shared, mut response: Response<B>) -> Response<ResponseBody<B>> {
+    match pages::rebrand(shared, &mut response) {
+        Some(body) => {
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, ResponseBody::page(body))
+        }
+        None => response.map(ResponseBody::inner),
+    }
 }
 
 /// One request: the layer's own routes, else the session's identity handed to the inner
@@ -140,7 +156,7 @@ where
         .is_some_and(|path| path.starts_with(&shared.routes.prefix))
     {
         request = match Box::pin(router::route(&shared, request)).await {
-            Routed::Answered(response) => return Ok(page(response)),
+            Routed::Answered(response) => return Ok(page(&shared, response)),
             Routed::Passed(request) => request,
         };
     }
@@ -157,10 +173,10 @@ where
             Lookup::Unknown(pending) => {
                 match Box::pin(bearer::verify(&shared, bearer, pending)).await {
                     Ok(found) => Some(found),
-                    Err(refusal) => return Ok(page(refusal.into_response(bearer))),
+                    Err(refusal) => return Ok(page(&shared, refusal.into_response(bearer))),
                 }
             }
-            Lookup::Refused(refusal) => return Ok(page(refusal.into_response(bearer))),
+            Lookup::Refused(refusal) => return Ok(page(&shared, refusal.into_response(bearer))),
         };
         if let Some(found) = found {
             let identity =
@@ -168,12 +184,9 @@ where
             return match identity {
                 Ok(identity) => {
                     request.extensions_mut().insert(identity);
-                    inner
-                        .call(request)
-                        .await
-                        .map(|r| r.map(ResponseBody::inner))
+                    inner.call(request).await.map(|r| from_inner(&shared, r))
                 }
-                Err(refusal) => Ok(page(refusal.into_response(bearer))),
+                Err(refusal) => Ok(page(&shared, refusal.into_response(bearer))),
             };
         }
     }
@@ -183,7 +196,7 @@ where
             Err(StoreDown) if is_public(&shared, request.uri().path()) => None,
             Err(StoreDown) => {
                 let html = negotiate::wants_html(request.headers());
-                return Ok(page(store_unavailable(html)));
+                return Ok(page(&shared, store_unavailable(html)));
             }
         },
         None => None,
@@ -205,7 +218,7 @@ where
             if shared.config.silent_login.is_some() {
                 let (parts, body) = request.into_parts();
                 match Box::pin(silent::attempt(&shared, &parts)).await {
-                    Silent::Redirect(redirect) => return Ok(page(redirect)),
+                    Silent::Redirect(redirect) => return Ok(page(&shared, redirect)),
                     Silent::NotStarted => mark_silent = true,
                     Silent::NotWanted => {}
                 }
@@ -217,12 +230,14 @@ where
         }
         None => {
             let (parts, _body) = request.into_parts();
-            return Ok(page(Box::pin(challenge_response(&shared, &parts)).await));
+            return Ok(page(
+                &shared,
+                Box::pin(challenge_response(&shared, &parts)).await,
+            ));
         }
     }
-    let response = inner.call(request).await;
-    response.map(|r| {
-        let mut r = r.map(ResponseBody::inner);
+    inner.call(request).await.map(|r| {
+        let mut r = from_inner(&shared, r);
         if mark_silent {
             silent::mark(&shared, r.headers_mut());
         }

@@ -14,6 +14,7 @@ use session_store::{MemoryStore, SessionStore};
 use crate::accounts::{AccountResolver, StatelessResolver};
 use crate::after_login::AfterLogin;
 use crate::config::{OidcConfig, ProviderConfig, callback_path};
+use crate::custom_pages::PageRenderer;
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
 use crate::provider::{Provider, issuers_match};
@@ -80,6 +81,8 @@ pub(crate) struct Durable {
     pub(crate) fallback_key: Key,
     /// The outcome of the store's last round trip (see [`crate::health`]).
     pub(crate) store_health: Arc<StoreTracker>,
+    /// The app's own pages ([`crate::OidcLayer::with_pages`]), if any.
+    pub(crate) pages: Option<Arc<dyn PageRenderer>>,
 }
 
 impl Durable {
@@ -96,6 +99,7 @@ impl Durable {
             dpop_replay: Arc::new(ProofReplay::new()),
             fallback_key: Key::generate(),
             store_health: Arc::default(),
+            pages: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! Run: `cargo test -p oidc-e2e --test browser` (needs `npm ci --prefix tests/provider` and
 //! `apt-get install -y chromium chromium-driver`; `bash scripts/test.sh` does both).
 
+mod branding;
 mod chrome;
 mod cookies;
 mod journeys;
@@ -28,8 +29,8 @@ use chrome::Chrome;
 use oidc_e2e::{App, AppListener, Op, OpOptions, init_tracing};
 use oidc_layer::accounts::AccountResolver;
 use oidc_layer::{
-    MemoryStore, OidcConfig, OidcConfigBuilder, OidcLayer, ProviderBuilder, SessionData, SessionId,
-    SessionStore,
+    BrandingConfig, MemoryStore, OidcConfig, OidcConfigBuilder, OidcLayer, PageRenderer,
+    ProviderBuilder, SessionData, SessionId, SessionStore,
 };
 use url::Url;
 
@@ -75,6 +76,10 @@ struct Setup {
     app_host: Option<&'static str>,
     /// The session store (by default a new one).
     store: Option<Arc<MemoryStore<SessionData>>>,
+    /// The app's branding on the layer's pages.
+    branding: Option<BrandingConfig>,
+    /// The app's own versions of some of the layer's pages.
+    pages: Option<Arc<dyn PageRenderer>>,
 }
 
 impl Default for Setup {
@@ -86,6 +91,8 @@ impl Default for Setup {
             config: Box::new(|c| c),
             app_host: None,
             store: None,
+            branding: None,
+            pages: None,
         }
     }
 }
@@ -154,11 +161,17 @@ impl Site {
         if let Some(beta) = &beta {
             builder = builder.provider((setup.provider)(provider("Beta Login", beta).slug("beta")));
         }
+        if let Some(branding) = setup.branding {
+            builder = builder.branding(branding);
+        }
         let config = builder.build().expect("a valid configuration");
         let store = setup
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::<SessionData>::new()));
         let mut layer = OidcLayer::new(config).with_store(store.clone());
+        if let Some(pages) = setup.pages {
+            layer = layer.with_pages(pages);
+        }
         if let Some(resolver) = setup.resolver {
             layer = layer.with_account_resolver(resolver);
         }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::Failure;
 use super::verify::Verified;
 use crate::admission::{self, AdmissionError, Admitted};
+use crate::custom_pages::ProblemKind;
 use crate::flows::common::{login_url, reauth_login_url};
 use crate::metrics::LoginFailure;
 use crate::pages::Problem;
@@ -45,10 +46,12 @@ fn problem(
     return_to: &str,
 ) -> Problem {
     let refused = |title: &'static str, detail: String| {
-        Problem::new(StatusCode::FORBIDDEN, title, detail).with_link(
-            "Sign in with another account",
-            reauth_login_url(shared, return_to),
-        )
+        Problem::new(StatusCode::FORBIDDEN, title, detail)
+            .kind(ProblemKind::Refusal)
+            .with_link(
+                "Sign in with another account",
+                reauth_login_url(shared, return_to),
+            )
     };
     match error {
         AdmissionError::RequiredClaim { claim } => refused(

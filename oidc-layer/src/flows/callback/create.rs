@@ -12,6 +12,7 @@ use crate::admission;
 use crate::after_login::LoginAdditions;
 use crate::identity::Identity;
 use crate::metrics::{self, LoginFailure};
+use crate::pages::after_login;
 use crate::pages::{PageBody, Problem};
 use crate::provider::VerifiedTokens;
 use crate::record::{self, AccessToken, SessionData, StoredToken};
@@ -19,7 +20,6 @@ use crate::session::create::{create, session_cookie};
 use crate::session::current::cookie_id;
 use crate::state::{ProviderRuntime, Shared};
 use crate::web::cookies;
-use crate::web::redirect::after_login;
 
 /// Signs `identity` in: stores its session, ends the browser's previous one, and sends the
 /// browser to where the login started with the session cookie.

@@ -17,10 +17,10 @@ use http::{HeaderMap, Response, StatusCode};
 use super::common::login_url;
 use crate::admission::Admitted;
 use crate::metrics::{self, LoginFailure};
+use crate::pages::after_login;
 use crate::pages::{PageBody, Problem};
 use crate::state::Shared;
 use crate::web::negotiate::wants_html;
-use crate::web::redirect::after_login;
 use crate::web::{cookies, redirect, silent};
 use verify::Checked;
 
