@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
-use oidc_layer::{AfterLoginError, AppData, AppSession, Login, LoginAdditions, OidcLayer};
+use oidc_layer::{
+    AfterLoginError, AppData, AppSession, Identity, Login, LoginAdditions, OidcLayer,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the demo keeps in a session besides the identity.
@@ -42,9 +44,13 @@ pub async fn after_login(login: Login) -> Result<LoginAdditions, AfterLoginError
     })
 }
 
-pub(crate) async fn show(AppData(preferences): AppData<Preferences>) -> Html<String> {
+pub(crate) async fn show(
+    identity: Identity,
+    AppData(preferences): AppData<Preferences>,
+) -> Html<String> {
     let body = html! {
         h1 { "Preferences" }
+        p { "Signed in as " strong id="name" { (crate::display_name(&identity)) } "." }
         @match &preferences {
             Some(p) => {
                 p id="signed-in-with" {

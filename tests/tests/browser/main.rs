@@ -16,6 +16,7 @@ mod branding;
 mod chrome;
 mod cookies;
 mod journeys;
+mod preferences;
 mod refused;
 mod screens;
 mod session;
@@ -168,7 +169,10 @@ impl Site {
         let store = setup
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::<SessionData>::new()));
-        let mut layer = OidcLayer::new(config).with_store(store.clone());
+        // As the demo's main: its after-login hook gives sessions their preferences.
+        let mut layer = OidcLayer::new(config)
+            .with_store(store.clone())
+            .with_after_login(axum_demo::after_login);
         if let Some(pages) = setup.pages {
             layer = layer.with_pages(pages);
         }
