@@ -51,12 +51,17 @@
 //                                provider that ignores it and reuses an old sign-in; ID tokens always carry auth_time (0)
 //   OP_EXIT_ON_STDIN_EOF         1 = exit when stdin closes, so a killed test run leaves no orphan (0)
 //   OP_COOKIE_KEY                key used to sign cookies   (dev-cookie-key)
+//   OP_LOG_SUCCESS               0 = log only the error events (grant, authorization, back-channel), not the successes (1)
+//   OP_STATE_FILE                keep grants, tokens and sessions in this JSON file across restarts (read at
+//                                start, written on SIGTERM/SIGINT after in-flight requests end), with no
+//                                size bound; unset: the library's in-memory LRU of 1000 entries (the soak)
 //   DEBUG=oidc-provider:*        library debug logging
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
+import { StateStore } from './state_adapter.mjs';
 
 const t0 = process.hrtime.bigint();
 const env = process.env;
@@ -187,7 +192,10 @@ if (BACKCHANNEL_LOGOUT_URI) {
   client.backchannel_logout_session_required = true;
 }
 
+const stateStore = env.OP_STATE_FILE ? new StateStore(env.OP_STATE_FILE) : undefined;
+
 const configuration = {
+  ...(stateStore ? { adapter: stateStore.adapter() } : {}),
   clients: [client, ...extraClients, ...machineClients],
   jwks: makeJwks(),
   cookies: {
@@ -433,9 +441,11 @@ const log = (...a) => console.error(new Date().toISOString(), ...a);
 provider.on('server_error', (ctx, err) => log('server_error', err));
 provider.on('authorization.error', (ctx, err) => log('authorization.error', err.message, err.error_description || ''));
 provider.on('grant.error', (ctx, err) => log('grant.error', err.message, err.error_description || ''));
-provider.on('grant.success', (ctx) => log('grant.success', ctx.oidc.params.grant_type));
-provider.on('end_session.success', () => log('end_session.success'));
-provider.on('backchannel.success', (ctx, c, accountId, sid) => log('backchannel.success', c.clientId, accountId, sid));
+if (flag(env.OP_LOG_SUCCESS, true)) {
+  provider.on('grant.success', (ctx) => log('grant.success', ctx.oidc.params.grant_type));
+  provider.on('end_session.success', () => log('end_session.success'));
+  provider.on('backchannel.success', (ctx, c, accountId, sid) => log('backchannel.success', c.clientId, accountId, sid));
+}
 provider.on('backchannel.error', (ctx, err, c) => log('backchannel.error', c.clientId, err.message, err.cause?.message || ''));
 
 if (flag(env.OP_LOG_REQUESTS, false)) {
@@ -451,7 +461,20 @@ server.on('request', provider.callback());
 const ms = Number(process.hrtime.bigint() - t0) / 1e6;
 // One machine-readable line on stdout for test harnesses to wait on.
 console.log(`OP_READY ${JSON.stringify({ issuer: ISSUER, port: PORT, pid: process.pid, startup_ms: Math.round(ms), client_id: CLIENT_ID })}`);
-const stop = () => server.close(() => process.exit(0));
+// A graceful stop: no new connections, in-flight requests finish (2 s at most), then the state
+// file is written (a token issued by a finished request is in it) and the process exits.
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  const done = () => {
+    try { stateStore?.save(); } catch (err) { console.error('could not write OP_STATE_FILE:', err); }
+    process.exit(0);
+  };
+  server.close(done);
+  server.closeIdleConnections();
+  setTimeout(() => { server.closeAllConnections(); done(); }, 2000).unref();
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 if (flag(env.OP_EXIT_ON_STDIN_EOF, false)) {
