@@ -123,6 +123,9 @@ pub(crate) enum RefreshOutcome {
     FailedKept,
     /// The provider could not be asked and the access token is due: the session ended.
     FailedEnded,
+    /// The provider could not be asked and the access token has expired: the session is kept
+    /// but answered with a 503 until a refresh succeeds (`refresh_failure = "suspend"`).
+    FailedSuspended,
 }
 
 impl RefreshOutcome {
@@ -133,6 +136,7 @@ impl RefreshOutcome {
             Self::Ended => "ended",
             Self::FailedKept => "failed_kept",
             Self::FailedEnded => "failed_ended",
+            Self::FailedSuspended => "failed_suspended",
         }
     }
 }

@@ -60,9 +60,16 @@ impl ConfigError {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefreshFailure {
-    /// Keep the session until its access token has really expired, retrying the refresh every
-    /// few seconds (the default: a provider blip does not log everyone out).
+    /// Keep the session through the outage (the default): its requests go on while the access
+    /// token is live, then get a `503` (the "try again" page, or problem+json for programs,
+    /// with `Retry-After`) until a refresh succeeds, and the session goes on as before. The
+    /// refresh is retried every few seconds; the session ends when the provider refuses it or
+    /// at the session's own deadline. Nothing reaches the app on the expired token: a provider
+    /// restart does not log everyone out, and does not extend anyone's access either.
     #[default]
+    Suspend,
+    /// Keep the session until its access token has expired, then end it (the next request
+    /// signs in again, which fails until the provider is back).
     KeepUntilExpiry,
     /// End the session at once: the next request logs in again.
     End,

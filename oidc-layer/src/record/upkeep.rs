@@ -18,6 +18,9 @@ pub(crate) enum Upkeep {
     Keep(Arc<Record<SessionData>>),
     /// The session ended (refresh refused, provider gone for too long, logged out meanwhile).
     Ended,
+    /// The access token has expired and the provider cannot be asked for another: the session
+    /// is kept, but this request gets a 503 (`refresh_failure = "suspend"`).
+    Suspended,
 }
 
 /// What an upkeep outcome is shared and reused for: one session, while the access token it was

@@ -103,3 +103,23 @@ pub(crate) fn store_unavailable(html: bool) -> Response<PageBody> {
     )
     .into_response(html)
 }
+
+/// The answer when the session's access token has expired and the provider cannot be asked
+/// for another (`refresh_failure = "suspend"`): `503` with `Retry-After`; the session is kept.
+pub(crate) fn provider_unavailable(html: bool) -> Response<PageBody> {
+    let mut response = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in provider unreachable",
+        "Your session needs renewing, and the sign-in provider cannot be reached right now. You are still signed in: please try again in a moment.",
+    )
+    .into_response(html);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// `Retry-After` of [`provider_unavailable`]: the upkeep retries the refresh this often
+/// ([`UPKEEP_REUSE`](crate::record::upkeep::UPKEEP_REUSE)).
+const RETRY_AFTER_SECONDS: &str = "5";

@@ -33,7 +33,9 @@ use crate::session::refresh;
 use crate::state::Shared;
 use crate::web::negotiate;
 pub use body::{BoxError, ResponseBody};
-use challenge::{LoginChallenge, challenge_response, is_public, store_unavailable};
+use challenge::{
+    LoginChallenge, challenge_response, is_public, provider_unavailable, store_unavailable,
+};
 use router::Routed;
 use silent::Silent;
 
@@ -193,10 +195,14 @@ where
     let session = match current::cookie_id(&shared, request.headers()) {
         Some(id) => match live_session(&shared, &id).await {
             Ok(session) => session.map(|record| (id, record)),
-            Err(StoreDown) if is_public(&shared, request.uri().path()) => None,
-            Err(StoreDown) => {
+            Err(_) if is_public(&shared, request.uri().path()) => None,
+            Err(down) => {
                 let html = negotiate::wants_html(request.headers());
-                return Ok(page(&shared, store_unavailable(html)));
+                let answer = match down {
+                    Down::Store => store_unavailable(html),
+                    Down::Provider => provider_unavailable(html),
+                };
+                return Ok(page(&shared, answer));
             }
         },
         None => None,
@@ -245,8 +251,14 @@ where
     })
 }
 
-/// The session store failed (logged); the request has no session it can know of.
-struct StoreDown;
+/// Why a request with a session cookie cannot be answered now (logged).
+enum Down {
+    /// The session store failed: the request has no session it can know of.
+    Store,
+    /// The session's access token has expired and the provider cannot be asked for another
+    /// (`refresh_failure = "suspend"`): the session is kept for when it can.
+    Provider,
+}
 
 /// The live session `id` names, brought up to date when it is due (a refresh, or activity to
 /// write: cold, boxed); `None` when there is none. A record this version cannot read (written
@@ -255,13 +267,14 @@ struct StoreDown;
 async fn live_session(
     shared: &Arc<Shared>,
     id: &SessionId,
-) -> Result<Option<Arc<Record<SessionData>>>, StoreDown> {
+) -> Result<Option<Arc<Record<SessionData>>>, Down> {
     let now = SystemTime::now();
     match current::load(shared, id, Expired::EndedAt(now)).await {
         Ok(Some(record)) if refresh::due(shared, &record, now) => {
             match Box::pin(refresh::upkeep(shared, id, record)).await {
                 Upkeep::Keep(record) => Ok(Some(record)),
                 Upkeep::Ended => Ok(None),
+                Upkeep::Suspended => Err(Down::Provider),
             }
         }
         Ok(record) => Ok(record),
@@ -271,7 +284,7 @@ async fn live_session(
         }
         Err(e) => {
             tracing::error!(error = %e, "session store failed");
-            Err(StoreDown)
+            Err(Down::Store)
         }
     }
 }

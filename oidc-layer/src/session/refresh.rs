@@ -223,7 +223,7 @@ async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<Sessio
         Ok(mut data) => {
             metrics::refreshed(provider, RefreshOutcome::Refreshed);
             data.last_seen = now;
-            save(shared, id, record, data).await
+            save_refreshed(shared, id, record, data).await
         }
         Err(Failed::End(why)) => {
             tracing::info!(why, "session ended at refresh");
@@ -232,7 +232,16 @@ async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<Sessio
         }
         Err(Failed::Unreachable(why)) => {
             let expired = record.data.access_expires_at.is_none_or(|at| now >= at);
-            if shared.config.refresh_failure == RefreshFailure::End || expired {
+            let policy = shared.config.refresh_failure;
+            if expired && policy == RefreshFailure::Suspend {
+                tracing::warn!(
+                    why,
+                    "refresh failed and the access token has expired; the session waits for the provider (503 meanwhile)"
+                );
+                metrics::refreshed(provider, RefreshOutcome::FailedSuspended);
+                return Upkeep::Suspended;
+            }
+            if policy == RefreshFailure::End || expired {
                 tracing::warn!(
                     why,
                     "refresh failed and the access token is due; ending the session"
@@ -303,6 +312,48 @@ async fn save(
             tracing::error!(error = %e, "session store failed during upkeep");
             // The refreshed tokens are lost but the request can go on with the identity.
             Upkeep::Keep(record)
+        }
+    }
+}
+
+/// How long [`save_refreshed`] keeps trying to write refreshed tokens while the store fails
+/// (a Redis restart, a failover): well within [`REFRESH_LOCK`], which it holds meanwhile.
+const SAVE_REFRESHED_FOR: Duration = Duration::from_secs(15);
+
+/// [`save`] for tokens the provider just issued, retried while the store fails: with rotating
+/// refresh tokens the stored one is spent, so losing the new one would end the session at the
+/// next refresh (the provider takes the spent token's reuse for theft and revokes the grant).
+/// The requests waiting for this upkeep wait with it; it gives up after
+/// [`SAVE_REFRESHED_FOR`] and goes on as [`save`] does.
+async fn save_refreshed(
+    shared: &Shared,
+    id: &SessionId,
+    record: Arc<Record<SessionData>>,
+    data: SessionData,
+) -> Upkeep {
+    let expires_at = record::deadline(&shared.config, &data);
+    let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match metrics::store_call(
+            &shared.durable.store_health,
+            "save",
+            shared.durable.store.save(id, updated.clone()),
+        )
+        .await
+        {
+            Ok(true) => return Upkeep::Keep(Arc::new(updated)),
+            Ok(false) => return Upkeep::Ended,
+            Err(e) if started.elapsed() + pause < SAVE_REFRESHED_FOR => {
+                tracing::warn!(error = %e, "session store failed saving refreshed tokens; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "session store failed saving refreshed tokens; giving up");
+                return Upkeep::Keep(record);
+            }
         }
     }
 }

@@ -450,7 +450,7 @@ async fn without_a_refresh_token_a_session_may_outlive_its_access_token_when_con
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_provider_outage_keeps_sessions_until_their_access_token_expires() {
+async fn a_provider_outage_suspends_sessions_once_their_access_token_expires() {
     // Refresh is due MARGIN s before expiry: from TTL - MARGIN s after login on, each request
     // (at most every few seconds) tries it. (A margin is at most half the token's lifetime.)
     // The windows are wide (15 s to the first check, 5 s to the last) so that a slow machine
@@ -532,15 +532,28 @@ async fn a_provider_outage_keeps_sessions_until_their_access_token_expires() {
         "the machine stalled until the access token expired: the check below cannot tell"
     );
     assert_eq!(page.status, 200, "provider down, token still valid: {page}");
-    // ...and once the access token has expired it ends: nothing can vouch for it any more.
+    // ...and once the access token has expired nothing reaches the app on it: a 503 with
+    // Retry-After while the provider is down (`refresh_failure = "suspend"`, the default), the
+    // session kept for when the provider is back.
     sleep_past(logged_in, TTL).await;
     let page = browser.fetch(env.app.url("/token")).await;
+    let problem = page.problem(503);
     assert_eq!(
-        page.status, 401,
-        "provider down and the access token expired: the session ends: {page}"
+        problem["title"], "Sign-in provider unreachable",
+        "{}",
+        page.body
     );
-    assert!(!env.has_session(&cookie).await, "deleted from the store");
-    assert_eq!(env.sessions().await, 0);
+    assert_eq!(page.header("retry-after"), Some("5"), "{page}");
+    let page = browser.get(env.app.url("/token")).await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a navigation: {page}"
+    );
+    assert!(page.content_type().starts_with("text/html"), "{page}");
+    assert!(!page.body.contains(first.as_str()), "no token on the page");
+    assert!(env.has_session(&cookie).await, "the session is kept");
+    assert_eq!(env.sessions().await, 1);
 
     // The provider comes back on the same address (all its state lost); the app is not
     // restarted: logins work again.
@@ -552,6 +565,25 @@ async fn a_provider_outage_keeps_sessions_until_their_access_token_expires() {
     })
     .await;
     assert_eq!(env.op.issuer(), issuer, "the same issuer");
+    // alice's refresh token died with the provider's state: the provider refuses it
+    // (`invalid_grant`), which ends the session: 401, deleted. (Retried while the layer still
+    // waits out its back-off after the outage: 503 meanwhile.)
+    let waited = Instant::now();
+    let page = loop {
+        let page = browser.fetch(env.app.url("/token")).await;
+        if page.status != StatusCode::SERVICE_UNAVAILABLE
+            || waited.elapsed() > Duration::from_secs(20)
+        {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        page.status, 401,
+        "the refresh refused, the session ends: {page}"
+    );
+    assert!(!env.has_session(&cookie).await, "deleted from the store");
+    assert_eq!(env.sessions().await, 0);
     // The layer gives a provider that just failed a few seconds before logins go to it again.
     oidc_e2e::until_logins_start(&browser, &env.app).await;
     env.log_in(&browser, "/whoami", "alice").await;

@@ -1,6 +1,7 @@
 //! `refresh_failure = "end"` against the real provider: when a refresh is due and the provider
 //! cannot be reached, the session ends at that request (not when its access token expires,
-//! which is the default policy tested in lifetime.rs): the record is deleted, an API call gets
+//! which is what `keep_until_expiry` does, below; the default, `suspend`, is tested in
+//! lifetime.rs): the record is deleted, an API call gets
 //! a 401, a page the sign-in (here the page saying the provider is unreachable).
 
 use std::time::{Duration, Instant};
@@ -86,5 +87,34 @@ async fn with_refresh_failure_end_an_unreachable_provider_ends_the_session_at_th
         !env.has_session(&other_cookie).await,
         "deleted from the store"
     );
+    assert_eq!(env.sessions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keep_until_expiry_an_unreachable_provider_ends_the_session_when_its_token_expires() {
+    // The policy before "suspend" became the default: the session goes on while its access
+    // token is live (lifetime.rs shows that part) and ends once it has expired.
+    const TTL: u64 = 6;
+    let mut env = Env::start_custom(
+        |_, mut options| {
+            options.access_token_ttl = Some(TTL);
+            options
+        },
+        |_, builder| {
+            builder
+                .expose_access_token(true)
+                .refresh_failure(RefreshFailure::KeepUntilExpiry)
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let cookie = env.log_in_alice(&browser).await;
+    let logged_in = Instant::now();
+    env.op.stop().await;
+    tokio::time::sleep_until((logged_in + Duration::from_secs(TTL + 1)).into()).await;
+    let page = browser.fetch(env.app.url("/token")).await;
+    let problem = page.problem(401);
+    assert!(problem["login_url"].is_string(), "{}", page.body);
+    assert!(!env.has_session(&cookie).await, "deleted from the store");
     assert_eq!(env.sessions().await, 0);
 }
