@@ -1,6 +1,7 @@
 //! Every ```toml block of the README and of docs/providers.md is a whole configuration that
 //! `OidcConfig::from_toml_str` accepts, so the documented keys cannot silently drift from the
-//! code.
+//! code; and the guides' configurations that depend on a provider's token shape (Google's `hd`
+//! rule, Zitadel's extra audience) do what the guides say with that shape.
 
 use oidc_layer::OidcConfig;
 
@@ -133,4 +134,149 @@ fn the_block_finder_sees_fences() {
         blocks(md, "toml"),
         [(2, "a = 1\n".to_owned()), (8, "b = 2\n".to_owned())]
     );
+}
+
+/// The Zitadel guide's configuration, unchanged but for its issuer (the test provider stands in
+/// for the instance), against an ID token of Zitadel's shape: the project's id in `aud` next to
+/// the client id, the client in `azp`, the project roles as an object keyed by role. It logs in
+/// with the roles the guide's rules give; without its `trusted_audiences` line the same login is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zitadel_guide_logs_in_with_zitadels_id_token() {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode, header};
+    use http_body_util::{BodyExt, Full};
+    use oidc_layer::{Identity, OidcLayer};
+    use oidc_testkit::{TestProvider, TestUser};
+    use tower::{Layer, ServiceExt};
+
+    /// The project's "Resource Id" that Zitadel names in every ID token's `aud`.
+    const PROJECT_ID: &str = "123456789012345677";
+    const ROLES_CLAIM: &str = "urn:zitadel:iam:org:project:roles";
+
+    async fn roles(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let roles = request
+            .extensions()
+            .get::<Identity>()
+            .map(|id| id.roles().join(" "))
+            .unwrap_or_default();
+        Ok(Response::new(Full::from(roles)))
+    }
+
+    let (line, guide) = blocks(PROVIDER_GUIDES, "toml")
+        .into_iter()
+        .find(|(_, text)| {
+            text.contains("zitadel.cloud") && text.contains(ROLES_CLAIM) && !text.contains("api_")
+        })
+        .expect("the Zitadel guide's login configuration");
+    let table: toml::Table = toml::from_str(&guide).expect("TOML");
+    let text = |key: &str| table[key].as_str().expect(key).to_owned();
+    let provider = TestProvider::builder()
+        .client(text("client_id"), text("client_secret"))
+        .id_token_audiences([PROJECT_ID])
+        .redirect_uris([format!("{}/auth/oidc", text("external_url"))])
+        .users([TestUser::alice().claim(
+            ROLES_CLAIM,
+            serde_json::json!({ "admin": { "231848297847848993": "org.example.com" } }),
+        )])
+        .auto_login("alice")
+        .start()
+        .await
+        .unwrap();
+    // Only the issuer line changes: the test provider stands in for the Zitadel instance.
+    let with_issuer = |guide: &str| -> String {
+        guide
+            .lines()
+            .map(|l| match l.starts_with("issuer = ") {
+                true => format!("issuer = \"{}\"", provider.issuer()),
+                false => l.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let get = |path: &str, cookie: &str| {
+        Request::get(path)
+            .header(header::ACCEPT, "text/html")
+            .header(header::COOKIE, cookie)
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    let cookies = |response: &Response<_>| -> String {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter(|l| !l.contains("Max-Age=0"))
+            .filter_map(|l| l.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The status of the callback, and what the app then sees.
+    let log_in = |config: String| {
+        let http = http.clone();
+        async move {
+            let config = OidcConfig::from_toml_str(&config).expect("valid");
+            let service = OidcLayer::new(config).layer(tower::service_fn(roles));
+            let start = service.clone().oneshot(get("/", "")).await.unwrap();
+            assert_eq!(start.status(), StatusCode::FOUND);
+            let authorize = start.headers()[header::LOCATION].to_str().unwrap();
+            let to_callback = http.get(authorize).send().await.unwrap();
+            let callback =
+                url::Url::parse(to_callback.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+            let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+            let done = service
+                .clone()
+                .oneshot(get(&path, &cookies(&start)))
+                .await
+                .unwrap();
+            let status = done.status();
+            let seen = service.oneshot(get("/", &cookies(&done))).await.unwrap();
+            let seen = match seen.status() {
+                StatusCode::OK => {
+                    let body = seen.into_body().collect().await.unwrap().to_bytes();
+                    String::from_utf8(body.to_vec()).unwrap()
+                }
+                other => format!("status {other}"),
+            };
+            (status, seen)
+        }
+    };
+
+    let (status, seen) = log_in(with_issuer(&guide)).await;
+    assert_eq!(
+        (status, seen.as_str()),
+        (StatusCode::SEE_OTHER, "admin"),
+        "docs/providers.md line {line}: the Zitadel guide's configuration must log alice in as admin"
+    );
+
+    let trusting = with_issuer(&guide);
+    let untrusting: String = trusting
+        .lines()
+        .filter(|l| !l.starts_with("trusted_audiences"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        untrusting.len() < trusting.len(),
+        "the guide trusts the project id"
+    );
+    let (status, seen) = log_in(untrusting).await;
+    assert_ne!(
+        status,
+        StatusCode::SEE_OTHER,
+        "refused without trusted_audiences"
+    );
+    assert_eq!(
+        seen, "status 302 Found",
+        "no session without trusted_audiences"
+    );
+    provider.shutdown().await;
 }

@@ -132,6 +132,8 @@ pub(super) struct SigningError(pub(super) String);
 pub(super) struct IdTokenRequest<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
+    /// Named in `aud` after the client.
+    pub extra_audiences: &'a [String],
     pub user: &'a TestUser,
     pub scopes: &'a [String],
     pub nonce: Option<&'a str>,
@@ -168,7 +170,10 @@ pub(super) fn id_token(
     let mut claims = req.user.released_claims(req.scopes);
     // Protocol claims after the user's so that nothing in the user's claims can override them.
     claims.insert("iss".into(), req.issuer.into());
-    claims.insert("aud".into(), json!([req.client_id]));
+    let audiences: Vec<&str> = std::iter::once(req.client_id)
+        .chain(req.extra_audiences.iter().map(String::as_str))
+        .collect();
+    claims.insert("aud".into(), json!(audiences));
     claims.insert("azp".into(), req.client_id.into());
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), now.saturating_add(ttl).into());

@@ -199,6 +199,8 @@ struct Shared {
     issuer: String,
     client_id: String,
     client_secret: String,
+    /// Named in every ID token's `aud` after the client (Zitadel's project id).
+    id_token_audiences: Vec<String>,
     redirect_uris: Vec<String>,
     post_logout_redirect_uris: Vec<String>,
     allow_any_loopback_redirect: bool,

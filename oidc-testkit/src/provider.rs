@@ -173,6 +173,7 @@ pub struct TestProviderBuilder {
     bind: SocketAddr,
     client_id: String,
     client_secret: String,
+    id_token_audiences: Vec<String>,
     redirect_uris: Vec<String>,
     post_logout_redirect_uris: Vec<String>,
     allow_any_loopback_redirect: bool,
@@ -192,6 +193,7 @@ impl Default for TestProviderBuilder {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             client_id: "test-client".to_owned(),
             client_secret: "test-secret".to_owned(),
+            id_token_audiences: Vec::new(),
             redirect_uris: vec!["http://127.0.0.1:3000/auth/oidc".to_owned()],
             post_logout_redirect_uris: vec![
                 "http://127.0.0.1:3000/".to_owned(),
@@ -225,6 +227,19 @@ impl TestProviderBuilder {
     ) -> Self {
         self.client_id = client_id.into();
         self.client_secret = client_secret.into();
+        self
+    }
+
+    /// Audiences every ID token names in `aud` after the client, with the client in `azp`: the
+    /// shape of a provider that adds a resource of its own, as Zitadel adds the project's id
+    /// (default: none, `aud` is the client alone). A relying party must trust them explicitly
+    /// (OpenID Connect Core 3.1.3.7).
+    pub fn id_token_audiences<I>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.id_token_audiences = audiences.into_iter().map(Into::into).collect();
         self
     }
 
@@ -323,7 +338,8 @@ impl TestProviderBuilder {
     ///
     /// Fails if the address cannot be bound, or with [`io::ErrorKind::InvalidInput`] if a user
     /// has no string `sub`, two users share a username, the `auto_login` user does not exist,
-    /// two clients share an id, or machine clients are registered without an API audience.
+    /// two clients share an id, an extra ID-token audience is empty or the client id, or
+    /// machine clients are registered without an API audience.
     pub async fn start(self) -> io::Result<TestProvider> {
         self.validate()?;
         let keys = jwt::Keys::get()?;
@@ -333,6 +349,7 @@ impl TestProviderBuilder {
             issuer: issuer_for(addr),
             client_id: self.client_id,
             client_secret: self.client_secret,
+            id_token_audiences: self.id_token_audiences,
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             allow_any_loopback_redirect: self.allow_any_loopback_redirect,
@@ -414,6 +431,15 @@ impl TestProviderBuilder {
             if *id == self.client_id || self.machine_clients[..i].iter().any(|(o, _)| o == id) {
                 return Err(invalid(format!("two clients are named `{id}`")));
             }
+        }
+        if let Some(audience) = self
+            .id_token_audiences
+            .iter()
+            .find(|a| a.is_empty() || **a == self.client_id)
+        {
+            return Err(invalid(format!(
+                "an extra ID-token audience must be another non-empty value than the client id (`{audience}`)"
+            )));
         }
         if let Some(name) = &self.auto_login
             && !self.users.iter().any(|u| &u.username == name)

@@ -476,6 +476,7 @@ fn token_response(
         &IdTokenRequest {
             issuer: &provider.issuer,
             client_id: &provider.client_id,
+            extra_audiences: &provider.id_token_audiences,
             user: &user,
             scopes: &grant.scopes,
             nonce,

@@ -419,3 +419,39 @@ async fn userinfo_refuses_missing_bad_and_expired_tokens() {
         401
     );
 }
+
+#[tokio::test]
+async fn extra_id_token_audiences_follow_the_client_at_login_and_refresh() {
+    let provider = TestProvider::builder()
+        .id_token_audiences(["123456789012345677"])
+        .start()
+        .await
+        .unwrap();
+    let sign_in = sign_in(&provider, "alice").await;
+    let first = tokens(redeem(&provider, &sign_in).await).await;
+    let refreshed = tokens(refresh(&provider, &first.refresh_token).await).await;
+    for token in [&first.id_token, &refreshed.id_token] {
+        let (_, payload) = decode_jwt(token);
+        assert_eq!(payload["aud"], json!(["test-client", "123456789012345677"]));
+        assert_eq!(payload["azp"], "test-client");
+    }
+    // A relying party that does not trust the extra audience refuses the token.
+    let refused = verify_id_token(&provider, &first.id_token, Some(&sign_in.nonce), None).await;
+    assert!(refused.unwrap_err().contains("trusted"));
+}
+
+#[tokio::test]
+async fn an_extra_id_token_audience_must_differ_from_the_client() {
+    for audience in ["test-client", ""] {
+        let refused = TestProvider::builder()
+            .id_token_audiences([audience])
+            .start()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{audience:?}"
+        );
+    }
+}
