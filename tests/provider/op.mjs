@@ -458,6 +458,7 @@ if (flag(env.OP_LOG_REQUESTS, false)) {
 }
 
 server.on('request', provider.callback());
+if (stateStore) log('state loaded', stateStore.entries.size, 'entries');
 const ms = Number(process.hrtime.bigint() - t0) / 1e6;
 // One machine-readable line on stdout for test harnesses to wait on.
 console.log(`OP_READY ${JSON.stringify({ issuer: ISSUER, port: PORT, pid: process.pid, startup_ms: Math.round(ms), client_id: CLIENT_ID })}`);
@@ -468,7 +469,14 @@ const stop = () => {
   if (stopping) return;
   stopping = true;
   const done = () => {
-    try { stateStore?.save(); } catch (err) { console.error('could not write OP_STATE_FILE:', err); }
+    if (stateStore) {
+      try {
+        stateStore.save();
+        log('state saved', stateStore.entries.size, 'entries');
+      } catch (err) {
+        log('could not write OP_STATE_FILE:', err);
+      }
+    }
     process.exit(0);
   };
   server.close(done);

@@ -416,3 +416,71 @@ mod api_tokens {
         }
     }
 }
+
+/// `OP_STATE_FILE` (the soak's provider restarts): refresh tokens, rotated on each use, stay
+/// valid across graceful restarts on the same port, and a spent one stays spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_file_keeps_grants_across_restarts() {
+    use oidc_e2e::UserTokenRequest;
+    const REDIRECT: &str = "http://127.0.0.1:9/state-file/callback";
+    let dir = std::env::temp_dir().join(format!("oidc-e2e-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let options = OpOptions {
+        redirect_uris: vec![REDIRECT.into()],
+        env: vec![
+            ("OP_PORT".into(), port.to_string()),
+            (
+                "OP_STATE_FILE".into(),
+                dir.join("op.json").display().to_string(),
+            ),
+        ],
+        ..OpOptions::default()
+    };
+    let mut op = Op::start(options.clone()).await;
+    let token = op
+        .user_token(
+            &Browser::new(),
+            &UserTokenRequest {
+                scope: "openid profile",
+                ..UserTokenRequest::new("alice", REDIRECT, "")
+            },
+        )
+        .await;
+    let mut refresh = token.refresh_token.expect("a refresh token");
+    let client = (op.client_id().to_owned(), op.client_secret().to_owned());
+    for round in 1..=3 {
+        let spent = refresh.clone();
+        let answer = op
+            .token_request(
+                (&client.0, &client.1),
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: refresh refused: {e}\n{}", op.log_tail()));
+        refresh = answer.refresh_token.expect("a rotated refresh token");
+        assert_ne!(refresh, spent, "rotated");
+        op.shutdown().await;
+        op = Op::start(options.clone()).await;
+        assert_eq!(op.port(), port);
+        // The spent token is still known as spent (not forgotten and not accepted).
+        if round == 3 {
+            let reuse = op
+                .token_request(
+                    (&client.0, &client.1),
+                    &[("grant_type", "refresh_token"), ("refresh_token", &spent)],
+                    None,
+                )
+                .await;
+            assert!(
+                reuse.is_err(),
+                "a spent refresh token after a restart: {reuse:?}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

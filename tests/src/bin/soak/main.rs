@@ -67,7 +67,38 @@ async fn main() {
         "http://127.0.0.1:{}",
         lb_listener.local_addr().expect("balancer address").port()
     );
+    // One account per simulated user: the layer caps sessions per account (10 by default),
+    // and a few people sharing three accounts would run into it.
+    let users_file = work.join("users.json");
+    let accounts: Vec<serde_json::Value> = (0..users)
+        .map(|n| {
+            let name = users::account(n);
+            let groups: &[&str] = match n % 3 {
+                0 => &["admins", "users"],
+                1 => &["users"],
+                _ => &[],
+            };
+            serde_json::json!({
+                "username": name,
+                "password": format!("{name}-password"),
+                "claims": {
+                    "sub": format!("u-soak-{n}"),
+                    "email": format!("{name}@example.test"),
+                    "email_verified": true,
+                    "preferred_username": name,
+                    "name": name,
+                    "groups": groups,
+                }
+            })
+        })
+        .collect();
+    std::fs::write(
+        &users_file,
+        serde_json::to_vec(&accounts).expect("users as JSON"),
+    )
+    .expect("write the users file");
     let op_options = OpOptions {
+        users_file: Some(users_file),
         redirect_uris: vec![format!("{app}/auth/oidc")],
         post_logout_redirect_uris: vec![
             format!("{app}/"),

@@ -24,6 +24,10 @@ pub enum Event {
     LostSession,
     /// A back-channel logout whose session was still usable 5 s later.
     BackChannelMissed,
+    /// The same within an outage window: the app could not apply the logout token (the store
+    /// was down, it answered 400 as the spec says) and the provider does not send it again;
+    /// the session ends at its next refresh, which the provider refuses.
+    BackChannelMissedInOutage,
     /// A request that got no answer at all (connection refused, timeout).
     NoAnswer,
 }
@@ -111,8 +115,14 @@ impl Stats {
     pub fn event(&self, event: Event, what: impl FnOnce() -> String) {
         let now = Instant::now();
         let in_window = self.in_window(now);
-        let noted = matches!(event, Event::LostSession | Event::BackChannelMissed)
-            || (event == Event::NoAnswer && !in_window);
+        let event = match event {
+            Event::BackChannelMissed if in_window => Event::BackChannelMissedInOutage,
+            other => other,
+        };
+        let noted = matches!(
+            event,
+            Event::LostSession | Event::BackChannelMissed | Event::BackChannelMissedInOutage
+        ) || (event == Event::NoAnswer && !in_window);
         self.with_minute(now, |m| {
             *m.events.entry(event).or_default() += 1;
             if event == Event::NoAnswer {

@@ -58,10 +58,13 @@ enum Action {
     BackChannel,
 }
 
-const USERS: [&str; 3] = ["alice", "bob", "carol"];
+/// The provider account of simulated user `n` (password `<account>-password`).
+pub fn account(n: usize) -> String {
+    format!("soak{n}")
+}
 
 pub async fn user(world: Arc<World>, n: usize) {
-    let name = USERS[n % USERS.len()];
+    let name = account(n);
     let mut rng = Rng::new();
     let mut signed_in: Option<Browser> = None;
     while Instant::now() < world.deadline {
@@ -70,12 +73,13 @@ pub async fn user(world: Arc<World>, n: usize) {
         match signed_in.take() {
             None => {
                 let abandon = rng.unit() < 0.1;
+                let name = name.clone();
                 let task = tokio::spawn(async move {
                     if abandon {
                         abandon_login(&w).await;
                         None
                     } else {
-                        log_in(&w, name).await
+                        log_in(&w, &name).await
                     }
                 });
                 signed_in = task.await.unwrap_or_else(|_| {
@@ -96,8 +100,17 @@ pub async fn user(world: Arc<World>, n: usize) {
                 };
                 let kept = browser.clone();
                 let task = tokio::spawn(async move { act(&w, browser, action).await });
-                // A transport error: the session may well be alive; carry on with it.
-                signed_in = task.await.unwrap_or(Some(kept));
+                signed_in = match task.await {
+                    Ok(next) => next,
+                    // A transport error while browsing: the session may well be alive; carry
+                    // on with it. During a logout (the app ends the session before it sends
+                    // the browser to the provider) or a logout at the provider, the outcome
+                    // is unknown: this user starts afresh, and it counts as neither.
+                    Err(_) => match action {
+                        Action::Browse | Action::Api => Some(kept),
+                        Action::Logout | Action::BackChannel => None,
+                    },
+                };
             }
         }
     }
