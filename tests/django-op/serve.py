@@ -62,9 +62,16 @@ def main():
     call_command("migrate", verbosity=0, interactive=False)
     call_command("seed")
 
+    from django.contrib.auth.models import User
+    from oidc_provider import settings as oidc_settings
+
+    # Each user's `sub` as the provider computes it (OIDC_IDTOKEN_SUB_GENERATOR: the user id).
+    sub_of = oidc_settings.get("OIDC_IDTOKEN_SUB_GENERATOR", import_str=True)
+    subs = {user.username: sub_of(user=user) for user in User.objects.all()}
+
     server.set_app(get_wsgi_application())
     issuer = f"{settings.SITE_URL}/openid"
-    print("OP_READY " + json.dumps({"issuer": issuer, "port": port}), flush=True)
+    print("OP_READY " + json.dumps({"issuer": issuer, "port": port, "subs": subs}), flush=True)
     server.serve_forever()
 
 

@@ -62,6 +62,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DJOP_DB", str(BASE_DIR / "op.sqlite3")),
+        # A throwaway database: no fsync (migrations at every start take 1.4 s with it, 0.2 s
+        # without).
+        "OPTIONS": {"init_command": "PRAGMA synchronous=OFF; PRAGMA journal_mode=MEMORY;"},
     }
 }
 

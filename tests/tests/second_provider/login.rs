@@ -1,0 +1,140 @@
+//! Login with PKCE through Django's login form and the package's consent page; the identity,
+//! groups and roles the app is handed.
+
+use oidc_e2e::query_param;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_pkce_gives_the_identity_groups_and_roles() {
+    let env = Env::start().await;
+    let browser = Browser::new();
+    let journey = env.log_in(&browser, "alice").await;
+
+    // The authorization request: code flow, PKCE S256, nonce, state, the groups scope.
+    let authorize = env.op.endpoint("authorization_endpoint");
+    let request = journey
+        .urls()
+        .into_iter()
+        .find(|u| u.origin() == authorize.origin() && u.path() == authorize.path())
+        .unwrap_or_else(|| panic!("no authorization request:\n{journey}"))
+        .clone();
+    assert_eq!(
+        query_param(&request, "response_type").as_deref(),
+        Some("code")
+    );
+    assert_eq!(
+        query_param(&request, "code_challenge_method").as_deref(),
+        Some("S256"),
+        "{request}"
+    );
+    let challenge = query_param(&request, "code_challenge").expect("a code_challenge");
+    assert_eq!(challenge.len(), 43, "base64url of a SHA-256: {challenge}");
+    assert!(query_param(&request, "nonce").is_some(), "{request}");
+    assert!(query_param(&request, "state").is_some(), "{request}");
+    let scope = query_param(&request, "scope").unwrap_or_default();
+    assert!(
+        scope.split(' ').any(|s| s == "groups"),
+        "the custom scope is requested: {scope:?}"
+    );
+    // Django's own login form and the package's consent page were on the way.
+    assert_eq!(
+        journey.hops_to("/accounts/login/").len(),
+        2,
+        "the login form (GET) and its POST:\n{journey}"
+    );
+    assert!(
+        journey
+            .hops
+            .iter()
+            .any(|page| page.form("consent").is_some()),
+        "the consent page:\n{journey}"
+    );
+
+    // The identity: profile and email from userinfo (the ID token carries none of them),
+    // groups from the custom scope, roles mapped from the groups.
+    let identity = journey.last().json();
+    assert_eq!(identity["iss"], env.op.issuer(), "{identity}");
+    assert_eq!(identity["sub"], env.op.sub("alice"), "{identity}");
+    assert_eq!(identity["username"], "alice", "{identity}");
+    assert_eq!(identity["name"], "Alice Anderson", "{identity}");
+    assert_eq!(identity["email"], "alice@example.test", "{identity}");
+    assert_eq!(identity["email_verified"], true, "{identity}");
+    assert_eq!(identity["groups"], json!(["admins", "users"]), "{identity}");
+    assert_eq!(identity["roles"], json!(["admin"]), "{identity}");
+
+    // One code exchange and one userinfo call, both accepted.
+    assert_eq!(
+        env.provider_requests("POST /openid/token", 200).await,
+        1,
+        "{}",
+        env.op.log_tail()
+    );
+    assert_eq!(
+        env.provider_requests("GET /openid/userinfo", 200).await,
+        1,
+        "{}",
+        env.op.log_tail()
+    );
+    assert_eq!(env.sessions().await, 1);
+    assert!(env.session_cookie(&browser).is_some());
+    assert_eq!(env.whoami(&browser, "after login").await["sub"], env.op.sub("alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_user_gets_their_own_groups_and_roles() {
+    let env = Env::start().await;
+    let cases = [
+        ("alice", json!(["admins", "users"]), json!(["admin"]), true),
+        ("bob", json!(["users"]), json!(["trusted"]), false),
+        ("carol", json!([]), json!(["untrusted"]), true),
+    ];
+    for (user, groups, roles, email_verified) in cases {
+        let browser = Browser::new();
+        let identity = env.log_in(&browser, user).await.last().json();
+        assert_eq!(identity["sub"], env.op.sub(user), "{user}: {identity}");
+        assert_eq!(identity["username"], user, "{user}: {identity}");
+        assert_eq!(identity["groups"], groups, "{user}: {identity}");
+        assert_eq!(identity["roles"], roles, "{user}: {identity}");
+        assert_eq!(
+            identity["email_verified"], email_verified,
+            "{user}: {identity}"
+        );
+    }
+    let subs = ["alice", "bob", "carol"].map(|user| env.op.sub(user));
+    assert!(
+        subs[0] != subs[1] && subs[1] != subs[2] && subs[0] != subs[2],
+        "{subs:?}"
+    );
+    assert_eq!(env.sessions().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_login_skips_the_consent_page_and_the_password() {
+    // reuse_consent (the package's default): consent once per user and client; the provider's
+    // Django session signs alice in again without her password.
+    let env = Env::start().await;
+    let browser = Browser::new();
+    env.log_in(&browser, "alice").await;
+    // A new app session in the same browser: drop the app's cookie, keep the provider's.
+    let session = env.cookies.session().to_owned();
+    browser.remove_cookie(&env.app.url("/"), &session);
+    env.assert_logged_out(&browser, "without the app's cookie").await;
+    let first = browser.get(env.app.url("/whoami")).await;
+    let journey = browser.follow_with(first, AtProvider::Stay).await;
+    journey.assert_no_server_error();
+    assert_eq!(
+        (journey.last().status.as_u16(), journey.last().url.path()),
+        (200, "/whoami"),
+        "signed in again without any page at the provider:\n{journey}"
+    );
+    assert!(
+        journey
+            .hops
+            .iter()
+            .all(|page| page.form("login").is_none() && page.form("consent").is_none()),
+        "{journey}"
+    );
+    assert_eq!(journey.last().json()["sub"], env.op.sub("alice"));
+    assert_eq!(env.sessions().await, 2, "the first session is still stored");
+}
