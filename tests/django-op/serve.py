@@ -13,6 +13,7 @@ Environment (all optional):
   DJOP_REDIRECT_URIS                   comma-separated redirect URIs of the client
   DJOP_POST_LOGOUT_REDIRECT_URIS       comma-separated post-logout redirect URIs
   DJOP_REQUIRE_CONSENT                 1 (default): consent page once per user and client
+  DJOP_JWT_ALG                         the client's ID token algorithm: RS256 (default) or HS256
   DJOP_TOKEN_EXPIRE                    OIDC_TOKEN_EXPIRE, access token lifetime in s (3600)
   DJOP_IDTOKEN_EXPIRE                  OIDC_IDTOKEN_EXPIRE, ID token lifetime in s (600)
   DJOP_IDTOKEN_INCLUDE_CLAIMS          1: scope claims in the ID token too (0)

@@ -37,6 +37,9 @@ pub struct DjangoOpOptions {
     /// `DJOP_REQUIRE_CONSENT`: a consent page once per user and client (true, the package's
     /// default).
     pub require_consent: bool,
+    /// `DJOP_JWT_ALG`: the client's "JWT Algorithm" for ID tokens, `RS256` (the package's
+    /// default) or `HS256` (signed with the client secret).
+    pub jwt_alg: String,
     /// `DJOP_TOKEN_EXPIRE` (`OIDC_TOKEN_EXPIRE`): access token lifetime in seconds (3600).
     pub token_expire: Option<u64>,
     /// `DJOP_IDTOKEN_EXPIRE` (`OIDC_IDTOKEN_EXPIRE`): ID token lifetime in seconds (600).
@@ -56,6 +59,7 @@ impl Default for DjangoOpOptions {
             client_id: "test-client".into(),
             client_secret: "test-secret".into(),
             require_consent: true,
+            jwt_alg: "RS256".into(),
             token_expire: None,
             idtoken_expire: None,
             idtoken_include_claims: false,
@@ -89,6 +93,7 @@ impl DjangoOpOptions {
                 self.post_logout_redirect_uris.join(","),
             ),
             ("DJOP_REQUIRE_CONSENT".to_string(), flag(self.require_consent)),
+            ("DJOP_JWT_ALG".to_string(), self.jwt_alg.clone()),
             (
                 "DJOP_IDTOKEN_INCLUDE_CLAIMS".to_string(),
                 flag(self.idtoken_include_claims),

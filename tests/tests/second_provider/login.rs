@@ -138,3 +138,56 @@ async fn a_second_login_skips_the_consent_page_and_the_password() {
     assert_eq!(journey.last().json()["sub"], env.op.sub("alice"));
     assert_eq!(env.sessions().await, 2, "the first session is still stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_login_follows_the_provider_session() {
+    // prompt=none: without a Django session the provider answers `login_required` and the
+    // public page shows quietly; with one (and consent given) it signs in without a page.
+    let env = Env::start_custom(|options| options, |config| config.silent_login(true)).await;
+    let browser = Browser::new();
+    let journey = browser.navigate(env.app.url("/public")).await;
+    journey.assert_no_server_error();
+    let callback = journey
+        .hop(CALLBACK)
+        .unwrap_or_else(|| panic!("no silent attempt:\n{journey}"));
+    assert_eq!(
+        query_param(&callback.url, "error").as_deref(),
+        Some("login_required"),
+        "{journey}"
+    );
+    let last = journey.last();
+    assert_eq!(
+        (last.url.path(), last.body.as_str()),
+        ("/public", "anonymous"),
+        "{journey}"
+    );
+    assert_eq!(env.sessions().await, 0);
+
+    // alice signs in (another browser); a browser with only her provider cookies (Django's
+    // session: names `djop_*`) then visits the public page.
+    let alice = Browser::new();
+    env.log_in(&alice, "alice").await;
+    let with_provider_session = Browser::new();
+    let provider = env.op.login_url();
+    for (name, value) in alice.cookies(&provider) {
+        if name.starts_with("djop_") {
+            with_provider_session.add_cookie(&provider, &format!("{name}={value}; Path=/"));
+        }
+    }
+    let journey = with_provider_session
+        .navigate(env.app.url("/public"))
+        .await;
+    journey.assert_no_server_error();
+    assert!(
+        journey
+            .hops
+            .iter()
+            .all(|page| page.form("login").is_none() && page.form("consent").is_none()),
+        "no provider page:\n{journey}"
+    );
+    assert_eq!(
+        journey.last().body,
+        format!("signed in as {}", env.op.sub("alice")),
+        "{journey}"
+    );
+}

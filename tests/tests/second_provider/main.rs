@@ -29,6 +29,7 @@ use serde_json::json;
 use url::Url;
 
 mod claims;
+mod doctor;
 mod login;
 mod logout;
 mod refresh;
@@ -53,6 +54,7 @@ fn roles() -> RoleMapConfig {
 struct Env {
     app: App,
     op: DjangoOp,
+    layer: OidcLayer,
     store: Arc<MemoryStore<SessionData>>,
     cookies: CookieNames,
 }
@@ -67,7 +69,7 @@ impl Env {
     /// (`op_options` may change its settings), then builds the layer with the provider's
     /// issuer (`config` may change it). Routes: `/` public; `/whoami` (the identity as JSON)
     /// and `/token` (`{"sub", "access_token"}`, the token only with `expose_access_token`)
-    /// protected.
+    /// protected; `/public`, public: `signed in as {sub}` or `anonymous`.
     async fn start_custom(
         op_options: impl FnOnce(DjangoOpOptions) -> DjangoOpOptions,
         config: impl FnOnce(OidcConfigBuilder) -> OidcConfigBuilder,
@@ -82,7 +84,7 @@ impl Env {
             .external_url(listener.external_url())
             .scopes(SCOPES)
             .roles(roles())
-            .public_paths(["/"]);
+            .public_paths(["/", "/public"]);
         let config = config(builder).build().expect("a valid configuration");
         let cookies = config.cookie_names();
         let store = Arc::new(MemoryStore::<SessionData>::new());
@@ -90,6 +92,15 @@ impl Env {
         let router = Router::new()
             .route("/", get(|| async { "home" }))
             .route("/whoami", get(|id: Identity| async move { Json(id) }))
+            .route(
+                "/public",
+                get(|id: Option<Identity>| async move {
+                    match id {
+                        Some(id) => format!("signed in as {}", id.sub()),
+                        None => "anonymous".to_owned(),
+                    }
+                }),
+            )
             .route(
                 "/token",
                 get(|request: Request| async move {
@@ -102,11 +113,12 @@ impl Env {
                     }))
                 }),
             )
-            .layer(layer);
+            .layer(layer.clone());
         let app = App::spawn(router, listener);
         Env {
             app,
             op,
+            layer,
             store,
             cookies,
         }

@@ -162,7 +162,21 @@ async fn a_later_login_elsewhere_makes_the_earlier_sessions_refresh_fail() {
     assert_eq!(
         env.provider_requests("POST /openid/token", 200).await,
         4,
-        "{}",
+        "two logins, the refused refresh, the later session's refresh\n{}",
         env.op.log_tail()
     );
+
+    // The earlier browser signs in again, without a password: the provider's Django session
+    // is still there.
+    let page = first.get(env.app.url("/token")).await;
+    let journey = first.follow_with(page, AtProvider::Stay).await;
+    journey.assert_no_server_error();
+    assert!(
+        journey
+            .hops
+            .iter()
+            .all(|page| page.form("login").is_none() && page.form("consent").is_none()),
+        "no provider page:\n{journey}"
+    );
+    assert_eq!(journey.last().json()["sub"], sub, "{journey}");
 }

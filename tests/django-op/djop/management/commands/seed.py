@@ -60,7 +60,7 @@ class Command(BaseCommand):
         client.name = "oidc-layer tests"
         client.client_type = "confidential"
         client.client_secret = os.environ.get("DJOP_CLIENT_SECRET", "test-secret")
-        client.jwt_alg = "RS256"
+        client.jwt_alg = os.environ.get("DJOP_JWT_ALG", "RS256")
         client.redirect_uris = env_list("DJOP_REDIRECT_URIS")
         client.post_logout_redirect_uris = env_list("DJOP_POST_LOGOUT_REDIRECT_URIS")
         client.require_consent = os.environ.get("DJOP_REQUIRE_CONSENT", "1") == "1"
