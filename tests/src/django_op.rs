@@ -87,12 +87,18 @@ impl DjangoOpOptions {
             ("DJOP_PORT".to_string(), "0".to_string()),
             ("DJOP_CLIENT_ID".to_string(), self.client_id.clone()),
             ("DJOP_CLIENT_SECRET".to_string(), self.client_secret.clone()),
-            ("DJOP_REDIRECT_URIS".to_string(), self.redirect_uris.join(",")),
+            (
+                "DJOP_REDIRECT_URIS".to_string(),
+                self.redirect_uris.join(","),
+            ),
             (
                 "DJOP_POST_LOGOUT_REDIRECT_URIS".to_string(),
                 self.post_logout_redirect_uris.join(","),
             ),
-            ("DJOP_REQUIRE_CONSENT".to_string(), flag(self.require_consent)),
+            (
+                "DJOP_REQUIRE_CONSENT".to_string(),
+                flag(self.require_consent),
+            ),
             ("DJOP_JWT_ALG".to_string(), self.jwt_alg.clone()),
             (
                 "DJOP_IDTOKEN_INCLUDE_CLAIMS".to_string(),

@@ -45,8 +45,8 @@ use std::time::Duration;
 
 pub use app::{App, AppListener, free_port};
 pub use browser::{AtProvider, Browser, MAX_HOPS};
-pub use django_op::{DJANGO_OP_SETUP_COMMAND, DjangoOp, DjangoOpOptions, django_op_dir};
 pub use cookie::Cookie;
+pub use django_op::{DJANGO_OP_SETUP_COMMAND, DjangoOp, DjangoOpOptions, django_op_dir};
 pub use dpop::{DpopKey, ath, now};
 pub use example::{Example, sign_in_at_test_provider};
 pub use op::{Op, OpOptions};

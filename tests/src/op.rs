@@ -212,7 +212,10 @@ impl Op {
         }
         let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_string());
         let mut command = Command::new(&node);
-        command.arg("op.mjs").current_dir(&dir).envs(options.to_env());
+        command
+            .arg("op.mjs")
+            .current_dir(&dir)
+            .envs(options.to_env());
         let process = ProviderProcess::start(
             command,
             Launch {

@@ -78,7 +78,10 @@ async fn login_with_pkce_gives_the_identity_groups_and_roles() {
     );
     assert_eq!(env.sessions().await, 1);
     assert!(env.session_cookie(&browser).is_some());
-    assert_eq!(env.whoami(&browser, "after login").await["sub"], env.op.sub("alice"));
+    assert_eq!(
+        env.whoami(&browser, "after login").await["sub"],
+        env.op.sub("alice")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,7 +122,8 @@ async fn a_second_login_skips_the_consent_page_and_the_password() {
     // A new app session in the same browser: drop the app's cookie, keep the provider's.
     let session = env.cookies.session().to_owned();
     browser.remove_cookie(&env.app.url("/"), &session);
-    env.assert_logged_out(&browser, "without the app's cookie").await;
+    env.assert_logged_out(&browser, "without the app's cookie")
+        .await;
     let first = browser.get(env.app.url("/whoami")).await;
     let journey = browser.follow_with(first, AtProvider::Stay).await;
     journey.assert_no_server_error();
@@ -174,9 +178,7 @@ async fn silent_login_follows_the_provider_session() {
             with_provider_session.add_cookie(&provider, &format!("{name}={value}; Path=/"));
         }
     }
-    let journey = with_provider_session
-        .navigate(env.app.url("/public"))
-        .await;
+    let journey = with_provider_session.navigate(env.app.url("/public")).await;
     journey.assert_no_server_error();
     assert!(
         journey

@@ -17,8 +17,8 @@ use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
 use oidc_e2e::{
-    App, AppListener, AtProvider, Browser, DjangoOp, DjangoOpOptions, Journey, Page,
-    init_tracing, is_session_cookie,
+    App, AppListener, AtProvider, Browser, DjangoOp, DjangoOpOptions, Journey, Page, init_tracing,
+    is_session_cookie,
 };
 use oidc_layer::roles::RoleMapConfig;
 use oidc_layer::{

@@ -6,10 +6,15 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_client_secret_is_refused_at_the_token_endpoint() {
-    let env = Env::start_custom(|options| options, |config| config.client_secret("wrong-secret"))
-        .await;
+    let env = Env::start_custom(
+        |options| options,
+        |config| config.client_secret("wrong-secret"),
+    )
+    .await;
     let browser = Browser::new();
-    let callback = env.callback_url(&browser, AtProvider::log_in("alice")).await;
+    let callback = env
+        .callback_url(&browser, AtProvider::log_in("alice"))
+        .await;
     assert!(query_param(&callback, "code").is_some(), "{callback}");
     let page = browser.get(callback).await;
     env.assert_rejected_callback(&page, "a wrong client secret");
@@ -23,7 +28,8 @@ async fn a_wrong_client_secret_is_refused_at_the_token_endpoint() {
     );
     assert_eq!(env.op.count_log_lines("[Token] Invalid client secret"), 1);
     assert_eq!(env.sessions().await, 0);
-    env.assert_logged_out(&browser, "after the refused exchange").await;
+    env.assert_logged_out(&browser, "after the refused exchange")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +37,9 @@ async fn tampered_or_missing_callback_parameters_are_rejected() {
     let env = Env::start().await;
     let browser = Browser::new();
 
-    let callback = env.callback_url(&browser, AtProvider::log_in("alice")).await;
+    let callback = env
+        .callback_url(&browser, AtProvider::log_in("alice"))
+        .await;
     let state = query_param(&callback, "state").expect("state on the callback");
     let mut tampered = state.clone();
     let last = tampered.pop().expect("non-empty state");
@@ -41,13 +49,23 @@ async fn tampered_or_missing_callback_parameters_are_rejected() {
         .await;
     env.assert_rejected_callback(&page, "state with its last character changed");
 
-    let callback = env.callback_url(&browser, AtProvider::log_in("alice")).await;
-    let page = browser.get(with_query_param(&callback, "state", None)).await;
+    let callback = env
+        .callback_url(&browser, AtProvider::log_in("alice"))
+        .await;
+    let page = browser
+        .get(with_query_param(&callback, "state", None))
+        .await;
     env.assert_rejected_callback(&page, "missing state");
 
-    let callback = env.callback_url(&browser, AtProvider::log_in("alice")).await;
+    let callback = env
+        .callback_url(&browser, AtProvider::log_in("alice"))
+        .await;
     let page = browser
-        .get(with_query_param(&callback, "code", Some("0123456789abcdef0123456789abcdef")))
+        .get(with_query_param(
+            &callback,
+            "code",
+            Some("0123456789abcdef0123456789abcdef"),
+        ))
         .await;
     env.assert_rejected_callback(&page, "a code the provider never issued");
 
@@ -116,7 +134,9 @@ async fn a_secret_that_form_encoding_changes_is_refused_by_this_provider() {
     )
     .await;
     let browser = Browser::new();
-    let callback = env.callback_url(&browser, AtProvider::log_in("alice")).await;
+    let callback = env
+        .callback_url(&browser, AtProvider::log_in("alice"))
+        .await;
     let page = browser.get(callback).await;
     env.assert_rejected_callback(&page, "a secret changed by form-encoding");
     assert_eq!(
@@ -144,12 +164,13 @@ async fn an_hs256_id_token_is_refused() {
     .await;
     let algs = &env.op.discovery()["id_token_signing_alg_values_supported"];
     assert!(
-        algs.as_array()
-            .is_some_and(|a| a.contains(&json!("HS256"))),
+        algs.as_array().is_some_and(|a| a.contains(&json!("HS256"))),
         "{algs}"
     );
     let browser = Browser::new();
-    let callback = env.callback_url(&browser, AtProvider::log_in("alice")).await;
+    let callback = env
+        .callback_url(&browser, AtProvider::log_in("alice"))
+        .await;
     let page = browser.get(callback).await;
     env.assert_rejected_callback(&page, "an HS256 ID token");
     assert_eq!(
