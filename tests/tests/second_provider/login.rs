@@ -1,7 +1,10 @@
 //! Login with PKCE through Django's login form and the package's consent page; the identity,
 //! groups and roles the app is handed.
 
+use std::time::Duration;
+
 use oidc_e2e::query_param;
+use oidc_layer::LoginOptions;
 
 use super::*;
 
@@ -192,4 +195,44 @@ async fn silent_login_follows_the_provider_session() {
         format!("signed in as {}", env.op.sub("alice")),
         "{journey}"
     );
+}
+
+/// Step-up: `max_age` reaches the provider, which compares it with the user's `last_login`
+/// and asks for the password again although it has a session; the fresh sign-in's `auth_time`
+/// satisfies the layer's check. (`max_age=0` is not reliable here: the package compares whole
+/// seconds with `<`, so a login and the authorization request that follows it in the next
+/// second send the browser back to the login form.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_up_with_max_age_makes_the_provider_ask_for_the_password_again() {
+    let env = Env::start().await;
+    let browser = Browser::new();
+    env.log_in(&browser, "alice").await;
+    // auth_time has whole seconds: two seconds on, the sign-in is older than one second.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let url = env
+        .layer
+        .login_url(&LoginOptions::new("/whoami").max_age(Duration::from_secs(1)))
+        .expect("valid options");
+    let first = browser.get(env.app.url(&url)).await;
+    let authorize = first
+        .location()
+        .unwrap_or_else(|| panic!("no redirect to the provider: {first}"));
+    assert_eq!(query_param(&authorize, "max_age").as_deref(), Some("1"));
+    let journey = browser.follow_with(first, AtProvider::Stay).await;
+    let login_page = journey.last().clone();
+    assert!(
+        login_page.url.origin() == env.op.origin() && login_page.form("login").is_some(),
+        "the provider asks for the password again:\n{journey}"
+    );
+    let journey = browser
+        .follow_with(login_page, AtProvider::log_in("alice"))
+        .await;
+    journey.assert_no_server_error();
+    assert_eq!(
+        (journey.last().status.as_u16(), journey.last().url.path()),
+        (200, "/whoami"),
+        "{journey}\n{}",
+        env.op.log_tail()
+    );
+    assert_eq!(journey.last().json()["sub"], env.op.sub("alice"));
 }
