@@ -133,6 +133,8 @@ pub struct DjangoOp {
     client_secret: String,
     /// The folder of its SQLite database, removed on drop.
     data_dir: PathBuf,
+    /// The Python that runs it (for [`DjangoOp::manage`]).
+    python: String,
 }
 
 impl Drop for DjangoOp {
@@ -208,7 +210,30 @@ impl DjangoOp {
             client_id: options.client_id,
             client_secret: options.client_secret,
             data_dir,
+            python,
         }
+    }
+
+    /// Runs `manage.py ARGS` on this provider's database while it runs (e.g.
+    /// `["deactivate", "bob"]`, tests/django-op/djop/management/commands); returns its stdout.
+    /// Panics with its output when it fails.
+    pub async fn manage(&self, args: &[&str]) -> String {
+        let output = Command::new(&self.python)
+            .arg("manage.py")
+            .args(args)
+            .current_dir(django_op_dir())
+            .env("DJOP_DB", self.data_dir.join("op.sqlite3"))
+            .output()
+            .await
+            .unwrap_or_else(|err| panic!("could not run manage.py {args:?}: {err}"));
+        assert!(
+            output.status.success(),
+            "manage.py {args:?} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The issuer URL, `http://127.0.0.1:PORT/openid` (no trailing slash).

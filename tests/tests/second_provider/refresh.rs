@@ -180,3 +180,102 @@ async fn a_later_login_elsewhere_makes_the_earlier_sessions_refresh_fail() {
     );
     assert_eq!(journey.last().json()["sub"], sub, "{journey}");
 }
+
+/// Requests arriving together at expiry: one refresh at the provider (which deletes the old
+/// refresh token at once: a second redemption would be refused and end the session), and every
+/// request gets the one new token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_at_expiry_refresh_once() {
+    const REQUESTS: usize = 12;
+    let env = start().await;
+    let browser = Browser::new();
+    let sub = env.op.sub("alice");
+    env.log_in(&browser, "alice").await;
+    let since = Instant::now();
+    let first = access_token(&env, &browser, &sub, "after login").await;
+    sleep_past(since, SHORT_TTL).await;
+    let pages =
+        futures_util::future::join_all((0..REQUESTS).map(|_| browser.fetch(env.app.url("/token"))))
+            .await;
+    let mut tokens = Vec::new();
+    for page in pages {
+        assert_eq!(page.status, 200, "{page}\n{}", env.op.log_tail());
+        tokens.push(page.json()["access_token"].as_str().map(str::to_owned));
+    }
+    let refreshed = tokens[0].clone().expect("a token");
+    assert_ne!(refreshed, first);
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.as_deref() == Some(refreshed.as_str())),
+        "every request got the one refreshed token: {tokens:?}"
+    );
+    assert_eq!(
+        env.provider_requests("POST /openid/token", 200).await,
+        2,
+        "the login's exchange and exactly one refresh\n{}",
+        env.op.log_tail()
+    );
+    assert_eq!(env.provider_requests("POST /openid/token", 400).await, 0);
+    assert_eq!(env.sessions().await, 1);
+}
+
+/// django-oidc-provider 0.9.0 checks neither `is_active` at its token endpoint nor at userinfo:
+/// a user an administrator deactivated keeps refreshing, and the app's session goes on until
+/// it ends by itself (`session_max_age`). The provider's own Django session ends (a new login
+/// is refused). To end the app sessions too, delete the user's tokens at the provider when
+/// deactivating (`Token.objects.filter(user=user).delete()`: the next refresh is then
+/// refused and the session ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_user_keeps_refreshing_at_this_provider() {
+    let env = start().await;
+    let browser = Browser::new();
+    let sub = env.op.sub("bob");
+    env.log_in(&browser, "bob").await;
+    let since = Instant::now();
+    let first = access_token(&env, &browser, &sub, "after login").await;
+    assert_eq!(
+        env.op.manage(&["deactivate", "bob"]).await.trim(),
+        "deactivated bob"
+    );
+
+    sleep_past(since, SHORT_TTL).await;
+    let token = access_token(&env, &browser, &sub, "after bob was deactivated").await;
+    assert_ne!(token, first, "refreshed for a deactivated user");
+    assert_eq!(userinfo_status(&env, &token).await, 200);
+    assert_eq!(
+        env.provider_requests("POST /openid/token", 200).await,
+        2,
+        "{}",
+        env.op.log_tail()
+    );
+
+    // A new login as bob is refused by Django's login form.
+    let other = Browser::new();
+    let first = other.get(env.app.url("/whoami")).await;
+    let journey = other.follow_with(first, AtProvider::log_in("bob")).await;
+    let last = journey.last();
+    assert!(
+        last.url.origin() == env.op.origin() && last.has_element_id("error"),
+        "Django refuses the deactivated user's password:\n{journey}"
+    );
+    assert_eq!(env.sessions().await, 1, "only the session from before");
+
+    // Deleting the user's tokens at the provider ends the app's session at its next refresh.
+    let said = env
+        .op
+        .manage(&["deactivate", "bob", "--delete-tokens"])
+        .await;
+    assert!(said.contains("deleted 1 token(s)"), "{said}");
+    let since = Instant::now();
+    sleep_past(since, SHORT_TTL).await;
+    let page = browser.fetch(env.app.url("/token")).await;
+    assert_eq!(
+        page.status,
+        401,
+        "the refused refresh ends the session: {page}\n{}",
+        env.op.log_tail()
+    );
+    assert_eq!(env.provider_requests("POST /openid/token", 400).await, 1);
+    assert_eq!(env.sessions().await, 0);
+}
