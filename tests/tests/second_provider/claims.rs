@@ -6,7 +6,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_userinfo_the_id_token_alone_has_no_groups() {
-    let env = Env::start_custom(|options| options, |config| config.fetch_userinfo(false)).await;
+    let env = Env::start_custom(|options| options, |_, config| config.fetch_userinfo(false)).await;
     let browser = Browser::new();
     let identity = env.log_in(&browser, "alice").await.last().json();
     let sub = env.op.sub("alice");
@@ -36,7 +36,7 @@ async fn with_oidc_idtoken_include_claims_the_id_token_carries_the_groups() {
             options.idtoken_include_claims = true;
             options
         },
-        |config| config.fetch_userinfo(false),
+        |_, config| config.fetch_userinfo(false),
     )
     .await;
     let browser = Browser::new();

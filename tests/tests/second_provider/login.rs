@@ -150,7 +150,7 @@ async fn a_second_login_skips_the_consent_page_and_the_password() {
 async fn silent_login_follows_the_provider_session() {
     // prompt=none: without a Django session the provider answers `login_required` and the
     // public page shows quietly; with one (and consent given) it signs in without a page.
-    let env = Env::start_custom(|options| options, |config| config.silent_login(true)).await;
+    let env = Env::start_custom(|options| options, |_, config| config.silent_login(true)).await;
     let browser = Browser::new();
     let journey = browser.navigate(env.app.url("/public")).await;
     journey.assert_no_server_error();
@@ -235,4 +235,25 @@ async fn step_up_with_max_age_makes_the_provider_ask_for_the_password_again() {
         env.op.log_tail()
     );
     assert_eq!(journey.last().json()["sub"], env.op.sub("alice"));
+}
+
+/// The issuer has a path (`/openid`); configured with a trailing slash, or as its discovery
+/// URL, it still matches the provider's own spelling and logins work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issuer_with_a_path_may_be_configured_with_a_slash_or_as_discovery_url() {
+    for spelling in ["/", "/.well-known/openid-configuration"] {
+        let env = Env::start_custom(
+            |options| options,
+            |op, config| config.issuer(format!("{}{spelling}", op.issuer())),
+        )
+        .await;
+        let browser = Browser::new();
+        let identity = env.log_in(&browser, "alice").await.last().json();
+        assert_eq!(identity["iss"], env.op.issuer(), "{spelling}: {identity}");
+        assert_eq!(
+            identity["roles"],
+            json!(["admin"]),
+            "{spelling}: {identity}"
+        );
+    }
 }

@@ -62,17 +62,17 @@ struct Env {
 impl Env {
     /// The provider with its defaults for the app, the layer with [`SCOPES`] and [`roles`].
     async fn start() -> Env {
-        Env::start_custom(|options| options, |builder| builder).await
+        Env::start_custom(|options| options, |_, builder| builder).await
     }
 
     /// Binds the app's port, starts the provider with `{app}/auth/oidc` as redirect URI
     /// (`op_options` may change its settings), then builds the layer with the provider's
-    /// issuer (`config` may change it). Routes: `/` public; `/whoami` (the identity as JSON)
+    /// issuer (`config`, given the provider, may change it). Routes: `/` public; `/whoami` (the identity as JSON)
     /// and `/token` (`{"sub", "access_token"}`, the token only with `expose_access_token`)
     /// protected; `/public`, public: `signed in as {sub}` or `anonymous`.
     async fn start_custom(
         op_options: impl FnOnce(DjangoOpOptions) -> DjangoOpOptions,
-        config: impl FnOnce(OidcConfigBuilder) -> OidcConfigBuilder,
+        config: impl FnOnce(&DjangoOp, OidcConfigBuilder) -> OidcConfigBuilder,
     ) -> Env {
         init_tracing();
         let listener = AppListener::bind().await;
@@ -85,7 +85,7 @@ impl Env {
             .scopes(SCOPES)
             .roles(roles())
             .public_paths(["/", "/public"]);
-        let config = config(builder).build().expect("a valid configuration");
+        let config = config(&op, builder).build().expect("a valid configuration");
         let cookies = config.cookie_names();
         let store = Arc::new(MemoryStore::<SessionData>::new());
         let layer = OidcLayer::new(config).with_store(store.clone());

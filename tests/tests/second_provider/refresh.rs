@@ -17,7 +17,7 @@ async fn start() -> Env {
             options.token_expire = Some(SHORT_TTL);
             options
         },
-        |config| {
+        |_, config| {
             config
                 .expose_access_token(true)
                 .refresh_margin(Duration::ZERO)

@@ -8,7 +8,7 @@ use super::*;
 async fn a_wrong_client_secret_is_refused_at_the_token_endpoint() {
     let env = Env::start_custom(
         |options| options,
-        |config| config.client_secret("wrong-secret"),
+        |_, config| config.client_secret("wrong-secret"),
     )
     .await;
     let browser = Browser::new();
@@ -130,7 +130,7 @@ async fn a_secret_that_form_encoding_changes_is_refused_by_this_provider() {
             options.client_secret = "test+secret/with=specials".into();
             options
         },
-        |config| config,
+        |_, config| config,
     )
     .await;
     let browser = Browser::new();
@@ -159,7 +159,7 @@ async fn an_hs256_id_token_is_refused() {
             options.jwt_alg = "HS256".into();
             options
         },
-        |config| config,
+        |_, config| config,
     )
     .await;
     let algs = &env.op.discovery()["id_token_signing_alg_values_supported"];
