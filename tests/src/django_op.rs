@@ -132,14 +132,18 @@ pub struct DjangoOp {
     client_id: String,
     client_secret: String,
     /// The folder of its SQLite database, removed on drop.
-    data_dir: PathBuf,
+    data_dir: DataDir,
     /// The Python that runs it (for [`DjangoOp::manage`]).
     python: String,
 }
 
-impl Drop for DjangoOp {
+/// A provider's database folder in the temp folder: removed when dropped, also when the start
+/// fails (a panic unwinds through it).
+struct DataDir(PathBuf);
+
+impl Drop for DataDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -178,19 +182,19 @@ impl DjangoOp {
                 venv_python.display().to_string()
             }
         };
-        let data_dir = std::env::temp_dir().join(format!(
+        let data_dir = DataDir(std::env::temp_dir().join(format!(
             "django-op-{}-{}",
             std::process::id(),
             DATA_DIRS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&data_dir)
-            .unwrap_or_else(|err| panic!("create {}: {err}", data_dir.display()));
+        )));
+        std::fs::create_dir_all(&data_dir.0)
+            .unwrap_or_else(|err| panic!("create {}: {err}", data_dir.0.display()));
         let mut command = Command::new(&python);
         command
             .arg("serve.py")
             .current_dir(&dir)
             .envs(options.to_env())
-            .env("DJOP_DB", data_dir.join("op.sqlite3"));
+            .env("DJOP_DB", data_dir.0.join("op.sqlite3"));
         let process = ProviderProcess::start(
             command,
             Launch {
@@ -222,7 +226,7 @@ impl DjangoOp {
             .arg("manage.py")
             .args(args)
             .current_dir(django_op_dir())
-            .env("DJOP_DB", self.data_dir.join("op.sqlite3"))
+            .env("DJOP_DB", self.data_dir.0.join("op.sqlite3"))
             .output()
             .await
             .unwrap_or_else(|err| panic!("could not run manage.py {args:?}: {err}"));
