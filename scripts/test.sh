@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing first what the tests need:
 #   - Node.js/npm (Debian packages) and the pinned npm oidc-provider (npm ci, from the lockfile)
+#   - Python 3.10+ with venv (Debian packages `python3`, `python3-venv`) and the second test
+#     provider, django-oidc-provider, in tests/django-op/.venv (pip, exact versions and hashes
+#     from tests/django-op/requirements.txt)
 #   - Chromium and chromedriver (Debian packages `chromium`, `chromium-driver`) for the
 #     real-browser suite (tests/tests/browser)
 #   - redis-server and redis-cli (Debian packages `redis-server`, `redis-tools`): the Redis
@@ -22,6 +25,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/redis-cli ] || command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || [ -n "${PG_BIN:-}" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)"
@@ -33,6 +38,16 @@ fi
 if [ ! -f tests/provider/node_modules/.package-lock.json ] \
   || [ tests/provider/package-lock.json -nt tests/provider/node_modules/.package-lock.json ]; then
   npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
+fi
+
+# The second, independent provider (tests/tests/second_provider): django-oidc-provider from
+# PyPI, pinned with hashes. Reinstalled when requirements.txt changes.
+django_op=tests/django-op
+if [ ! -f "$django_op/.venv/installed" ] || [ "$django_op/requirements.txt" -nt "$django_op/.venv/installed" ]; then
+  rm -rf "$django_op/.venv"
+  python3 -m venv "$django_op/.venv"
+  "$django_op/.venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$django_op/requirements.txt"
+  touch "$django_op/.venv/installed"
 fi
 
 cargo test --workspace --all-features "$@"

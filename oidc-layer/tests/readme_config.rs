@@ -67,6 +67,7 @@ fn every_toml_block_of_the_provider_guides_is_a_valid_configuration() {
         "Google",
         "Dex",
         "Zitadel",
+        "django-oidc-provider",
     ] {
         assert!(
             PROVIDER_GUIDES.contains(&format!("\n## {provider}\n")),

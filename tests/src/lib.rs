@@ -2,7 +2,8 @@
 //! scripted browser, all on 127.0.0.1 with ports picked at run time.
 //!
 //! * [`Op`] runs the npm `oidc-provider` (pinned in `tests/provider/package-lock.json`) as a
-//!   child process and kills it when dropped.
+//!   child process and kills it when dropped; [`DjangoOp`] does the same for the second,
+//!   independent provider, `django-oidc-provider` from PyPI (`tests/django-op`).
 //! * [`AppListener`] / [`App`] serve an [`axum::Router`] on a loopback port. Bind the listener
 //!   first: its URL goes into the provider's redirect URIs before the provider starts.
 //! * [`Op::machine_token`] and [`Op::user_token`] get access tokens for the provider's APIs
@@ -30,11 +31,13 @@
 
 mod app;
 mod browser;
+mod django_op;
 mod dpop;
 mod example;
 pub mod jws;
 mod op;
 mod page;
+mod process;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +46,7 @@ use std::time::Duration;
 pub use app::{App, AppListener, free_port};
 pub use browser::{AtProvider, Browser, MAX_HOPS};
 pub use cookie::Cookie;
+pub use django_op::{DJANGO_OP_SETUP_COMMAND, DjangoOp, DjangoOpOptions, django_op_dir};
 pub use dpop::{DpopKey, ath, now};
 pub use example::{Example, sign_in_at_test_provider};
 pub use op::{Op, OpOptions};

@@ -1,25 +1,13 @@
 //! The test OpenID provider: `tests/provider/op.mjs` as a child process.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use url::{Origin, Url};
 
-use crate::{AppListener, REQUEST_TIMEOUT, SETUP_COMMAND, provider_dir};
-
-/// How long the provider may take to print its `OP_READY` line.
-const OP_READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// How many lines of the provider's output are kept for failure messages.
-const OP_LOG_TAIL: usize = 200;
-/// How long [`Op::sync_log`] waits for the provider's log line of its marker request.
-const OP_LOG_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::process::{Launch, ProviderProcess};
+use crate::{AppListener, SETUP_COMMAND, provider_dir};
 
 /// Settings of one provider instance; each field maps to an `OP_*` variable of `op.mjs`.
 #[derive(Debug, Clone)]
@@ -194,21 +182,15 @@ fn non_empty(s: String) -> Option<String> {
 
 /// A running `tests/provider/op.mjs`. Killed when dropped.
 pub struct Op {
-    issuer: String,
-    port: u16,
+    process: ProviderProcess,
     client_id: String,
     client_secret: String,
-    discovery: serde_json::Value,
-    log: Arc<Mutex<VecDeque<String>>>,
-    /// Every line since the start (the tail above is for failure messages).
-    history: Arc<Mutex<Vec<String>>>,
-    _child: Child,
 }
 
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Op")
-            .field("issuer", &self.issuer)
+            .field("issuer", &self.issuer())
             .finish_non_exhaustive()
     }
 }
@@ -229,122 +211,44 @@ impl Op {
             );
         }
         let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_string());
-        let mut child = match Command::new(&node)
+        let mut command = Command::new(&node);
+        command
             .arg("op.mjs")
             .current_dir(&dir)
-            .envs(options.to_env())
-            .stdin(Stdio::piped()) // op.mjs exits on EOF: no orphan even if this process is killed
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
-                "`{node}` (Node.js) was not found on PATH; the end-to-end tests need it to run the \
-                 test OpenID provider. Install Node.js 20+ and run from the workspace root:\n    {SETUP_COMMAND}"
-            ),
-            Err(err) => panic!(
-                "could not start `{node} op.mjs` in {}: {err}",
-                dir.display()
-            ),
-        };
-
-        let log = Arc::new(Mutex::new(VecDeque::with_capacity(OP_LOG_TAIL)));
-        let history = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        tokio::spawn(forward_lines(stderr, "op", log.clone(), history.clone()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut stdout = BufReader::new(stdout).lines();
-
-        let ready = tokio::time::timeout(OP_READY_TIMEOUT, async {
-            while let Ok(Some(line)) = stdout.next_line().await {
-                if let Some(json) = line.strip_prefix("OP_READY ") {
-                    return Some(json.to_string());
-                }
-                push_log(&log, &history, "op", line);
-            }
-            None
-        })
+            .envs(options.to_env());
+        let process = ProviderProcess::start(
+            command,
+            Launch {
+                prefix: "op",
+                program: &node,
+                missing: &format!(
+                    "`{node}` (Node.js) was not found on PATH; the end-to-end tests need it to run the \
+                     test OpenID provider. Install Node.js 20+ and run from the workspace root:\n    {SETUP_COMMAND}"
+                ),
+                stale: &format!("If node_modules is stale, rerun: {SETUP_COMMAND}"),
+            },
+        )
         .await;
-        let ready = match ready {
-            Ok(Some(json)) => json,
-            Ok(None) => {
-                let status = child.wait().await;
-                tokio::time::sleep(Duration::from_millis(100)).await; // let stderr drain
-                panic!(
-                    "the test OpenID provider exited before it was ready ({status:?}); its output:\n{}\n\
-                     If node_modules is stale, rerun: {SETUP_COMMAND}",
-                    tail(&log)
-                );
-            }
-            Err(_) => panic!(
-                "the test OpenID provider printed no OP_READY line within {OP_READY_TIMEOUT:?}; its output:\n{}",
-                tail(&log)
-            ),
-        };
-        let info: serde_json::Value = serde_json::from_str(&ready)
-            .unwrap_or_else(|err| panic!("bad OP_READY line {ready:?}: {err}"));
-        let issuer = info["issuer"]
-            .as_str()
-            .expect("OP_READY has an issuer")
-            .to_string();
-        let port = info["port"]
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .expect("OP_READY has a port");
-        let log_for_stdout = log.clone();
-        let history_for_stdout = history.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = stdout.next_line().await {
-                push_log(&log_for_stdout, &history_for_stdout, "op", line);
-            }
-        });
-
-        let discovery_url = format!("{issuer}/.well-known/openid-configuration");
-        let discovery = async {
-            reqwest::Client::new()
-                .get(&discovery_url)
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await
-        }
-        .await
-        .unwrap_or_else(|err: reqwest::Error| {
-            panic!(
-                "GET {discovery_url}: {err}; provider output:\n{}",
-                tail(&log)
-            )
-        });
-
         Op {
-            issuer,
-            port,
+            process,
             client_id: options.client_id,
             client_secret: options.client_secret,
-            discovery,
-            log,
-            history,
-            _child: child,
         }
     }
 
     /// The issuer URL, e.g. `http://127.0.0.1:41923` (no trailing slash).
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        self.process.issuer()
     }
 
     /// The provider's port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// The provider's origin (scheme, host, port).
     pub fn origin(&self) -> Origin {
-        Url::parse(&self.issuer).expect("issuer is a URL").origin()
+        self.process.origin()
     }
 
     /// The registered client id.
@@ -359,75 +263,41 @@ impl Op {
 
     /// The provider's discovery document.
     pub fn discovery(&self) -> &serde_json::Value {
-        &self.discovery
+        self.process.discovery()
     }
 
     /// `authorization_endpoint` from the discovery document.
     pub fn authorization_endpoint(&self) -> Url {
-        self.endpoint("authorization_endpoint")
+        self.process.endpoint("authorization_endpoint")
     }
 
     /// An endpoint URL from the discovery document (`token_endpoint`, `end_session_endpoint`...).
     pub fn endpoint(&self, name: &str) -> Url {
-        let url = self.discovery[name]
-            .as_str()
-            .unwrap_or_else(|| panic!("discovery has no {name}"));
-        Url::parse(url).unwrap_or_else(|err| panic!("discovery {name} {url:?}: {err}"))
+        self.process.endpoint(name)
     }
 
     /// The last lines the provider printed (stdout after `OP_READY`, and stderr), for
     /// failure messages. They are also forwarded to the test output as they come.
     pub fn log_tail(&self) -> String {
-        tail(&self.log)
+        self.process.log_tail()
     }
 
     /// Every line the provider printed since it started (stdout after `OP_READY`, and stderr).
     /// Lines arrive through pipes: call [`Op::sync_log`] first to see everything up to now.
     pub fn log_lines(&self) -> Vec<String> {
-        self.history
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.process.log_lines()
     }
 
     /// How many of [`Op::log_lines`] contain `needle` (e.g. `"grant.success refresh_token"`).
     pub fn count_log_lines(&self, needle: &str) -> usize {
-        self.log_lines()
-            .iter()
-            .filter(|line| line.contains(needle))
-            .count()
+        self.process.count_log_lines(needle)
     }
 
     /// Waits until every line the provider printed before this call has been read: requests a
     /// unique marker path and waits for its request log line (needs `log_requests`, the
     /// default). The provider logs events and requests in order on one stream.
     pub async fn sync_log(&self) {
-        let marker = format!(
-            "/__log-sync/{}",
-            SYNC_MARKER.fetch_add(1, Ordering::Relaxed)
-        );
-        let url = format!("{}{marker}", self.issuer);
-        let _ = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .expect("build the reqwest client")
-            .get(&url)
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("GET {url}: {err}"));
-        let needle = format!(" {marker} ");
-        let seen = tokio::time::timeout(OP_LOG_SYNC_TIMEOUT, async {
-            while self.count_log_lines(&needle) == 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        assert!(
-            seen.is_ok(),
-            "the provider never logged {marker} (is log_requests on?); its output:\n{}",
-            self.log_tail()
-        );
+        self.process.sync_log().await;
     }
 
     /// Stops the provider gracefully (SIGTERM: in-flight requests finish and, with
@@ -451,50 +321,6 @@ impl Op {
     /// a new provider (pass `OP_PORT` in [`OpOptions::env`] to start one on the same port).
     /// The stopped `Op` still knows its issuer and port.
     pub async fn stop(&mut self) {
-        if let Err(err) = self._child.kill().await {
-            panic!("could not stop the test OpenID provider: {err}");
-        }
+        self.process.stop().await;
     }
-}
-
-/// Makes [`Op::sync_log`] markers unique within the process.
-static SYNC_MARKER: AtomicU64 = AtomicU64::new(0);
-
-async fn forward_lines(
-    stream: impl AsyncRead + Unpin,
-    prefix: &'static str,
-    log: Arc<Mutex<VecDeque<String>>>,
-    history: Arc<Mutex<Vec<String>>>,
-) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        push_log(&log, &history, prefix, line);
-    }
-}
-
-fn push_log(
-    log: &Mutex<VecDeque<String>>,
-    history: &Mutex<Vec<String>>,
-    prefix: &str,
-    line: String,
-) {
-    // eprintln! is captured per test (tokio's worker threads inherit the test thread's capture).
-    eprintln!("[{prefix}] {line}");
-    history
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push(line.clone());
-    let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if log.len() == OP_LOG_TAIL {
-        log.pop_front();
-    }
-    log.push_back(line);
-}
-
-fn tail(log: &Mutex<VecDeque<String>>) -> String {
-    let log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    log.iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
