@@ -487,7 +487,9 @@ process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 if (flag(env.OP_EXIT_ON_STDIN_EOF, false)) {
   // The parent holds our stdin open for as long as it wants us alive; if it dies (even by SIGKILL), EOF.
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.on('error', () => process.exit(0));
+  // A graceful stop, as on SIGTERM: tokio's Child::wait closes our stdin too, so a SIGTERM is
+  // often followed by this EOF, which must not cut the state file's write short.
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
   process.stdin.resume();
 }

@@ -303,18 +303,7 @@ impl Op {
     /// Stops the provider gracefully (SIGTERM: in-flight requests finish and, with
     /// `OP_STATE_FILE`, its state is written) and waits for it to exit; SIGKILL after 10 s.
     pub async fn shutdown(&mut self) {
-        if let Some(pid) = self._child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self._child.wait())
-            .await
-            .is_err()
-        {
-            self.stop().await;
-        }
+        self.process.terminate().await;
     }
 
     /// Stops the provider (SIGKILL) and waits until it has exited, so that its port is free for

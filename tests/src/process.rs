@@ -229,6 +229,22 @@ impl ProviderProcess {
         );
     }
 
+    /// Stops the process gracefully (SIGTERM) and waits for it to exit; SIGKILL after 10 s.
+    pub(crate) async fn terminate(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+
     pub(crate) async fn stop(&mut self) {
         if let Err(err) = self.child.kill().await {
             panic!("could not stop the test OpenID provider: {err}");
