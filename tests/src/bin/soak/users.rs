@@ -89,11 +89,13 @@ pub async fn user(world: Arc<World>, n: usize) {
             }
             Some(browser) => {
                 let roll = rng.unit();
-                let action = if roll < 0.6 {
+                // A session lasts about 75 actions (half a minute): long enough for several
+                // refreshes of 10-second tokens.
+                let action = if roll < 0.65 {
                     Action::Browse
-                } else if roll < 0.88 {
+                } else if roll < 0.987 {
                     Action::Api
-                } else if roll < 0.95 {
+                } else if roll < 0.995 {
                     Action::Logout
                 } else {
                     Action::BackChannel
