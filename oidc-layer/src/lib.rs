@@ -113,9 +113,7 @@ pub use config::{Branding, BrandingConfig};
 pub use custom_pages::PageRenderer;
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use guard::GuardService;
-#[cfg(feature = "axum")]
-pub use identity::MissingIdentity;
-pub use identity::{Authentication, Identity};
+pub use identity::{Authentication, Identity, MissingIdentity};
 pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use login_options::{LoginOptions, LoginUrlError, Prompt};
 pub use record::{AccessToken, SessionData};
