@@ -93,7 +93,7 @@ pub(crate) async fn list(
         );
     }
     if tags.len() > 1 {
-        records.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
+        records.sort_by_key(|record| std::cmp::Reverse(record.expires_at));
         records.truncate(MAX_LISTED);
     }
     let current_handle = current_handle(shared, request_headers).await?;
