@@ -6,19 +6,29 @@
 #
 # The features are read from each crate's `[features]` table, so a new feature is checked
 # without touching this script. `bash scripts/features.sh [CRATE...]` (default: the published
-# crates, those without `publish = false`); FEATURES_SKIP="a b" skips features (default:
-# `testkit`, which is leaving the library for a crate of its own).
+# crates, those without `publish = false`, then the examples below); FEATURES_SKIP="a b"
+# skips features (default: none).
+#
+# A build that has the test provider (`oidc-testkit`, a dev-dependency of the library and a
+# dependency of the demos) gets axum with hyper's server and tokio's net features through it,
+# and could hide a feature an app without it needs. The library is checked here without its
+# dev-dependencies (`cargo check` of the library only), and the examples that stand for a
+# reader's own app (EXAMPLES) are checked without their default features, which is without the
+# embedded test provider: their dependency lines are the README's
+# (oidc-layer/tests/readme_config.rs holds them equal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/oidc-layer-target}"
 export CARGO_TERM_COLOR=never
 
 crates=("$@")
+examples=()
 if [ ${#crates[@]} -eq 0 ]; then
+    examples=(hyper-demo)
     # The published crates, as in .ci/run: the members that do not say `publish = false`.
     mapfile -t crates < <(grep -L '^publish = false' ./*/Cargo.toml | xargs -n1 dirname | xargs -n1 basename)
 fi
-skip=" ${FEATURES_SKIP-testkit} "
+skip=" ${FEATURES_SKIP-} "
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -51,4 +61,8 @@ for crate in "${crates[@]}"; do
         case "$skip" in *" $feature "*) echo "== $crate: $feature (skipped)"; continue ;; esac
         check "$crate" "$feature"
     done
+done
+for example in "${examples[@]}"; do
+    # Without the default features: without the embedded provider, as an app of the reader's.
+    check "$example" ""
 done

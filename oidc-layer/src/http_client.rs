@@ -122,6 +122,20 @@ impl HttpClient {
     }
 }
 
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, each part
+/// form-urlencoded first (RFC 6749 section 2.3.1, which many clients forget: a `:` in the id
+/// would split it), marked sensitive (never logged by the HTTP stack). `None` only if the
+/// header cannot be built (it always can: base64 is ASCII).
+pub(crate) fn basic_credentials(client_id: &str, secret: &str) -> Option<http::HeaderValue> {
+    use base64::Engine as _;
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!("{}:{}", encode(client_id), encode(secret));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = http::HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
     if response
         .content_length()

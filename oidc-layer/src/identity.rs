@@ -1,4 +1,5 @@
-//! The verified identity handed to the inner service ([`Identity`]), and its axum extractors.
+//! The verified identity handed to the inner service ([`Identity`]), the answer when there is
+//! none ([`MissingIdentity`], for any framework), and the axum extractors.
 
 use std::sync::{Arc, OnceLock};
 
@@ -474,36 +475,99 @@ impl Serialize for Identity {
     }
 }
 
+/// The answer to a request that carries no verified [`Identity`]: on a public path without a
+/// session, or when `OidcLayer` is not applied to the route. It is what a protected resource
+/// says to someone not signed in, whatever the framework: `401` with
+/// `application/problem+json` (RFC 9457) and `WWW-Authenticate: OIDC`, the scheme of the
+/// layer's own challenge (RFC 9110 section 15.5.2: a `401` names how to authenticate).
+///
+/// axum answers it as the rejection of the [`Identity`] extractor (feature `axum`); a hyper or
+/// plain tower handler gets it from [`Identity::of`] and answers
+/// [`MissingIdentity::into_http_response`] (or `http::Response::from(missing)`):
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use oidc_layer::Identity;
+///
+/// fn me<B>(request: &http::Request<B>) -> http::Response<Full<Bytes>> {
+///     match Identity::of(request) {
+///         Ok(identity) => http::Response::new(Full::from(format!("hello {}", identity.username()))),
+///         Err(missing) => missing.into_http_response(),
+///     }
+/// }
+/// // Without the layer (or on a public path without a session):
+/// let answer = me(&http::Request::new(()));
+/// assert_eq!(answer.status(), 401);
+/// assert_eq!(answer.headers()["content-type"], "application/problem+json");
+/// assert_eq!(answer.headers()["www-authenticate"], "OIDC");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingIdentity;
+
+impl std::fmt::Display for MissingIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no verified identity on this request (public path without a session, or OidcLayer not applied)")
+    }
+}
+impl std::error::Error for MissingIdentity {}
+
+impl MissingIdentity {
+    /// `401` with `application/problem+json` (`type`, `title`, `status`, `detail`), the
+    /// layer's protective headers (`Cache-Control: no-store`, `nosniff`...) and
+    /// `WWW-Authenticate: OIDC`. Map the body to your own type with `Response::map` (e.g.
+    /// `.map(BoxBody::new)`).
+    /// (Not `into_response`: with axum, `IntoResponse::into_response` answers the same as
+    /// an axum `Response`.)
+    pub fn into_http_response(self) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        let mut response = crate::pages::Problem::new(
+            http::StatusCode::UNAUTHORIZED,
+            "Authentication required",
+            self.to_string(),
+        )
+        .into_json_response();
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("OIDC"),
+        );
+        response
+    }
+}
+
+impl From<MissingIdentity> for http::Response<http_body_util::Full<bytes::Bytes>> {
+    fn from(missing: MissingIdentity) -> Self {
+        missing.into_http_response()
+    }
+}
+
+impl Identity {
+    /// The verified identity the layer put in `request`'s extensions, or the
+    /// [`MissingIdentity`] answer to send instead. For handlers without axum's extractors
+    /// (hyper, plain tower); [`Identity::in_extensions`] takes the extensions alone (e.g. of
+    /// `http::request::Parts`).
+    pub fn of<B>(request: &http::Request<B>) -> Result<&Identity, MissingIdentity> {
+        Self::in_extensions(request.extensions())
+    }
+
+    /// The verified identity in `extensions` (a request's), or [`MissingIdentity`].
+    pub fn in_extensions(extensions: &http::Extensions) -> Result<&Identity, MissingIdentity> {
+        extensions.get::<Identity>().ok_or(MissingIdentity)
+    }
+}
+
 #[cfg(feature = "axum")]
 mod extract {
     use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
     use axum_core::response::{IntoResponse, Response};
     use http::request::Parts;
 
-    use super::Identity;
+    use super::{Identity, MissingIdentity};
 
-    /// Rejection of the [`Identity`] extractor: the request carries no verified identity. This
-    /// happens on public paths without a session, or when `OidcLayer` is not applied to the
-    /// route. Answers `401` with `application/problem+json`.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct MissingIdentity;
-
-    impl std::fmt::Display for MissingIdentity {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("no verified identity on this request (public path without a session, or OidcLayer not applied)")
-        }
-    }
-    impl std::error::Error for MissingIdentity {}
-
+    /// The rejection of the [`Identity`] extractor: the same answer a hyper handler gets from
+    /// [`MissingIdentity::into_http_response`].
     impl IntoResponse for MissingIdentity {
         fn into_response(self) -> Response {
-            crate::pages::Problem::new(
-                http::StatusCode::UNAUTHORIZED,
-                "Authentication required",
-                self.to_string(),
-            )
-            .into_json_response()
-            .map(axum_core::body::Body::new)
+            self.into_http_response().map(axum_core::body::Body::new)
         }
     }
 
@@ -513,11 +577,7 @@ mod extract {
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Self, Self::Rejection> {
-            parts
-                .extensions
-                .get::<Identity>()
-                .cloned()
-                .ok_or(MissingIdentity)
+            Identity::in_extensions(&parts.extensions).cloned()
         }
     }
 
@@ -531,9 +591,6 @@ mod extract {
         }
     }
 }
-
-#[cfg(feature = "axum")]
-pub use extract::MissingIdentity;
 
 #[cfg(test)]
 mod tests {

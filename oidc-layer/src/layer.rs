@@ -44,6 +44,11 @@ pub struct Registration {
 
 /// Adds OpenID Connect login to a service: see the [crate docs](crate) for an example.
 ///
+/// Any tower service of `http::Request`s goes behind it, axum's `Router` or a
+/// `tower::service_fn` under hyper: the inner service's response body must yield
+/// [`Bytes`](bytes::Bytes) and its errors convert into [`BoxError`](crate::BoxError); the
+/// bounds are listed on [`OidcService`], with the error a wrong body gives.
+///
 /// Cheap to clone. Discovery is lazy: the app starts and serves public paths while the
 /// provider is down. [`reload`](Self::reload) swaps the configuration at run time; sessions
 /// stay valid.
@@ -318,8 +323,7 @@ impl OidcLayer {
         request_headers: &HeaderMap,
     ) -> Result<Vec<SessionInfo>, session_store::Error> {
         let shared = self.current();
-        let tag = crate::record::account_tag(account_id);
-        manage::list(&shared, &tag, request_headers).await
+        manage::list(&shared, &manage::account_tags(account_id), request_headers).await
     }
 
     /// The live sessions of one provider identity (issuer `iss`, subject `sub`), as
@@ -331,8 +335,8 @@ impl OidcLayer {
         request_headers: &HeaderMap,
     ) -> Result<Vec<SessionInfo>, session_store::Error> {
         let shared = self.current();
-        let tag = crate::record::sub_tag(iss, sub);
-        manage::list(&shared, &tag, request_headers).await
+        let tags = [crate::record::sub_tag(iss, sub)];
+        manage::list(&shared, &tags, request_headers).await
     }
 
     /// Ends the session whose [handle](SessionInfo::handle) is `handle`, only if it belongs
@@ -368,6 +372,34 @@ impl OidcLayer {
         request_headers: &HeaderMap,
     ) -> Result<u64, session_store::Error> {
         manage::end_others(&self.current(), account_id, request_headers).await
+    }
+}
+
+impl OidcLayer {
+    /// Wraps `inner` in an [`OidcService`], as [`Layer::layer`] (and `ServiceBuilder`) do,
+    /// and checks at this call that the result is a tower `Service`: an inner response body
+    /// whose `Data` is not `Bytes` (or any other bound listed on [`OidcService`]) is reported
+    /// here, not where the service is first used (hyper's `serve_connection`). For a service
+    /// with one request type, such as `tower::service_fn` of an
+    /// `async fn(Request<Incoming>)`; axum's `Router::layer` checks the same already.
+    ///
+    /// ```no_run
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use oidc_layer::{OidcConfig, OidcLayer};
+    /// async fn app(_: http::Request<String>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    ///     Ok(http::Response::new(Full::from("hello")))
+    /// }
+    /// # fn run(config: OidcConfig) {
+    /// let service = OidcLayer::new(config).wrap(tower::service_fn(app));
+    /// # let _ = service; }
+    /// ```
+    pub fn wrap<S, ReqBody>(&self, inner: S) -> OidcService<S>
+    where
+        OidcService<S>: tower_service::Service<http::Request<ReqBody>>,
+    {
+        self.layer(inner)
     }
 }
 

@@ -57,6 +57,18 @@
 //!
 //! [`OidcLayer::check`] (the [`doctor`]) checks the configuration against what each provider
 //! advertises and lists what to register there.
+//!
+//! # Features
+//!
+//! The defaults are `axum` (the [`Identity`], `Option<Identity>` and [`AppData`] extractors,
+//! and `IntoResponse` for [`MissingIdentity`]; it depends on `axum-core` only) and `toml`
+//! ([`OidcConfig::from_toml_str`] and `OidcConfig::from_env`). An app without axum sets
+//! `default-features = false` (adding `features = ["toml"]` to configure from a file or the
+//! environment) and reads the identity with [`Identity::of`], answering
+//! [`MissingIdentity::into_http_response`] where there is none; [`OidcLayer::wrap`] puts a
+//! hyper or tower service behind the layer and checks at that call that it fits. `redis`,
+//! `postgres` and `sqlite` add session stores (and `accounts::SqlAccounts` for the SQL ones),
+//! `metrics` the counters; see the README's feature table.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -113,9 +125,7 @@ pub use config::{Branding, BrandingConfig};
 pub use custom_pages::PageRenderer;
 pub use flows::local::{LocalSignInError, LocalUser};
 pub use guard::GuardService;
-#[cfg(feature = "axum")]
-pub use identity::MissingIdentity;
-pub use identity::{Authentication, Identity};
+pub use identity::{Authentication, Identity, MissingIdentity};
 pub use layer::{DiscoveryError, OidcLayer, Registration};
 pub use login_options::{LoginOptions, LoginUrlError, Prompt};
 pub use record::{AccessToken, SessionData};

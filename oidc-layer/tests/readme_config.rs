@@ -280,4 +280,73 @@ async fn the_zitadel_guide_logs_in_with_zitadels_id_token() {
         "no session without trusted_audiences"
     );
     provider.shutdown().await;
+/// The README's Cargo lines for a hyper app are the hyper example's own dependencies (version,
+/// features, default features), and `scripts/features.sh` builds that example without its
+/// embedded test provider: so the lines are enough for an app without the testkit, whose axum
+/// would otherwise bring hyper's and tokio's features along unseen.
+#[test]
+fn the_readmes_hyper_cargo_lines_are_the_hyper_examples() {
+    let blocks = blocks(README, "toml,cargo");
+    assert_eq!(blocks.len(), 1, "one ```toml,cargo block (Without axum)");
+    let (line, text) = &blocks[0];
+    let readme: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("README.md line {line}: not a Cargo manifest: {e}"));
+    let demo: toml::Table = include_str!("../../examples/hyper-demo/Cargo.toml")
+        .parse()
+        .expect("hyper-demo's Cargo.toml");
+    let deps = |table: &toml::Table| -> toml::Table {
+        table
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .expect("a [dependencies] table")
+    };
+    let (readme, demo) = (deps(&readme), deps(&demo));
+    // A plain `"1"` and `{ version = "1" }` say the same.
+    let norm = |value: &toml::Value| -> (Option<String>, bool, Vec<String>) {
+        match value {
+            toml::Value::String(version) => (Some(version.clone()), true, Vec::new()),
+            toml::Value::Table(t) => {
+                let mut features: Vec<String> = t
+                    .get("features")
+                    .and_then(toml::Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                features.sort();
+                (
+                    t.get("version")
+                        .and_then(toml::Value::as_str)
+                        .map(str::to_owned),
+                    t.get("default-features")
+                        .and_then(toml::Value::as_bool)
+                        .unwrap_or(true),
+                    features,
+                )
+            }
+            other => panic!("unexpected dependency entry {other}"),
+        }
+    };
+    for (name, entry) in &readme {
+        let demo_entry = demo.get(name).unwrap_or_else(|| {
+            panic!("README.md line {line}: `{name}` is not a dependency of hyper-demo")
+        });
+        assert_eq!(
+            norm(entry),
+            norm(demo_entry),
+            "README.md line {line}: `{name}` differs from examples/hyper-demo/Cargo.toml"
+        );
+    }
+    // Every dependency of the example but its own (the test provider, logging) is in the README.
+    for name in demo.keys() {
+        assert!(
+            readme.contains_key(name)
+                || ["oidc-testkit", "tracing-subscriber"].contains(&name.as_str()),
+            "hyper-demo depends on `{name}`, which the README's Cargo lines leave out"
+        );
+    }
 }

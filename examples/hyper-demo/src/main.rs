@@ -1,17 +1,20 @@
-//! oidc-layer on plain hyper 1.x, without axum: a public `/` and a protected `/me` that reads
-//! the [`Identity`] from the request extensions.
+//! oidc-layer on plain hyper 1.x, without axum: a public `/`, a protected `/me` and a public
+//! `/whoami` that read the [`Identity`] from the request extensions.
 //!
 //!     cargo run -p hyper-demo      # http://127.0.0.1:3003
 //!
 //! `PORT` sets another port (`0`: any free one; the URL printed at start says which). The
-//! provider is the embedded test provider (users alice, bob and carol).
+//! provider is the embedded test provider (users alice, bob and carol); built without the
+//! default feature `embedded-provider`, the demo signs in at `OIDC_ISSUER` with
+//! `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET` instead.
 //!
 //! What hyper needs that the compiler will not say:
 //! - hyper 1.x has a `Service` trait of its own: the layered tower service is handed to
 //!   `serve_connection` through hyper-util's `TowerToHyperService` (feature `service`);
 //! - the inner service is a *tower* service (`tower::service_fn`, not `hyper::service::service_fn`);
 //! - the response body becomes `oidc_layer::ResponseBody<B>` (the inner body, or a page the
-//!   layer wrote), whose `Data` is `Bytes`: the inner body's `Data` must be `Bytes` too.
+//!   layer wrote), whose `Data` is `Bytes`: the inner body's `Data` must be `Bytes` too
+//!   (`OidcLayer::wrap` reports a wrong one at its call).
 
 use std::convert::Infallible;
 
@@ -23,11 +26,11 @@ use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use oidc_layer::{Identity, OidcConfig, OidcLayer, ProviderBuilder};
-use oidc_testkit::TestProvider;
-use tower::ServiceBuilder;
 
-/// The app behind the layer: `/` for everyone, `/me` for signed-in people (the layer sends
-/// anyone else to sign in first, so the `Identity` is there).
+/// The app behind the layer: `/` for everyone; `/me` for signed-in people (the layer sends
+/// anyone else to sign in first); `/whoami`, a public path, answers the identity or, to
+/// someone not signed in, the layer's "not signed in" answer (`401` problem+json) without
+/// sending them anywhere.
 async fn app(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match request.uri().path() {
         "/" => text(
@@ -35,14 +38,14 @@ async fn app(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
             "public: <a href=\"/me\">/me</a>",
             "text/html",
         ),
-        "/me" => match request.extensions().get::<Identity>() {
-            Some(identity) => text(
+        "/me" | "/whoami" => match Identity::of(&request) {
+            Ok(identity) => text(
                 StatusCode::OK,
                 &serde_json::to_string(identity).unwrap_or_default(),
                 "application/json",
             ),
-            // Only when `/me` is made a public path: the layer let the request through.
-            None => text(StatusCode::UNAUTHORIZED, "sign in first", "text/plain"),
+            // On `/me` only if it were made a public path: the layer challenged already.
+            Err(missing) => missing.into_http_response(),
         },
         _ => text(StatusCode::NOT_FOUND, "not found", "text/plain"),
     };
@@ -59,6 +62,33 @@ fn text(status: StatusCode, body: &str, content_type: &'static str) -> Response<
     response
 }
 
+/// The embedded test provider, started in this process (it serves while the second value
+/// lives).
+#[cfg(feature = "embedded-provider")]
+async fn provider()
+-> Result<(ProviderBuilder, oidc_testkit::TestProvider), Box<dyn std::error::Error>> {
+    let provider = oidc_testkit::TestProvider::builder()
+        .allow_any_loopback_redirect()
+        .start()
+        .await?;
+    let builder = ProviderBuilder::new("Test provider")
+        .issuer(provider.issuer())
+        .client_id(provider.client_id())
+        .client_secret(provider.client_secret());
+    Ok((builder, provider))
+}
+
+/// The provider `OIDC_ISSUER`, `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET` name.
+#[cfg(not(feature = "embedded-provider"))]
+async fn provider() -> Result<(ProviderBuilder, ()), Box<dyn std::error::Error>> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let builder = ProviderBuilder::new("Identity provider")
+        .issuer(var("OIDC_ISSUER")?)
+        .client_id(var("OIDC_CLIENT_ID")?)
+        .client_secret(var("OIDC_CLIENT_SECRET")?);
+    Ok((builder, ()))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
@@ -68,24 +98,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let app_url = format!("http://{}", listener.local_addr()?);
-    let provider = TestProvider::builder()
-        .allow_any_loopback_redirect()
-        .start()
-        .await?;
+    let (provider, _running) = provider().await?;
     let config = OidcConfig::builder()
         .external_url(&app_url)
-        .public_paths(["/"])
-        .provider(
-            ProviderBuilder::new("Test provider")
-                .issuer(provider.issuer())
-                .client_id(provider.client_id())
-                .client_secret(provider.client_secret())
-                .scopes(["openid", "profile", "email", "groups"]),
-        )
+        .public_paths(["/", "/whoami"])
+        .provider(provider.scopes(["openid", "profile", "email", "groups"]))
         .build()?;
-    let service = ServiceBuilder::new()
-        .layer(OidcLayer::new(config))
-        .service(tower::service_fn(app));
+    // `wrap` checks here that `app` fits behind the layer (e.g. that its body yields `Bytes`);
+    // `ServiceBuilder::new().layer(..).service(..)` gives the same service, checked only
+    // where hyper first uses it.
+    let service = OidcLayer::new(config).wrap(tower::service_fn(app));
     println!("open {app_url}/me");
     loop {
         let (stream, _) = listener.accept().await?;

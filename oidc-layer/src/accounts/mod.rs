@@ -117,6 +117,7 @@ mod repository;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod sql;
 mod stateless;
+pub(crate) use stateless::{current_account, legacy_account};
 #[cfg(test)]
 mod tests;
 

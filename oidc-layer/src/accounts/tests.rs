@@ -109,16 +109,48 @@ fn linking() -> LinkingResolver<InMemoryAccounts> {
 
 // ---------------------------------------------------------------- StatelessResolver
 
+#[test]
+fn former_stateless_account_ids_are_read_and_migrated() {
+    let old = r#"["https://accounts.google.com","alice"]"#;
+    assert_eq!(
+        StatelessResolver::parse_account_id(old),
+        Some(("https://accounts.google.com".into(), "alice".into()))
+    );
+    assert_eq!(
+        StatelessResolver::migrate_account_id(old).as_deref(),
+        Some("https://accounts.google.com#alice")
+    );
+    // The current form, or any other id, is not migrated.
+    assert_eq!(
+        StatelessResolver::migrate_account_id("https://accounts.google.com#alice"),
+        None
+    );
+    assert_eq!(StatelessResolver::migrate_account_id("42"), None);
+    // Sessions of the current form also end their former-form sessions (store tags).
+    assert_eq!(
+        super::legacy_account("https://accounts.google.com#alice").as_deref(),
+        Some(old)
+    );
+    assert_eq!(super::legacy_account("local-account#7"), None);
+    assert_eq!(super::legacy_account(old), None);
+    // A stored session's account in the former form of its own (iss, sub) reads as the
+    // current form; another account (a repository's id) is left as it is.
+    let iss = "https://accounts.google.com";
+    assert_eq!(
+        super::current_account(old.to_owned(), iss, "alice"),
+        "https://accounts.google.com#alice"
+    );
+    assert_eq!(super::current_account(old.to_owned(), iss, "bob"), old);
+    assert_eq!(super::current_account("7".to_owned(), iss, "alice"), "7");
+}
+
 #[tokio::test]
 async fn stateless_account_id_is_stable_and_unambiguous() {
     let alice = google("alice", json!({"preferred_username": "al"}));
     let first = sign_in(&StatelessResolver, "google", true, &alice).await;
     let again = sign_in(&StatelessResolver, "google", true, &alice).await;
     assert_eq!(first, again);
-    assert_eq!(
-        account_of(&first).id,
-        r#"["https://accounts.google.com","alice"]"#
-    );
+    assert_eq!(account_of(&first).id, "https://accounts.google.com#alice");
     assert_eq!(
         account_of(&first).username,
         None,
@@ -133,6 +165,31 @@ async fn stateless_account_id_is_stable_and_unambiguous() {
         StatelessResolver::account_id("a\",\"b", "c"),
         StatelessResolver::account_id("a", "b\",\"c")
     );
+    // A `#` in the issuer is escaped (and `%`, so escapes never collide), the subject is
+    // what follows the first `#`.
+    assert_ne!(
+        StatelessResolver::account_id("a#b", "c"),
+        StatelessResolver::account_id("a", "b#c")
+    );
+    assert_ne!(
+        StatelessResolver::account_id("a%23", "c"),
+        StatelessResolver::account_id("a#", "c")
+    );
+    for (iss, sub) in [
+        ("https://id.example.com/realms/home", "248289761001"),
+        ("a#b", "c#d"),
+        ("a%23b%", "%25"),
+        ("https://x", "[\"\"]"),
+    ] {
+        let id = StatelessResolver::account_id(iss, sub);
+        assert_eq!(
+            StatelessResolver::parse_account_id(&id),
+            Some((iss.to_owned(), sub.to_owned())),
+            "{id}"
+        );
+    }
+    assert_eq!(StatelessResolver::parse_account_id("no-hash"), None);
+    assert_eq!(StatelessResolver::parse_account_id("a%2Fb#c"), None);
     let other_issuer = identity(json!({"iss": "https://id.example.com", "sub": "alice"}));
     let other = sign_in(&StatelessResolver, "google", true, &other_issuer).await;
     assert_ne!(account_of(&other).id, account_of(&first).id);

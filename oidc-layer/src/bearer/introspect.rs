@@ -17,8 +17,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::{HeaderValue, Method, StatusCode, header};
 use openidconnect::AsyncHttpClient as _;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -148,12 +146,8 @@ fn build_request(
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 section 2.3.1).
 fn basic_credentials(client_id: &str, secret: &str) -> Result<HeaderValue, IntrospectError> {
-    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let credentials = format!("{}:{}", encode(client_id), encode(secret));
-    let mut value = HeaderValue::try_from(format!("Basic {}", STANDARD.encode(credentials)))
-        .map_err(|_| IntrospectError::Unavailable("could not build the request".into()))?;
-    value.set_sensitive(true);
-    Ok(value)
+    crate::http_client::basic_credentials(client_id, secret)
+        .ok_or_else(|| IntrospectError::Unavailable("could not build the request".into()))
 }
 
 fn read_response(
@@ -343,6 +337,9 @@ impl ClassifyText for serde_json::Error {
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 

@@ -1,8 +1,14 @@
 //! The `claims` check: the username, groups and required claims against `claims_supported`
-//! (when advertised).
+//! (when advertised). A claim missing there is [`Level::Info`]: `claims_supported` need not
+//! list every claim (OpenID Connect Discovery 1.0 section 3), and Keycloak, Entra ID, Dex,
+//! Google and Auth0 all leave out group and custom claims, so a warning would fail every
+//! `--strict` check without telling anything. The first sign-in shows what is really sent.
 
 use super::{Document, Level, ProviderReport, string_list};
 use crate::config::ProviderConfig;
+
+/// Appended to each finding about a claim missing from `claims_supported`.
+const USUAL: &str = "(informational, not a warning: providers often leave claims out of claims_supported, Keycloak, Entra ID, Dex, Google and Auth0 among them; check the identity after a first sign-in)";
 
 /// Whether `claim` (a name or a path) is advertised: its whole name, or its first segment.
 fn advertised(supported: &[&str], claim: &str) -> bool {
@@ -32,21 +38,26 @@ pub(super) fn check(report: &mut ProviderReport, settings: &ProviderConfig, doc:
     if !advertised(&supported, username) {
         fine = false;
         report.push(
-            Level::Warn,
+            Level::Info,
             "claims",
             format!(
-                "username_claim `{username}` is not in claims_supported: usernames may fall back to the `sub`"
+                "username_claim `{username}` is not in claims_supported: usernames may fall back to the `sub` {USUAL}"
             ),
         );
     }
     if !advertised(&supported, groups) {
         let (level, consequence) = if settings.role_map.is_some() {
             (
-                Level::Warn,
-                "roles are configured and may end up empty (check the provider's group mapper or scope; custom claims are often not advertised)",
+                Level::Info,
+                format!(
+                    "roles are configured and end up empty if the provider does not send it (check the provider's group mapper or scope) {USUAL}"
+                ),
             )
         } else {
-            (Level::Ok, "no roles are configured, so it is not needed")
+            (
+                Level::Ok,
+                "no roles are configured, so it is not needed".to_owned(),
+            )
         };
         fine &= level == Level::Ok;
         report.push(
@@ -59,10 +70,10 @@ pub(super) fn check(report: &mut ProviderReport, settings: &ProviderConfig, doc:
         if !advertised(&supported, required.as_str()) {
             fine = false;
             report.push(
-                Level::Warn,
+                Level::Info,
                 "claims",
                 format!(
-                    "required claim `{required}` is not in claims_supported: every login is refused unless the provider sends it anyway"
+                    "required claim `{required}` is not in claims_supported: every login is refused unless the provider sends it anyway {USUAL}"
                 ),
             );
         }

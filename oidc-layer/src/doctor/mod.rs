@@ -11,9 +11,10 @@
 //! | `issuer` | the provider's `issuer` equals the configured one (a trailing slash is tolerated; `http` vs `https`, host or path differences are not) |
 //! | `metadata` | the document passes the layer's own validation (endpoints, https) |
 //! | `redirect_uri` | the redirect URI to register, and whether the authorization endpoint accepts it (one authorization request, never completed) |
+//! | `client_secret` | one token request with a dummy code, authenticated as the layer authenticates (`client_secret_basic`, or `client_secret_post` when that is all the provider takes): `invalid_client` (or `401`) is an [`Level::Error`], a wrong secret; `invalid_grant` means the secret is right; any other answer is reported as inconclusive (a warning). The secret goes only to the token endpoint and never into the report |
 //! | `logout` | the post-logout redirect URI (when the provider has an end-session endpoint or `end_session_url` is set) and the back-channel logout URI (when advertised) to register |
 //! | `scopes` | configured scopes against `scopes_supported` (when advertised) |
-//! | `claims` | the username, groups and required claims against `claims_supported` (when advertised) |
+//! | `claims` | the username, groups and required claims against `claims_supported` (when advertised); one missing there is [`Level::Info`], not a warning: the list need not be complete (OpenID Connect Discovery 1.0 section 3), and Keycloak, Entra ID, Dex, Google and Auth0 leave group and custom claims out |
 //! | `jwks` | the key set is reachable, not empty, and has signing keys the layer can use (each it cannot use is named: short RSA, P-521, private members); an asymmetric ID-token algorithm is advertised and a usable key fits one |
 //! | `clock` | the provider's `Date` header against this machine's clock (a warning above `clock_leeway_seconds`) |
 //!
@@ -28,6 +29,7 @@
 //! ```
 
 mod claims;
+mod client_secret;
 mod clock;
 mod discovery;
 mod issuer;
@@ -56,6 +58,10 @@ type Document = serde_json::Map<String, Value>;
 pub enum Level {
     /// Checked and fine (or information, such as a URI to register).
     Ok,
+    /// Cannot be told from what the provider advertises, and usual: worth knowing, not
+    /// counted as a warning (a `--strict` check passes). For example a claim missing from
+    /// `claims_supported`, which Keycloak, Entra ID, Dex, Google and Auth0 all leave out.
+    Info,
     /// Probably fine, but worth a look: logins may work, some features may not.
     Warn,
     /// Logins through this provider will fail (or it could not be checked at all).
@@ -66,6 +72,7 @@ impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(match self {
             Level::Ok => "ok",
+            Level::Info => "info",
             Level::Warn => "warn",
             Level::Error => "error",
         })
@@ -78,8 +85,8 @@ impl fmt::Display for Level {
 pub struct Finding {
     /// How serious it is.
     pub level: Level,
-    /// Which check: `discovery`, `issuer`, `metadata`, `redirect_uri`, `logout`, `scopes`,
-    /// `claims`, `jwks` or `clock`.
+    /// Which check: `discovery`, `issuer`, `metadata`, `redirect_uri`, `client_secret`,
+    /// `logout`, `scopes`, `claims`, `jwks` or `clock`.
     pub check: &'static str,
     /// What was found, for a person (never a secret).
     pub message: String,
@@ -153,9 +160,15 @@ impl Report {
         self.count(Level::Error)
     }
 
-    /// How many findings are warnings.
+    /// How many findings are warnings (what a `--strict` check fails on; [`Level::Info`]
+    /// findings are not counted).
     pub fn warnings(&self) -> usize {
         self.count(Level::Warn)
+    }
+
+    /// How many findings are [`Level::Info`]: usual for many providers, not warnings.
+    pub fn notes(&self) -> usize {
+        self.count(Level::Info)
     }
 
     fn count(&self, level: Level) -> usize {
@@ -183,13 +196,13 @@ impl fmt::Display for Report {
                 let mut lines = finding.message.lines();
                 writeln!(
                     f,
-                    "  {:<5} {:<12} {}",
+                    "  {:<5} {:<13} {}",
                     finding.level,
                     finding.check,
                     lines.next().unwrap_or("")
                 )?;
                 for line in lines {
-                    writeln!(f, "  {:<5} {:<12} {line}", "", "")?;
+                    writeln!(f, "  {:<5} {:<13} {line}", "", "")?;
                 }
             }
         }
@@ -241,6 +254,9 @@ async fn check_provider(
     let metadata = metadata::check(&mut report, settings, &fetched.body);
     if let Some(registration) = registration {
         redirect::check(&mut report, http, settings, metadata.as_ref(), registration).await;
+        if let Some(metadata) = &metadata {
+            client_secret::check(&mut report, http, settings, metadata, registration).await;
+        }
         logout::check(&mut report, settings, &fetched.doc, registration);
     }
     scopes::check(&mut report, settings, &fetched.doc);
@@ -328,9 +344,9 @@ mod tests {
         let text = report.to_string();
         assert!(!report.is_ok());
         assert!(text.starts_with("Keycloak (keycloak): https://kc.example.com/realms/home\n"));
-        assert!(text.contains("  ok    discovery    fine\n"), "{text}");
-        assert!(text.contains("  error issuer       wrong\n"), "{text}");
-        assert!(text.contains("                     hint\n"), "{text}");
+        assert!(text.contains("  ok    discovery     fine\n"), "{text}");
+        assert!(text.contains("  error issuer        wrong\n"), "{text}");
+        assert!(text.contains("                      hint\n"), "{text}");
         assert!(text.ends_with("FAILED: 1 error, 0 warnings"), "{text}");
     }
 }

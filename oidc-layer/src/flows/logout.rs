@@ -2,7 +2,8 @@
 //! log anyone out); `POST {prefix}/logout` from this app's own pages deletes the session, clears
 //! the cookie and, when the provider has an end-session endpoint (or a configured template),
 //! sends the browser there (OpenID Connect RP-Initiated Logout 1.0) with `id_token_hint`,
-//! `client_id`, `post_logout_redirect_uri` and a `state` kept in a short-lived cookie. The
+//! `logout_hint` (the ID token's `login_hint` claim, when it has one: Entra ID's optional
+//! claim), `client_id`, `post_logout_redirect_uri` and a `state` kept in a short-lived cookie. The
 //! provider sends the browser back to `{prefix}/logged-out`, where the `state` is checked.
 //! Without an end-session endpoint (Authelia) the browser lands on the same page directly: it
 //! says "signed out" and never logs the user straight back in.
@@ -160,12 +161,24 @@ async fn end_session_url(shared: &Shared, data: &SessionData, state: &str) -> Op
             return None;
         }
     };
+    // RP-Initiated Logout 1.0 section 2: which user is logging out. Entra ID puts it in the ID
+    // token as the optional claim `login_hint`; with it, logout skips the account picker.
+    let logout_hint = data
+        .id_token
+        .as_ref()
+        .and_then(|token| token.string_claim("login_hint"));
     let mut url: Url = discovered.metadata.end_session_endpoint.clone()?;
-    url.query_pairs_mut()
-        .append_pair("id_token_hint", id_token)
-        .append_pair("client_id", &settings.client_id)
-        .append_pair("post_logout_redirect_uri", &post_logout)
-        .append_pair("state", state);
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("id_token_hint", id_token);
+        if let Some(hint) = &logout_hint {
+            query.append_pair("logout_hint", hint);
+        }
+        query
+            .append_pair("client_id", &settings.client_id)
+            .append_pair("post_logout_redirect_uri", &post_logout)
+            .append_pair("state", state);
+    }
     Some(url.into())
 }
 

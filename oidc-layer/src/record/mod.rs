@@ -80,6 +80,23 @@ impl StoredToken {
         }
     }
 
+    /// The string claim `name` of the token's payload, for a JWT (the ID token, verified when
+    /// it was stored); `None` when absent, empty or not a string. Cold: decodes the payload.
+    pub(crate) fn string_claim(&self, name: &str) -> Option<String> {
+        use base64::Engine as _;
+        let text = self.text();
+        let payload = text.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        let mut claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).ok()?;
+        match claims.remove(name)? {
+            serde_json::Value::String(value) if !value.is_empty() => Some(value),
+            _ => None,
+        }
+    }
+
     fn decode(token: &str) -> Option<Vec<u8>> {
         use base64::Engine as _;
         let mut out = Vec::with_capacity(token.len() * 3 / 4 + 16);
@@ -293,7 +310,14 @@ mod identity_record {
     pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<Identity, D::Error> {
-        IdentityInner::deserialize(d).map(Identity::from_inner)
+        let mut inner = IdentityInner::deserialize(d)?;
+        // Sessions signed in before stateless account ids took their current form.
+        if let Some(account) = inner.account.take() {
+            inner.account = Some(crate::accounts::current_account(
+                account, &inner.iss, &inner.sub,
+            ));
+        }
+        Ok(Identity::from_inner(inner))
     }
 }
 
@@ -301,6 +325,25 @@ mod identity_record {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_string_claim_is_read_from_a_stored_jwt() {
+        use base64::Engine as _;
+        let jwt = |payload: &str| {
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            StoredToken::new(format!(
+                "{}.{}.c2ln",
+                b64(r#"{"alg":"RS256"}"#),
+                b64(payload)
+            ))
+        };
+        let token = jwt(r#"{"sub":"s","login_hint":"O.abc","empty":"","n":1}"#);
+        assert_eq!(token.string_claim("login_hint").as_deref(), Some("O.abc"));
+        for absent in ["empty", "n", "missing"] {
+            assert_eq!(token.string_claim(absent), None, "{absent}");
+        }
+        assert_eq!(StoredToken::new("opaque".into()).string_claim("sub"), None);
+    }
 
     #[test]
     fn debug_hides_tokens_and_serde_roundtrips() {
@@ -336,6 +379,16 @@ mod tests {
         assert_eq!(back.identity.claim("absent"), None);
         assert_eq!(back.handle.as_deref(), Some("h"));
         assert_eq!(back.device.as_deref(), Some("Firefox on Linux"));
+
+        // A record written when stateless account ids were JSON arrays reads in the current
+        // form; an account of the app's own is left alone.
+        let mut stored = serde_json::to_value(&data).unwrap();
+        stored["identity"]["account"] = serde_json::json!(r#"["i","s"]"#);
+        let back: SessionData = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(back.identity.account(), Some("i#s"));
+        stored["identity"]["account"] = serde_json::json!(r#"["i","other"]"#);
+        let back: SessionData = serde_json::from_value(stored).unwrap();
+        assert_eq!(back.identity.account(), Some(r#"["i","other"]"#));
         // A record written before handles and devices were kept still reads.
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
         let fields = old.as_object_mut().unwrap();

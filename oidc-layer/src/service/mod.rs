@@ -40,6 +40,42 @@ use router::Routed;
 use silent::Silent;
 
 /// The service produced by [`OidcLayer`](crate::OidcLayer).
+///
+/// It is a tower [`Service`] of `http::Request<ReqBody>` when the inner service `S` is one
+/// and (bounds written on the impl, so a mismatch is reported against them):
+/// - `S::Response` is `http::Response<ResBody>` with `ResBody: http_body::Body<Data = Bytes>`
+///   and `ResBody::Error: Into<BoxError>`: the answer is a [`ResponseBody<ResBody>`], your
+///   body or a page the layer wrote, whose `Data` is [`Bytes`](bytes::Bytes). Use
+///   `Full<Bytes>`, `BoxBody<Bytes, _>`, `String`, axum's `Body`; not `Full<&[u8]>` or
+///   `Full<Vec<u8>>`;
+/// - `S::Error: Into<BoxError>` (passed through unchanged; axum's `Infallible` and tower's
+///   `BoxError` qualify), as hyper's `serve_connection` requires;
+/// - `ReqBody: http_body::Body + Send + 'static` with `Send` data and errors into
+///   [`BoxError`] (hyper's `Incoming`, axum's `Body`): the layer reads form posts itself;
+/// - `S` is `Clone + Send + 'static` and its future `Send + 'static`.
+///
+/// `ServiceBuilder::layer(..).service(..)` cannot check them (the request type is not known
+/// there), so the first place that asks for a `Service` reports them (axum's `Router::layer`,
+/// or hyper's `serve_connection`), naming this impl's bounds. [`OidcLayer::wrap`] checks them
+/// where the layer is applied:
+///
+/// ```compile_fail
+/// use std::convert::Infallible;
+/// use http_body_util::Full;
+/// use oidc_layer::{OidcConfig, OidcLayer};
+///
+/// // `Full<&[u8]>`: its `Data` is `&[u8]`, not `Bytes`.
+/// async fn app(_: http::Request<String>) -> Result<http::Response<Full<&'static [u8]>>, Infallible> {
+///     Ok(http::Response::new(Full::new(&b"hello"[..])))
+/// }
+/// # fn run(config: OidcConfig) {
+/// // error[E0271]: type mismatch resolving `<Full<&[u8]> as Body>::Data == Bytes`
+/// //   = note: required for `OidcService<ServiceFn<..>>` to implement `Service<Request<String>>`
+/// let service = OidcLayer::new(config).wrap(tower::service_fn(app));
+/// # let _ = service; }
+/// ```
+///
+/// [`OidcLayer::wrap`]: crate::OidcLayer::wrap
 #[derive(Clone)]
 pub struct OidcService<S> {
     inner: S,
@@ -87,15 +123,20 @@ impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
     }
 }
 
+/// The bounds are the whole contract (see [`OidcService`]); each is written here, not left to
+/// the `Body` impl of [`ResponseBody`], so a compiler error names it at the first use.
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    S::Error: 'static,
+    // hyper's `serve_connection` needs it; passed through unchanged.
+    S::Error: Into<BoxError> + 'static,
     ReqBody: http_body::Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
-    ResBody: 'static,
+    // The answer is `ResponseBody<ResBody>`, a body only when the inner one yields `Bytes`.
+    ResBody: http_body::Body<Data = bytes::Bytes> + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;

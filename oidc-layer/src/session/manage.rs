@@ -56,6 +56,14 @@ pub struct SessionInfo {
     pub expires_at: SystemTime,
 }
 
+/// The store tags of `account`'s sessions: its account tag, and, for a stateless account id,
+/// the tag of the same account in its former form (sessions signed in before the change).
+pub(crate) fn account_tags(account: &str) -> Vec<String> {
+    let mut tags = vec![record::account_tag(account)];
+    tags.extend(crate::accounts::legacy_account(account).map(|old| record::account_tag(&old)));
+    tags
+}
+
 /// Whether `handle` looks like a handle this layer makes (so garbage never reaches the store
 /// as part of a tag).
 pub(crate) fn is_handle(handle: &str) -> bool {
@@ -69,16 +77,25 @@ pub(crate) fn is_handle(handle: &str) -> bool {
 /// first, the request's own marked `current`.
 pub(crate) async fn list(
     shared: &Shared,
-    tag: &str,
+    tags: &[String],
     request_headers: &HeaderMap,
 ) -> Result<Vec<SessionInfo>, session_store::Error> {
     let store = &shared.durable.store;
-    let records = crate::metrics::store_call(
-        &shared.durable.store_health,
-        "list_tagged",
-        store.list_tagged(tag, MAX_LISTED),
-    )
-    .await?;
+    let mut records = Vec::new();
+    for tag in tags {
+        records.extend(
+            crate::metrics::store_call(
+                &shared.durable.store_health,
+                "list_tagged",
+                store.list_tagged(tag, MAX_LISTED),
+            )
+            .await?,
+        );
+    }
+    if tags.len() > 1 {
+        records.sort_by_key(|record| std::cmp::Reverse(record.expires_at));
+        records.truncate(MAX_LISTED);
+    }
     let current_handle = current_handle(shared, request_headers).await?;
     Ok(records
         .iter()
@@ -147,9 +164,10 @@ pub(crate) async fn end_one(
         store.list_tagged(&tag, 1),
     )
     .await?;
+    let tags = account_tags(account);
     let owned = found.first().is_some_and(|record| {
         record.data.identity.account() == Some(account)
-            && record.tags.contains(&record::account_tag(account))
+            && tags.iter().any(|tag| record.tags.contains(tag))
     });
     if !owned {
         return Ok(false);
@@ -168,15 +186,15 @@ pub(crate) async fn end_one(
 
 /// Ends every session of `account` ("sign out everywhere", a disabled account); how many.
 pub(crate) async fn end_all(shared: &Shared, account: &str) -> Result<u64, session_store::Error> {
-    let ended = crate::metrics::store_call(
-        &shared.durable.store_health,
-        "delete_tagged",
-        shared
-            .durable
-            .store
-            .delete_tagged(&record::account_tag(account)),
-    )
-    .await?;
+    let mut ended = 0;
+    for tag in account_tags(account) {
+        ended += crate::metrics::store_call(
+            &shared.durable.store_health,
+            "delete_tagged",
+            shared.durable.store.delete_tagged(&tag),
+        )
+        .await?;
+    }
     tracing::info!(account, ended, "every session of an account ended");
     Ok(ended)
 }
@@ -188,29 +206,31 @@ pub(crate) async fn end_others(
     account: &str,
     request_headers: &HeaderMap,
 ) -> Result<u64, session_store::Error> {
-    let tag = record::account_tag(account);
     let store = &shared.durable.store;
     let current =
         current::find(shared, request_headers, Expired::EndedAt(SystemTime::now())).await?;
-    let ended = match current {
-        // Keep 1 in all, sparing the current one: every other one ends, in one store call.
-        Some((id, record)) if record.tags.contains(&tag) => {
-            crate::metrics::store_call(
-                &shared.durable.store_health,
-                "trim_tagged",
-                store.trim_tagged(&tag, 1, &id),
-            )
-            .await?
-        }
-        _ => {
-            crate::metrics::store_call(
-                &shared.durable.store_health,
-                "delete_tagged",
-                store.delete_tagged(&tag),
-            )
-            .await?
-        }
-    };
+    let mut ended = 0;
+    for tag in account_tags(account) {
+        ended += match &current {
+            // Keep 1 in all, sparing the current one: every other one ends, in one store call.
+            Some((id, record)) if record.tags.contains(&tag) => {
+                crate::metrics::store_call(
+                    &shared.durable.store_health,
+                    "trim_tagged",
+                    store.trim_tagged(&tag, 1, id),
+                )
+                .await?
+            }
+            _ => {
+                crate::metrics::store_call(
+                    &shared.durable.store_health,
+                    "delete_tagged",
+                    store.delete_tagged(&tag),
+                )
+                .await?
+            }
+        };
+    }
     tracing::info!(account, ended, "the other sessions of an account ended");
     Ok(ended)
 }
@@ -267,6 +287,41 @@ mod tests {
         let name = layer.config().cookie_names().session().to_owned();
         let id = cookies::session_id(&headers, &name).unwrap();
         (headers, id)
+    }
+
+    /// Sessions signed in when stateless account ids were JSON arrays carry the former form in
+    /// their store tags: the current id lists them and "sign out everywhere" ends them.
+    #[tokio::test]
+    async fn sessions_tagged_with_a_former_stateless_account_id_are_the_accounts() {
+        let store = Arc::new(MemoryStore::<SessionData>::new());
+        let layer = OidcLayer::new(base().build().unwrap()).with_store(store.clone());
+        let current = crate::accounts::StatelessResolver::account_id("https://id.example", "al");
+        let former = r#"["https://id.example","al"]"#;
+        let (_, old_id) = sign_in(&layer, "alice", former, FIREFOX).await;
+        let (new_browser, _) = sign_in(&layer, "alice", &current, EDGE).await;
+        let (_, other_id) = sign_in(&layer, "bob", r#"["https://id.example","bo"]"#, EDGE).await;
+        let listed = layer
+            .sessions_of_account(&current, &new_browser)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed[0].current && !listed[1].current, "{listed:?}");
+        // "Other sessions" from the new browser ends the former-form one.
+        assert_eq!(
+            layer
+                .end_other_sessions(&current, &new_browser)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.load(&old_id).await.unwrap().is_none());
+        let (_, old_id) = sign_in(&layer, "alice", former, FIREFOX).await;
+        assert_eq!(layer.end_sessions_of_account(&current).await.unwrap(), 2);
+        assert!(store.load(&old_id).await.unwrap().is_none());
+        assert!(
+            store.load(&other_id).await.unwrap().is_some(),
+            "bob's stays"
+        );
     }
 
     const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";

@@ -544,3 +544,69 @@ async fn cross_site_logout_is_refused() {
         env.assert_logged_in(&browser, "u-1001-alice", what).await;
     }
 }
+
+/// RP-Initiated Logout 1.0 section 2: the ID token's `login_hint` claim (Entra ID's optional
+/// claim) goes to the end-session endpoint as `logout_hint`, so the provider knows whom to
+/// sign out without an account picker; an ID token without it sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_sends_the_id_tokens_login_hint_as_logout_hint() {
+    use super::site::{Site, op_user};
+    const HINT: &str = "O.aW50cmEtaGludA.erin+tenant/1=";
+    let site = Site::builder()
+        .users(json!([
+            op_user(
+                "erin",
+                json!({"sub": "u-3001-erin", "preferred_username": "erin", "login_hint": HINT}),
+            ),
+            op_user(
+                "frank",
+                json!({"sub": "u-3002-frank", "preferred_username": "frank"}),
+            ),
+        ]))
+        // Released with the `groups` scope the site asks for, into the ID token.
+        .op_env("OP_EXTRA_GROUP_CLAIMS", "login_hint")
+        .start()
+        .await;
+    for (user, hint) in [("erin", Some(HINT)), ("frank", None)] {
+        let browser = Browser::new();
+        site.log_in(&browser, "/whoami", user).await;
+        let form = browser.get(site.app.url("/auth/logout")).await;
+        assert_eq!(form.status, 200, "{user}: {form}");
+        let page = browser.submit(&form, "logout", &[]).await;
+        assert_eq!(page.status, 303, "{user}: {page}\n{}", page.body);
+        let location = page
+            .location()
+            .unwrap_or_else(|| panic!("{user}: no Location: {page}"));
+        let end_session = site.op.endpoint("end_session_endpoint");
+        assert_eq!(
+            (location.origin(), location.path()),
+            (end_session.origin(), end_session.path()),
+            "{user}: {location}"
+        );
+        // What the provider put in the ID token decides, not the test's expectation alone.
+        let id_token = jwt_payload(
+            &query_param(&location, "id_token_hint")
+                .unwrap_or_else(|| panic!("{user}: no id_token_hint: {location}")),
+        );
+        assert_eq!(
+            id_token.get("login_hint").and_then(|v| v.as_str()),
+            hint,
+            "{user}: {id_token}"
+        );
+        assert_eq!(
+            query_param(&location, "logout_hint").as_deref(),
+            hint,
+            "{user}: {location}"
+        );
+        // The provider takes the parameter: its logout confirmation, not an error page.
+        let confirm = browser.get(location.as_str()).await;
+        assert_eq!(
+            confirm.status,
+            200,
+            "{user}: {confirm}\n{}\n{}",
+            confirm.body,
+            site.op.log_tail()
+        );
+        assert!(confirm.form("op.logoutForm").is_some(), "{}", confirm.body);
+    }
+}

@@ -29,6 +29,7 @@ mod bearer;
 mod break_glass;
 mod claims;
 mod cookie_scope;
+mod doctor;
 mod garbage;
 mod guards;
 mod hooks;
