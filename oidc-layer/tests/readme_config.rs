@@ -280,6 +280,8 @@ async fn the_zitadel_guide_logs_in_with_zitadels_id_token() {
         "no session without trusted_audiences"
     );
     provider.shutdown().await;
+}
+
 /// The README's Cargo lines for a hyper app are the hyper example's own dependencies (version,
 /// features, default features), and `scripts/features.sh` builds that example without its
 /// embedded test provider: so the lines are enough for an app without the testkit, whose axum
