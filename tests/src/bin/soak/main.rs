@@ -280,10 +280,9 @@ async fn ready(port: u16) {
             .get(format!("http://127.0.0.1:{port}/health/ready"))
             .send()
             .await
+            && r.status().is_success()
         {
-            if r.status().is_success() {
-                return;
-            }
+            return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
