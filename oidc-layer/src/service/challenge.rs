@@ -123,3 +123,41 @@ pub(crate) fn provider_unavailable(html: bool) -> Response<PageBody> {
 /// `Retry-After` of [`provider_unavailable`]: the upkeep retries the refresh this often
 /// ([`UPKEEP_REUSE`](crate::record::upkeep::UPKEEP_REUSE)).
 const RETRY_AFTER_SECONDS: &str = "5";
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    async fn text(response: Response<PageBody>) -> String {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a full body")
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn a_suspended_session_gets_a_503_that_says_it_is_still_signed_in() {
+        let page = provider_unavailable(true);
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        let html = text(page).await;
+        assert!(html.contains("Sign-in provider unreachable"), "{html}");
+        assert!(html.contains("You are still signed in"), "{html}");
+
+        let problem = provider_unavailable(false);
+        assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        assert_eq!(
+            problem.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let json: serde_json::Value = serde_json::from_str(&text(problem).await).expect("JSON");
+        assert_eq!(json["status"], 503);
+        assert_eq!(json["title"], "Sign-in provider unreachable");
+    }
+}
