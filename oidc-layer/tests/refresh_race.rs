@@ -15,6 +15,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -60,6 +61,8 @@ impl Backend {
 struct Gated {
     store: Shared,
     gate: Semaphore,
+    /// This many saves fail (a Redis restart) before they reach the store.
+    failing_saves: AtomicUsize,
 }
 
 #[async_trait]
@@ -72,6 +75,13 @@ impl SessionStore<SessionData> for Gated {
     }
     async fn save(&self, id: &SessionId, record: Record<SessionData>) -> Result<bool, Error> {
         let _permit = self.gate.acquire().await.unwrap();
+        let failing = self.failing_saves.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing_saves.store(failing - 1, Ordering::SeqCst);
+            return Err(Error::Backend(
+                "connection refused (the test's outage)".into(),
+            ));
+        }
         self.store.save(id, record).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
@@ -238,6 +248,7 @@ impl Setup {
         let gated = Arc::new(Gated {
             store: shared.clone(),
             gate: Semaphore::new(0),
+            failing_saves: AtomicUsize::new(0),
         });
         let logged_in = Instant::now();
         let name = config(&provider).cookie_names().session().to_owned();
@@ -432,4 +443,42 @@ impl RefreshToken for Record<SessionData> {
         let json = serde_json::to_value(&self.data).unwrap();
         json["refresh_token"].as_str().map(str::to_owned)
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_save_fails_for_a_while_keeps_the_rotated_token() {
+    refresh_survives_a_store_outage(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_refresh_whose_save_fails_for_a_while_keeps_the_rotated_token() {
+    refresh_survives_a_store_outage(Backend::Redis).await;
+}
+
+/// The store fails the first saves after a refresh (a Redis restart, found by the soak): the
+/// provider has rotated the refresh token, so the new one must reach the store, or the
+/// session's next refresh presents a spent token and the provider revokes the grant.
+async fn refresh_survives_a_store_outage(backend: Backend) {
+    let setup = Setup::start(LIVE_TTL, backend).await;
+    let (provider, gated, cookie) = (&setup.provider, &setup.gated, &setup.cookie);
+    gated.gate.add_permits(100);
+    gated.failing_saves.store(3, Ordering::SeqCst);
+    let before = setup.refresh_token().await;
+    until_due(setup.logged_in, LIVE_TTL).await;
+    let requests = provider.token_requests();
+    let a = instance(provider, gated.clone());
+    let response = a.oneshot(get("/whoami", Some(cookie))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    token_requests_reach(provider, requests + 1).await;
+    let refreshed_at = Instant::now();
+    let saved = setup.rotated_from(&before).await;
+    assert_eq!(
+        gated.failing_saves.load(Ordering::SeqCst),
+        0,
+        "the saves failed first"
+    );
+    setup
+        .assert_another_instance_refreshes(saved, refreshed_at, requests + 2)
+        .await;
+    setup.provider.shutdown().await;
 }
