@@ -12,7 +12,8 @@
 #    and instructions per request under callgrind (bare and layer), which no noise moves.
 # 3. Allocations of one authenticated request (tests/hot_path_allocations.rs).
 # 4. 1k / 100k / 1M sessions in the memory store: memory per session, hot-path latency.
-# 5. The callback: ID-token verification, the whole callback, its own share (provider excluded).
+# 5. The callback: ID-token verification, the whole callback; 5b. login capacity (the layer's
+#    CPU per login start and per callback, the provider's work excluded: benches/login_capacity.rs).
 # 6. RS256 verification backends: rsa (openidconnect's) versus ring.
 #
 # The last line is `ratio: layer/bare = 0.NN`: the throughput of the server through the layer
@@ -60,8 +61,8 @@ fi
 
 echo "== building (release)"
 (cd perf && CARGO_TARGET_DIR="$PERF_TARGET_DIR" cargo build --release --quiet "${perf_features[@]}")
-cargo bench -p oidc-layer --features bench --bench sessions --bench callback --no-run --quiet 2>/dev/null \
-  || cargo bench -p oidc-layer --features bench --bench sessions --bench callback --no-run
+cargo bench -p oidc-layer --features bench --bench sessions --bench callback --bench login_capacity --no-run --quiet 2>/dev/null \
+  || cargo bench -p oidc-layer --features bench --bench sessions --bench callback --bench login_capacity --no-run
 cargo test -p oidc-layer --test hot_path_allocations --no-run --quiet 2>/dev/null \
   || cargo test -p oidc-layer --test hot_path_allocations --no-run
 BIN="$PERF_TARGET_DIR/release"
@@ -201,6 +202,9 @@ echo "== 5. the callback (criterion, short run)"
 "${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --features bench --bench callback -- \
   --warm-up-time 1 --measurement-time 3 --noplot 2>/dev/null \
   | grep -E '^ID token|^(id_token|callback)/|time:' | tee "$WORK/callback"
+
+echo "== 5b. login capacity: the layer's CPU per login start and per callback, provider excluded"
+"${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --bench login_capacity 2>/dev/null | tee "$WORK/logins"
 
 echo "== 6. RS256 verification backends"
 "${SERVER_CPU[@]}" "$BIN/perf-rs256" | tee "$WORK/rs256"
