@@ -146,7 +146,7 @@ async fn touch(
         Ok(current) => {
             let mut data = current.data.clone();
             data.last_seen = now;
-            save(shared, id, current, data).await
+            save(shared, id, current, data, Duration::ZERO).await
         }
         Err(outcome) => outcome,
     };
@@ -223,7 +223,7 @@ async fn refresh_locked(shared: &Shared, id: &SessionId, read: Arc<Record<Sessio
         Ok(mut data) => {
             metrics::refreshed(provider, RefreshOutcome::Refreshed);
             data.last_seen = now;
-            save_refreshed(shared, id, record, data).await
+            save(shared, id, record, data, SAVE_REFRESHED_FOR).await
         }
         Err(Failed::End(why)) => {
             tracing::info!(why, "session ended at refresh");
@@ -290,46 +290,18 @@ fn refreshed_since(read: &Record<SessionData>, current: &Record<SessionData>) ->
 }
 
 /// Writes `data` as the session's new record (same tags), unless it was deleted meanwhile.
+///
+/// While the store fails, the write is tried again for `retry_for` (with backoff), holding the
+/// session's lock: [`SAVE_REFRESHED_FOR`] for tokens the provider just issued (with rotating
+/// refresh tokens the stored one is spent, so losing the new one would end the session at the
+/// next refresh: the provider takes the spent token's reuse for theft and revokes the grant),
+/// nothing for activity. Then the request goes on with the record as read.
 async fn save(
     shared: &Shared,
     id: &SessionId,
     record: Arc<Record<SessionData>>,
     data: SessionData,
-) -> Upkeep {
-    let expires_at = record::deadline(&shared.config, &data);
-    let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
-    match metrics::store_call(
-        &shared.durable.store_health,
-        "save",
-        shared.durable.store.save(id, updated.clone()),
-    )
-    .await
-    {
-        Ok(true) => Upkeep::Keep(Arc::new(updated)),
-        // Deleted meanwhile (logout, back-channel logout): stay logged out.
-        Ok(false) => Upkeep::Ended,
-        Err(e) => {
-            tracing::error!(error = %e, "session store failed during upkeep");
-            // The refreshed tokens are lost but the request can go on with the identity.
-            Upkeep::Keep(record)
-        }
-    }
-}
-
-/// How long [`save_refreshed`] keeps trying to write refreshed tokens while the store fails
-/// (a Redis restart, a failover): well within [`REFRESH_LOCK`], which it holds meanwhile.
-const SAVE_REFRESHED_FOR: Duration = Duration::from_secs(15);
-
-/// [`save`] for tokens the provider just issued, retried while the store fails: with rotating
-/// refresh tokens the stored one is spent, so losing the new one would end the session at the
-/// next refresh (the provider takes the spent token's reuse for theft and revokes the grant).
-/// The requests waiting for this upkeep wait with it; it gives up after
-/// [`SAVE_REFRESHED_FOR`] and goes on as [`save`] does.
-async fn save_refreshed(
-    shared: &Shared,
-    id: &SessionId,
-    record: Arc<Record<SessionData>>,
-    data: SessionData,
+    retry_for: Duration,
 ) -> Upkeep {
     let expires_at = record::deadline(&shared.config, &data);
     let updated = Record::new(data, expires_at).with_tags(record.tags.clone());
@@ -344,19 +316,25 @@ async fn save_refreshed(
         .await
         {
             Ok(true) => return Upkeep::Keep(Arc::new(updated)),
+            // Deleted meanwhile (logout, back-channel logout): stay logged out.
             Ok(false) => return Upkeep::Ended,
-            Err(e) if started.elapsed() + pause < SAVE_REFRESHED_FOR => {
-                tracing::warn!(error = %e, "session store failed saving refreshed tokens; retrying");
+            Err(e) if started.elapsed() + pause < retry_for => {
+                tracing::warn!(error = %e, "session store failed saving the session; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
-                tracing::error!(error = %e, "session store failed saving refreshed tokens; giving up");
+                tracing::error!(error = %e, "session store failed during upkeep");
+                // What was to be saved is lost, but the request can go on with the identity.
                 return Upkeep::Keep(record);
             }
         }
     }
 }
+
+/// How long [`save`] keeps trying to write refreshed tokens while the store fails (a Redis
+/// restart, a failover): well within [`REFRESH_LOCK`], which it holds meanwhile.
+const SAVE_REFRESHED_FOR: Duration = Duration::from_secs(15);
 
 async fn end(shared: &Shared, id: &SessionId) -> Upkeep {
     if let Err(e) = metrics::store_call(
