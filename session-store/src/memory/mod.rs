@@ -1,30 +1,39 @@
-//! [`MemoryStore`]: an in-process [`SessionStore`] on a moka cache with per-record expiry.
+//! [`MemoryStore`]: an in-process [`SessionStore`] on a sharded table of its own, keyed by the
+//! ids' random bits, with per-record expiry and a capacity bound.
 
-use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{HashMap, HashSet};
+mod table;
+mod tags;
+
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use moka::Expiry;
-use moka::notification::RemovalCause;
-use moka::ops::compute::{CompResult, Op};
-use moka::sync::Cache;
 
 use crate::id::RandomIdHasher;
 use crate::{Error, Lease, Record, SessionId, SessionStore};
+use table::{Shard, Slot, secs};
+use tags::TagIndex;
 
-/// An in-memory [`SessionStore`]: records live in a concurrent [`moka`] cache, each one
-/// removed when its [`Record::expires_at`] passes.
+/// An in-memory [`SessionStore`]: records live in a table in this process, each one removed
+/// once its [`Record::expires_at`] passes.
 ///
-/// Records are kept as `Arc<Record<T>>`: loading one is a cache lookup and a reference-count
+/// Records are kept as `Arc<Record<T>>`: loading one is a table lookup and a reference-count
 /// increment, with no copy and no serialization. `T` needs no `serde` bound.
 ///
 /// The store is bounded: past its capacity ([`MemoryStore::DEFAULT_MAX_CAPACITY`] for
-/// [`MemoryStore::new`]), the least recently used records are evicted, which logs those
-/// sessions out. Records do not survive a restart and are not shared between processes.
+/// [`MemoryStore::new`]), a record is evicted for each one created: an expired one if there
+/// is one at hand, else the least recently used of a sample, which logs that session out.
+/// Records do not survive a restart and are not shared between processes.
+///
+/// The table is laid out for the request path: shards of open-addressed slots that hold the
+/// id itself (placed by the id's own random bits, mixed with a key of the table), so a lookup
+/// compares ids where it lands and follows one pointer, to the record. Expired records are
+/// swept a few slots at a time by creates and saves, and all at once by
+/// [`MemoryStore::len`].
 ///
 /// Clones share the same records.
 ///
@@ -42,16 +51,31 @@ use crate::{Error, Lease, Record, SessionId, SessionStore};
 /// # });
 /// ```
 pub struct MemoryStore<T> {
-    records: Cache<SessionId, Arc<Record<T>>, RandomIdHasher>,
-    /// Tag -> ids of the records carrying it. Touched on create, save and removal only (never
-    /// by `load`); an id is added under the record's per-key lock before the record becomes
-    /// visible and removed when moka drops the record, so [`MemoryStore::delete_tagged`]
-    /// never misses one.
-    tags: Arc<TagIndex>,
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    /// A power of two of them; a record's shard is given by its hash's top bits, its slot in
+    /// the shard by the low bits.
+    shards: Box<[Padded<Mutex<Shard<T>>>]>,
+    shard_bits: u32,
+    hasher: RandomIdHasher,
+    max_records: u64,
+    /// Records held (live or expired, not yet swept), for the capacity bound.
+    held: AtomicU64,
+    /// Tag -> ids of the records carrying it. Updated under the record's shard lock (shard
+    /// first, then the index: never the other way round), at once with the record, so
+    /// [`MemoryStore::delete_tagged`] never misses one.
+    tags: TagIndex,
     /// Session locks (see [`SessionStore::try_lock`]): held ones, and expired ones not yet
     /// swept.
-    locks: Arc<Locks>,
+    locks: Locks,
 }
+
+/// A shard on a cache line of its own, so that two threads working in two shards do not
+/// contend for one line.
+#[repr(align(64))]
+struct Padded<S>(S);
 
 #[derive(Default)]
 struct Locks(Mutex<HashMap<SessionId, (Lease, Instant)>>);
@@ -61,7 +85,7 @@ impl Locks {
     /// before a sweep; live locks are as many as refreshes in flight.
     const SWEEP_AT: usize = 1024;
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (Lease, Instant)>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<SessionId, (Lease, Instant)>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -87,105 +111,13 @@ impl Locks {
     }
 }
 
-/// Tag -> ids of the records carrying it, for [`MemoryStore::delete_tagged`].
-///
-/// Keyed by a keyed hash of the tag (SipHash with a random key per store), not its text: the
-/// text is in the record already, and `delete_tagged` checks each candidate record's own tags,
-/// so a collision costs a look at one more record, never a wrong delete. A tag (a provider
-/// session, a user) names one session most of the time: that id is kept inline. About 70
-/// bytes per tag instead of about 300.
-#[derive(Default)]
-struct TagIndex {
-    hasher: RandomState,
-    map: Mutex<HashMap<u64, Ids>>,
-}
-
-enum Ids {
-    One(SessionId),
-    Many(HashSet<SessionId>),
-}
-
-impl TagIndex {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Ids>> {
-        // The map stays consistent even if a holder panicked (every update is one call).
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn key(&self, tag: &str) -> u64 {
-        self.hasher.hash_one(tag)
-    }
-
-    fn add(&self, id: &SessionId, tags: &[String]) {
-        if tags.is_empty() {
-            return;
-        }
-        let keys: Vec<u64> = tags.iter().map(|tag| self.key(tag)).collect();
-        let mut map = self.map();
-        for key in keys {
-            match map.entry(key) {
-                Entry::Vacant(vacant) => {
-                    vacant.insert(Ids::One(id.clone()));
-                }
-                Entry::Occupied(mut occupied) => match occupied.get_mut() {
-                    Ids::One(one) if one == id => {}
-                    Ids::One(one) => {
-                        let many = HashSet::from([one.clone(), id.clone()]);
-                        occupied.insert(Ids::Many(many));
-                    }
-                    Ids::Many(many) => {
-                        many.insert(id.clone());
-                    }
-                },
-            }
-        }
-    }
-
-    fn remove(&self, id: &SessionId, tags: &[String]) {
-        if tags.is_empty() {
-            return;
-        }
-        let keys: Vec<u64> = tags.iter().map(|tag| self.key(tag)).collect();
-        let mut map = self.map();
-        for key in keys {
-            let Entry::Occupied(mut occupied) = map.entry(key) else {
-                continue;
-            };
-            match occupied.get_mut() {
-                Ids::One(one) if one == id => {
-                    occupied.remove();
-                }
-                Ids::One(_) => {}
-                Ids::Many(many) => {
-                    many.remove(id);
-                    if many.len() <= 1 {
-                        match many.iter().next().cloned() {
-                            Some(last) => {
-                                occupied.insert(Ids::One(last));
-                            }
-                            None => {
-                                occupied.remove();
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn ids(&self, tag: &str) -> Vec<SessionId> {
-        let key = self.key(tag);
-        match self.map().get(&key) {
-            Some(Ids::One(one)) => vec![one.clone()],
-            Some(Ids::Many(many)) => many.iter().cloned().collect(),
-            None => Vec::new(),
-        }
-    }
-}
-
 impl<T> MemoryStore<T> {
     /// The number of records a [`MemoryStore::new`] store holds before it evicts the least
     /// recently used ones.
     pub const DEFAULT_MAX_CAPACITY: u64 = 1_000_000;
+
+    /// At most this many shards (the machine's threads rarely meet in one of 64).
+    const MAX_SHARD_BITS: u32 = 6;
 }
 
 impl<T> MemoryStore<T>
@@ -198,77 +130,172 @@ where
         Self::with_capacity(Self::DEFAULT_MAX_CAPACITY)
     }
 
-    /// An empty store holding at most `max_records` records; past that, the least recently
-    /// used records are evicted.
+    /// An empty store holding at most `max_records` records; past that, each create evicts a
+    /// record (an expired one, else the least recently used of a sample).
     pub fn with_capacity(max_records: u64) -> Self {
-        let tags = Arc::new(TagIndex::default());
-        let index = Arc::clone(&tags);
-        let records = Cache::builder()
-            .max_capacity(max_records)
-            .expire_after(UntilRecordExpires)
-            .eviction_listener(
-                move |id: Arc<SessionId>, record: Arc<Record<T>>, cause: RemovalCause| {
-                    // A save replaces the record under the same id: its tags were re-indexed
-                    // by the save, and stale ones are re-checked by `delete_tagged`.
-                    if cause != RemovalCause::Replaced {
-                        index.remove(&id, &record.tags);
-                    }
-                },
-            )
-            .build_with_hasher(RandomIdHasher::new());
+        // Enough records per shard that an eviction finds a victim in the shard at hand.
+        let mut shard_bits = 0;
+        while shard_bits < Self::MAX_SHARD_BITS && max_records >> (shard_bits + 1) >= 1024 {
+            shard_bits += 1;
+        }
+        let shards = (0..1usize << shard_bits)
+            .map(|_| Padded(Mutex::default()))
+            .collect();
         Self {
-            records,
-            tags,
-            locks: Arc::default(),
+            inner: Arc::new(Inner {
+                shards,
+                shard_bits,
+                hasher: RandomIdHasher::new(),
+                max_records,
+                held: AtomicU64::new(0),
+                tags: TagIndex::default(),
+                locks: Locks::default(),
+            }),
         }
     }
 
-    /// The unexpired record of `id`. moka's expiry is approximate (it runs on maintenance
-    /// ticks): the record's own deadline is checked, so an expired session is never handed out.
+    /// The unexpired record of `id`: the record's own deadline is checked, so an expired
+    /// session is never handed out, swept or not.
     fn get(&self, id: &SessionId) -> Option<Arc<Record<T>>> {
         let now = SystemTime::now();
-        self.records
-            .get(id)
-            .filter(|record| !record.is_expired_at(now))
+        let hash = self.inner.hash(id);
+        let mut shard = self.inner.shard(hash);
+        let index = shard.find(hash, id)?;
+        let slot = shard.get(index)?;
+        if slot.record.is_expired_at(now) {
+            return None;
+        }
+        let record = Arc::clone(&slot.record);
+        shard.touch(index, secs(now, false));
+        Some(record)
     }
 
     /// Removes the record `id` if it carries `tag`; whether a live record was removed. Checked
-    /// under moka's per-key lock: the tag index may name a record whose latest save dropped
-    /// the tag.
+    /// under the shard's lock: the tag index may name a record whose latest save dropped the
+    /// tag.
     fn remove_tagged(&self, id: &SessionId, tag: &str) -> bool {
         let now = SystemTime::now();
-        let mut live = false;
-        let outcome = self
-            .records
-            .entry_by_ref(id)
-            .and_compute_with(|existing| match existing {
-                Some(entry) if entry.value().tags.iter().any(|t| t == tag) => {
-                    live = !entry.value().is_expired_at(now);
-                    Op::Remove
-                }
-                _ => Op::Nop,
-            });
-        live && matches!(outcome, CompResult::Removed(_))
+        let hash = self.inner.hash(id);
+        let mut shard = self.inner.shard(hash);
+        let Some(index) = shard.find(hash, id) else {
+            return false;
+        };
+        let Some(slot) = shard.get(index) else {
+            return false;
+        };
+        if !slot.record.tags.iter().any(|t| t == tag) {
+            return false;
+        }
+        let live = !slot.record.is_expired_at(now);
+        let removed = self.inner.remove(&mut shard, index);
+        drop(shard);
+        drop(removed);
+        live
     }
 
     /// The number of live (stored and unexpired) records.
     ///
-    /// Runs the cache's pending maintenance first and then walks every record, so this is
+    /// Sweeps every expired record out of the table first (a walk over all of it), so this is
     /// meant for tests and metrics, not for the request path.
     pub async fn len(&self) -> u64 {
-        self.records.run_pending_tasks();
+        self.inner.sweep_all();
         let now = SystemTime::now();
-        let live = self
-            .records
-            .iter()
-            .filter(|(_, record)| !record.is_expired_at(now))
-            .count();
+        let live: usize = (self.inner.shards.iter())
+            .map(|shard| {
+                let shard = lock(&shard.0);
+                shard
+                    .slots()
+                    .filter(|slot| !slot.record.is_expired_at(now))
+                    .count()
+            })
+            .sum();
         u64::try_from(live).unwrap_or(u64::MAX)
     }
 
     /// Whether the store holds no live record (see [`MemoryStore::len`]).
     pub async fn is_empty(&self) -> bool {
         self.len().await == 0
+    }
+}
+
+fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+    // Every update of a shard leaves it consistent before anything that could panic (an
+    // allocation while growing replaces the slots only once the new ones exist).
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T> Inner<T> {
+    fn hash(&self, id: &SessionId) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn shard_index(&self, hash: u64) -> usize {
+        // The top bits (`checked_shr`: zero bits for a single shard), the slot takes the low.
+        hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize
+    }
+
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<T>> {
+        lock(&self.shards[self.shard_index(hash)].0)
+    }
+
+    /// Removes the slot at `index` of `shard` and its ids from the tag index; the removed
+    /// record is returned to be dropped once the lock is released.
+    fn remove(&self, shard: &mut Shard<T>, index: usize) -> Option<Arc<Record<T>>> {
+        let slot = shard.remove(index, |id| self.hash(id))?;
+        self.forget(&slot);
+        Some(slot.record)
+    }
+
+    fn forget(&self, slot: &Slot<T>) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        self.tags.remove(&slot.id, &slot.record.tags);
+    }
+
+    /// A few slots' worth of sweeping in `shard`.
+    fn sweep_some(&self, shard: &mut Shard<T>, now: u32) -> Vec<Arc<Record<T>>> {
+        let mut removed = Vec::new();
+        shard.sweep(
+            now,
+            false,
+            |id| self.hash(id),
+            |slot| {
+                self.forget(&slot);
+                removed.push(slot.record);
+            },
+        );
+        removed
+    }
+
+    fn sweep_all(&self) {
+        let now = secs(SystemTime::now(), false);
+        for shard in &self.shards {
+            let mut removed = Vec::new();
+            lock(&shard.0).sweep(
+                now,
+                true,
+                |id| self.hash(id),
+                |slot| {
+                    self.forget(&slot);
+                    removed.push(slot.record);
+                },
+            );
+        }
+    }
+
+    /// Evicts one record other than `keep`, from the shard of `hash` first.
+    fn evict(&self, hash: u64, keep: &SessionId) {
+        let now = secs(SystemTime::now(), false);
+        let first = self.shard_index(hash);
+        for step in 0..self.shards.len() {
+            let at = (first + step) % self.shards.len();
+            let mut shard = lock(&self.shards[at].0);
+            if let Some(index) = shard.victim(hash.rotate_left(17), now, keep) {
+                let removed = self.remove(&mut shard, index);
+                drop(shard);
+                drop(removed);
+                return;
+            }
+        }
     }
 }
 
@@ -284,9 +311,7 @@ where
 impl<T> Clone for MemoryStore<T> {
     fn clone(&self) -> Self {
         Self {
-            records: self.records.clone(),
-            tags: Arc::clone(&self.tags),
-            locks: Arc::clone(&self.locks),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -295,7 +320,7 @@ impl<T> fmt::Debug for MemoryStore<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Neither ids nor records: both are secrets.
         f.debug_struct("MemoryStore")
-            .field("max_capacity", &self.records.policy().max_capacity())
+            .field("max_capacity", &Some(self.inner.max_records))
             .finish_non_exhaustive()
     }
 }
@@ -307,24 +332,26 @@ where
 {
     async fn create(&self, record: Record<T>) -> Result<SessionId, Error> {
         let record = Arc::new(record);
+        let inner = &*self.inner;
         loop {
             let id = SessionId::generate()?;
-            let candidate = Arc::clone(&record);
-            // Insert only if the id is vacant, under moka's per-key lock, so two creates can
+            let hash = inner.hash(&id);
+            let now = secs(SystemTime::now(), false);
+            let mut shard = inner.shard(hash);
+            // Insert only if the id is vacant, under the shard's lock, so two creates can
             // never share an id (with 256 random bits a retry is not expected to ever happen).
-            let outcome =
-                self.records
-                    .entry_by_ref(&id)
-                    .and_compute_with(|existing| match existing {
-                        Some(_) => Op::Nop,
-                        None => {
-                            self.tags.add(&id, &candidate.tags);
-                            Op::Put(candidate)
-                        }
-                    });
-            if let CompResult::Inserted(_) = outcome {
-                return Ok(id);
+            if shard.find(hash, &id).is_some() {
+                continue;
             }
+            let swept = inner.sweep_some(&mut shard, now);
+            inner.tags.add(&id, &record.tags);
+            shard.insert(hash, Slot::new(id.clone(), record, now), |id| inner.hash(id));
+            drop(shard);
+            drop(swept);
+            if inner.held.fetch_add(1, Ordering::Relaxed) >= inner.max_records {
+                inner.evict(hash, &id);
+            }
+            return Ok(id);
         }
     }
 
@@ -339,49 +366,58 @@ where
 
     async fn save(&self, id: &SessionId, record: Record<T>) -> Result<bool, Error> {
         let record = Arc::new(record);
-        // Under moka's per-key lock (shared with `create` and `delete`), so a concurrent
-        // delete either happens before (and the save writes nothing) or after.
-        let outcome = self.records.entry_by_ref(id).and_compute_with(|existing| {
-            let now = SystemTime::now();
-            match existing {
-                Some(entry) if !entry.value().is_expired_at(now) => {
-                    let dropped: Vec<String> = (entry.value().tags.iter())
-                        .filter(|t| !record.tags.contains(t))
-                        .cloned()
-                        .collect();
-                    self.tags.remove(id, &dropped);
-                    self.tags.add(id, &record.tags);
-                    Op::Put(record)
-                }
-                // Expired but not yet evicted: drop it now rather than leave it around.
-                Some(_) => Op::Remove,
-                None => Op::Nop,
-            }
-        });
-        Ok(matches!(outcome, CompResult::ReplacedWith(_)))
+        let inner = &*self.inner;
+        let now = SystemTime::now();
+        let hash = inner.hash(id);
+        // Under the shard's lock (shared with `create` and `delete`), so a concurrent delete
+        // either happens before (and the save writes nothing) or after.
+        let mut shard = inner.shard(hash);
+        let Some(index) = shard.find(hash, id) else {
+            return Ok(false);
+        };
+        let Some(old) = shard.get(index).map(|slot| Arc::clone(&slot.record)) else {
+            return Ok(false);
+        };
+        if old.is_expired_at(now) {
+            // Expired but not yet swept: drop it now rather than leave it around.
+            let removed = inner.remove(&mut shard, index);
+            drop(shard);
+            drop(removed);
+            return Ok(false);
+        }
+        let dropped: Vec<String> = (old.tags.iter())
+            .filter(|t| !record.tags.contains(t))
+            .cloned()
+            .collect();
+        inner.tags.remove(id, &dropped);
+        inner.tags.add(id, &record.tags);
+        let replaced = shard.replace(index, record, secs(now, false));
+        let swept = inner.sweep_some(&mut shard, secs(now, false));
+        drop(shard);
+        drop((old, replaced, swept));
+        Ok(true)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        // Not `invalidate`: it does not take the per-key lock `and_compute_with` holds, so a
-        // save that had already read the record could write it back after the delete.
-        self.records
-            .entry_by_ref(id)
-            .and_compute_with(|_| Op::Remove);
+        let hash = self.inner.hash(id);
+        let mut shard = self.inner.shard(hash);
+        let removed = shard
+            .find(hash, id)
+            .and_then(|index| self.inner.remove(&mut shard, index));
+        drop(shard);
+        drop(removed);
         Ok(())
     }
 
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
-        let ids = self.tags.ids(tag);
+        let ids = self.inner.tags.ids(tag);
         let deleted = ids.iter().filter(|id| self.remove_tagged(id, tag)).count();
         Ok(deleted as u64)
     }
 
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
         // The others carrying the tag, latest expiry first.
-        let mut others: Vec<(SystemTime, SessionId)> = self
-            .tags
-            .ids(tag)
-            .into_iter()
+        let mut others: Vec<(SystemTime, SessionId)> = (self.inner.tags.ids(tag).into_iter())
             .filter(|id| id != spare)
             .filter_map(|id| {
                 let record = self.get(&id)?;
@@ -405,7 +441,7 @@ where
 
     async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error> {
         // `get` skips expired records; the index may name a record whose save dropped the tag.
-        let mut records: Vec<Arc<Record<T>>> = (self.tags.ids(tag).iter())
+        let mut records: Vec<Arc<Record<T>>> = (self.inner.tags.ids(tag).iter())
             .filter_map(|id| self.get(id))
             .filter(|record| record.tags.iter().any(|t| t == tag))
             .collect();
@@ -415,48 +451,12 @@ where
     }
 
     async fn try_lock(&self, id: &SessionId, ttl: Duration) -> Result<Option<Lease>, Error> {
-        self.locks.try_lock(id, ttl)
+        self.inner.locks.try_lock(id, ttl)
     }
 
     async fn unlock(&self, id: &SessionId, lease: &Lease) -> Result<(), Error> {
-        self.locks.unlock(id, lease);
+        self.inner.locks.unlock(id, lease);
         Ok(())
-    }
-}
-
-/// Tells moka to drop each record when its [`Record::expires_at`] passes.
-struct UntilRecordExpires;
-
-impl UntilRecordExpires {
-    /// Time left until `record` expires, zero when it already has.
-    fn time_left<T>(record: &Record<T>) -> Duration {
-        record
-            .expires_at
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-    }
-}
-
-impl<T> Expiry<SessionId, Arc<Record<T>>> for UntilRecordExpires {
-    fn expire_after_create(
-        &self,
-        _id: &SessionId,
-        record: &Arc<Record<T>>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(Self::time_left(record))
-    }
-
-    fn expire_after_update(
-        &self,
-        _id: &SessionId,
-        record: &Arc<Record<T>>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        // A save carries a new expiry (sliding sessions, refreshed tokens): use it, not the
-        // old one.
-        Some(Self::time_left(record))
     }
 }
 
@@ -529,18 +529,22 @@ mod tests {
             store.create(Record::new(n, soon)).await.unwrap();
         }
         store.create(Record::new(10, in_secs(60))).await.unwrap();
-        store.records.run_pending_tasks();
-        assert_eq!(store.records.entry_count(), 11);
+        assert_eq!(store.inner.held.load(Ordering::Relaxed), 11);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eventually_holds(&store, 1).await;
     }
 
-    /// Waits for moka to evict expired records: its timer wheel has about one-second buckets.
+    /// Waits for the sweep (run by `len`) to drop expired records: the table keeps expiries
+    /// in whole seconds.
     async fn assert_eventually_holds<T: Send + Sync + 'static>(store: &MemoryStore<T>, count: u64) {
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         loop {
-            store.records.run_pending_tasks();
-            let held = store.records.entry_count();
+            store.len().await;
+            let held = store.inner.held.load(Ordering::Relaxed);
+            let in_shards: usize = (store.inner.shards.iter())
+                .map(|shard| lock(&shard.0).len())
+                .sum();
+            assert_eq!(held, in_shards as u64, "the count of held records drifted");
             if held == count {
                 return;
             }
@@ -575,37 +579,12 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eventually_holds(&store, 1).await;
-        let keys: Vec<u64> = store.tags.map().keys().copied().collect();
+        let keys: Vec<u64> = store.inner.tags.map().keys().copied().collect();
         assert_eq!(
             keys,
-            [store.tags.key("sid:d")],
+            [store.inner.tags.key("sid:d")],
             "index entries of removed records must go"
         );
-    }
-
-    #[test]
-    fn the_tag_index_keeps_one_id_inline_and_many_in_a_set() {
-        let index = TagIndex::default();
-        let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate().unwrap()).collect();
-        let tag = ["sub x".to_owned()];
-        for id in &ids {
-            index.add(id, &tag);
-            index.add(id, &tag);
-        }
-        let mut found = index.ids("sub x");
-        found.sort_by_key(SessionId::encode);
-        let mut expected = ids.clone();
-        expected.sort_by_key(SessionId::encode);
-        assert_eq!(found, expected);
-        index.remove(&ids[0], &tag);
-        index.remove(&ids[1], &tag);
-        assert!(
-            matches!(index.map().get(&index.key("sub x")), Some(Ids::One(one)) if *one == ids[2])
-        );
-        index.remove(&ids[0], &tag);
-        assert_eq!(index.ids("sub x"), [ids[2].clone()]);
-        index.remove(&ids[2], &tag);
-        assert!(index.ids("sub x").is_empty() && index.map().is_empty());
     }
 
     #[tokio::test]
