@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use crate::id::RandomIdHasher;
 use crate::{Error, Lease, Record, SessionId, SessionStore};
 use table::{Shard, Slot, secs};
-use tags::TagIndex;
+use tags::{TagIndex, distinct};
 
 /// An in-memory [`SessionStore`]: records live in a table in this process, each one removed
 /// once its [`Record::expires_at`] passes.
@@ -193,6 +193,21 @@ where
         live
     }
 
+    /// The records carrying `tag` (as last saved), expired ones included, with their ids.
+    fn tagged(&self, tag: &str) -> Vec<(SessionId, Arc<Record<T>>)> {
+        let mut found = Vec::new();
+        for hash in self.inner.tags.holders(tag) {
+            let shard = self.inner.shard(hash);
+            found.extend(
+                (shard.cluster(hash))
+                    .filter(|slot| self.inner.hash(&slot.id) == hash)
+                    .filter(|slot| slot.record.tags.iter().any(|t| t == tag))
+                    .map(|slot| (slot.id.clone(), Arc::clone(&slot.record))),
+            );
+        }
+        found
+    }
+
     /// The number of live (stored and unexpired) records.
     ///
     /// Sweeps every expired record out of the table first (a walk over all of it), so this is
@@ -248,7 +263,8 @@ impl<T> Inner<T> {
 
     fn forget(&self, slot: &Slot<T>) {
         self.held.fetch_sub(1, Ordering::Relaxed);
-        self.tags.remove(&slot.id, &slot.record.tags);
+        self.tags
+            .remove(self.hash(&slot.id), &distinct(&slot.record.tags));
     }
 
     /// A few slots' worth of sweeping in `shard`.
@@ -344,7 +360,7 @@ where
                 continue;
             }
             let swept = inner.sweep_some(&mut shard, now);
-            inner.tags.add(&id, &record.tags);
+            inner.tags.add(hash, &distinct(&record.tags));
             shard.insert(hash, Slot::new(id.clone(), record, now), |id| inner.hash(id));
             drop(shard);
             drop(swept);
@@ -385,12 +401,17 @@ where
             drop(removed);
             return Ok(false);
         }
-        let dropped: Vec<String> = (old.tags.iter())
-            .filter(|t| !record.tags.contains(t))
-            .cloned()
+        let (old_tags, new_tags) = (distinct(&old.tags), distinct(&record.tags));
+        let dropped: Vec<&str> = (old_tags.iter())
+            .filter(|t| !new_tags.contains(t))
+            .copied()
             .collect();
-        inner.tags.remove(id, &dropped);
-        inner.tags.add(id, &record.tags);
+        let added: Vec<&str> = (new_tags.iter())
+            .filter(|t| !old_tags.contains(t))
+            .copied()
+            .collect();
+        inner.tags.remove(hash, &dropped);
+        inner.tags.add(hash, &added);
         let replaced = shard.replace(index, record, secs(now, false));
         let swept = inner.sweep_some(&mut shard, secs(now, false));
         drop(shard);
@@ -410,28 +431,29 @@ where
     }
 
     async fn delete_tagged(&self, tag: &str) -> Result<u64, Error> {
-        let ids = self.inner.tags.ids(tag);
-        let deleted = ids.iter().filter(|id| self.remove_tagged(id, tag)).count();
+        let tagged = self.tagged(tag);
+        let deleted = (tagged.iter())
+            .filter(|(id, _)| self.remove_tagged(id, tag))
+            .count();
         Ok(deleted as u64)
     }
 
     async fn trim_tagged(&self, tag: &str, keep: usize, spare: &SessionId) -> Result<u64, Error> {
+        let now = SystemTime::now();
+        let mut spared = false;
         // The others carrying the tag, latest expiry first.
-        let mut others: Vec<(SystemTime, SessionId)> = (self.inner.tags.ids(tag).into_iter())
-            .filter(|id| id != spare)
-            .filter_map(|id| {
-                let record = self.get(&id)?;
-                record
-                    .tags
-                    .iter()
-                    .any(|t| t == tag)
-                    .then_some((record.expires_at, id))
-            })
-            .collect();
+        let mut others: Vec<(SystemTime, SessionId)> = Vec::new();
+        for (id, record) in self.tagged(tag) {
+            if record.is_expired_at(now) {
+                continue;
+            }
+            if id == *spare {
+                spared = true;
+            } else {
+                others.push((record.expires_at, id));
+            }
+        }
         others.sort_by_key(|(expires_at, _)| std::cmp::Reverse(*expires_at));
-        let spared = self
-            .get(spare)
-            .is_some_and(|record| record.tags.iter().any(|t| t == tag));
         let keep_others = keep.saturating_sub(usize::from(spared));
         let deleted = (others.iter().skip(keep_others))
             .filter(|(_, id)| self.remove_tagged(id, tag))
@@ -440,10 +462,10 @@ where
     }
 
     async fn list_tagged(&self, tag: &str, limit: usize) -> Result<Vec<Arc<Record<T>>>, Error> {
-        // `get` skips expired records; the index may name a record whose save dropped the tag.
-        let mut records: Vec<Arc<Record<T>>> = (self.inner.tags.ids(tag).iter())
-            .filter_map(|id| self.get(id))
-            .filter(|record| record.tags.iter().any(|t| t == tag))
+        let now = SystemTime::now();
+        let mut records: Vec<Arc<Record<T>>> = (self.tagged(tag).into_iter())
+            .map(|(_, record)| record)
+            .filter(|record| !record.is_expired_at(now))
             .collect();
         records.sort_by_key(|record| std::cmp::Reverse(record.expires_at));
         records.truncate(limit);

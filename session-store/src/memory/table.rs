@@ -98,6 +98,15 @@ impl<T> Shard<T> {
         }
     }
 
+    /// The records from the home slot of `hash` to the end of its cluster: every record whose
+    /// id hashes to `hash` is among them.
+    pub(super) fn cluster(&self, hash: u64) -> impl Iterator<Item = &Slot<T>> {
+        let mask = self.mask();
+        let home = hash as usize & mask;
+        (0..self.slots.len())
+            .map_while(move |step| self.slots[(home + step) & mask].as_ref())
+    }
+
     pub(super) fn get(&self, index: usize) -> Option<&Slot<T>> {
         self.slots.get(index)?.as_ref()
     }

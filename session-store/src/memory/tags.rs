@@ -1,33 +1,46 @@
-//! The memory store's tag index: tag -> ids of the records carrying it, for
+//! The memory store's tag index: tag -> the records carrying it, for
 //! [`SessionStore::delete_tagged`](crate::SessionStore::delete_tagged) and its kin.
 
+use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher as _;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::SessionId;
-
-/// Tag -> ids of the records carrying it, for [`MemoryStore::delete_tagged`].
+/// Tag -> the records carrying it, as their ids' hashes in the table (the hash that places a
+/// record, from which the table finds it again).
 ///
-/// Keyed by a keyed hash of the tag (SipHash with a random key per store), not its text: the
-/// text is in the record already, and `delete_tagged` checks each candidate record's own tags,
-/// so a collision costs a look at one more record, never a wrong delete. A tag (a provider
-/// session, a user) names one session most of the time: that id is kept inline. About 70
-/// bytes per tag instead of about 300.
+/// Both sides are 64-bit hashes, not text or ids: the tag by a keyed hash of its text
+/// (SipHash with a random key per store), the record by its id's keyed hash. The store checks
+/// each candidate record's own tags, so a collision on either side costs a look at one more
+/// record, never a wrong answer. Each (record, distinct tag) pair is one entry of a multiset:
+/// two records whose ids share a hash are counted twice, and removing one leaves the other.
+/// A tag names one session most of the time (a provider session, a user): that hash is kept
+/// inline. About 40 bytes per tag; keeping the ids themselves cost about 110.
 #[derive(Default)]
 pub(super) struct TagIndex {
     hasher: RandomState,
-    map: Mutex<HashMap<u64, Ids>>,
+    map: Mutex<HashMap<u64, Holders>>,
 }
 
-pub(super) enum Ids {
-    One(SessionId),
-    Many(HashSet<SessionId>),
+/// The id hashes of the records carrying one tag, with repeats.
+pub(super) enum Holders {
+    One(u64),
+    Many(Box<[u64]>),
+}
+
+/// `tags` without repeats (a record lists a tag once in the index, however often it has it).
+pub(super) fn distinct(tags: &[String]) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        if !seen.contains(&tag.as_str()) {
+            seen.push(tag);
+        }
+    }
+    seen
 }
 
 impl TagIndex {
-    pub(super) fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Ids>> {
+    pub(super) fn map(&self) -> MutexGuard<'_, HashMap<u64, Holders>> {
         // The map stays consistent even if a holder panicked (every update is one call).
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -36,7 +49,9 @@ impl TagIndex {
         self.hasher.hash_one(tag)
     }
 
-    pub(super) fn add(&self, id: &SessionId, tags: &[String]) {
+    /// Records that the record whose id hashes to `id` carries each of `tags` (distinct, and
+    /// not recorded for it before).
+    pub(super) fn add(&self, id: u64, tags: &[&str]) {
         if tags.is_empty() {
             return;
         }
@@ -45,23 +60,23 @@ impl TagIndex {
         for key in keys {
             match map.entry(key) {
                 Entry::Vacant(vacant) => {
-                    vacant.insert(Ids::One(id.clone()));
+                    vacant.insert(Holders::One(id));
                 }
-                Entry::Occupied(mut occupied) => match occupied.get_mut() {
-                    Ids::One(one) if one == id => {}
-                    Ids::One(one) => {
-                        let many = HashSet::from([one.clone(), id.clone()]);
-                        occupied.insert(Ids::Many(many));
-                    }
-                    Ids::Many(many) => {
-                        many.insert(id.clone());
-                    }
-                },
+                Entry::Occupied(mut occupied) => {
+                    let holders = occupied.get_mut();
+                    let mut all = match holders {
+                        Holders::One(one) => vec![*one],
+                        Holders::Many(many) => many.to_vec(),
+                    };
+                    all.push(id);
+                    *holders = Holders::Many(all.into_boxed_slice());
+                }
             }
         }
     }
 
-    pub(super) fn remove(&self, id: &SessionId, tags: &[String]) {
+    /// Undoes one [`TagIndex::add`] of each of `tags` for the record whose id hashes to `id`.
+    pub(super) fn remove(&self, id: u64, tags: &[&str]) {
         if tags.is_empty() {
             return;
         }
@@ -72,37 +87,42 @@ impl TagIndex {
                 continue;
             };
             match occupied.get_mut() {
-                Ids::One(one) if one == id => {
+                Holders::One(one) if *one == id => {
                     occupied.remove();
                 }
-                Ids::One(_) => {}
-                Ids::Many(many) => {
-                    many.remove(id);
-                    if many.len() <= 1 {
-                        match many.iter().next().cloned() {
-                            Some(last) => {
-                                occupied.insert(Ids::One(last));
-                            }
-                            None => {
-                                occupied.remove();
-                            }
+                Holders::One(_) => {}
+                Holders::Many(many) => {
+                    let mut rest = many.to_vec();
+                    if let Some(at) = rest.iter().position(|held| *held == id) {
+                        rest.swap_remove(at);
+                    }
+                    match rest[..] {
+                        [] => {
+                            occupied.remove();
                         }
+                        [last] => {
+                            occupied.insert(Holders::One(last));
+                        }
+                        _ => *many = rest.into_boxed_slice(),
                     }
                 }
             }
         }
     }
 
-    pub(super) fn ids(&self, tag: &str) -> Vec<SessionId> {
+    /// The id hashes of the records that may carry `tag`, each once.
+    pub(super) fn holders(&self, tag: &str) -> Vec<u64> {
         let key = self.key(tag);
-        match self.map().get(&key) {
-            Some(Ids::One(one)) => vec![one.clone()],
-            Some(Ids::Many(many)) => many.iter().cloned().collect(),
+        let mut found = match self.map().get(&key) {
+            Some(Holders::One(one)) => vec![*one],
+            Some(Holders::Many(many)) => many.to_vec(),
             None => Vec::new(),
-        }
+        };
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -110,27 +130,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tag_index_keeps_one_id_inline_and_many_in_a_set() {
+    fn one_holder_inline_many_in_a_slice_repeats_counted() {
         let index = TagIndex::default();
-        let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate().unwrap()).collect();
-        let tag = ["sub x".to_owned()];
-        for id in &ids {
-            index.add(id, &tag);
-            index.add(id, &tag);
-        }
-        let mut found = index.ids("sub x");
-        found.sort_by_key(SessionId::encode);
-        let mut expected = ids.clone();
-        expected.sort_by_key(SessionId::encode);
-        assert_eq!(found, expected);
-        index.remove(&ids[0], &tag);
-        index.remove(&ids[1], &tag);
-        assert!(
-            matches!(index.map().get(&index.key("sub x")), Some(Ids::One(one)) if *one == ids[2])
-        );
-        index.remove(&ids[0], &tag);
-        assert_eq!(index.ids("sub x"), [ids[2].clone()]);
-        index.remove(&ids[2], &tag);
-        assert!(index.ids("sub x").is_empty() && index.map().is_empty());
+        let tag = ["sub x"];
+        index.add(1, &tag);
+        index.add(2, &tag);
+        // Another record whose id hashes like the first.
+        index.add(1, &tag);
+        assert_eq!(index.holders("sub x"), [1, 2]);
+        index.remove(1, &tag);
+        assert_eq!(index.holders("sub x"), [1, 2], "the other record hashing to 1 stays");
+        index.remove(2, &tag);
+        assert!(matches!(index.map().get(&index.key("sub x")), Some(Holders::One(1))));
+        // Removing what is not there changes nothing.
+        index.remove(7, &tag);
+        assert_eq!(index.holders("sub x"), [1]);
+        index.remove(1, &tag);
+        assert!(index.holders("sub x").is_empty() && index.map().is_empty());
+    }
+
+    #[test]
+    fn distinct_drops_repeats() {
+        let tags = ["a".to_owned(), "b".to_owned(), "a".to_owned()];
+        assert_eq!(distinct(&tags), ["a", "b"]);
     }
 }
