@@ -232,14 +232,18 @@ async fn run() {
     println!();
     println!("  what the store adds to a record's heap, {STORED} records, default capacity (1M):");
     for (name, tagged) in [
-        ("MemoryStore: Arc<Record>, id, moka entry, tag index", true),
+        ("MemoryStore: Arc<Record>, table slot, tag index", true),
         ("MemoryStore, records without tags", false),
     ] {
         let store = MemoryStore::<SessionData>::new();
         let mut prepared: Vec<Record<SessionData>> = (0..STORED)
             .map(|n| {
                 let plain = Record::new(data(n), record.expires_at);
-                if tagged { plain.with_tags(tags(n)) } else { plain }
+                if tagged {
+                    plain.with_tags(tags(n))
+                } else {
+                    plain
+                }
             })
             .collect();
         // The records' own heap moves into the store as it is: what grows is the store's.

@@ -361,7 +361,9 @@ where
             }
             let swept = inner.sweep_some(&mut shard, now);
             inner.tags.add(hash, &distinct(&record.tags));
-            shard.insert(hash, Slot::new(id.clone(), record, now), |id| inner.hash(id));
+            shard.insert(hash, Slot::new(id.clone(), record, now), |id| {
+                inner.hash(id)
+            });
             drop(shard);
             drop(swept);
             if inner.held.fetch_add(1, Ordering::Relaxed) >= inner.max_records {
@@ -613,9 +615,32 @@ mod tests {
     async fn capacity_bounds_the_store() {
         let store = MemoryStore::<u32>::with_capacity(10);
         for n in 0..100 {
-            store.create(Record::new(n, in_secs(60))).await.unwrap();
+            let id = store.create(Record::new(n, in_secs(60))).await.unwrap();
+            // A new session is never the one evicted for it.
+            assert_eq!(store.load(&id).await.unwrap().unwrap().data, n);
         }
-        assert!(store.len().await <= 10);
+        assert_eq!(store.len().await, 10);
+    }
+
+    #[tokio::test]
+    async fn eviction_takes_an_expired_record_before_a_live_one() {
+        let store = MemoryStore::<u32>::with_capacity(3);
+        let dead = store
+            .create(Record::new(0, SystemTime::now() - Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let mut live = Vec::new();
+        for n in 1..=3 {
+            live.push(store.create(Record::new(n, in_secs(60))).await.unwrap());
+        }
+        assert!(store.load(&dead).await.unwrap().is_none());
+        for id in &live {
+            assert!(
+                store.load(id).await.unwrap().is_some(),
+                "a live record was evicted"
+            );
+        }
+        assert_eq!(store.inner.held.load(Ordering::Relaxed), 3);
     }
 
     #[test]

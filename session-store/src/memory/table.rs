@@ -103,8 +103,7 @@ impl<T> Shard<T> {
     pub(super) fn cluster(&self, hash: u64) -> impl Iterator<Item = &Slot<T>> {
         let mask = self.mask();
         let home = hash as usize & mask;
-        (0..self.slots.len())
-            .map_while(move |step| self.slots[(home + step) & mask].as_ref())
+        (0..self.slots.len()).map_while(move |step| self.slots[(home + step) & mask].as_ref())
     }
 
     pub(super) fn get(&self, index: usize) -> Option<&Slot<T>> {
@@ -208,7 +207,10 @@ impl<T> Shard<T> {
             let mut seen = 0;
             let mut removals = 0;
             while seen < steps {
-                if self.slots[i].as_ref().is_some_and(|slot| slot.expired_at(now)) {
+                if self.slots[i]
+                    .as_ref()
+                    .is_some_and(|slot| slot.expired_at(now))
+                {
                     // The shift may bring a later entry into `i`: look at `i` again.
                     if let Some(slot) = self.remove(i, &hash_of) {
                         removed(slot);

@@ -139,9 +139,16 @@ mod tests {
         index.add(1, &tag);
         assert_eq!(index.holders("sub x"), [1, 2]);
         index.remove(1, &tag);
-        assert_eq!(index.holders("sub x"), [1, 2], "the other record hashing to 1 stays");
+        assert_eq!(
+            index.holders("sub x"),
+            [1, 2],
+            "the other record hashing to 1 stays"
+        );
         index.remove(2, &tag);
-        assert!(matches!(index.map().get(&index.key("sub x")), Some(Holders::One(1))));
+        assert!(matches!(
+            index.map().get(&index.key("sub x")),
+            Some(Holders::One(1))
+        ));
         // Removing what is not there changes nothing.
         index.remove(7, &tag);
         assert_eq!(index.holders("sub x"), [1]);
