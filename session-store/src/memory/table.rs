@@ -348,4 +348,68 @@ mod tests {
         shard.get_mut(third).unwrap().expires = 10;
         assert_eq!(shard.victim(0, 50, &ids[4]), Some(third));
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert { expired: bool },
+        Remove(usize),
+        Sweep { all: bool },
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => any::<bool>().prop_map(|expired| Op::Insert { expired }),
+            2 => any::<usize>().prop_map(Op::Remove),
+            1 => any::<bool>().prop_map(|all| Op::Sweep { all }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any sequence of inserts, removals and sweeps, with ids crowded onto few home
+        /// slots: the shard holds exactly what a plain map would, and finds each record.
+        #[test]
+        fn the_shard_agrees_with_a_map(ops in proptest::collection::vec(op(), 1..300)) {
+            let now = secs(SystemTime::now(), false);
+            let mut shard: Shard<u8> = Shard::default();
+            let mut model: std::collections::HashMap<[u8; 32], bool> = Default::default();
+            let mut order: Vec<SessionId> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Insert { expired } => {
+                        let mut slot = slot(0, 60);
+                        if expired {
+                            slot.expires = now - 1;
+                        }
+                        model.insert(*slot.id.as_bytes(), expired);
+                        order.push(slot.id.clone());
+                        shard.insert(crowded(&slot.id), slot, crowded);
+                    }
+                    Op::Remove(n) if !order.is_empty() => {
+                        let id = order.swap_remove(n % order.len());
+                        let at = shard.find(crowded(&id), &id);
+                        proptest::prop_assert_eq!(at.is_some(), model.remove(id.as_bytes()).is_some());
+                        if let Some(at) = at {
+                            proptest::prop_assert!(shard.remove(at, crowded).is_some());
+                        }
+                    }
+                    Op::Remove(_) => {}
+                    Op::Sweep { all } => {
+                        shard.sweep(now, all, crowded, |slot| {
+                            model.remove(slot.id.as_bytes());
+                        });
+                        if all {
+                            model.retain(|_, expired| !*expired);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(shard.len(), model.len());
+                proptest::prop_assert_eq!(shard.slots().count(), model.len());
+                for id in &order {
+                    let found = shard.find(crowded(id), id).is_some();
+                    proptest::prop_assert_eq!(found, model.contains_key(id.as_bytes()));
+                }
+            }
+        }
+    }
 }
