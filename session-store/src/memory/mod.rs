@@ -55,10 +55,9 @@ pub struct MemoryStore<T> {
 }
 
 struct Inner<T> {
-    /// A power of two of them; a record's shard is given by its hash's top bits, its slot in
-    /// the shard by the low bits.
+    /// A record's shard is given by its hash's top 32 bits (scaled to their number), its slot
+    /// in the shard by the low bits.
     shards: Box<[Padded<Mutex<Shard<T>>>]>,
-    shard_bits: u32,
     hasher: RandomIdHasher,
     max_records: u64,
     /// Records held (live or expired, not yet swept), for the capacity bound.
@@ -117,7 +116,30 @@ impl<T> MemoryStore<T> {
     pub const DEFAULT_MAX_CAPACITY: u64 = 1_000_000;
 
     /// At most this many shards (the machine's threads rarely meet in one of 64).
-    const MAX_SHARD_BITS: u32 = 6;
+    const MAX_SHARDS: u64 = 64;
+
+    /// How many shards for `max_records`: each holding 1,024 records or more when the store
+    /// is full (so an eviction finds a victim in the shard at hand), and of those counts the
+    /// most whose tables, full, take at most 5 % more slots than the fewest. A shard's table
+    /// has a power-of-two size and is at most 3/4 full: 64 shards of a million records would
+    /// each need 32,768 slots for 15,625 records, 44 shards fill theirs to 69 %.
+    fn shard_count(max_records: u64) -> usize {
+        let slots = |shards: u64| {
+            // A full shard's records, with room for chance (ids spread binomially: 6 standard
+            // deviations above the mean).
+            let mean = max_records.div_ceil(shards);
+            let most = mean + 6 * mean.isqrt() + 1;
+            shards.saturating_mul((most * 4).div_ceil(3).next_power_of_two())
+        };
+        let most = (max_records / 1024).clamp(1, Self::MAX_SHARDS);
+        let fewest = (1..=most).map(slots).min().unwrap_or(0);
+        // More shards, less contention: the most within 5 % of the fewest slots.
+        let chosen = (1..=most)
+            .rev()
+            .find(|&shards| slots(shards) <= fewest + fewest / 20)
+            .unwrap_or(1);
+        usize::try_from(chosen).unwrap_or(1)
+    }
 }
 
 impl<T> MemoryStore<T>
@@ -133,18 +155,12 @@ where
     /// An empty store holding at most `max_records` records; past that, each create evicts a
     /// record (an expired one, else the least recently used of a sample).
     pub fn with_capacity(max_records: u64) -> Self {
-        // Enough records per shard that an eviction finds a victim in the shard at hand.
-        let mut shard_bits = 0;
-        while shard_bits < Self::MAX_SHARD_BITS && max_records >> (shard_bits + 1) >= 1024 {
-            shard_bits += 1;
-        }
-        let shards = (0..1usize << shard_bits)
+        let shards = (0..Self::shard_count(max_records))
             .map(|_| Padded(Mutex::default()))
             .collect();
         Self {
             inner: Arc::new(Inner {
                 shards,
-                shard_bits,
                 hasher: RandomIdHasher::new(),
                 max_records,
                 held: AtomicU64::new(0),
@@ -245,8 +261,8 @@ impl<T> Inner<T> {
     }
 
     fn shard_index(&self, hash: u64) -> usize {
-        // The top bits (`checked_shr`: zero bits for a single shard), the slot takes the low.
-        hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize
+        // The top 32 bits scaled to the number of shards (the slot takes the low bits).
+        ((hash >> 32) * self.shards.len() as u64 >> 32) as usize
     }
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<T>> {
@@ -609,6 +625,21 @@ mod tests {
             [store.inner.tags.key("sid:d")],
             "index entries of removed records must go"
         );
+    }
+
+    #[test]
+    fn shard_counts_keep_full_tables_compact() {
+        assert_eq!(MemoryStore::<u8>::shard_count(10), 1);
+        // The default capacity: 64 shards would take 2.1 slots a record when full.
+        assert_eq!(MemoryStore::<u8>::shard_count(1_000_000), 44);
+        for max in [1_000, 50_000, 1_000_000, 3_000_000, 10_000_000] {
+            let shards = MemoryStore::<u8>::shard_count(max) as u64;
+            assert!((1..=64).contains(&shards), "{max}: {shards}");
+            assert!(shards == 1 || max / shards >= 1024, "{max}: {shards}");
+        }
+        // Full, 44 tables of 32,768 slots: 1.44 slots a record (64 of them: 2.1).
+        let shards = MemoryStore::<u8>::shard_count(1_000_000) as u64;
+        assert!(shards * 32_768 < 1_500_000);
     }
 
     #[tokio::test]
