@@ -262,7 +262,7 @@ impl<T> Inner<T> {
 
     fn shard_index(&self, hash: u64) -> usize {
         // The top 32 bits scaled to the number of shards (the slot takes the low bits).
-        ((hash >> 32) * self.shards.len() as u64 >> 32) as usize
+        (((hash >> 32) * self.shards.len() as u64) >> 32) as usize
     }
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<T>> {
