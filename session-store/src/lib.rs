@@ -1,5 +1,6 @@
 //! An async session store: the [`SessionStore`] trait, the [`SessionId`] type and the
-//! [`MemoryStore`] backend (moka, per-entry expiry, no serialization on the hot path).
+//! [`MemoryStore`] backend (a sharded table of its own, per-record expiry, no serialization on
+//! the hot path).
 //!
 //! The store knows nothing about OpenID Connect: it keeps an opaque record `T` per session id
 //! until the record's expiry. Every backend runs the same [`conformance`] suite.
