@@ -105,24 +105,16 @@ pub(crate) fn store_unavailable(html: bool) -> Response<PageBody> {
 }
 
 /// The answer when the session's access token has expired and the provider cannot be asked
-/// for another (`refresh_failure = "suspend"`): `503` with `Retry-After`; the session is kept.
+/// for another (`refresh_failure = "suspend"`): `503` (with `Retry-After`, as every 503 page
+/// has); the session is kept.
 pub(crate) fn provider_unavailable(html: bool) -> Response<PageBody> {
-    let mut response = Problem::new(
+    Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "Sign-in provider unreachable",
         "Your session needs renewing, and the sign-in provider cannot be reached right now. You are still signed in: please try again in a moment.",
     )
-    .into_response(html);
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_static(RETRY_AFTER_SECONDS),
-    );
-    response
+    .into_response(html)
 }
-
-/// `Retry-After` of [`provider_unavailable`]: the upkeep retries the refresh this often
-/// ([`UPKEEP_REUSE`](crate::record::upkeep::UPKEEP_REUSE)).
-const RETRY_AFTER_SECONDS: &str = "5";
 
 #[cfg(test)]
 mod tests {
@@ -144,14 +136,14 @@ mod tests {
     async fn a_suspended_session_gets_a_503_that_says_it_is_still_signed_in() {
         let page = provider_unavailable(true);
         assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(page.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        assert_eq!(page.headers()[header::RETRY_AFTER], "5");
         let html = text(page).await;
         assert!(html.contains("Sign-in provider unreachable"), "{html}");
         assert!(html.contains("You are still signed in"), "{html}");
 
         let problem = provider_unavailable(false);
         assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(problem.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        assert_eq!(problem.headers()[header::RETRY_AFTER], "5");
         assert_eq!(
             problem.headers()[header::CONTENT_TYPE],
             "application/problem+json"
