@@ -51,6 +51,7 @@ pub use dpop::{DpopKey, ath, now};
 pub use example::{Example, sign_in_at_test_provider};
 pub use op::{Op, OpOptions};
 pub use page::{Form, Journey, Page, query_param, with_query_param};
+pub use process::terminate;
 pub use tokens::{
     API_ES256, API_OPAQUE, API_RS256, API_SCOPES, MACHINE_CLIENT_ID, MACHINE_CLIENT_SECRET,
     TokenError, TokenResponse, UserTokenRequest, basic_auth,

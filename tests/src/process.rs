@@ -231,18 +231,7 @@ impl ProviderProcess {
 
     /// Stops the process gracefully (SIGTERM) and waits for it to exit; SIGKILL after 10 s.
     pub(crate) async fn terminate(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = tokio::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        terminate(&mut self.child).await;
     }
 
     pub(crate) async fn stop(&mut self) {
@@ -292,4 +281,21 @@ fn tail(log: &Mutex<VecDeque<String>>) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Stops `child` gracefully: SIGTERM, then waits for it to exit; SIGKILL after 10 s. (Test
+/// providers write their state on SIGTERM; `Child::kill` would not let them.)
+pub async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
 }
