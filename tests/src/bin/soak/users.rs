@@ -150,7 +150,6 @@ fn verdict(page: &Page) -> Option<bool> {
         200 => Some(true),
         401 => Some(false),
         302 | 303 | 307 => Some(false),
-        s if s >= 500 => None,
         _ => None,
     }
 }
