@@ -249,6 +249,35 @@ impl Chrome {
             .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
     }
 
+    /// Clicks the element matching `css` and waits (at most [`WAIT`]) until another document
+    /// is loaded: a form whose answer comes back to the same URL (a POST, then a redirect to
+    /// the page) cannot be waited for by its address, and reading the old page while it goes
+    /// away gives stale elements.
+    pub async fn click_to_next_page(&self, css: &str) {
+        const MARK: &str = "window.__oidcE2eBeforeClick = true; return true;";
+        const GONE: &str = "return window.__oidcE2eBeforeClick === undefined \
+            && document.readyState === 'complete';";
+        self.client
+            .execute(MARK, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("mark the page: {e}"));
+        self.click(css).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // During the navigation the script may fail: not yet.
+            if let Ok(Value::Bool(true)) = self.client.execute(GONE, vec![]).await {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "waited {WAIT:?} for a new page after clicking `{css}`; the browser is at {}",
+                    self.url().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Types `text` into the element matching `css` (waiting for it first).
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_for(css).await;

@@ -19,7 +19,7 @@ async fn the_theme_chosen_on_the_preferences_page_stays_in_the_session() {
     let cookie = site.session_cookie().await.expect("a session cookie");
 
     chrome.click("#theme option[value=dark]").await;
-    chrome.click("#save").await;
+    chrome.click_to_next_page("#save").await;
     site.assert_on("/preferences", "Alice Anders").await;
     assert_eq!(text("#theme-now").await, "Your theme: dark");
     chrome.screenshot("preferences").await;
