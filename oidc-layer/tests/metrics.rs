@@ -176,7 +176,9 @@ async fn logins_refreshes_and_logouts_are_counted_with_their_labels() {
         .unwrap()
         .1
         .into_owned();
-    let tampered = callback.replace(&state, &format!("x{}", &state[1..]));
+    // Another first character (a state that already starts with `x` would stay the same).
+    let first = if state.starts_with('x') { 'y' } else { 'x' };
+    let tampered = callback.replace(&state, &format!("{first}{}", &state[1..]));
     let response = service
         .clone()
         .oneshot(get(&tampered, Some(&attempt)))
