@@ -38,37 +38,40 @@ pub struct Identity(Arc<IdentityInner>);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct IdentityInner {
     /// The slug of the provider the user logged in with (`local` for the app's own login).
-    pub(crate) provider: String,
+    pub(crate) provider: Box<str>,
     /// The app's account id, as the account resolver decided.
-    pub(crate) account: Option<String>,
-    pub(crate) sub: String,
-    pub(crate) iss: String,
-    pub(crate) username: String,
-    pub(crate) name: Option<String>,
-    pub(crate) email: Option<String>,
+    pub(crate) account: Option<Box<str>>,
+    pub(crate) sub: Box<str>,
+    pub(crate) iss: Box<str>,
+    pub(crate) username: Box<str>,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) email: Option<Box<str>>,
     pub(crate) email_verified: bool,
-    pub(crate) roles: Vec<String>,
+    pub(crate) roles: Box<[String]>,
     /// Roles held through the role order (an `admin` also holds `trusted` when
     /// `untrusted < trusted < admin`); what [`Identity::has_role`] checks.
     #[serde(default)]
-    pub(crate) implied_roles: Vec<String>,
+    pub(crate) implied_roles: Box<[String]>,
     /// Why the user has these roles (for an admin page or logs).
     #[serde(default)]
-    pub(crate) role_explanation: Option<String>,
-    pub(crate) groups: Vec<String>,
+    pub(crate) role_explanation: Option<Box<str>>,
+    pub(crate) groups: Box<[String]>,
     pub(crate) claims: Claims,
-    /// How the request proved this identity (sessions' stored records have none: `Session`).
-    #[serde(default, skip_serializing_if = "Authentication::is_session")]
-    pub(crate) authentication: Authentication,
-    /// The access token's scopes (`scope` words or `scp` list); empty for sessions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) scopes: Vec<String>,
+    /// What the access token says beyond the claims; `None` for sessions (never stored).
+    #[serde(skip)]
+    pub(crate) token: Option<Box<TokenFacts>>,
+}
+
+/// What an access token says beyond its claims ([`Identity::with_token`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TokenFacts {
+    authentication: Authentication,
+    /// The access token's scopes (`scope` words or `scp` list).
+    scopes: Vec<String>,
     /// The OAuth client the access token was issued to (`client_id`, else `azp`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) client_id: Option<String>,
+    client_id: Option<String>,
     /// Whether the token was issued to a client acting for itself (no user).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) machine: bool,
+    machine: bool,
 }
 
 /// How a request proved its [`Identity`].
@@ -85,22 +88,33 @@ pub enum Authentication {
     Dpop,
 }
 
-impl Authentication {
-    fn is_session(&self) -> bool {
-        *self == Self::Session
-    }
-}
-
-/// Every verified claim, kept as compact JSON text: a parsed map costs about five times the
+/// Every verified claim, kept as JSON text: a parsed map costs about five times the
 /// memory (a `String` and a `Value` per claim), for every session in the store, while apps
 /// read raw claims rarely. Parsed the first time an app asks ([`Identity::claims`]) and kept
 /// with the session from then on. Serializes as the claims' JSON object.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// The text is shared (an `Arc`): when the claims are exactly the ID token's, the session keeps
+/// the ID token's payload as this very text ([`SessionData::compact`](crate::SessionData)).
+#[derive(Debug, Clone)]
 pub(crate) struct Claims {
-    text: Box<RawValue>,
-    #[serde(skip)]
-    parsed: OnceLock<Map<String, Value>>,
+    /// A JSON object (or `null`), as compact JSON or as a provider wrote it.
+    text: Arc<str>,
+    parsed: OnceLock<Box<Map<String, Value>>>,
+}
+
+impl Serialize for Claims {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The text is JSON (checked when it was made): written as it is.
+        let raw: &RawValue = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Ok(Self::from_text(raw.get().into()))
+    }
 }
 
 /// The most a session keeps of verified claims (ID token and userinfo merged), as JSON text.
@@ -158,21 +172,30 @@ impl Claims {
     /// `claims` as compact JSON text (a map of JSON values always serializes; `null`, read as
     /// no claims, if it somehow did not).
     pub(crate) fn new(claims: &Map<String, Value>) -> Self {
+        Self::from_text(serde_json::to_string(claims).map_or_else(|_| "null".into(), Into::into))
+    }
+
+    /// Claims whose JSON text (an object, or `null`) is `text`.
+    pub(crate) fn from_text(text: Arc<str>) -> Self {
         Self {
-            text: serde_json::value::to_raw_value(claims)
-                .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+            text,
             parsed: OnceLock::new(),
         }
     }
 
+    /// The claims' JSON text.
+    pub(crate) fn text(&self) -> &Arc<str> {
+        &self.text
+    }
+
     fn map(&self) -> &Map<String, Value> {
         self.parsed
-            .get_or_init(|| serde_json::from_str(self.text.get()).unwrap_or_default())
+            .get_or_init(|| Box::new(serde_json::from_str(&self.text).unwrap_or_default()))
     }
 
     fn get(&self, name: &str) -> Option<Value> {
         let claims: std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue> =
-            serde_json::from_str(self.text.get()).ok()?;
+            serde_json::from_str(&self.text).ok()?;
         serde_json::from_str(claims.get(name)?.get()).ok()
     }
 }
@@ -180,7 +203,7 @@ impl Claims {
 /// Equal when the JSON text is (parsed or not).
 impl PartialEq for Claims {
     fn eq(&self, other: &Self) -> bool {
-        self.text.get() == other.text.get()
+        self.text == other.text
     }
 }
 
@@ -217,20 +240,20 @@ impl Identity {
                 .get(name)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
-                .map(str::to_owned)
+                .map(Box::<str>::from)
         };
         let sub = text("sub")?;
         let iss = text("iss")?;
         let username = username_claim
             .lookup(&claims)
             .and_then(|v| match v {
-                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-                Value::Number(n) => Some(n.to_string()),
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().into()),
+                Value::Number(n) => Some(n.to_string().into()),
                 _ => None,
             })
             .unwrap_or_else(|| sub.clone());
         Some(Self(Arc::new(IdentityInner {
-            provider: provider.to_owned(),
+            provider: provider.into(),
             account: None,
             name: text("name"),
             email: text("email"),
@@ -239,15 +262,12 @@ impl Identity {
             username,
             sub,
             iss,
-            roles: Vec::new(),
-            implied_roles: Vec::new(),
+            roles: Box::default(),
+            implied_roles: Box::default(),
             role_explanation: None,
-            groups,
+            groups: groups.into(),
             claims: Claims::new(&claims),
-            authentication: Authentication::Session,
-            scopes: Vec::new(),
-            client_id: None,
-            machine: false,
+            token: None,
         })))
     }
 
@@ -320,27 +340,30 @@ impl Identity {
 
     /// How this request proved the identity: a session, or an access token.
     pub fn authentication(&self) -> Authentication {
-        self.0.authentication
+        self.0
+            .token
+            .as_ref()
+            .map_or(Authentication::Session, |t| t.authentication)
     }
     /// The access token's scopes (its `scope` words, or its `scp` list); empty for sessions,
     /// whose scopes were the app's own login request.
     pub fn scopes(&self) -> &[String] {
-        &self.0.scopes
+        self.0.token.as_ref().map_or(&[], |t| &t.scopes)
     }
     /// Whether the access token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().any(|s| s == scope)
+        self.scopes().iter().any(|s| s == scope)
     }
     /// The OAuth client the access token was issued to (its `client_id` claim, else `azp`);
     /// `None` for sessions.
     pub fn client_id(&self) -> Option<&str> {
-        self.0.client_id.as_deref()
+        self.0.token.as_ref()?.client_id.as_deref()
     }
     /// Whether a program acting for itself made the request: an access token issued to a client
     /// for itself (client credentials: `sub` is the client id, or no user claims), not for a
     /// user. Always `false` for sessions.
     pub fn is_machine(&self) -> bool {
-        self.0.machine
+        self.0.token.as_ref().is_some_and(|t| t.machine)
     }
 
     /// A copy carrying what an access token says beyond the claims (done once per token).
@@ -352,10 +375,12 @@ impl Identity {
         machine: bool,
     ) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.0);
-        inner.authentication = authentication;
-        inner.scopes = scopes;
-        inner.client_id = client_id;
-        inner.machine = machine;
+        inner.token = Some(Box::new(TokenFacts {
+            authentication,
+            scopes,
+            client_id,
+            machine,
+        }));
         Self(Arc::new(inner))
     }
 
@@ -367,9 +392,9 @@ impl Identity {
         explanation: Option<String>,
     ) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.0);
-        inner.roles = roles;
-        inner.implied_roles = implied;
-        inner.role_explanation = explanation;
+        inner.roles = roles.into();
+        inner.implied_roles = implied.into();
+        inner.role_explanation = explanation.map(Into::into);
         Self(Arc::new(inner))
     }
 
@@ -391,27 +416,41 @@ impl Identity {
                     .join(", ")
             );
             inner.role_explanation = Some(match inner.role_explanation.take() {
-                Some(why) => format!("{why}; {note}"),
-                None => note,
+                Some(why) => format!("{why}; {note}").into(),
+                None => note.into(),
             });
-            inner.roles.extend(added.into_iter().cloned());
+            let mut roles = std::mem::take(&mut inner.roles).into_vec();
+            roles.extend(added.into_iter().cloned());
+            inner.roles = roles.into();
         }
+        let mut implied_roles = std::mem::take(&mut inner.implied_roles).into_vec();
         for role in implied {
-            if !inner.implied_roles.contains(&role) && !inner.roles.contains(&role) {
-                inner.implied_roles.push(role);
+            if !implied_roles.contains(&role) && !inner.roles.contains(&role) {
+                implied_roles.push(role);
             }
         }
+        inner.implied_roles = implied_roles.into();
         Self(Arc::new(inner))
     }
 
     /// A copy attached to the app's account (done once at login).
     pub(crate) fn with_account(self, account: String, username: Option<String>) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.0);
-        inner.account = Some(account);
+        inner.account = Some(account.into());
         if let Some(username) = username {
-            inner.username = username;
+            inner.username = username.into();
         }
         Self(Arc::new(inner))
+    }
+
+    /// The JSON text the claims are kept as.
+    pub(crate) fn claims_text(&self) -> &Arc<str> {
+        self.0.claims.text()
+    }
+
+    /// Keeps the claims as `text`, which must be the same claims (another JSON text of them).
+    pub(crate) fn set_claims_text(&mut self, text: Arc<str>) {
+        Arc::make_mut(&mut self.0).claims = Claims::from_text(text);
     }
 
     pub(crate) fn inner(&self) -> &IdentityInner {
@@ -466,10 +505,10 @@ impl Serialize for Identity {
             email_verified: i.email_verified,
             roles: &i.roles,
             groups: &i.groups,
-            authentication: i.authentication,
-            scopes: &i.scopes,
-            client_id: i.client_id.as_deref(),
-            machine: i.machine,
+            authentication: self.authentication(),
+            scopes: self.scopes(),
+            client_id: self.client_id(),
+            machine: self.is_machine(),
         }
         .serialize(serializer)
     }

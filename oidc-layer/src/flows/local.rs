@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::Map;
 use session_store::SessionStore as _;
 
-use crate::identity::{Authentication, Claims, Identity, IdentityInner};
+use crate::identity::{Claims, Identity, IdentityInner};
 use crate::record::SessionData;
 use crate::session::create::{create, session_cookie};
 use crate::session::current::cookie_id;
@@ -78,28 +78,25 @@ pub(crate) async fn sign_in(
             user.account
                 .map(|a| a.trim().to_owned())
                 .filter(|a| !a.is_empty())
-                .unwrap_or_else(|| username.clone()),
+                .unwrap_or_else(|| username.clone())
+                .into(),
         ),
-        sub: format!("{LOCAL_PROVIDER}:{username}"),
+        sub: format!("{LOCAL_PROVIDER}:{username}").into(),
         iss: LOCAL_PROVIDER.into(),
-        username,
-        name: user.name,
-        email: user.email,
+        username: username.into(),
+        name: user.name.map(Into::into),
+        email: user.email.map(Into::into),
         email_verified: false,
-        implied_roles: implied,
+        implied_roles: implied.into(),
         role_explanation: Some("granted by the app's local login".into()),
-        roles: user.roles,
-        groups: Vec::new(),
+        roles: user.roles.into(),
+        groups: Box::default(),
         claims: Claims::new(&Map::new()),
-        authentication: Authentication::Session,
-        scopes: Vec::new(),
-        client_id: None,
-        machine: false,
+        token: None,
     });
     tracing::info!(user = identity.username(), "local sign-in");
     let data = SessionData {
         identity,
-        sid: None,
         id_token: None,
         access_token: None,
         refresh_token: None,
@@ -107,7 +104,7 @@ pub(crate) async fn sign_in(
         access_issued_at: None,
         created_at: now,
         last_seen: now,
-        extra_roles: Vec::new(),
+        extra_roles: Box::default(),
         app_data: None,
         // Set by `create`.
         handle: None,

@@ -31,8 +31,8 @@ pub(crate) async fn create(
     }
     let handle = random_token::<16>().map_err(|e| session_store::Error::Random(e.to_string()))?;
     tags.push(record::session_tag(&handle));
-    data.handle = Some(handle);
-    data.device = user_agent::summary(request_headers);
+    data.handle = Some(handle.into());
+    data.device = user_agent::summary(request_headers).map(Into::into);
     let expires_at = record::deadline(&shared.config, &data);
     let id = shared
         .durable

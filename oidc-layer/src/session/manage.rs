@@ -109,7 +109,7 @@ async fn current_handle(
     request_headers: &HeaderMap,
 ) -> Result<Option<String>, session_store::Error> {
     let found = current::find(shared, request_headers, Expired::EndedAt(SystemTime::now())).await?;
-    Ok(found.and_then(|(_, record)| record.data.handle.clone()))
+    Ok(found.and_then(|(_, record)| record.data.handle.as_deref().map(str::to_owned)))
 }
 
 fn info(
@@ -119,7 +119,7 @@ fn info(
 ) -> Option<SessionInfo> {
     let data = &record.data;
     // Sessions from before handles were kept cannot be named: left out.
-    let handle = data.handle.clone()?;
+    let handle = data.handle.as_deref()?.to_owned();
     let provider = data.identity.provider().to_owned();
     let provider_name = if provider == LOCAL_PROVIDER {
         "Local login".to_owned()
@@ -140,7 +140,7 @@ fn info(
             .config
             .session_idle_timeout
             .map(|_| data.last_seen.max(data.created_at)),
-        device: data.device.clone(),
+        device: data.device.as_deref().map(str::to_owned),
         expires_at: record.expires_at,
     })
 }

@@ -408,6 +408,7 @@ async fn refresh_tokens(
             None => renewed,
         };
         data.id_token = Some(StoredToken::new(raw));
+        data.compact();
     }
     data.access_token = shared
         .config

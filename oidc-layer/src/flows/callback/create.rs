@@ -40,9 +40,8 @@ pub(super) async fn sign_in(
     };
     tracing::info!(provider = %provider.settings.slug, sub = identity.sub(), roles = ?identity.roles(), "login succeeded");
     let tags = record::tags(identity.iss(), identity.sub(), sid.as_deref());
-    let data = SessionData {
+    let mut data = SessionData {
         identity,
-        sid,
         id_token: Some(StoredToken::new(tokens.id_token)),
         // Kept only for apps that asked for it: a refresh needs the refresh token alone.
         access_token: shared
@@ -54,12 +53,13 @@ pub(super) async fn sign_in(
         access_issued_at: tokens.expires_in.map(|_| now),
         created_at: now,
         last_seen: now,
-        extra_roles: additions.roles,
+        extra_roles: additions.roles.into(),
         app_data: additions.app_data,
         // Set by `create`.
         handle: None,
         device: None,
     };
+    data.compact();
     let id = metrics::store_call(
         &shared.durable.store_health,
         "create",
