@@ -11,7 +11,8 @@
 # 2. The same variants called in process (no sockets): the middleware's own cost per request;
 #    and instructions per request under callgrind (bare and layer), which no noise moves.
 # 3. Allocations of one authenticated request (tests/hot_path_allocations.rs).
-# 4. 1k / 100k / 1M sessions in the memory store: memory per session, hot-path latency.
+# 4. 1k / 100k / 1M sessions in the memory store: memory per session, hot-path latency; 4b.
+#    the same with the heap in transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1).
 # 5. The callback: ID-token verification, the whole callback; 5b. login capacity (the layer's
 #    CPU per login start and per callback, the provider's work excluded: benches/login_capacity.rs).
 # 6. RS256 verification backends: rsa (openidconnect's) versus ring.
@@ -197,6 +198,9 @@ cargo test -q -p oidc-layer --test hot_path_allocations -- --nocapture 2>&1 \
 
 echo "== 4. sessions in the memory store"
 "${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --bench sessions 2>/dev/null | tee "$WORK/sessions"
+echo "== 4b. the same with the heap in transparent huge pages (glibc.malloc.hugetlb=1)"
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --bench sessions 2>/dev/null \
+  | tee "$WORK/sessions-huge"
 
 echo "== 5. the callback (criterion, short run)"
 "${SERVER_CPU[@]}" cargo bench -q -p oidc-layer --features bench --bench callback -- \
@@ -242,7 +246,8 @@ awk -v b="${cpu_us[bare]}" -v l="${cpu_us[layer]}" -v a="${cpu_us[axum-oidc]}" \
 ir_bare=${ir[bare]} ir_layer=${ir[layer]} ir_local=${ir["layer-local"]}
 echo "instructions per request (callgrind): bare $ir_bare, with the layer $ir_layer (the layer adds $((ir_layer - ir_bare))); break-glass session $ir_local (adds $((ir_local - ir_bare)))"
 sed 's/^/allocations: /; s/^allocations: allocations/allocations/' "$WORK/alloc"
-grep -E '^(session record|sessions|memory per)' "$WORK/sessions" || true
+grep -E '^(session record|sessions|memory per|one dependent)' "$WORK/sessions" || true
+grep -E '^(sessions|one dependent)' "$WORK/sessions-huge" | sed 's/^/huge pages: /' || true
 verify=$(criterion_us id_token/verify)
 whole=$(criterion_us callback/whole)
 own=$(criterion_us callback/own)

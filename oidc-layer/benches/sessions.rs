@@ -3,10 +3,16 @@
 //! capacity is 1 million). Not a criterion bench: one pass, printed as
 //!
 //!     sessions N: layer NS ns/request (bare NS, the layer adds NS, of which the store's
-//!     lookup NS), RSS MIB MiB
+//!     lookup NS), RSS MIB MiB (MIB MiB in huge pages)
 //!     memory per session: BYTES bytes (...)
 //!
 //!     cargo bench -p oidc-layer --bench sessions
+//!     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 cargo bench -p oidc-layer --bench sessions
+//!
+//! At a million sessions a request's lookup is two random reads of memory, the table's slot
+//! and then the record, in a heap of 2 GB: each misses the caches and, in 4 KiB pages, the
+//! TLB. The second command puts the heap in transparent huge pages (glibc 2.35 or later, the
+//! kernel's THP in `madvise` or `always` mode), which takes most of the TLB misses away.
 //!
 //! Every session is a real, independent record: the one a login through the in-process test
 //! provider created (alice's claims, a ~1 KB RS256 ID token, a refresh token; no access
@@ -53,17 +59,28 @@ where
     SessionId::parse(value).expect("session id")
 }
 
-/// Resident memory of this process, in bytes (Linux; 0 elsewhere).
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The `field` (in kB) of `/proc/self/FILE`, in bytes (Linux; 0 elsewhere).
+fn proc_bytes(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
         .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Resident memory of this process.
+fn rss() -> u64 {
+    proc_bytes("status", "VmRSS")
+}
+
+/// Memory of this process in transparent huge pages: with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`
+/// (glibc 2.35 or later) and the kernel's THP in `madvise` or `always` mode, malloc puts the
+/// heap in 2 MiB pages.
+fn huge_pages() -> u64 {
+    proc_bytes("smaps_rollup", "AnonHugePages")
 }
 
 /// A small deterministic generator (xorshift), for the session each request uses.
@@ -212,9 +229,10 @@ async fn run() {
         let bare_ns = time_requests(&bare, &session_cookie, &ids).await;
         let store_ns = time_store_lookups(&store, &ids);
         println!(
-            "sessions {size}: layer {layer_ns:.0} ns/request (bare {bare_ns:.0}, the layer adds {:.0}, of which the store's lookup {store_ns:.0}), RSS {:.0} MiB, filled in {:.1} s",
+            "sessions {size}: layer {layer_ns:.0} ns/request (bare {bare_ns:.0}, the layer adds {:.0}, of which the store's lookup {store_ns:.0}), RSS {:.0} MiB ({:.0} MiB in huge pages), filled in {:.1} s",
             layer_ns - bare_ns,
             now_rss as f64 / 1_048_576.0,
+            huge_pages() as f64 / 1_048_576.0,
             filled.as_secs_f64(),
         );
     }
@@ -238,6 +256,40 @@ async fn run() {
         "the sessions expired during the run"
     );
     provider.shutdown().await;
+    // After the memory figures: this allocates.
+    let floor: Vec<String> = [1, 64, 2048]
+        .iter()
+        .map(|&mib| format!("{mib} MiB {:.0} ns", dependent_read_ns(mib)))
+        .collect();
+    println!(
+        "one dependent random read (the floor under a lookup): {}",
+        floor.join(", ")
+    );
+}
+
+/// ns per read of a chain of dependent reads at random cache lines of a `mib` MiB buffer:
+/// what one cache (and TLB) miss costs on this machine, the floor under a lookup at scale.
+fn dependent_read_ns(mib: usize) -> f64 {
+    const LINE: usize = 8; // u64s per 64-byte line
+    let lines = mib * 1024 * 1024 / 64;
+    let mut order: Vec<usize> = (0..lines).collect();
+    let mut random = Random(0x2545_F491_4F6C_DD1D);
+    for i in (1..lines).rev() {
+        order.swap(i, random.below(i + 1));
+    }
+    // One cycle through every line, in random order.
+    let mut next = vec![0usize; lines * LINE];
+    for (i, &line) in order.iter().enumerate() {
+        next[line * LINE] = order[(i + 1) % lines] * LINE;
+    }
+    let steps = 1_000_000;
+    let mut at = 0;
+    let start = Instant::now();
+    for _ in 0..steps {
+        at = next[at];
+    }
+    std::hint::black_box(at);
+    start.elapsed().as_nanos() as f64 / steps as f64
 }
 
 fn main() {

@@ -32,8 +32,28 @@ use crate::claims::{ClaimPath, claim_values};
 /// }
 /// let app: Router = Router::new().route("/me", get(me)).route("/", get(home));
 /// ```
-#[derive(Clone, PartialEq)]
-pub struct Identity(Arc<IdentityInner>);
+#[derive(Clone)]
+pub struct Identity(Arc<dyn Source>);
+
+/// Where an [`Identity`] is kept: its own allocation, or the session record that holds it
+/// (the hot path hands out the record's, without touching the identity's memory: a handler
+/// that reads it pays that read, one that does not, nothing).
+pub(crate) trait Source: Send + Sync {
+    fn identity(&self) -> &IdentityInner;
+}
+
+impl Source for IdentityInner {
+    fn identity(&self) -> &IdentityInner {
+        self
+    }
+}
+
+/// Equal when what they say is.
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner() == other.inner()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct IdentityInner {
@@ -252,7 +272,7 @@ impl Identity {
                 _ => None,
             })
             .unwrap_or_else(|| sub.clone());
-        Some(Self(Arc::new(IdentityInner {
+        Some(Self::from_inner(IdentityInner {
             provider: provider.into(),
             account: None,
             name: text("name"),
@@ -268,61 +288,61 @@ impl Identity {
             groups: groups.into(),
             claims: Claims::new(&claims),
             token: None,
-        })))
+        }))
     }
 
     /// The slug of the provider the user logged in with (`local` for the app's own login).
     pub fn provider(&self) -> &str {
-        &self.0.provider
+        &self.inner().provider
     }
     /// The app's account id, when an account resolver assigned one.
     pub fn account(&self) -> Option<&str> {
-        self.0.account.as_deref()
+        self.inner().account.as_deref()
     }
     /// The subject: the provider's stable id for the user (unique per issuer).
     pub fn sub(&self) -> &str {
-        &self.0.sub
+        &self.inner().sub
     }
     /// The issuer that vouched for this identity.
     pub fn iss(&self) -> &str {
-        &self.0.iss
+        &self.inner().iss
     }
     /// The login name (`preferred_username`, falling back to `sub`).
     pub fn username(&self) -> &str {
-        &self.0.username
+        &self.inner().username
     }
     /// The display name, when the provider sent one.
     pub fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
+        self.inner().name.as_deref()
     }
     /// The email address, when the provider sent one.
     pub fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
+        self.inner().email.as_deref()
     }
     /// Whether the provider asserted (with a JSON `true`) that the email is verified.
     pub fn email_verified(&self) -> bool {
-        self.0.email_verified
+        self.inner().email_verified
     }
     /// The app roles of this user.
     pub fn roles(&self) -> &[String] {
-        &self.0.roles
+        &self.inner().roles
     }
     /// Whether the user has `role`, directly or through the role order (with
     /// `untrusted < trusted < admin`, an admin has `trusted` too).
     pub fn has_role(&self, role: &str) -> bool {
-        self.0
+        self.inner()
             .roles
             .iter()
-            .chain(&self.0.implied_roles)
+            .chain(&self.inner().implied_roles)
             .any(|r| r == role)
     }
     /// Why the user has these roles: which claim values matched which rules.
     pub fn role_explanation(&self) -> Option<&str> {
-        self.0.role_explanation.as_deref()
+        self.inner().role_explanation.as_deref()
     }
     /// The provider groups of this user (from the `groups` claim).
     pub fn groups(&self) -> &[String] {
-        &self.0.groups
+        &self.inner().groups
     }
     /// Every verified claim: the ID token's, and the userinfo endpoint's when
     /// `fetch_userinfo` is on (updated at each refresh that brings a new ID token).
@@ -331,16 +351,16 @@ impl Identity {
     /// map with the session (about 3 KB more for twenty claims). [`Identity::claim`] reads one
     /// claim without keeping anything.
     pub fn claims(&self) -> &Map<String, Value> {
-        self.0.claims.map()
+        self.inner().claims.map()
     }
     /// One verified claim by name (top level), e.g. `identity.claim("locale")`.
     pub fn claim(&self, name: &str) -> Option<Value> {
-        self.0.claims.get(name)
+        self.inner().claims.get(name)
     }
 
     /// How this request proved the identity: a session, or an access token.
     pub fn authentication(&self) -> Authentication {
-        self.0
+        self.inner()
             .token
             .as_ref()
             .map_or(Authentication::Session, |t| t.authentication)
@@ -348,7 +368,7 @@ impl Identity {
     /// The access token's scopes (its `scope` words, or its `scp` list); empty for sessions,
     /// whose scopes were the app's own login request.
     pub fn scopes(&self) -> &[String] {
-        self.0.token.as_ref().map_or(&[], |t| &t.scopes)
+        self.inner().token.as_ref().map_or(&[], |t| &t.scopes)
     }
     /// Whether the access token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -357,13 +377,13 @@ impl Identity {
     /// The OAuth client the access token was issued to (its `client_id` claim, else `azp`);
     /// `None` for sessions.
     pub fn client_id(&self) -> Option<&str> {
-        self.0.token.as_ref()?.client_id.as_deref()
+        self.inner().token.as_ref()?.client_id.as_deref()
     }
     /// Whether a program acting for itself made the request: an access token issued to a client
     /// for itself (client credentials: `sub` is the client id, or no user claims), not for a
     /// user. Always `false` for sessions.
     pub fn is_machine(&self) -> bool {
-        self.0.token.as_ref().is_some_and(|t| t.machine)
+        self.inner().token.as_ref().is_some_and(|t| t.machine)
     }
 
     /// A copy carrying what an access token says beyond the claims (done once per token).
@@ -374,14 +394,14 @@ impl Identity {
         client_id: Option<String>,
         machine: bool,
     ) -> Self {
-        let mut inner = Arc::unwrap_or_clone(self.0);
+        let mut inner = self.inner().clone();
         inner.token = Some(Box::new(TokenFacts {
             authentication,
             scopes,
             client_id,
             machine,
         }));
-        Self(Arc::new(inner))
+        Self::from_inner(inner)
     }
 
     /// A copy with roles set (done once at login).
@@ -391,11 +411,11 @@ impl Identity {
         implied: Vec<String>,
         explanation: Option<String>,
     ) -> Self {
-        let mut inner = Arc::unwrap_or_clone(self.0);
+        let mut inner = self.inner().clone();
         inner.roles = roles.into();
         inner.implied_roles = implied.into();
         inner.role_explanation = explanation.map(Into::into);
-        Self(Arc::new(inner))
+        Self::from_inner(inner)
     }
 
     /// A copy with `extra` roles (the after-login hook's) added to the mapped ones, and the
@@ -404,7 +424,7 @@ impl Identity {
         if extra.is_empty() {
             return self;
         }
-        let mut inner = Arc::unwrap_or_clone(self.0);
+        let mut inner = self.inner().clone();
         let added: Vec<&String> = extra.iter().filter(|r| !inner.roles.contains(r)).collect();
         if !added.is_empty() {
             let note = format!(
@@ -430,43 +450,50 @@ impl Identity {
             }
         }
         inner.implied_roles = implied_roles.into();
-        Self(Arc::new(inner))
+        Self::from_inner(inner)
     }
 
     /// A copy attached to the app's account (done once at login).
     pub(crate) fn with_account(self, account: String, username: Option<String>) -> Self {
-        let mut inner = Arc::unwrap_or_clone(self.0);
+        let mut inner = self.inner().clone();
         inner.account = Some(account.into());
         if let Some(username) = username {
             inner.username = username.into();
         }
-        Self(Arc::new(inner))
+        Self::from_inner(inner)
     }
 
     /// The JSON text the claims are kept as.
     pub(crate) fn claims_text(&self) -> &Arc<str> {
-        self.0.claims.text()
+        self.inner().claims.text()
     }
 
     /// Keeps the claims as `text`, which must be the same claims (another JSON text of them).
     pub(crate) fn set_claims_text(&mut self, text: Arc<str>) {
-        Arc::make_mut(&mut self.0).claims = Claims::from_text(text);
+        let mut inner = self.inner().clone();
+        inner.claims = Claims::from_text(text);
+        *self = Self::from_inner(inner);
     }
 
     pub(crate) fn inner(&self) -> &IdentityInner {
-        &self.0
+        self.0.identity()
     }
     pub(crate) fn from_inner(inner: IdentityInner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// The identity `source` holds (a session record's: see [`Source`]).
+    pub(crate) fn from_source(source: Arc<dyn Source>) -> Self {
+        Self(source)
     }
 }
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
-            .field("iss", &self.0.iss)
-            .field("sub", &self.0.sub)
-            .field("username", &self.0.username)
+            .field("iss", &self.inner().iss)
+            .field("sub", &self.inner().sub)
+            .field("username", &self.inner().username)
             .finish_non_exhaustive()
     }
 }
@@ -493,7 +520,7 @@ impl Serialize for Identity {
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             machine: bool,
         }
-        let i = &self.0;
+        let i = self.inner();
         View {
             provider: &i.provider,
             account: i.account.as_deref(),

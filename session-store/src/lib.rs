@@ -88,13 +88,17 @@ pub use two_tier::{ChangeFeed, Invalidate, TwoTierConfig, TwoTierStore};
 ///
 /// `#[non_exhaustive]`: build one with [`Record::new`] (and [`Record::with_tags`]), so that
 /// a field added later breaks no backend.
+///
+/// Laid out in this order (`repr(C)`): a lookup reads `expires_at` and the start of `data`
+/// right after the reference count of the `Arc` it is kept in, on the same cache line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[repr(C)]
 pub struct Record<T> {
-    /// The application's session data (opaque to the store).
-    pub data: T,
     /// After this instant the record is gone: `load` returns `None` and backends may drop it.
     pub expires_at: SystemTime,
+    /// The application's session data (opaque to the store).
+    pub data: T,
     /// Keys that group sessions, for [`SessionStore::delete_tagged`]: e.g. the provider's
     /// session id or the user's subject, so a back-channel logout ends every session of it.
     /// Opaque to the store; a save replaces them.

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::config::OidcConfig;
-use crate::identity::{Identity, IdentityInner};
+use crate::identity::{Identity, IdentityInner, Source};
 
 /// The session's OAuth access token, for apps that call APIs on the user's behalf. In the
 /// request extensions when [`expose_access_token`](crate::OidcConfigBuilder::expose_access_token)
@@ -220,23 +220,27 @@ impl fmt::Debug for StoredToken {
 ///
 /// Decoding it [compacts](SessionData::compact) it (the derived `deserialize` below is the
 /// inherent one of `remote = "Self"`, wrapped by the trait's).
+///
+/// `repr(C)`: what every request reads (the identity, the access token's times, whether there
+/// is a refresh token) comes first, next to the record's expiry and the `Arc`'s count.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(remote = "Self")]
+#[repr(C)]
 pub struct SessionData {
     #[serde(with = "identity_record")]
     pub(crate) identity: Identity,
-    // Records written with a `sid` field (the provider's session id: never read, it is among
-    // the claims and in the store tags) still decode.
-    /// Absent for sessions of the app's own (backup) login.
-    pub(crate) id_token: Option<StoredToken>,
-    pub(crate) access_token: Option<AccessToken>,
-    pub(crate) refresh_token: Option<StoredToken>,
     /// When the access token expires (if the provider said).
     pub(crate) access_expires_at: Option<SystemTime>,
     /// When the access token was issued (asked for): with `access_expires_at`, its lifetime,
     /// which bounds the refresh margin. Absent in records written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) access_issued_at: Option<SystemTime>,
+    pub(crate) refresh_token: Option<StoredToken>,
+    pub(crate) access_token: Option<AccessToken>,
+    // Records written with a `sid` field (the provider's session id: never read, it is among
+    // the claims and in the store tags) still decode.
+    /// Absent for sessions of the app's own (backup) login.
+    pub(crate) id_token: Option<StoredToken>,
     pub(crate) created_at: SystemTime,
     /// The last request seen (written at most every tenth of the idle timeout).
     #[serde(default = "unix_epoch")]
@@ -289,7 +293,20 @@ fn unix_epoch() -> SystemTime {
     SystemTime::UNIX_EPOCH
 }
 
+/// A session record hands out its identity as it holds it (see [`Source`]).
+impl Source for session_store::Record<SessionData> {
+    fn identity(&self) -> &IdentityInner {
+        self.data.identity.inner()
+    }
+}
+
 impl SessionData {
+    /// The identity of the session `record`, sharing the record: what the hot path hands to
+    /// the app, without reading (or counting a reference in) the identity's own memory.
+    pub(crate) fn identity_of(record: &Arc<session_store::Record<Self>>) -> Identity {
+        Identity::from_source(Arc::clone(record) as Arc<dyn Source>)
+    }
+
     /// Keeps the ID token's payload and the identity's claims once when they are the same
     /// claims (no userinfo claim added or changed, none dropped by the cap): the claims are
     /// then kept as the payload's text, shared by both. About 0.4 KB less per session with
@@ -633,6 +650,26 @@ mod tests {
         assert_eq!(back.id_token.as_ref().unwrap().text(), token);
         assert_eq!(back.identity, data.identity);
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    #[test]
+    fn the_hot_paths_identity_is_the_records_own() {
+        let data = with_id_token(
+            serde_json::json!({"iss": "i", "sub": "s", "preferred_username": "zoë"}),
+            "opaque",
+        );
+        let record = Arc::new(session_store::Record::new(data, t(600)));
+        let identity = SessionData::identity_of(&record);
+        assert_eq!(identity, record.data.identity);
+        assert!(std::ptr::eq(identity.inner(), record.data.identity.inner()));
+        assert_eq!((identity.sub(), identity.username()), ("s", "zoë"));
+        // It holds the record (not a copy), and an identity made from it is a plain one.
+        assert_eq!(Arc::strong_count(&record), 2);
+        let with_account = identity.clone().with_account("a".into(), None);
+        assert_eq!(with_account.account(), Some("a"));
+        drop(identity);
+        assert_eq!(Arc::strong_count(&record), 1);
+        assert_eq!(record.data.identity.account(), None);
     }
 
     #[test]

@@ -253,7 +253,7 @@ where
     match session {
         Some((id, record)) => {
             let extensions = request.extensions_mut();
-            extensions.insert(record.data.identity.clone());
+            extensions.insert(SessionData::identity_of(&record));
             if shared.config.expose_access_token
                 && let Some(token) = &record.data.access_token
             {
