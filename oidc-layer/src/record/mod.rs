@@ -218,8 +218,9 @@ impl fmt::Debug for StoredToken {
 /// What the store keeps per logged-in browser: the identity the hot path hands out and the
 /// tokens logout and refresh need. `Debug` never shows a token.
 ///
-/// Decoding it keeps an ID token whose payload is the claims once (the derived `deserialize`
-/// below is the inherent one of `remote = "Self"`, wrapped by the trait's, which compacts).
+/// Decoding it keeps an ID token whose payload is the claims once. (The inherent
+/// `SessionData::serialize` and `SessionData::deserialize` are serde's derive with
+/// `remote = "Self"`, which the `Serialize` and `Deserialize` impls wrap: use those.)
 ///
 /// `repr(C)`: what every request reads (the identity, the access token's times, whether there
 /// is a refresh token) comes first, next to the record's expiry and the `Arc`'s count.
