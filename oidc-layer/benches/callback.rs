@@ -34,6 +34,9 @@ const APP: &str = "http://127.0.0.1:8080";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+#[path = "common/cookies.rs"]
+mod cookies;
+
 async fn hello(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from("hello")))
 }
@@ -101,17 +104,6 @@ async fn exchange(
     serde_json::from_slice(&bytes).expect("json")
 }
 
-fn set_cookies(response: &Response<impl Sized>) -> String {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|line| line.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Everything before the callback: the login start through the layer and the provider's
 /// authorization. Returns the callback request.
 async fn before_callback<S>(layered: &S, http: &reqwest::Client) -> Request<Full<Bytes>>
@@ -128,7 +120,7 @@ where
         .expect("request");
     let response = layered.clone().oneshot(start).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::FOUND);
-    let attempt = set_cookies(&response);
+    let attempt = cookies::cookie_pairs(&response).join("; ");
     let authorize = response.headers()[header::LOCATION]
         .to_str()
         .expect("location")

@@ -25,6 +25,9 @@ use oidc_layer::{OidcConfig, OidcLayer};
 use oidc_testkit::TestProvider;
 use tower::{Layer, ServiceExt};
 
+#[path = "common/cookies.rs"]
+mod cookies;
+
 async fn hello(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from("hello")))
 }
@@ -37,17 +40,6 @@ fn thread_cpu_ns() -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("schedstat's first field")
-}
-
-fn cookies(response: &Response<impl Sized>) -> String {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|line| line.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 type Layered =
@@ -93,7 +85,7 @@ async fn to_callback(
         callback.query().unwrap_or("")
     ))
     .header(header::ACCEPT, "text/html")
-    .header(header::COOKIE, cookies(&started))
+    .header(header::COOKIE, cookies::cookie_pairs(&started).join("; "))
     .body(Full::default())
     .expect("request")
 }

@@ -10,21 +10,15 @@
 //! the difference between the full record and the record decoded from JSON without it.
 
 use std::alloc::System;
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use oidc_layer::{
-    MemoryStore, OidcConfig, OidcLayer, Record, SessionData, SessionId, SessionStore,
-};
-use oidc_testkit::TestProvider;
+use oidc_layer::{MemoryStore, OidcLayer, Record, SessionData, SessionId, SessionStore};
 use serde_json::Value;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use tower::Layer;
 
+#[path = "common/alice.rs"]
+mod alice;
 #[path = "common/mod.rs"]
 mod common;
 
@@ -76,10 +70,6 @@ const N: usize = 20_000;
 /// records held, its shards by the capacity).
 const STORED: usize = 100_000;
 
-async fn hello(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::from("hello")))
-}
-
 fn decode_all(json: &str) -> Heap {
     let mut kept: Vec<SessionData> = Vec::with_capacity(N);
     let heap = Heap::per(N, || {
@@ -105,25 +95,11 @@ fn row(name: &str, heap: Heap) {
 }
 
 async fn run() {
-    let provider = TestProvider::builder()
-        .auto_login("alice")
-        .allow_any_loopback_redirect()
-        .id_token_ttl(Duration::from_secs(3600))
-        .access_token_ttl(Duration::from_secs(3600))
-        .start()
-        .await
-        .expect("provider");
-    let config = OidcConfig::builder()
-        .issuer(provider.issuer())
-        .client_id(provider.client_id())
-        .client_secret(provider.client_secret())
-        .external_url("http://127.0.0.1:8080")
-        .build()
-        .expect("config");
+    let (provider, config) = alice::provider_and_config().await;
     let store = MemoryStore::<SessionData>::new();
     let layered = OidcLayer::new(config)
         .with_store(store.clone())
-        .layer(tower::service_fn(hello));
+        .layer(tower::service_fn(alice::hello));
     let pair = common::login(&layered, "/hello").await;
     let (_, value) = pair.split_once('=').expect("a cookie pair");
     let first = SessionId::parse(value).expect("session id");

@@ -28,22 +28,17 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use oidc_layer::{
-    MemoryStore, OidcConfig, OidcLayer, Record, SessionData, SessionId, SessionStore,
-};
-use oidc_testkit::TestProvider;
+use oidc_layer::{MemoryStore, OidcLayer, Record, SessionData, SessionId, SessionStore};
 use tower::{Layer, Service, ServiceExt};
 
+#[path = "common/alice.rs"]
+mod alice;
 #[path = "common/mod.rs"]
 mod common;
 
 const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 const BATCHES: usize = 15;
 const BATCH_TIME: Duration = Duration::from_millis(60);
-
-async fn hello(_request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::from("hello")))
-}
 
 /// Logs alice in through the layer and the test provider; returns the session id.
 async fn login<S>(service: &S) -> SessionId
@@ -165,27 +160,13 @@ fn time_store_lookups(store: &MemoryStore<SessionData>, ids: &[SessionId]) -> f6
 }
 
 async fn run() {
-    let provider = TestProvider::builder()
-        .auto_login("alice")
-        .allow_any_loopback_redirect()
-        .id_token_ttl(Duration::from_secs(3600))
-        .access_token_ttl(Duration::from_secs(3600))
-        .start()
-        .await
-        .expect("provider");
-    let config = OidcConfig::builder()
-        .issuer(provider.issuer())
-        .client_id(provider.client_id())
-        .client_secret(provider.client_secret())
-        .external_url("http://127.0.0.1:8080")
-        .build()
-        .expect("config");
+    let (provider, config) = alice::provider_and_config().await;
     let store = MemoryStore::<SessionData>::new();
     let session_cookie = config.cookie_names().session().to_owned();
     let layered = OidcLayer::new(config)
         .with_store(store.clone())
-        .layer(tower::service_fn(hello));
-    let bare = tower::service_fn(hello);
+        .layer(tower::service_fn(alice::hello));
+    let bare = tower::service_fn(alice::hello);
 
     let first = login(&layered).await;
     let record = store.load(&first).await.expect("load").expect("session");

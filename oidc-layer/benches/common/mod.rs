@@ -5,20 +5,12 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
+
+pub mod cookies;
+
+use cookies::cookie_pairs;
 use http_body_util::Full;
 use tower::{Service, ServiceExt};
-
-/// The `name=value` pairs of the cookies `response` sets (removals left out).
-pub fn cookie_pairs(response: &Response<impl Sized>) -> Vec<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|line| !line.contains("Max-Age=0"))
-        .filter_map(|line| line.split(';').next().map(str::to_owned))
-        .collect()
-}
 
 /// Logs alice in through the layer (starting at protected `path`) and the test provider, which
 /// must sign her in at once; returns the session cookie pair (`oidc_session_<tag>=...`: the
