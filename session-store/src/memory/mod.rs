@@ -285,10 +285,25 @@ impl<T> Inner<T> {
 
     /// A few slots' worth of sweeping in `shard`.
     fn sweep_some(&self, shard: &mut Shard<T>, now: u32) -> Vec<Arc<Record<T>>> {
+        self.sweep(shard, now, false)
+    }
+
+    fn sweep_all(&self) {
+        let now = secs(SystemTime::now(), false);
+        for shard in &self.shards {
+            // Dropped once the shard's lock (a temporary of the statement) is released.
+            let removed = self.sweep(&mut lock(&shard.0), now, true);
+            drop(removed);
+        }
+    }
+
+    /// Removes the expired records of `shard` among the next few slots (`all`: every slot)
+    /// from it and the tag index; returns them, to be dropped once the lock is released.
+    fn sweep(&self, shard: &mut Shard<T>, now: u32, all: bool) -> Vec<Arc<Record<T>>> {
         let mut removed = Vec::new();
         shard.sweep(
             now,
-            false,
+            all,
             |id| self.hash(id),
             |slot| {
                 self.forget(&slot);
@@ -296,22 +311,6 @@ impl<T> Inner<T> {
             },
         );
         removed
-    }
-
-    fn sweep_all(&self) {
-        let now = secs(SystemTime::now(), false);
-        for shard in &self.shards {
-            let mut removed = Vec::new();
-            lock(&shard.0).sweep(
-                now,
-                true,
-                |id| self.hash(id),
-                |slot| {
-                    self.forget(&slot);
-                    removed.push(slot.record);
-                },
-            );
-        }
     }
 
     /// Evicts one record other than `keep`, from the shard of `hash` first.
