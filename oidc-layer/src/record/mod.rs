@@ -218,7 +218,7 @@ impl fmt::Debug for StoredToken {
 /// What the store keeps per logged-in browser: the identity the hot path hands out and the
 /// tokens logout and refresh need. `Debug` never shows a token.
 ///
-/// Decoding it keeps an ID token whose payload is the claims once. (The inherent
+/// Decoding it keeps an ID token whose payload is the very text of the claims once. (The inherent
 /// `SessionData::serialize` and `SessionData::deserialize` are serde's derive with
 /// `remote = "Self"`, which the `Serialize` and `Deserialize` impls wrap: use those.)
 ///
@@ -285,7 +285,7 @@ impl Serialize for SessionData {
 impl<'de> Deserialize<'de> for SessionData {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut data = Self::deserialize(d)?;
-        data.compact();
+        data.share_payload(false);
         Ok(data)
     }
 }
@@ -310,17 +310,24 @@ impl SessionData {
 
     /// Keeps the ID token's payload and the identity's claims once when they are the same
     /// claims (no userinfo claim added or changed, none dropped by the cap): the claims are
-    /// then kept as the payload's text, shared by both. About 0.4 KB less per session with
-    /// most providers. Done at login, when a refresh brings a new ID token, and when a record
-    /// is decoded (where the texts are already equal: cheap).
+    /// then kept as the payload's text, shared by both. About 0.4 KB less per session. Done
+    /// at login and when a refresh brings a new ID token, where the claims' text was just
+    /// written from the verified claims and both are parsed to compare them.
     pub(crate) fn compact(&mut self) {
+        self.share_payload(true);
+    }
+
+    /// [`SessionData::compact`] when the payload and the claims are the same text (`parse`:
+    /// or the same claims written otherwise). A decoded record needs only the first: what this
+    /// version stores is already one text, and a decode must not parse the claims twice.
+    fn share_payload(&mut self, parse: bool) {
         let Some(token) = self.id_token.take() else {
             return;
         };
         let claims = self.identity.claims_text();
         let shared = match token.payload() {
             Some(payload) if payload == claims.as_bytes() => Some(Arc::clone(claims)),
-            Some(payload) => match std::str::from_utf8(payload) {
+            Some(payload) if parse => match std::str::from_utf8(payload) {
                 Ok(payload) if same_claims(payload, claims) => {
                     let text: Arc<str> = payload.into();
                     self.identity.set_claims_text(Arc::clone(&text));
@@ -328,13 +335,14 @@ impl SessionData {
                 }
                 _ => None,
             },
-            None => None,
+            _ => None,
         };
         self.id_token = Some(match shared {
             Some(text) => token.with_payload(&text),
             None => token,
         });
     }
+
     /// The identity of this session.
     pub fn identity(&self) -> &Identity {
         &self.identity
